@@ -1,0 +1,78 @@
+/**
+ * Context and stream control (reference §3.1, §3.7): effective context, proxy_done, continue,
+ * close, local replies and the status of the last callout. Stream actions are deferred until the
+ * guest call returns; `send_local_response` also forces the running callback's result to Stop.
+ */
+import { GRPC_STATUS_NONE, MAX_STREAM_TYPE, Status, StreamType } from '../enums.js';
+import { readPairs, returnLatin1 } from '../returns.js';
+import { Deferred } from '../phase.js';
+import type { WasmVm } from '../vm.js';
+import type { HostcallTable } from './table.js';
+
+export function streamControlHostcalls(vm: WasmVm): HostcallTable {
+  const continueStream = (type: number): number => {
+    const ctx = vm.target();
+    // Envoy: continuing a root or an unpaused stream is a silent OK; UPSTREAM cannot resume.
+    if (type === StreamType.UPSTREAM) return Status.UNIMPLEMENTED;
+    if (ctx !== null && ctx.kind === 'stream') vm.defer(Deferred.CONTINUE, ctx, type);
+    return Status.OK;
+  };
+
+  return {
+    proxy_set_effective_context(contextId: number): number {
+      const ctx = vm.contexts.get(contextId >>> 0);
+      if (ctx === undefined || !ctx.alive) return Status.BAD_ARGUMENT;
+      vm.effective = ctx;
+      return Status.OK;
+    },
+
+    proxy_done(): number {
+      const ctx = vm.target();
+      return ctx === null ? Status.NOT_FOUND : vm.rootDone(ctx.root);
+    },
+
+    proxy_continue_stream(type: number): number {
+      if (type >>> 0 > MAX_STREAM_TYPE) return Status.BAD_ARGUMENT;
+      return continueStream(type);
+    },
+
+    proxy_close_stream(type: number): number {
+      if (type >>> 0 > MAX_STREAM_TYPE) return Status.BAD_ARGUMENT;
+      const ctx = vm.target();
+      if (ctx !== null && ctx.kind === 'stream') vm.defer(Deferred.CLOSE, ctx, type);
+      return Status.OK;
+    },
+
+    // ABI 0.1.0 spellings of continue_stream(0|1).
+    proxy_continue_request: () => continueStream(StreamType.HTTP_REQUEST),
+    proxy_continue_response: () => continueStream(StreamType.HTTP_RESPONSE),
+    // 0.1.0: the route is re-selected from the (modified) headers; our router matches once, on the
+    // headers as filters leave them, so there is no cache to clear.
+    proxy_clear_route_cache: () => Status.OK,
+
+    proxy_send_local_response(statusCode: number, detailsPtr: number, detailsLen: number, bodyPtr: number,
+      bodyLen: number, headersPtr: number, headersLen: number, grpcStatus: number): number {
+      const ctx = vm.target();
+      const details = vm.mem.utf8(detailsPtr, detailsLen).replace(/\s/g, '_');
+      const body = vm.mem.copy(bodyPtr, bodyLen);
+      const headers = readPairs(vm, headersPtr, headersLen);
+      if (headers === null) return Status.BAD_ARGUMENT;
+      if (ctx === null || ctx.kind !== 'stream') return Status.NOT_FOUND;
+      ctx.stopNext = true;
+      // Only once per stream (Envoy guards with local_reply_sent; envoy#28826 hung clients).
+      if (ctx.localReplySent) return Status.OK;
+      ctx.localReplySent = true;
+      const grpc = grpcStatus >= 0 && grpcStatus <= 16 ? grpcStatus : GRPC_STATUS_NONE;
+      vm.defer(Deferred.LOCAL_REPLY, ctx, 0, { status: statusCode >>> 0, details, body, headers, grpcStatus: grpc });
+      return Status.OK;
+    },
+
+    proxy_get_status(codePtr: number, msgPtrPtr: number, msgSizePtr: number): number {
+      const root = vm.target()?.root;
+      if (root === undefined) return Status.NOT_FOUND;
+      vm.mem.setU32(codePtr, root.statusCode);
+      returnLatin1(vm, msgPtrPtr, msgSizePtr, root.statusMessage);
+      return Status.OK;
+    },
+  };
+}

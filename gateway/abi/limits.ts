@@ -1,0 +1,22 @@
+/**
+ * Every limit the ABI host enforces, each with the reason it exists. Values follow cpp-host's
+ * `limits.h` unless noted, so a filter that works in Envoy works here.
+ */
+
+/** Largest serialised pairs blob accepted from a guest (header maps, local-response headers). */
+export const MAX_PAIRS_BYTES = 1024 * 1024;
+
+/** Most pairs in one blob; more is treated as malformed (cpp-host rejects it too). */
+export const MAX_PAIRS_COUNT = 1024;
+
+/** Largest `random_get` request; above it WASI returns INVAL (cpp-host's limit). */
+export const MAX_RANDOM_GET_BYTES = 64 * 1024;
+
+/** Wasm frames kept in a trap backtrace: enough to locate the fault, short enough for one log line. */
+export const MAX_BACKTRACE_FRAMES = 20;
+
+/** Longest guest log message kept verbatim; longer ones are cut so one filter cannot flood the log. */
+export const MAX_LOG_MESSAGE_BYTES = 64 * 1024;
+
+/** Largest body a guest may write through `proxy_set_buffer_bytes` in one call (a sanity bound). */
+export const MAX_SET_BUFFER_BYTES = 64 * 1024 * 1024;

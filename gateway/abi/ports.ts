@@ -1,0 +1,195 @@
+/**
+ * Ports: the interfaces through which the ABI host reaches the rest of the gateway. The layers
+ * above (proxy, shared-state, admin) implement them; `abi/` never imports those layers. Every
+ * port method is synchronous unless it takes a completion callback, because hostcalls are.
+ */
+import type { BodyBuffer } from './body-buffer.js';
+import type { HeaderMap } from './header-map.js';
+import type { LogLevel, MetricType, Status } from './enums.js';
+import type { Pairs } from './pairs.js';
+
+/** Who a guest log line or a host event is about. */
+export interface PluginOrigin {
+  readonly pluginName: string;
+  readonly rootId: string;
+  readonly vmId: string;
+}
+
+/** Where guest logs (`proxy_log`, WASI `fd_write`) and host diagnostics go. */
+export interface AbiLogger {
+  /** The level the guest sees through `proxy_get_log_level`; lower levels may be dropped. */
+  level(): LogLevel;
+  /** `message` is the guest's exact text. `origin` is null for start-up, before any plugin exists. */
+  log(level: LogLevel, message: string, origin: PluginOrigin | null): void;
+}
+
+/** Timers and deferral; the default uses Node's event loop (`defaultScheduler`). */
+export interface Scheduler {
+  /** Calls `fn` every `periodMs` until cancelled; the first call one period from now. */
+  every(periodMs: number, fn: () => void): { cancel(): void };
+  /** Calls `fn` on a later turn of the event loop, never synchronously. */
+  defer(fn: () => void): void;
+}
+
+/** A shared-data entry: value bytes and the CAS of the write that produced them (never 0). */
+export interface SharedEntry {
+  readonly value: Uint8Array;
+  readonly cas: number;
+}
+
+/**
+ * The key-value store behind `proxy_get/set_shared_data`, scoped by vm_id. Synchronous: backends
+ * answer from local memory and replicate in the background.
+ */
+export interface SharedDataStore {
+  get(vmId: string, key: string): SharedEntry | undefined;
+  /** cas 0 writes unconditionally; a non-zero cas must match the key's, else CAS_MISMATCH. */
+  set(vmId: string, key: string, value: Uint8Array, cas: number): typeof Status.OK | typeof Status.CAS_MISMATCH;
+}
+
+/** Told when an item is enqueued on a queue it registered. May be called synchronously. */
+export type QueueListener = (queueId: number) => void;
+
+/** Shared queues behind `proxy_*_shared_queue`, keyed by (vm_id, name); ids are global and non-zero. */
+export interface SharedQueueStore {
+  /** Creates or re-opens the queue; re-registering rebinds the listener and keeps the items. */
+  register(vmId: string, name: string, listener: QueueListener): number;
+  resolve(vmId: string, name: string): number | undefined;
+  enqueue(queueId: number, data: Uint8Array): typeof Status.OK | typeof Status.NOT_FOUND;
+  /** The front item, or EMPTY, or NOT_FOUND for an unknown queue. */
+  dequeue(queueId: number): Uint8Array | typeof Status.EMPTY | typeof Status.NOT_FOUND;
+}
+
+/** One metric as the host stores it. Values are integers (u64 semantics clamped to doubles). */
+export interface MetricCell {
+  /** Counter or gauge: add `delta` (negative only for gauges). */
+  add(delta: number): void;
+  /** Gauge: set. */
+  set(value: number): void;
+  /** Histogram: record one sample. */
+  observe(value: number): void;
+  /** Counter or gauge: current value. */
+  value(): number;
+}
+
+/** Where `proxy_define_metric` creates metrics. Defining a name twice returns the same cell. */
+export interface MetricsSink {
+  define(type: MetricType, name: string, origin: PluginOrigin): MetricCell;
+}
+
+/** `proxy_http_call` as the guest asked for it. */
+export interface HttpCallRequest {
+  readonly cluster: string;
+  /** Includes `:method`, `:path`, `:authority` (checked by the ABI host). */
+  readonly headers: Pairs;
+  readonly body: Uint8Array;
+  readonly trailers: Pairs;
+  /** 0 means no timeout. */
+  readonly timeoutMs: number;
+  readonly origin: PluginOrigin;
+}
+
+/** The answer to an http call; `null` means the call failed (reset, refused, over limit). */
+export interface HttpCallResponse {
+  readonly headers: Pairs;
+  readonly body: Uint8Array;
+  readonly trailers: Pairs;
+}
+
+export interface GrpcCallRequest {
+  readonly cluster: string;
+  readonly service: string;
+  readonly method: string;
+  readonly initialMetadata: Pairs;
+  /** Raw protobuf bytes without the gRPC length prefix. */
+  readonly message: Uint8Array;
+  readonly timeoutMs: number;
+  readonly origin: PluginOrigin;
+}
+
+/** Everything a finished unary gRPC call produced. */
+export interface GrpcCallResult {
+  readonly initialMetadata?: Pairs;
+  readonly message?: Uint8Array;
+  readonly trailingMetadata?: Pairs;
+  /** gRPC status code 0..16. */
+  readonly status: number;
+  readonly statusMessage: string;
+}
+
+/** The events of an open gRPC stream, in order; `close` is last. */
+export interface GrpcStreamEvents {
+  initialMetadata(md: Pairs): void;
+  message(data: Uint8Array): void;
+  trailingMetadata(md: Pairs): void;
+  close(status: number, message: string): void;
+}
+
+export interface GrpcStreamHandle {
+  send(message: Uint8Array, endStream: boolean): void;
+  /** Half-close. */
+  close(): void;
+  cancel(): void;
+}
+
+/**
+ * Outbound calls for filters. `httpCall` must call `done` asynchronously exactly once. Methods an
+ * embedder leaves out make the matching hostcall return UNIMPLEMENTED.
+ */
+export interface Callouts {
+  /** Returns OK, or BAD_ARGUMENT for an unknown cluster, or INTERNAL_FAILURE if it cannot dispatch. */
+  httpCall?(req: HttpCallRequest, done: (res: HttpCallResponse | null) => void): Status;
+  /** Returns a cancel handle, or a status (PARSE_FAILURE for an unknown cluster, as Envoy). */
+  grpcCall?(req: GrpcCallRequest, done: (res: GrpcCallResult) => void): { cancel(): void } | Status;
+  grpcStream?(req: Omit<GrpcCallRequest, 'message' | 'timeoutMs'>, events: GrpcStreamEvents): GrpcStreamHandle | Status;
+}
+
+/** What a foreign function sees of its caller. */
+export interface ForeignCallContext {
+  readonly origin: PluginOrigin;
+  readonly contextId: number;
+}
+
+/** A host extension reachable through `proxy_call_foreign_function`. */
+export type ForeignFunction = (
+  args: Uint8Array,
+  ctx: ForeignCallContext,
+) => Uint8Array | { status: Status; result?: Uint8Array };
+
+/** A response generated by the proxy instead of (or in place of) the upstream's. */
+export interface LocalResponse {
+  readonly status: number;
+  readonly details: string;
+  readonly body: Uint8Array;
+  /** Extra headers, added (not replacing). */
+  readonly headers: Pairs;
+  /** -1 (GRPC_STATUS_NONE) for a plain HTTP reply, else 0..16. */
+  readonly grpcStatus: number;
+}
+
+/**
+ * The HTTP (or TCP) stream a stream context belongs to, implemented by the data plane. The ABI
+ * host calls `continueStream`, `closeStream` and `sendLocalResponse` only after the guest call that
+ * asked for them has returned, and `sendLocalResponse` at most once per stream.
+ */
+export interface StreamHost {
+  /**
+   * Header map 0..3 if it exists in the current phase, else null. With `write`, null also when it
+   * is read-only now (e.g. during `on_log`).
+   */
+  headerMap(type: number, write: boolean): HeaderMap | null;
+  /** Buffer 0..3 if it is available in the current callback, else null. */
+  body(type: number): BodyBuffer | null;
+  /** A stream-scoped property (request.*, response.*, source.*, filter state…), serialised. */
+  property(path: readonly string[]): Uint8Array | undefined;
+  /** Stores filter state; NOT_FOUND when the stream has none, BAD_ARGUMENT if rejected. */
+  setProperty(path: readonly string[], value: Uint8Array): Status;
+  continueStream(type: number): void;
+  closeStream(type: number): void;
+  sendLocalResponse(response: LocalResponse): void;
+}
+
+/** VM-wide properties (node, xds.node, cluster info…), serialised per reference §5.11. */
+export interface PropertySource {
+  property(path: readonly string[], origin: PluginOrigin): Uint8Array | undefined;
+}

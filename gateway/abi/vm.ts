@@ -1,0 +1,418 @@
+/**
+ * One VM: an instance of a compiled module, its linear memory, its contexts and its fail state.
+ * Plugins that share (vmId, module SHA-256, VM configuration) share a VM; each owns a root
+ * context in it, and every request gets a stream context, never an instance.
+ *
+ * NB (reentrancy): the guest is never re-entered from a hostcall except through the allocator.
+ * Side effects a guest asks for (continue, close, local reply, deleting a root after proxy_done)
+ * are queued and run after the outermost guest call returns.
+ */
+import { CALL_FAILED, RootContext, StreamContext, type Context, type PluginSpec } from './context.js';
+import { resolveAllocator, resolveCallbacks, exportedFunction, type Callbacks, type GuestFn } from './callbacks.js';
+import { AbiVersion, LogLevel, Status } from './enums.js';
+import { buildImports } from './imports.js';
+import { GuestMemory, MemoryFault } from './memory.js';
+import { GuestTrap, ProcExit, isTrap, wasmBacktrace } from './trap.js';
+import { Deferred, Phase } from './phase.js';
+import { detectAbiVersion } from './version.js';
+import { GatewayError, type ErrorCode } from '../errors.js';
+import type { AbiLogger, Callouts, ForeignFunction, GrpcStreamHandle, LocalResponse, MetricCell, MetricsSink, PropertySource,
+  Scheduler, SharedDataStore, SharedQueueStore } from './ports.js';
+
+/** The services a VM reaches through ports; everything but the logger is optional. */
+export interface VmPorts {
+  readonly logger: AbiLogger;
+  readonly scheduler?: Scheduler;
+  readonly sharedData?: SharedDataStore;
+  readonly sharedQueues?: SharedQueueStore;
+  readonly metrics?: MetricsSink;
+  readonly callouts?: Callouts;
+  readonly properties?: PropertySource;
+  readonly foreignFunctions?: ReadonlyMap<string, ForeignFunction>;
+  readonly clock?: { wallNs(): bigint; monotonicNs(): bigint };
+}
+
+export interface VmOptions {
+  /** Module name for messages (usually its file path). */
+  readonly name: string;
+  readonly vmId?: string;
+  /** Buffer 6, `on_vm_start`. */
+  readonly vmConfiguration?: Uint8Array;
+  /** What the guest sees through WASI `environ_*` (never the host's environment). */
+  readonly environment?: Readonly<Record<string, string>>;
+  readonly ports: VmPorts;
+}
+
+/** Why a VM stopped working: the first trap, with what the guest last said. */
+export interface VmFailure {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly backtrace: readonly string[];
+  /** The guest's last critical log line (a Rust panic message, an AS abort), if any. */
+  readonly guestMessage: string | null;
+  readonly at: Date;
+}
+
+interface DeferredAction { kind: Deferred; ctx: Context; arg: number; reply: LocalResponse | null }
+
+const defaultScheduler: Scheduler = {
+  every(periodMs, fn) {
+    const timer = setInterval(fn, periodMs);
+    timer.unref();
+    return { cancel: () => clearInterval(timer) };
+  },
+  defer(fn) {
+    setImmediate(fn);
+  },
+};
+
+const defaultClock = {
+  wallNs: () => BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)),
+  monotonicNs: () => process.hrtime.bigint(),
+};
+
+export class WasmVm {
+  readonly name: string;
+  readonly vmId: string;
+  readonly abiVersion: AbiVersion;
+  readonly ports: VmPorts;
+  readonly scheduler: Scheduler;
+  readonly clock: { wallNs(): bigint; monotonicNs(): bigint };
+  readonly vmConfiguration: Uint8Array;
+  readonly environment: readonly string[];
+  readonly mem = new GuestMemory();
+  readonly contexts = new Map<number, Context>();
+  callbacks!: Callbacks;
+  instance!: WebAssembly.Instance;
+  phase: number = Phase.STARTING;
+  /** The context whose callback runs (null: the VM context, id 0). */
+  current: Context | null = null;
+  /** `proxy_set_effective_context` override for the rest of the current guest call. */
+  effective: Context | null = null;
+  failure: VmFailure | null = null;
+  lastCritical: string | null = null;
+  /** Outstanding callouts by token (cpp-host encoding: low 2 bits = kind, step 4, never 0). */
+  readonly calls = new Map<number, { root: RootContext; cancel?: () => void; stream?: GrpcStreamHandle }>();
+  readonly metricCells = new Map<number, MetricCell>();
+  private readonly nextToken = [4, 5, 6];
+  private readonly nextMetricId = [4, 5, 6];
+  private nextContextId = 1;
+  private depth = 0;
+  private deferred: DeferredAction[] = [];
+  private allocator: GuestFn | null = null;
+  private readonly failListeners: Array<(failure: VmFailure) => void> = [];
+
+  constructor(module: WebAssembly.Module, options: VmOptions) {
+    this.name = options.name;
+    this.vmId = options.vmId ?? '';
+    this.ports = options.ports;
+    this.scheduler = options.ports.scheduler ?? defaultScheduler;
+    this.clock = options.ports.clock ?? defaultClock;
+    this.vmConfiguration = options.vmConfiguration ?? new Uint8Array(0);
+    this.environment = Object.entries(options.environment ?? {}).map(([k, v]) => `${k}=${v}`);
+    const version = detectAbiVersion(module);
+    if (version === null) {
+      throw new GatewayError('GW_ERR_ABI_VERSION',
+        `module ${this.name}: missing or unknown Proxy-Wasm ABI version (no proxy_abi_version_0_1_0, _0_2_0 or _0_2_1 export)`);
+    }
+    this.abiVersion = version;
+    this.start(module);
+  }
+
+  get failed(): boolean {
+    return this.failure !== null;
+  }
+
+  /** Instantiate (start section), find exports, then `_initialize` (+ `main`) or `_start` (§2.1). */
+  private start(module: WebAssembly.Module): void {
+    try {
+      this.instance = new WebAssembly.Instance(module, buildImports(this));
+    } catch (err) {
+      if (err instanceof WebAssembly.LinkError) {
+        throw new GatewayError('GW_ERR_ABI_LINK', `module ${this.name}: ${err.message}`, { cause: err });
+      }
+      throw this.startError('instantiation (start section)', err);
+    }
+    const exports = this.instance.exports;
+    if (!(exports.memory instanceof WebAssembly.Memory)) {
+      throw new GatewayError('GW_ERR_ABI_EXPORT', `module ${this.name}: does not export its linear memory as "memory"`);
+    }
+    this.mem.attach(exports.memory);
+    this.allocator = resolveAllocator(exports);
+    if (this.allocator === null) {
+      throw new GatewayError('GW_ERR_ABI_EXPORT',
+        `module ${this.name}: exports no allocator (proxy_on_memory_allocate or malloc)`);
+    }
+    this.callbacks = resolveCallbacks(exports, this.abiVersion, this.name);
+    const initialize = exportedFunction(exports, '_initialize');
+    const startFn = exportedFunction(exports, '_start');
+    try {
+      if (initialize !== null) {
+        initialize();
+        const main = exportedFunction(exports, 'main');
+        const mainVoid = exportedFunction(exports, '__main_void');
+        if (main !== null && main.length === 2) main(0, 0);
+        else if (mainVoid !== null) mainVoid();
+      } else if (startFn !== null) {
+        this.runCommand(startFn);
+      }
+    } catch (err) {
+      throw this.startError(initialize !== null ? '_initialize' : '_start', err);
+    }
+    this.phase = Phase.RUNNING;
+  }
+
+  /** A WASI command's `_start` may end with proc_exit(0): that is a clean exit, not a failure. */
+  private runCommand(startFn: GuestFn): void {
+    try {
+      startFn();
+    } catch (err) {
+      if (!(err instanceof ProcExit && err.code === 0)) throw err;
+    }
+  }
+
+  private startError(stage: string, err: unknown): GatewayError {
+    const failure = this.describe(err);
+    return new GatewayError('GW_ERR_ABI_START', `module ${this.name}: ${stage} failed: ${failure.message}`
+      + (failure.guestMessage ? ` (guest said: ${failure.guestMessage})` : '')
+      + (failure.backtrace.length ? `\n  at ${failure.backtrace.join('\n  at ')}` : ''), { cause: err });
+  }
+
+  // ---- guest calls -------------------------------------------------------------------------
+
+  /**
+   * Calls into the guest on behalf of `ctx`, with the current/effective context saved and
+   * restored around the call. A trap fails the VM and returns CALL_FAILED; nothing throws.
+   */
+  call(ctx: Context, fn: GuestFn, a = 0, b = 0, c = 0, d = 0, e = 0): number {
+    if (this.failure !== null) return CALL_FAILED;
+    const savedCurrent = this.current;
+    const savedEffective = this.effective;
+    this.current = ctx;
+    this.effective = null;
+    this.depth++;
+    try {
+      return (fn(a, b, c, d, e) as number | undefined) ?? 0;
+    } catch (err) {
+      this.fail(err, ctx);
+      return CALL_FAILED;
+    } finally {
+      this.current = savedCurrent;
+      this.effective = savedEffective;
+      if (--this.depth === 0 && this.deferred.length > 0) this.flushDeferred();
+    }
+  }
+
+  /**
+   * Guest memory for a returned value: exact size, never 0 bytes (callers write ptr=0 instead),
+   * run in the VM context with the allocation-phase restrictions. A trap propagates to the
+   * enclosing guest call.
+   */
+  allocate(size: number): number {
+    const savedCurrent = this.current;
+    const savedEffective = this.effective;
+    const savedPhase = this.phase;
+    this.current = null;
+    this.effective = null;
+    this.phase = Phase.ALLOCATING;
+    let ptr: number;
+    try {
+      ptr = (this.allocator!(size) as number) >>> 0;
+    } finally {
+      this.current = savedCurrent;
+      this.effective = savedEffective;
+      this.phase = savedPhase;
+    }
+    if (ptr === 0) throw new MemoryFault(0, size, this.mem.size);
+    this.mem.check(ptr, size);
+    return ptr;
+  }
+
+  /** The context hostcalls act on: the effective one if set and alive, else the running one. */
+  target(): Context | null {
+    const eff = this.effective;
+    if (eff !== null && eff.alive) return eff;
+    return this.current;
+  }
+
+  // ---- failure -----------------------------------------------------------------------------
+
+  private describe(err: unknown): VmFailure {
+    let code: ErrorCode = 'GW_ERR_ABI_TRAP';
+    let message: string;
+    if (err instanceof ProcExit) {
+      code = 'GW_ERR_ABI_PROC_EXIT';
+      message = `guest called proc_exit(${err.code})`;
+    } else if (err instanceof GuestTrap) {
+      if (err.reason === 'restricted') code = 'GW_ERR_ABI_RESTRICTED';
+      message = err.message;
+    } else if (err instanceof Error) {
+      message = `${err.name === 'RuntimeError' ? 'trap' : err.name}: ${err.message}`;
+    } else {
+      message = String(err);
+    }
+    return { code, message, backtrace: wasmBacktrace(err), guestMessage: this.lastCritical, at: new Date() };
+  }
+
+  private fail(err: unknown, ctx: Context): void {
+    if (!isTrap(err) && !(err instanceof Error)) err = new Error(String(err));
+    const failure = this.describe(err);
+    this.failure = failure;
+    this.deferred = [];
+    const origin = ctx.root;
+    this.ports.logger.log(LogLevel.CRITICAL, `VM failed in module ${this.name}: ${failure.message}`
+      + (failure.guestMessage ? ` (guest said: ${failure.guestMessage})` : '')
+      + (failure.backtrace.length ? `\n  at ${failure.backtrace.join('\n  at ')}` : ''), origin);
+    for (const root of this.roots()) root.tick?.cancel();
+    for (const listener of this.failListeners) listener(failure);
+  }
+
+  /** Called once when the VM fails; the data plane applies the plugin's failure policy. */
+  onFail(listener: (failure: VmFailure) => void): void {
+    this.failListeners.push(listener);
+  }
+
+  /** Throws the trap that ends the current guest call for a hostcall not allowed in this phase. */
+  restricted(name: string): never {
+    const phase = this.phase === Phase.ALLOCATING ? 'memory allocation' : 'VM start-up';
+    throw new GuestTrap(`restricted_callback: ${name} is not allowed during ${phase}`, 'restricted');
+  }
+
+  /** What a hostcall returns when its implementation threw: traps propagate, the rest is a status. */
+  hostcallError(name: string, err: unknown): number {
+    if (err instanceof MemoryFault) return Status.INVALID_MEMORY_ACCESS;
+    if (isTrap(err)) throw err;
+    this.ports.logger.log(LogLevel.ERROR, `hostcall ${name} failed in module ${this.name}: ${String(err)}`, this.target()?.root ?? null);
+    return Status.INTERNAL_FAILURE;
+  }
+
+  // ---- deferred side effects ---------------------------------------------------------------
+
+  defer(kind: Deferred, ctx: Context, arg = 0, reply: LocalResponse | null = null): void {
+    this.deferred.push({ kind, ctx, arg, reply });
+  }
+
+  private flushDeferred(): void {
+    // Actions may run guest code (the next filter) that queues more; drain until empty.
+    while (this.deferred.length > 0) {
+      const batch = this.deferred;
+      this.deferred = [];
+      for (const action of batch) this.runDeferred(action);
+    }
+  }
+
+  private runDeferred({ kind, ctx, arg, reply }: DeferredAction): void {
+    if (kind === Deferred.DELETE_ROOT) {
+      this.deleteRoot(ctx as RootContext);
+      return;
+    }
+    const stream = ctx as StreamContext;
+    if (!stream.alive) return;
+    if (kind === Deferred.CONTINUE) stream.host.continueStream(arg);
+    else if (kind === Deferred.CLOSE) stream.host.closeStream(arg);
+    else stream.host.sendLocalResponse(reply!);
+  }
+
+  // ---- contexts ----------------------------------------------------------------------------
+
+  *roots(): Iterable<RootContext> {
+    for (const ctx of this.contexts.values()) if (ctx.kind === 'root') yield ctx;
+  }
+
+  /**
+   * Creates the plugin's root context: on_context_create(R, 0) → on_vm_start(R, vm config) →
+   * on_configure(R, plugin config) (§4.3). Throws a GatewayError naming the plugin on failure.
+   */
+  createRoot(plugin: PluginSpec): RootContext {
+    if (this.failure !== null) {
+      throw new GatewayError('GW_ERR_ABI_VM_FAILED', `plugin ${plugin.name}: VM of module ${this.name} has failed: ${this.failure.message}`);
+    }
+    const root = new RootContext(this.nextContextId++, this, plugin);
+    this.contexts.set(root.id, root);
+    root.alive = true;
+    const { onContextCreate, onVmStart, onValidateConfiguration, onConfigure } = this.callbacks;
+    const check = (result: number, code: ErrorCode, what: string): void => {
+      if (result === CALL_FAILED) {
+        const f = this.failure!;
+        throw new GatewayError(f.code, `plugin ${plugin.name} (root id "${plugin.rootId}", module ${this.name}): ${what} failed: ${f.message}`
+          + (f.guestMessage ? ` (guest said: ${f.guestMessage})` : ''));
+      }
+      if (result === 0) {
+        this.contexts.delete(root.id);
+        root.alive = false;
+        throw new GatewayError(code, `plugin ${plugin.name} (root id "${plugin.rootId}", module ${this.name}): ${what} returned false`
+          + (this.lastCritical ? ` (guest said: ${this.lastCritical})` : ''));
+      }
+    };
+    if (onContextCreate !== null) check(this.call(root, onContextCreate, root.id, 0) === CALL_FAILED ? CALL_FAILED : 1, 'GW_ERR_ABI_START', 'proxy_on_context_create');
+    if (onVmStart !== null) check(this.call(root, onVmStart, root.id, this.vmConfiguration.length), 'GW_ERR_ABI_VM_START', 'proxy_on_vm_start');
+    root.configuring = true;
+    try {
+      if (onValidateConfiguration !== null) {
+        check(this.call(root, onValidateConfiguration, root.id, plugin.configuration.length), 'GW_ERR_ABI_CONFIGURE', 'proxy_validate_configuration');
+      }
+      if (onConfigure !== null) check(this.call(root, onConfigure, root.id, plugin.configuration.length), 'GW_ERR_ABI_CONFIGURE', 'proxy_on_configure');
+    } finally {
+      root.configuring = false;
+    }
+    return root;
+  }
+
+  /** A new stream context of `root` for one request or connection; the guest learns of it lazily. */
+  createStream(root: RootContext, host: StreamContext['host']): StreamContext {
+    const stream = new StreamContext(this.nextContextId++, root, host);
+    this.contexts.set(stream.id, stream);
+    return stream;
+  }
+
+  forget(ctx: Context): void {
+    this.contexts.delete(ctx.id);
+  }
+
+  shutdownRoot(root: RootContext): void {
+    if (!root.alive || root.pendingDone) return;
+    root.tick?.cancel();
+    root.tick = null;
+    const onDone = this.callbacks.onDone;
+    const done = onDone === null || this.failure !== null ? 1 : this.call(root, onDone, root.id);
+    if (done === 0) root.pendingDone = true;
+    else this.deleteRoot(root);
+  }
+
+  /** `proxy_done()` from the guest: the root waiting for it is deleted after the call returns. */
+  rootDone(root: RootContext): number {
+    if (!root.pendingDone) return Status.NOT_FOUND;
+    this.defer(Deferred.DELETE_ROOT, root);
+    return Status.OK;
+  }
+
+  private deleteRoot(root: RootContext): void {
+    if (!root.alive) return;
+    const onDelete = this.callbacks.onDelete;
+    if (onDelete !== null && this.failure === null) this.call(root, onDelete, root.id);
+    root.alive = false;
+    root.pendingDone = false;
+    this.contexts.delete(root.id);
+    for (const [token, call] of this.calls) if (call.root === root) this.calls.delete(token);
+  }
+
+  /** Token for a new callout: http 4, 8, …; gRPC call 5, 9, …; gRPC stream 6, 10, … */
+  token(kind: 0 | 1 | 2): number {
+    const t = this.nextToken[kind];
+    this.nextToken[kind] = (t + 4) >>> 0 || kind + 4;
+    return t;
+  }
+
+  metricId(type: number): number {
+    const id = this.nextMetricId[type];
+    this.nextMetricId[type] = id + 4;
+    return id;
+  }
+
+  /** Runs `fn` on the root as a background callback (tick, queue, callout); skipped if failed. */
+  callRoot(root: RootContext, fn: GuestFn | null, a = 0, b = 0, c = 0, d = 0, e = 0): number {
+    if (fn === null || !root.alive || this.failure !== null) return 0;
+    return this.call(root, fn, a, b, c, d, e);
+  }
+}
+

@@ -1,0 +1,48 @@
+/**
+ * The one table of host-side error codes. Every error the gateway raises about its own inputs
+ * (config, modules, plugins) carries a `GW_ERR_<AREA>_<WHAT>` code from here, a message that names
+ * the file, field or module at fault, and the HTTP status the data plane answers with when the
+ * error surfaces on a request. Status codes returned to guests (enums.ts) and plugin health are
+ * separate channels and never use this table.
+ */
+
+export const ErrorCodes = {
+  // ABI host: loading and running a module
+  GW_ERR_ABI_VERSION: { status: 500, doc: 'the module exports no known proxy_abi_version_* marker' },
+  GW_ERR_ABI_LINK: { status: 500, doc: 'the module imports something the host does not provide, or with another signature' },
+  GW_ERR_ABI_EXPORT: { status: 500, doc: 'a proxy_on_* export has the wrong number of parameters, or memory/allocator is missing' },
+  GW_ERR_ABI_START: { status: 500, doc: 'the module trapped or exited during instantiation, _initialize, main or _start' },
+  GW_ERR_ABI_TRAP: { status: 503, doc: 'the guest trapped (unreachable, out-of-bounds access, panic, abort) during a callback' },
+  GW_ERR_ABI_PROC_EXIT: { status: 503, doc: 'the guest called WASI proc_exit, which ends the call as a failure' },
+  GW_ERR_ABI_RESTRICTED: { status: 503, doc: 'the guest called a hostcall not allowed in the current phase (start-up or allocation)' },
+  GW_ERR_ABI_VM_START: { status: 500, doc: 'proxy_on_vm_start returned false' },
+  GW_ERR_ABI_CONFIGURE: { status: 500, doc: 'proxy_on_configure returned false' },
+  GW_ERR_ABI_VM_FAILED: { status: 503, doc: 'a callback was requested on a VM that already failed' },
+  // Module store
+  GW_ERR_MODULE_READ: { status: 500, doc: 'the module file could not be read' },
+  GW_ERR_MODULE_SHA256: { status: 500, doc: 'the module bytes do not match the pinned SHA-256' },
+  GW_ERR_MODULE_INVALID: { status: 500, doc: 'the bytes are not a valid WebAssembly module' },
+  GW_ERR_MODULE_COMPILE: { status: 500, doc: 'the engine failed to compile valid-looking bytes for another reason (e.g. out of memory); not remembered, a retry may pass' },
+} as const satisfies Record<string, { status: number; doc: string }>;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'GatewayError';
+    this.code = code;
+    this.status = ErrorCodes[code].status;
+  }
+
+  override toString(): string {
+    return `${this.code}: ${this.message}`;
+  }
+}
+
+export function isGatewayError(err: unknown, code?: ErrorCode): err is GatewayError {
+  return err instanceof GatewayError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,208 @@
+/**
+ * The compiled-module store: bytes in, compiled `WebAssembly.Module` out.
+ *
+ * What it guarantees:
+ * - A module's identity is the SHA-256 of its bytes, never its path or name: two files with the
+ *   same bytes are one module, and a file rewritten in place is a new one.
+ * - A pinned `sha256` is checked before anything is compiled; bytes that do not match are
+ *   rejected (GW_ERR_MODULE_SHA256) and never reach the engine.
+ * - `WebAssembly.compile` runs once per SHA-256 while the module is cached: compiled modules live
+ *   in an LRU bounded by the byte length of their modules (the compiled code size is not visible
+ *   to JS; it grows with the bytes), and concurrent loads of the same bytes share one compile.
+ * - Invalid bytes are remembered by SHA-256, so loading the same bad module again answers
+ *   GW_ERR_MODULE_INVALID at once instead of paying for another compile. Only the engine's
+ *   CompileError is remembered; any other failure (e.g. out of memory) is GW_ERR_MODULE_COMPILE
+ *   and the next load tries again.
+ * - Every error is a GatewayError whose message names the file or module at fault.
+ * - A module larger than the whole budget is compiled and returned, but not cached.
+ * - `clear()` forgets cached and failed modules; a compile in flight at that moment still answers
+ *   its callers but is not cached.
+ */
+
+import { LRUCache } from 'lru-cache';
+import { GatewayError } from '../errors.js';
+import { readModuleFile } from './file-source.js';
+import { sameSha256, sha256Hex } from './sha256.js';
+
+/** Where a module's bytes come from. `sha256` pins the expected digest (any letter case). */
+export interface FileModuleSource {
+  file: string;
+  sha256?: string;
+}
+
+/**
+ * A compiled module and the bytes it was compiled from. Objects are frozen.
+ * NB: `module` and `bytes` are shared by every load of the same SHA-256; never write to `bytes`.
+ */
+export interface LoadedModule {
+  /** Lower-case hex SHA-256 of `bytes`. */
+  readonly sha256: string;
+  readonly module: WebAssembly.Module;
+  /** The module bytes, kept because the ABI host parses sections the JS API does not expose. */
+  readonly bytes: Uint8Array;
+  /** `bytes.byteLength`. */
+  readonly size: number;
+  /** What this load called the module (the file path for `load`), for messages. */
+  readonly name: string;
+}
+
+export interface ModuleStoreStats {
+  /** Loads answered from the cache. */
+  hits: number;
+  /** Loads not in the cache: they compiled, joined a compile in flight, or met a remembered failure. */
+  misses: number;
+  /** Calls to `WebAssembly.compile`. */
+  compiles: number;
+  /** Compiled modules cached now. */
+  entries: number;
+  /** Module bytes cached now (what `maxBytes` bounds). */
+  bytes: number;
+}
+
+export interface ModuleStoreOptions {
+  /** Budget of cached module bytes. Default 256 MiB. */
+  maxBytes?: number;
+}
+
+export interface ModuleStore {
+  /** Reads, verifies and compiles a module file (GW_ERR_MODULE_READ / _SHA256 / _INVALID / _COMPILE). */
+  load(source: FileModuleSource): Promise<LoadedModule>;
+  /** Compiles bytes already in hand; `name` is used in messages. The store keeps its own copy. */
+  compile(bytes: Uint8Array, name: string): Promise<LoadedModule>;
+  /** Counters for metrics; hits, misses and compiles only grow (they survive `clear()`). */
+  stats(): ModuleStoreStats;
+  /** Forgets cached and failed modules. */
+  clear(): void;
+}
+
+const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
+
+// Distinct invalid modules remembered. An entry is a digest and an error, so this bound only keeps
+// a stream of distinct bad uploads from growing memory without end.
+const MAX_REMEMBERED_FAILURES = 256;
+
+/** Builds a store; throws a RangeError for a `maxBytes` that is not a positive integer. */
+export function createModuleStore(options?: ModuleStoreOptions): ModuleStore {
+  return new LruModuleStore(resolveMaxBytes(options));
+}
+
+function resolveMaxBytes(options: ModuleStoreOptions | undefined): number {
+  const maxBytes = options?.maxBytes ?? DEFAULT_MAX_BYTES;
+  if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
+    throw new RangeError(`module store maxBytes must be a positive integer number of bytes, got ${String(maxBytes)}`);
+  }
+  return maxBytes;
+}
+
+/** What the cache holds: a LoadedModule without the per-load name. */
+type CachedModule = Omit<LoadedModule, 'name'>;
+
+class LruModuleStore implements ModuleStore {
+  private readonly cache: LRUCache<string, CachedModule>;
+  private readonly failures = new LRUCache<string, Error>({ max: MAX_REMEMBERED_FAILURES });
+  private readonly inFlight = new Map<string, Promise<CachedModule>>();
+  // Bumped by clear(), so compiles started before it do not repopulate the caches.
+  private generation = 0;
+  private hits = 0;
+  private misses = 0;
+  private compiles = 0;
+
+  constructor(maxBytes: number) {
+    this.cache = new LRUCache<string, CachedModule>({
+      maxSize: maxBytes,
+      // lru-cache requires a positive size; an empty module cannot compile, but stay safe.
+      sizeCalculation: (entry) => Math.max(1, entry.size),
+    });
+  }
+
+  async load(source: FileModuleSource): Promise<LoadedModule> {
+    const bytes = await readModuleFile(source.file);
+    const sha256 = sha256Hex(bytes);
+    if (source.sha256 !== undefined) checkPin(source.file, source.sha256, sha256);
+    return this.resolve(sha256, bytes, source.file, false);
+  }
+
+  async compile(bytes: Uint8Array, name: string): Promise<LoadedModule> {
+    return this.resolve(sha256Hex(bytes), bytes, name, true);
+  }
+
+  stats(): ModuleStoreStats {
+    return {
+      hits: this.hits,
+      misses: this.misses,
+      compiles: this.compiles,
+      entries: this.cache.size,
+      bytes: this.cache.calculatedSize,
+    };
+  }
+
+  clear(): void {
+    this.generation++;
+    this.cache.clear();
+    this.failures.clear();
+    this.inFlight.clear();
+  }
+
+  // Cache, then remembered failure, then a compile in flight, then a new compile.
+  private async resolve(sha256: string, bytes: Uint8Array, name: string, borrowed: boolean): Promise<LoadedModule> {
+    const cached = this.cache.get(sha256);
+    if (cached !== undefined) {
+      this.hits++;
+      return named(cached, name);
+    }
+    this.misses++;
+    const failure = this.failures.get(sha256);
+    if (failure !== undefined) throw compileFailure(name, failure);
+    // NB: new Uint8Array(x) copies even when x is a Buffer (whose slice() would share memory), so
+    // a caller reusing its buffer cannot change the bytes behind a cached digest.
+    const pending = this.inFlight.get(sha256) ?? this.startCompile(sha256, borrowed ? new Uint8Array(bytes) : bytes);
+    try {
+      return named(await pending, name);
+    } catch (err) {
+      // Each caller gets an error naming its own module, even when it joined another's compile.
+      throw compileFailure(name, err);
+    }
+  }
+
+  private startCompile(sha256: string, bytes: Uint8Array): Promise<CachedModule> {
+    this.compiles++;
+    const pending = this.compileAndRemember(sha256, bytes, this.generation);
+    this.inFlight.set(sha256, pending);
+    // Identity check: after clear() a newer compile of the same digest may own the slot.
+    const forget = (): void => {
+      if (this.inFlight.get(sha256) === pending) this.inFlight.delete(sha256);
+    };
+    pending.then(forget, forget);
+    return pending;
+  }
+
+  private async compileAndRemember(sha256: string, bytes: Uint8Array, generation: number): Promise<CachedModule> {
+    try {
+      const module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+      const entry: CachedModule = Object.freeze({ sha256, module, bytes, size: bytes.byteLength });
+      if (generation === this.generation) this.cache.set(sha256, entry);
+      return entry;
+    } catch (err) {
+      if (err instanceof WebAssembly.CompileError && generation === this.generation) this.failures.set(sha256, err);
+      throw err;
+    }
+  }
+}
+
+function named(entry: CachedModule, name: string): LoadedModule {
+  return Object.freeze({ sha256: entry.sha256, module: entry.module, bytes: entry.bytes, size: entry.size, name });
+}
+
+function checkPin(file: string, pinned: string, actual: string): void {
+  if (!sameSha256(pinned, actual)) {
+    throw new GatewayError('GW_ERR_MODULE_SHA256', `module file ${file} does not match its pinned sha256: expected ${pinned}, got ${actual}`);
+  }
+}
+
+function compileFailure(name: string, err: unknown): GatewayError {
+  if (err instanceof WebAssembly.CompileError) {
+    return new GatewayError('GW_ERR_MODULE_INVALID', `module ${name} is not valid WebAssembly: ${err.message}`, { cause: err });
+  }
+  const reason = err instanceof Error ? err.message : String(err);
+  return new GatewayError('GW_ERR_MODULE_COMPILE', `module ${name} could not be compiled: ${reason}`, { cause: err });
+}
