@@ -165,6 +165,8 @@ const WASI = {
   proc_exit: (h, code: number): void => {
     throw new ProcExit(code >>> 0);
   },
+  // Not in cpp-host's 45, but in preview1: provided so a module importing it still links.
+  proc_raise: (h, signal: number) => NOSYS,
   random_get: (h, buf: number, len: number) => {
     len >>>= 0;
     if (len > MAX_RANDOM_GET_BYTES) return Errno.INVAL;
@@ -193,23 +195,24 @@ const WASI = {
   sock_shutdown: (h, fd: number, how: number) => NOTSUP,
 } satisfies Record<string, WasiFn>;
 
-/** The names of the 45 functions (for tests and for the link check). */
+/** The names of the 46 preview1 functions: cpp-host's 45 plus proc_raise. */
 export const WASI_FUNCTION_NAMES: readonly string[] = Object.freeze(Object.keys(WASI));
 
 /**
  * The names allowed while the VM is starting (reference 2.1.1): cpp-host's explicit list plus
- * every fd_*, path_* and sock_* stub. proc_exit and sched_yield are not on it.
+ * every fd_*, path_* and sock_* stub, and sched_yield (a yielding GC must not trap at start).
+ * proc_exit is not on it.
  */
 export const WASI_ALLOWED_DURING_START: ReadonlySet<string> = new Set([
   'fd_write', 'args_sizes_get', 'args_get', 'environ_sizes_get', 'environ_get', 'clock_time_get',
-  'clock_res_get', 'random_get', 'poll_oneoff', 'fd_fdstat_get', 'fd_fdstat_set_flags',
+  'clock_res_get', 'random_get', 'poll_oneoff', 'fd_fdstat_get', 'fd_fdstat_set_flags', 'sched_yield',
   ...WASI_FUNCTION_NAMES.filter((name) => /^(fd|path|sock)_/.test(name)),
 ]);
 
 /** The names allowed while the host runs the guest allocator (2.1.1); Go's GC may sleep via poll_oneoff. */
 export const WASI_ALLOWED_DURING_ALLOC: ReadonlySet<string> = new Set(['fd_write', 'clock_time_get', 'poll_oneoff']);
 
-/** All 45 WASI preview1 functions, keyed by name, with their real signatures. */
+/** All WASI preview1 functions, keyed by name, with their real signatures. */
 export function wasiFunctions(host: WasiHost): Record<string, (...args: any[]) => number | void> {
   const fns: Record<string, (...args: any[]) => number | void> = {};
   for (const [name, fn] of Object.entries(WASI) as [string, WasiFn][]) {

@@ -1,0 +1,29 @@
+/**
+ * The public surface of edge-gateway as a library, every export by name.
+ */
+export { WasmVm } from './abi/vm.js';
+export type { VmOptions, VmPorts, VmFailure } from './abi/vm.js';
+export { RootContext, StreamContext, CALL_FAILED } from './abi/context.js';
+export type { PluginSpec } from './abi/context.js';
+export {
+  AbiVersion, BodyAction, BufferType, GRPC_STATUS_NONE, HeadersAction, LogLevel, MapType, MetricType, PeerType,
+  Status, StopAction, StreamType,
+} from './abi/enums.js';
+export { HeaderMap } from './abi/header-map.js';
+export { BodyBuffer } from './abi/body-buffer.js';
+export { decodePairs, encodePairs, pairsSize } from './abi/pairs.js';
+export type { Pairs } from './abi/pairs.js';
+export { propBool, propDouble, propInt, propList, propMap, propString } from './abi/properties.js';
+export { detectAbiVersion } from './abi/version.js';
+export type {
+  AbiLogger, Callouts, ForeignCallContext, ForeignFunction, GrpcCallRequest, GrpcCallResult, GrpcStreamEvents,
+  GrpcStreamHandle, HttpCallRequest, HttpCallResponse, LocalResponse, MetricCell, MetricsSink, PluginOrigin,
+  PropertySource, QueueListener, Scheduler, SharedDataStore, SharedEntry, SharedQueueStore, StreamHost,
+} from './abi/ports.js';
+export { createModuleStore } from './modules/module-store.js';
+export type { LoadedModule, ModuleStore, ModuleStoreStats } from './modules/module-store.js';
+export { VmPool } from './modules/vm-pool.js';
+export type { VmSpec } from './modules/vm-pool.js';
+export { MemorySharedData, MemorySharedQueues } from './shared-state/memory.js';
+export { ErrorCodes, GatewayError, isGatewayError } from './errors.js';
+export type { ErrorCode } from './errors.js';

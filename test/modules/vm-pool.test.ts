@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { createModuleStore } from '../../gateway/modules/module-store.js';
+import { VmPool } from '../../gateway/modules/vm-pool.js';
+import { RecordingLogger, text } from '../helpers/host.js';
+import { guestWat, watToBytes } from '../helpers/wat.js';
+
+/** Counts root contexts per instance in a global, so sharing is visible from outside. */
+const counting = watToBytes(guestWat({ body: `
+  (global $roots (mut i32) (i32.const 0))
+  (func (export "roots") (result i32) (global.get $roots))
+  (func (export "proxy_on_context_create") (param $id i32) (param $parent i32)
+    (if (i32.eqz (local.get $parent)) (then (global.set $roots (i32.add (global.get $roots) (i32.const 1))))))` }));
+
+const plugin = (name: string) => ({ name, rootId: name, configuration: text(`{"name":"${name}"}`) });
+
+describe('VmPool', () => {
+  it('shares one VM between plugins with the same vmId, module and VM configuration, one root each', async () => {
+    const module = await createModuleStore().compile(counting, 'counting.wasm');
+    const pool = new VmPool({ logger: new RecordingLogger() });
+    const spec = { vmId: 'edge', vmConfiguration: text('vm') };
+    const a = pool.startPlugin(module, spec, plugin('a'));
+    const b = pool.startPlugin(module, spec, plugin('b'));
+    expect(a.vm).toBe(b.vm);
+    expect(a.id).not.toBe(b.id);
+    expect((a.vm.instance.exports.roots as () => number)()).toBe(2);
+    expect(pool.vms()).toHaveLength(1);
+  });
+
+  it('gives plugins with another vmId or VM configuration their own VM', async () => {
+    const module = await createModuleStore().compile(counting, 'counting.wasm');
+    const pool = new VmPool({ logger: new RecordingLogger() });
+    const a = pool.startPlugin(module, { vmId: 'x', vmConfiguration: text('1') }, plugin('a'));
+    const b = pool.startPlugin(module, { vmId: 'y', vmConfiguration: text('1') }, plugin('b'));
+    const c = pool.startPlugin(module, { vmId: 'x', vmConfiguration: text('2') }, plugin('c'));
+    expect(new Set([a.vm, b.vm, c.vm]).size).toBe(3);
+  });
+
+  it('drops a VM when its last plugin stops and starts a fresh one next time', async () => {
+    const module = await createModuleStore().compile(counting, 'counting.wasm');
+    const pool = new VmPool({ logger: new RecordingLogger() });
+    const spec = { vmId: '', vmConfiguration: text('') };
+    const a = pool.startPlugin(module, spec, plugin('a'));
+    const b = pool.startPlugin(module, spec, plugin('b'));
+    pool.stopPlugin(a);
+    expect(pool.vms()).toEqual([b.vm]);
+    pool.stopPlugin(b);
+    expect(pool.vms()).toEqual([]);
+    const c = pool.startPlugin(module, spec, plugin('c'));
+    expect(c.vm).not.toBe(a.vm);
+  });
+});
