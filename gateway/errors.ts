@@ -23,6 +23,9 @@ export const ErrorCodes = {
   GW_ERR_MODULE_SHA256: { status: 500, doc: 'the module bytes do not match the pinned SHA-256' },
   GW_ERR_MODULE_INVALID: { status: 500, doc: 'the bytes are not a valid WebAssembly module' },
   GW_ERR_MODULE_COMPILE: { status: 500, doc: 'the engine failed to compile valid-looking bytes for another reason (e.g. out of memory); not remembered, a retry may pass' },
+  // Configuration
+  GW_ERR_CONFIG_READ: { status: 500, doc: 'the configuration file could not be read' },
+  GW_ERR_CONFIG_INVALID: { status: 500, doc: 'the configuration has syntax errors, invalid fields or broken references (each listed with its field)' },
 } as const satisfies Record<string, { status: number; doc: string }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

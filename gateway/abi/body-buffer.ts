@@ -5,6 +5,8 @@
  */
 import { Status } from './enums.js';
 
+const EMPTY = Buffer.alloc(0);
+
 export class BodyBuffer {
   private chunks: Buffer[] = [];
   private joined: Buffer | null = null;
@@ -61,6 +63,13 @@ export class BodyBuffer {
     this.chunks = [];
     this.joined = Buffer.isBuffer(data) ? data : Buffer.from(data);
     this.length = this.joined.length;
+  }
+
+  /** The whole content, leaving the buffer empty. */
+  take(): Buffer {
+    const bytes = this.length === 0 ? EMPTY : this.bytes();
+    this.clear();
+    return bytes;
   }
 
   clear(): void {

@@ -68,6 +68,8 @@ export class StreamContext {
   /** The guest sent a local reply during the current callback: force its result to Stop (§6.7). */
   stopNext = false;
   localReplySent = false;
+  /** true while on_log runs: Envoy's access-log phase, where a missing map is NOT_FOUND (§3.6). */
+  inLog = false;
 
   constructor(readonly id: number, readonly root: RootContext, readonly host: StreamHost) {}
 
@@ -154,7 +156,11 @@ export class StreamContext {
     const vm = this.vm;
     if (!vm.failed && this.ensureCreated()) {
       const { onLog, onDone, onDelete } = vm.callbacks;
-      if (onLog !== null) vm.call(this, onLog, this.id);
+      if (onLog !== null) {
+        this.inLog = true;
+        vm.call(this, onLog, this.id);
+        this.inLog = false;
+      }
       if (onDone !== null) vm.call(this, onDone, this.id);
       if (onDelete !== null) vm.call(this, onDelete, this.id);
     }

@@ -18,5 +18,3 @@ export const MAX_BACKTRACE_FRAMES = 20;
 /** Longest guest log message kept verbatim; longer ones are cut so one filter cannot flood the log. */
 export const MAX_LOG_MESSAGE_BYTES = 64 * 1024;
 
-/** Largest body a guest may write through `proxy_set_buffer_bytes` in one call (a sanity bound). */
-export const MAX_SET_BUFFER_BYTES = 64 * 1024 * 1024;

@@ -22,8 +22,12 @@ export class GuestMemory {
   private bytes: Buffer = Buffer.alloc(0);
   private view: DataView = new DataView(new ArrayBuffer(0));
 
+  /** A shared memory keeps its old buffer valid (and shorter) when it grows. */
+  private shared = false;
+
   attach(memory: WebAssembly.Memory): void {
     this.memory = memory;
+    this.shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
     this.refresh();
   }
 
@@ -45,7 +49,10 @@ export class GuestMemory {
   /** The byte view of the memory as it is now. */
   current(): Buffer {
     if (this.memory === null) throw new MemoryFault(0, 0, 0);
-    if (this.memory.buffer !== this.buffer) this.refresh();
+    // Growing a non-shared memory detaches its old buffer, so a stale view reads length 0. That
+    // test is a field load; the `memory.buffer` getter is a call into V8 (~30 ns, several per
+    // hostcall; bench/README.md). Shared and empty memories ask the getter every time.
+    if ((this.bytes.length === 0 || this.shared) && this.memory.buffer !== this.buffer) this.refresh();
     return this.bytes;
   }
 
@@ -82,7 +89,8 @@ export class GuestMemory {
     if (len === 0) return EMPTY;
     this.check(ptr, len);
     ptr >>>= 0;
-    return this.bytes.subarray(ptr, ptr + (len >>> 0)).slice();
+    // NB: Buffer#slice aliases like subarray; Buffer.from(buffer) is the copying form.
+    return Buffer.from(this.bytes.subarray(ptr, ptr + (len >>> 0)));
   }
 
   /** Bytes at `ptr` as a byte string (latin1): header names and values round-trip byte-exact. */

@@ -21,7 +21,7 @@ export class MemorySharedData implements SharedDataStore {
     const current = scope.get(key);
     // cpp-host: a non-zero cas against a missing key still writes.
     if (cas !== 0 && current !== undefined && current.cas !== cas) return Status.CAS_MISMATCH;
-    scope.set(key, { value: value.slice(), cas: this.takeCas() });
+    scope.set(key, { value: Uint8Array.from(value), cas: this.takeCas() });
     return Status.OK;
   }
 
@@ -63,7 +63,7 @@ export class MemorySharedQueues implements SharedQueueStore {
   enqueue(queueId: number, data: Uint8Array): typeof Status.OK | typeof Status.NOT_FOUND {
     const queue = this.byId.get(queueId);
     if (queue === undefined) return Status.NOT_FOUND;
-    queue.items.push(data.slice());
+    queue.items.push(Uint8Array.from(data));
     queue.listener(queueId);
     return Status.OK;
   }

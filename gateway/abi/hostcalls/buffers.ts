@@ -36,16 +36,17 @@ function lengthOf(buf: Uint8Array | BodyBuffer): number {
 
 function sliceOf(buf: Uint8Array | BodyBuffer, start: number, len: number): Uint8Array {
   if (len === 0) return EMPTY;
-  return buf instanceof Uint8Array ? buf.subarray(start, start + len) : buf.slice(start, start + len);
+  return buf instanceof Uint8Array ? buf.subarray(start, start + len) : buf.slice(start, len);
 }
 
 export function bufferHostcalls(vm: WasmVm): HostcallTable {
   return {
     proxy_get_buffer_bytes(type: number, start: number, maxSize: number, ptrPtr: number, sizePtr: number): number {
       if (type >>> 0 > MAX_BUFFER_TYPE) return Status.BAD_ARGUMENT;
+      // Both are u32, so their 64-bit sum never overflows: cpp-host's overflow check cannot fire for
+      // wasm32 and start + 0xFFFFFFFF means "the rest of the buffer".
       start >>>= 0;
       maxSize >>>= 0;
-      if (start + maxSize > 0xffffffff) return Status.BAD_ARGUMENT; // u32 overflow of start + max_size
       const buf = readable(vm, type);
       if (buf === null) return Status.NOT_FOUND;
       const size = lengthOf(buf);

@@ -64,14 +64,23 @@ function grpcClose(vm: WasmVm, root: RootContext, token: number, status: number,
   vm.callRoot(root, vm.callbacks.onGrpcClose, root.id, token, status);
 }
 
+/**
+ * A unary call ends with exactly one callback, as Envoy's GrpcCallClientHandler has only onSuccess
+ * (→ on_grpc_receive) and onFailure (→ on_grpc_close). The Rust SDK forgets the token in either
+ * and panics ("invalid token_id") on a second one or on metadata callbacks for a call token.
+ * The metadata stays readable (maps 4/5) during on_grpc_receive.
+ */
 function deliverGrpcCall(vm: WasmVm, token: number, res: GrpcCallResult): void {
   const call = vm.calls.get(token);
   if (call === undefined) return;
   const root = call.root;
-  if (res.initialMetadata) grpcEvent(vm, root, 'onGrpcReceiveInitialMetadata', token, res.initialMetadata.length >>> 1, res.initialMetadata, null, null);
-  if (res.message && res.status === 0) grpcEvent(vm, root, 'onGrpcReceive', token, res.message.length, null, res.message, null);
-  if (res.trailingMetadata) grpcEvent(vm, root, 'onGrpcReceiveTrailingMetadata', token, res.trailingMetadata.length >>> 1, null, null, res.trailingMetadata);
-  grpcClose(vm, root, token, res.status, res.statusMessage);
+  if (res.status !== 0) {
+    grpcClose(vm, root, token, res.status, res.statusMessage);
+    return;
+  }
+  vm.calls.delete(token);
+  const message = res.message ?? new Uint8Array(0);
+  grpcEvent(vm, root, 'onGrpcReceive', token, message.length, res.initialMetadata ?? null, message, res.trailingMetadata ?? null);
 }
 
 export function calloutHostcalls(vm: WasmVm): HostcallTable {

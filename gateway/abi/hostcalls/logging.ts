@@ -8,6 +8,8 @@ export function loggingHostcalls(vm: WasmVm): HostcallTable {
   return {
     proxy_log(level: number, ptr: number, len: number): number {
       if (level >>> 0 > LogLevel.CRITICAL) return Status.BAD_ARGUMENT;
+      // The whole range must be guest memory (cpp-host: INVALID_MEMORY_ACCESS); only then cut it.
+      if (len !== 0) vm.mem.check(ptr, len);
       const message = vm.mem.utf8(ptr, Math.min(len >>> 0, MAX_LOG_MESSAGE_BYTES));
       // Kept for failure reports: a Rust panic hook logs the panic message at critical.
       if (level === LogLevel.CRITICAL) vm.lastCritical = message;

@@ -60,7 +60,15 @@ export function mapHostcalls(vm: WasmVm): HostcallTable {
       if (type >>> 0 > MAX_MAP_TYPE) return Status.BAD_ARGUMENT;
       const key = vm.mem.latin1(keyPtr, keyLen);
       const pairs = readablePairs(vm, type);
-      if (pairs === null) return legacy ? (returnLatin1(vm, ptrPtr, sizePtr, ''), Status.OK) : Status.BAD_ARGUMENT;
+      if (pairs === null) {
+        // Envoy: BAD_ARGUMENT, except in the access-log phase, where maps may be missing: NOT_FOUND
+        // there, or OK with an empty value for 0.1.0 modules.
+        const ctx = vm.target();
+        if (ctx === null || ctx.kind !== 'stream' || !ctx.inLog) return Status.BAD_ARGUMENT;
+        if (!legacy) return Status.NOT_FOUND;
+        returnLatin1(vm, ptrPtr, sizePtr, '');
+        return Status.OK;
+      }
       const value = firstValue(pairs, key);
       if (value === undefined) {
         // 0.1.0 answered OK with an empty value for a missing key; Envoy keeps that for 0.1.0 modules.

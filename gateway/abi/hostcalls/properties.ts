@@ -59,6 +59,7 @@ export function propertyHostcalls(vm: WasmVm): HostcallTable {
       const result = out instanceof Uint8Array ? out : out.result ?? EMPTY;
       // cpp-host writes each output slot only when its pointer is non-zero.
       if (ptrPtr !== 0 && sizePtr !== 0) returnBytes(vm, ptrPtr, sizePtr, result);
+      else if (sizePtr !== 0) vm.mem.setU32(sizePtr, result.length);
       return status;
     },
   };

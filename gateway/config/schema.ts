@@ -1,0 +1,111 @@
+/**
+ * The configuration contract (design "Configuration"): one schema gives the defaults, the
+ * validation and the types, and is exported as JSON Schema (config/gateway.schema.json) for editor
+ * completion. Cross-references (a route's cluster, a route's filters, services) are checked in
+ * validate.ts, where the whole document is known.
+ */
+import { z } from 'zod';
+
+const name = z.string().min(1).regex(/^[A-Za-z0-9_.:-]+$/, 'use letters, digits, _ . : -');
+const port = z.number().int().min(0).max(65535);
+const millis = z.number().int().positive();
+
+/** Configuration handed to a guest: an object becomes JSON text, a string goes verbatim. */
+const guestConfiguration = z.union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())]).default('');
+
+const endpoint = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.pathname === '/' && !url.search;
+  } catch {
+    return false;
+  }
+}, 'must be an http(s) origin such as "http://127.0.0.1:9000" (no path)');
+
+export const listenerSchema = z.object({
+  name,
+  address: z.string().default('0.0.0.0'),
+  port,
+}).strict();
+
+export const clusterSchema = z.object({
+  name,
+  endpoints: z.array(endpoint).min(1),
+  connectTimeoutMs: millis.default(2000),
+  timeoutMs: millis.default(15000),
+  /** Connections kept per endpoint. */
+  maxConnections: z.number().int().positive().default(128),
+  /** Speak HTTP/2 to the endpoints (required for gRPC callouts to this cluster). */
+  http2: z.boolean().default(false),
+}).strict();
+
+export const moduleSourceSchema = z.union([
+  z.string().min(1),
+  z.object({ file: z.string().min(1), sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits').optional() }).strict(),
+]);
+
+export const pluginSchema = z.object({
+  name,
+  module: moduleSourceSchema,
+  rootId: z.string().default(''),
+  vmId: z.string().default(''),
+  configuration: guestConfiguration,
+  vmConfiguration: guestConfiguration,
+  /** What the guest sees through WASI environ_get (never the gateway's own environment). */
+  environment: z.record(z.string(), z.string()).default({}),
+  failurePolicy: z.enum(['closed', 'open', 'reload']).default('closed'),
+}).strict();
+
+const headerMatch = z.object({
+  name: z.string().min(1),
+  exact: z.string().optional(),
+  regex: z.string().optional(),
+  present: z.boolean().optional(),
+}).strict();
+
+export const routeSchema = z.object({
+  name,
+  match: z.object({
+    pathPrefix: z.string().startsWith('/').optional(),
+    path: z.string().startsWith('/').optional(),
+    pathRegex: z.string().optional(),
+    /** Exact host, or "*.example.com" for any subdomain. Compared without the port. */
+    host: z.string().optional(),
+    methods: z.array(z.string().min(1)).optional(),
+    headers: z.array(headerMatch).optional(),
+  }).strict().default({}),
+  cluster: name,
+  filters: z.array(name).default([]),
+  /** Largest body a filter may buffer; over it requests get 413 and responses 500. */
+  bodyLimitBytes: z.number().int().positive().default(1024 * 1024),
+  /** Overrides the cluster's timeoutMs for this route. */
+  timeoutMs: millis.optional(),
+}).strict();
+
+export const configSchema = z.object({
+  node: z.object({ id: z.string().min(1).default('edge-1'), cluster: z.string().default('edge') }).strict().default({ id: 'edge-1', cluster: 'edge' }),
+  listeners: z.array(listenerSchema).min(1),
+  admin: z.object({ address: z.string().default('127.0.0.1'), port: port.default(9901) }).strict().default({ address: '127.0.0.1', port: 9901 }),
+  sharedState: z.discriminatedUnion('backend', [
+    z.object({ backend: z.literal('memory') }).strict(),
+    z.object({ backend: z.literal('redis'), url: z.string().startsWith('redis') }).strict(),
+  ]).default({ backend: 'memory' }),
+  log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') }).strict().default({ level: 'info' }),
+  /** How long SIGTERM waits for in-flight requests before closing them. */
+  drainTimeoutMs: millis.default(10000),
+  clusters: z.array(clusterSchema).default([]),
+  plugins: z.array(pluginSchema).default([]),
+  services: z.array(name).default([]),
+  routes: z.array(routeSchema).default([]),
+}).strict();
+
+export type GatewayConfig = z.output<typeof configSchema>;
+export type ListenerConfig = z.output<typeof listenerSchema>;
+export type ClusterConfig = z.output<typeof clusterSchema>;
+export type PluginConfig = z.output<typeof pluginSchema>;
+export type RouteConfig = z.output<typeof routeSchema>;
+
+/** The JSON Schema of the input document (defaults shown, nothing required that has one). */
+export function configJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}

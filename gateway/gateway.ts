@@ -1,0 +1,203 @@
+/**
+ * The composition root: builds every layer from one frozen configuration and wires the ports.
+ * It owns the listeners, the admin listener, the current generation, reload and graceful drain.
+ */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { createAdminServer } from './admin/server.js';
+import { GatewayMetrics } from './admin/metrics.js';
+import type { GatewayConfig } from './config/schema.js';
+import { abiLogger, createLogger, type Logger } from './log.js';
+import { createModuleStore, type ModuleStore } from './modules/module-store.js';
+import { VmPool } from './modules/vm-pool.js';
+import { ClusterCallouts } from './proxy/callouts.js';
+import type { RequestFlow } from './proxy/flow.js';
+import { gatewayForeignFunctions } from './proxy/foreign.js';
+import { Generation } from './proxy/generation.js';
+import { createListener } from './proxy/listener.js';
+import { nodeProperties } from './proxy/node-properties.js';
+import { MemorySharedData, MemorySharedQueues } from './shared-state/memory.js';
+import type { DestinationStream } from 'pino';
+
+export interface GatewayOptions {
+  /** Where JSON log lines go (default stdout). */
+  readonly logDestination?: DestinationStream;
+  readonly logger?: Logger;
+}
+
+export interface BoundAddresses {
+  readonly listeners: ReadonlyMap<string, AddressInfo>;
+  readonly admin: AddressInfo;
+}
+
+function listen(server: Server, port: number, address: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, address, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+export class Gateway {
+  readonly logger: Logger;
+  readonly metrics: GatewayMetrics;
+  readonly store: ModuleStore;
+  readonly pool: VmPool;
+  private generation!: Generation;
+  private readonly generations = new Set<Generation>();
+  private readonly callouts: ClusterCallouts;
+  private readonly servers = new Map<string, Server>();
+  private admin: Server | null = null;
+  private started = false;
+  private isDraining = false;
+
+  private constructor(private config: GatewayConfig, options: GatewayOptions) {
+    this.logger = options.logger ?? createLogger(config.log.level, options.logDestination);
+    this.store = createModuleStore();
+    this.callouts = new ClusterCallouts(() => this.generation.clusters);
+    this.metrics = new GatewayMetrics({
+      vms: () => this.pool.vms().map((vm) => ({ plugin: [...vm.roots()].map((r) => r.pluginName).join(',') || vm.name, memoryBytes: vm.mem.size, failed: vm.failed })),
+      moduleCache: () => this.store.stats(),
+    });
+    this.pool = new VmPool({
+      logger: abiLogger(this.logger),
+      sharedData: new MemorySharedData(),
+      sharedQueues: new MemorySharedQueues(),
+      metrics: this.metrics,
+      callouts: this.callouts,
+      properties: nodeProperties(() => this.config.node),
+      foreignFunctions: gatewayForeignFunctions(),
+    });
+  }
+
+  /** Builds the gateway for `config`: modules compiled, plugins and services started. */
+  static async create(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
+    const gateway = new Gateway(config, options);
+    gateway.generation = await gateway.build(config);
+    return gateway;
+  }
+
+  private build(config: GatewayConfig): Promise<Generation> {
+    return Generation.build(config, {
+      store: this.store,
+      pool: this.pool,
+      logger: this.logger,
+      hooks: { requestDone: (flow) => this.requestDone(flow), upstreamError: (flow, code) => this.upstreamError(flow, code) },
+    }).then((generation) => {
+      this.generations.add(generation);
+      return generation;
+    });
+  }
+
+  /** Binds every listener and the admin listener. */
+  async start(): Promise<BoundAddresses> {
+    const listeners = new Map<string, AddressInfo>();
+    for (const l of this.config.listeners) {
+      const server = createListener({
+        current: () => this.generation,
+        draining: () => this.isDraining,
+        notFound: (req, res) => this.notFound(req, res),
+        upgradeError: (err, req) => this.logger.warn({ err: err.message, path: req.url }, 'websocket proxy error'),
+      });
+      this.servers.set(l.name, server);
+      listeners.set(l.name, await listen(server, l.port, l.address));
+    }
+    this.admin = createAdminServer({
+      metrics: this.metrics,
+      notReadyReason: () => (this.isDraining ? 'draining' : this.started ? null : 'starting'),
+      plugins: () => [...this.generation.plugins.values()].map((p) => ({
+        name: p.name, rootId: p.config.rootId, vmId: p.config.vmId, module: p.module.name, sha256: p.module.sha256,
+        failurePolicy: p.config.failurePolicy, healthy: p.healthy, reloads: p.reloads, failure: p.failure?.message ?? null,
+      })),
+    });
+    const admin = await listen(this.admin, this.config.admin.port, this.config.admin.address);
+    this.started = true;
+    this.logger.info({ listeners: Object.fromEntries([...listeners].map(([n, a]) => [n, `${a.address}:${a.port}`])), admin: `${admin.address}:${admin.port}` }, 'edge-gateway started');
+    return { listeners, admin };
+  }
+
+  /**
+   * Applies a new configuration: a new generation is built beside the old one, new requests go to
+   * it, and the old one ends with its last request. On any error the old configuration keeps
+   * serving and the error is thrown. Listener and admin addresses are fixed until restart.
+   */
+  async reload(config: GatewayConfig): Promise<void> {
+    const next = await this.build(config);
+    const previous = this.generation;
+    this.config = config;
+    this.generation = next;
+    previous.retire();
+    if (JSON.stringify(config.listeners) !== JSON.stringify(previous.config.listeners)
+      || JSON.stringify(config.admin) !== JSON.stringify(previous.config.admin)) {
+      this.logger.warn('listener and admin addresses changed: they take effect at the next restart');
+    }
+    this.logger.info({ routes: config.routes.length, plugins: next.plugins.size }, 'configuration reloaded');
+  }
+
+  /**
+   * Graceful stop: stop accepting, let in-flight requests finish for up to `drainTimeoutMs`, then
+   * close what is left; every stream ends with on_log/on_done/on_delete and every root with on_done.
+   */
+  async shutdown(): Promise<void> {
+    if (this.isDraining) return;
+    this.isDraining = true;
+    const closed = [...this.servers.values()].map((s) => new Promise<void>((r) => s.close(() => r())));
+    for (const s of this.servers.values()) s.closeIdleConnections();
+    const inflight = (): number => [...this.generations].reduce((n, g) => n + g.inflight, 0);
+    const deadline = Date.now() + this.config.drainTimeoutMs;
+    while (inflight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const s of this.servers.values()) s.closeAllConnections();
+    await Promise.all(closed);
+    for (const g of this.generations) g.dispose();
+    this.callouts.close();
+    if (this.admin !== null) {
+      this.admin.closeAllConnections();
+      this.admin.close();
+      await once(this.admin, 'close').catch(() => undefined);
+    }
+    this.logger.info('edge-gateway stopped');
+  }
+
+  private requestDone(flow: RequestFlow): void {
+    const generation = flow.env as Generation;
+    if (generation.retired && generation.inflight === 0) this.generations.delete(generation);
+    const seconds = (performance.now() - flow.startedAt) / 1000;
+    const route = flow.route.name;
+    this.metrics.requests.inc({ route, status: flow.status });
+    this.metrics.latency.observe({ route }, seconds);
+    for (const slot of flow.slots) this.metrics.filterSeconds.observe({ plugin: slot.plugin.name }, slot.timeMs / 1000);
+    if (flow.localReplyBy !== null) this.metrics.localReplies.inc({ plugin: flow.localReplyBy, status: flow.status });
+    if (flow.failedFilter !== null) this.metrics.filterFailures.inc({ plugin: flow.failedFilter });
+    this.logger.info({
+      access: true,
+      method: flow.req.method,
+      path: flow.req.url,
+      status: flow.status,
+      route,
+      upstream: flow.endpoint?.origin ?? null,
+      durationMs: Math.round(seconds * 1e6) / 1e3,
+      bytesIn: flow.bytesIn,
+      bytesOut: flow.bytesOut,
+      requestId: flow.requestHeaders.get('x-request-id'),
+      localReplyBy: flow.localReplyBy ?? undefined,
+      failedFilter: flow.failedFilter ?? undefined,
+      error: flow.errorCode ?? undefined,
+    }, 'request');
+  }
+
+  private upstreamError(flow: RequestFlow, code: string): void {
+    this.metrics.upstreamErrors.inc({ cluster: flow.route.cluster.name, code });
+    this.logger.warn({ route: flow.route.name, cluster: flow.route.cluster.name, upstream: flow.endpoint?.origin, code, path: flow.req.url }, 'upstream error');
+  }
+
+  private notFound(req: IncomingMessage, res: ServerResponse): void {
+    const body = 'no route matched\n';
+    res.writeHead(404, { 'content-type': 'text/plain', 'content-length': body.length });
+    res.end(body);
+    this.metrics.requests.inc({ route: '', status: 404 });
+    this.logger.info({ access: true, method: req.method, path: req.url, status: 404, route: null, error: 'route_not_found' }, 'request');
+  }
+}

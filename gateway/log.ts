@@ -1,0 +1,34 @@
+/**
+ * Logging: one pino logger for the process, JSON lines. Guest logs arrive through the ABI's
+ * logger port and keep the guest's exact message, with the plugin name, root id and VM id.
+ */
+import { pino, type Logger, type DestinationStream } from 'pino';
+import { LOG_LEVEL_NAMES, LogLevel } from './abi/enums.js';
+import type { AbiLogger, PluginOrigin } from './abi/ports.js';
+
+export type LogLevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+export type { Logger };
+
+export function createLogger(level: LogLevelName = 'info', destination?: DestinationStream): Logger {
+  return pino({ level, base: { service: 'edge-gateway' }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+}
+
+/** pino method per Proxy-Wasm level; critical maps to fatal. */
+const METHODS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+const ABI_LEVEL: Readonly<Record<string, LogLevel>> = {
+  trace: LogLevel.TRACE, debug: LogLevel.DEBUG, info: LogLevel.INFO, warn: LogLevel.WARN, error: LogLevel.ERROR,
+  fatal: LogLevel.CRITICAL, silent: LogLevel.CRITICAL,
+};
+
+/** The ABI logger port on top of pino: what `proxy_log` and WASI stdout/stderr write to. */
+export function abiLogger(logger: Logger): AbiLogger {
+  return {
+    level: () => ABI_LEVEL[logger.level] ?? LogLevel.INFO,
+    log(level: LogLevel, message: string, origin: PluginOrigin | null): void {
+      const fields = origin === null
+        ? { source: 'wasm', wasmLevel: LOG_LEVEL_NAMES[level] }
+        : { source: 'wasm', plugin: origin.pluginName, rootId: origin.rootId, vmId: origin.vmId, wasmLevel: LOG_LEVEL_NAMES[level] };
+      logger[METHODS[level]](fields, message);
+    },
+  };
+}

@@ -1,0 +1,86 @@
+/**
+ * A body passing through the filters of one direction with Envoy's semantics (reference §6.6):
+ * each chunk goes to each filter in turn; Continue passes what the filter holds (with its edits)
+ * to the next; Pause (StopIterationAndBuffer) keeps it and calls the filter again with the
+ * cumulative size when more arrives; at end of stream, or with StopIterationNoBuffer, the filter
+ * holds the data until it calls proxy_continue_stream. Over the route's limit, `overLimit` runs.
+ */
+import { BodyAction } from '../abi/enums.js';
+import { CALL_FAILED } from '../abi/context.js';
+import type { FilterSlot } from './filter-slot.js';
+
+export interface BodyOwner {
+  /** Calls the body callback of `slot` for `direction`; returns its action or CALL_FAILED. */
+  callBody(slot: FilterSlot, direction: number, size: number, eos: boolean): number;
+  /** After a callback: whether the flow moved on (a local reply, a reset) and this body must stop. */
+  interrupted(epoch: number): boolean;
+  epoch(): number;
+  /** Fail policy for a filter that trapped: true to pass over it and go on. */
+  failFilter(slot: FilterSlot): boolean;
+}
+
+export class BodyPipeline {
+  constructor(
+    private readonly owner: BodyOwner,
+    private readonly slots: readonly FilterSlot[],
+    private readonly direction: 0 | 1,
+    private readonly limit: number,
+    private readonly emit: (data: Buffer, eos: boolean) => void,
+    private readonly overLimit: () => void,
+  ) {}
+
+  /** Feeds a chunk (possibly empty, for a bare end of stream) from filter `from` on. */
+  feed(chunk: Buffer, eos: boolean, from = 0): void {
+    const dir = this.direction;
+    const epoch = this.owner.epoch();
+    let data = chunk;
+    for (let i = from; i < this.slots.length; i++) {
+      const slot = this.slots[i];
+      if (!slot.active) continue;
+      const buf = slot.buffer(dir);
+      buf.append(data);
+      if (slot.bodyPaused[dir]) {
+        slot.eosHeld[dir] ||= eos;
+        if (buf.length > this.limit) this.overLimit();
+        return;
+      }
+      const action = this.owner.callBody(slot, dir, buf.length, eos);
+      if (this.owner.interrupted(epoch)) return;
+      if (action === CALL_FAILED) {
+        if (!this.owner.failFilter(slot)) return;
+      } else if (action !== BodyAction.CONTINUE && !slot.consumeEarlyContinue(dir)) {
+        if (buf.length > this.limit) {
+          this.overLimit();
+          return;
+        }
+        // Buffering before the end waits for more data; anything else waits for continue_stream.
+        if (eos || action === BodyAction.STOP_NO_BUFFER) {
+          slot.bodyPaused[dir] = true;
+          slot.eosHeld[dir] = eos;
+        }
+        return;
+      }
+      data = buf.take();
+    }
+    this.emit(data, eos);
+  }
+
+  /** proxy_continue_stream from `slot`: pass on what it holds. */
+  resume(slot: FilterSlot): void {
+    const dir = this.direction;
+    const index = this.slots.indexOf(slot);
+    if (index < 0) return;
+    const eos = slot.eosHeld[dir];
+    if (!slot.bodyPaused[dir] && (slot.bodies[dir]?.length ?? 0) === 0) return;
+    slot.bodyPaused[dir] = false;
+    slot.eosHeld[dir] = false;
+    this.feed(slot.buffer(dir).take(), eos, index + 1);
+  }
+
+  /** True when some filter of this direction exports a body callback. */
+  static wanted(slots: readonly FilterSlot[], direction: 0 | 1): boolean {
+    return slots.some((s) => s.active && (direction === 0
+      ? s.stream!.vm.callbacks.onRequestBody !== null
+      : s.stream!.vm.callbacks.onResponseBody !== null));
+  }
+}

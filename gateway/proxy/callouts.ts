@@ -1,0 +1,171 @@
+/**
+ * Filters' outbound calls to configured clusters (reference §3.8, §3.9): `proxy_http_call` through
+ * the cluster's undici pools, `proxy_grpc_call` (unary) over HTTP/2 with node:http2. Answers are
+ * handed back through `done`, which the ABI host delivers to the root context on a later turn.
+ */
+import { connect, constants, type ClientHttp2Session } from 'node:http2';
+import { Status } from '../abi/enums.js';
+import type { Callouts, GrpcCallRequest, GrpcCallResult, HttpCallRequest, HttpCallResponse } from '../abi/ports.js';
+import type { Pairs } from '../abi/pairs.js';
+import type { Cluster } from './cluster.js';
+import { objectToPairs, withoutPseudo } from './headers.js';
+
+const TIMEOUT_RESPONSE: HttpCallResponse = {
+  headers: [':status', '504', 'content-type', 'text/plain'],
+  body: Buffer.from('upstream request timeout'),
+  trailers: [],
+};
+
+const GRPC_DEADLINE_EXCEEDED = 4;
+const GRPC_UNAVAILABLE = 14;
+const GRPC_INTERNAL = 13;
+
+function first(pairs: Pairs, name: string): string | undefined {
+  for (let i = 0; i < pairs.length; i += 2) if (pairs[i] === name) return pairs[i + 1];
+  return undefined;
+}
+
+/** gRPC length-prefixed message: 1 byte compressed flag (0), u32 BE length, bytes. */
+export function grpcFrame(message: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(5 + message.length);
+  out[0] = 0;
+  out.writeUInt32BE(message.length, 1);
+  out.set(message, 5);
+  return out;
+}
+
+/** The first message of a gRPC body, or null when the body holds no complete message. */
+export function grpcUnframe(body: Buffer): Buffer | null {
+  if (body.length < 5) return null;
+  const len = body.readUInt32BE(1);
+  return body.length >= 5 + len ? body.subarray(5, 5 + len) : null;
+}
+
+export class ClusterCallouts implements Callouts {
+  private readonly sessions = new Map<string, ClientHttp2Session>();
+
+  constructor(private readonly clusters: () => ReadonlyMap<string, Cluster>) {}
+
+  httpCall(req: HttpCallRequest, done: (res: HttpCallResponse | null) => void): Status {
+    const cluster = this.clusters().get(req.cluster);
+    if (cluster === undefined) return Status.BAD_ARGUMENT;
+    const headers = withoutPseudo(req.headers);
+    headers.push('host', first(req.headers, ':authority')!);
+    if (req.body.length > 0) headers.push('content-length', String(req.body.length));
+    const timeout = req.timeoutMs === 0 ? cluster.timeoutMs : req.timeoutMs;
+    const signal = req.timeoutMs === 0 ? undefined : AbortSignal.timeout(req.timeoutMs);
+    cluster.pick().pool.request({
+      method: first(req.headers, ':method')! as 'GET',
+      path: first(req.headers, ':path')!,
+      headers,
+      body: req.body.length > 0 ? Buffer.from(req.body) : null,
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+      signal,
+    }).then(async (res) => {
+      const body = Buffer.from(await res.body.arrayBuffer());
+      const headerPairs: Pairs = [':status', String(res.statusCode), ...objectToPairs(res.headers)];
+      done({ headers: headerPairs, body, trailers: objectToPairs(res.trailers) });
+    }, (err: { name?: string; code?: string }) => {
+      // Envoy: a timeout is answered by the router with a 504, so the filter sees headers; a reset
+      // or refused connection is a failure delivered with no headers (status 11 "reset").
+      const timedOut = err.name === 'TimeoutError' || err.code === 'UND_ERR_HEADERS_TIMEOUT' || err.code === 'UND_ERR_BODY_TIMEOUT';
+      done(timedOut ? TIMEOUT_RESPONSE : null);
+    });
+    return Status.OK;
+  }
+
+  grpcCall(req: GrpcCallRequest, done: (res: GrpcCallResult) => void): { cancel(): void } | Status {
+    const cluster = this.clusters().get(req.cluster);
+    // Envoy answers an unknown gRPC upstream with PARSE_FAILURE, kept for compatibility.
+    if (cluster === undefined) return Status.PARSE_FAILURE;
+    const endpoint = cluster.pick();
+    let finished = false;
+    const finish = (res: GrpcCallResult): void => {
+      if (finished) return;
+      finished = true;
+      done(res);
+    };
+    let session: ClientHttp2Session;
+    try {
+      session = this.session(endpoint.origin);
+    } catch {
+      queueMicrotask(() => finish({ status: GRPC_UNAVAILABLE, statusMessage: 'connection failed' }));
+      return { cancel: () => { finished = true; } };
+    }
+    const metadata: Record<string, string> = {};
+    for (let i = 0; i < req.initialMetadata.length; i += 2) metadata[req.initialMetadata[i]] = req.initialMetadata[i + 1];
+    const stream = session.request({
+      ...metadata,
+      [constants.HTTP2_HEADER_METHOD]: 'POST',
+      [constants.HTTP2_HEADER_PATH]: `/${req.service}/${req.method}`,
+      [constants.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc',
+      te: 'trailers',
+      ...(req.timeoutMs > 0 ? { 'grpc-timeout': `${req.timeoutMs}m` } : {}),
+    });
+    const timer = req.timeoutMs > 0 ? setTimeout(() => {
+      stream.close(constants.NGHTTP2_CANCEL);
+      finish({ status: GRPC_DEADLINE_EXCEEDED, statusMessage: 'deadline exceeded' });
+    }, req.timeoutMs) : null;
+    let initialMetadata: Pairs | undefined;
+    const chunks: Buffer[] = [];
+    stream.on('response', (headers) => {
+      initialMetadata = pairsWithoutPseudo(objectToPairs(headers as Record<string, string>));
+      const status = headers['grpc-status'];
+      if (status !== undefined) {
+        // Trailers-only response: the status arrives with the headers.
+        finish({ initialMetadata: [], status: Number(status), statusMessage: decodeURIComponent(String(headers['grpc-message'] ?? '')) });
+      }
+    });
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('trailers', (trailers) => {
+      if (timer) clearTimeout(timer);
+      const message = grpcUnframe(Buffer.concat(chunks));
+      finish({
+        initialMetadata,
+        message: message ?? undefined,
+        trailingMetadata: pairsWithoutPseudo(objectToPairs(trailers as Record<string, string>)),
+        status: Number(trailers['grpc-status'] ?? GRPC_INTERNAL),
+        statusMessage: decodeURIComponent(String(trailers['grpc-message'] ?? '')),
+      });
+    });
+    stream.on('error', (err) => {
+      if (timer) clearTimeout(timer);
+      finish({ status: GRPC_UNAVAILABLE, statusMessage: err.message });
+    });
+    stream.on('close', () => {
+      if (timer) clearTimeout(timer);
+      finish({ status: GRPC_UNAVAILABLE, statusMessage: 'stream closed without status' });
+    });
+    stream.end(grpcFrame(req.message));
+    return {
+      cancel: () => {
+        finished = true;
+        if (timer) clearTimeout(timer);
+        stream.close(constants.NGHTTP2_CANCEL);
+      },
+    };
+  }
+
+  private session(origin: string): ClientHttp2Session {
+    const existing = this.sessions.get(origin);
+    if (existing !== undefined && !existing.closed && !existing.destroyed) return existing;
+    const session = connect(origin);
+    session.on('error', () => this.sessions.delete(origin));
+    session.on('close', () => this.sessions.delete(origin));
+    session.unref();
+    this.sessions.set(origin, session);
+    return session;
+  }
+
+  close(): void {
+    for (const session of this.sessions.values()) session.close();
+    this.sessions.clear();
+  }
+}
+
+function pairsWithoutPseudo(pairs: Pairs): Pairs {
+  const out: Pairs = [];
+  for (let i = 0; i < pairs.length; i += 2) if (pairs[i].charCodeAt(0) !== 58) out.push(pairs[i], pairs[i + 1]);
+  return out;
+}

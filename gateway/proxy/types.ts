@@ -1,0 +1,28 @@
+/** What the request flow needs from the gateway around it: its route, and hooks for the end. */
+import type { Cluster } from './cluster.js';
+import type { PluginRuntime } from './plugin-runtime.js';
+import type { RequestFlow } from './flow.js';
+
+/** A route as the data plane runs it: its cluster and filter chain resolved. */
+export interface RouteRuntime {
+  readonly name: string;
+  readonly cluster: Cluster;
+  readonly plugins: readonly PluginRuntime[];
+  /** Largest body a filter may buffer (413 for requests, 500 for responses beyond it). */
+  readonly bodyLimit: number;
+  /** headersTimeout and bodyTimeout of the upstream request. */
+  readonly timeoutMs: number;
+}
+
+export interface NodeInfo {
+  readonly id: string;
+  readonly cluster: string;
+}
+
+export interface FlowEnv {
+  readonly scheme: 'http' | 'https';
+  readonly node: NodeInfo;
+  /** Called once when the request is over (access log, metrics, generation accounting). */
+  done(flow: RequestFlow): void;
+  upstreamError(flow: RequestFlow, code: string): void;
+}
