@@ -38,6 +38,6 @@
         (if (call $is_admin (i32.load (i32.const 0)) (i32.load (i32.const 4)))
           (then
             (drop (call $reply (i32.const 403) (i32.const 0) (i32.const 0) (i32.const 48) (i32.const 29)
-                               (i32.const 96) (i32.const 33) (i32.const -1)))
+                               (i32.const 96) (i32.const 29) (i32.const -1)))
             (return (i32.const 1))))))
     (i32.const 0)))

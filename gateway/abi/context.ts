@@ -65,8 +65,12 @@ export class StreamContext {
   /** on_context_create was delivered (lazily, before the first callback). */
   created = false;
   alive = true;
-  /** The guest sent a local reply during the current callback: force its result to Stop (§6.7). */
-  stopNext = false;
+  /**
+   * Local replies the guest asked for on this stream (each call counts, even the ignored second
+   * one). A callback during which it grew is forced to Stop whatever it returned (§6.7). A count,
+   * not a flag, so that callbacks run while the reply is applied cannot clear it.
+   */
+  localReplyRequests = 0;
   localReplySent = false;
   /** true while on_log runs: Envoy's access-log phase, where a missing map is NOT_FOUND (§3.6). */
   inLog = false;
@@ -87,29 +91,31 @@ export class StreamContext {
   private invoke(fn: GuestFn | null, a: number, b: number): number {
     if (!this.alive || fn === null) return 0;
     if (!this.ensureCreated()) return CALL_FAILED;
-    this.stopNext = false;
     return this.vm.call(this, fn, this.id, a, b);
   }
 
   private headers(fn: GuestFn | null, n: number, eos: boolean): number {
+    const replies = this.localReplyRequests;
     const r = this.invoke(fn, n, eos ? 1 : 0);
     if (r === CALL_FAILED) return r;
-    if (this.stopNext) return HeadersAction.STOP_ALL;
+    if (this.localReplyRequests !== replies) return HeadersAction.STOP_ALL;
     // cpp-host: 0 and 2 (ContinueAndEndStream) continue; 1, 3, 4 and above stop everything.
     return r === 0 || r === 2 ? HeadersAction.CONTINUE : HeadersAction.STOP_ALL;
   }
 
   private body(fn: GuestFn | null, size: number, eos: boolean): number {
+    const replies = this.localReplyRequests;
     const r = this.invoke(fn, size, eos ? 1 : 0);
     if (r === CALL_FAILED) return r;
-    if (this.stopNext) return BodyAction.STOP_NO_BUFFER;
+    if (this.localReplyRequests !== replies) return BodyAction.STOP_NO_BUFFER;
     return r <= 2 && r >= 0 ? r : BodyAction.STOP_NO_BUFFER;
   }
 
   private stop(fn: GuestFn | null, n: number, b = 0): number {
+    const replies = this.localReplyRequests;
     const r = this.invoke(fn, n, b);
     if (r === CALL_FAILED) return r;
-    return this.stopNext || r !== 0 ? StopAction.STOP : StopAction.CONTINUE;
+    return this.localReplyRequests !== replies || r !== 0 ? StopAction.STOP : StopAction.CONTINUE;
   }
 
   onRequestHeaders(numHeaders: number, endOfStream: boolean): number {

@@ -353,7 +353,7 @@ describe('proxy-runtime 0.1.8 filters on our host', () => {
       const host = new TestStream([[':method', 'GET'], [':path', '/deny']]);
       const stream = vm.createStream(root, host);
       expect(stream.onRequestHeaders(2, true)).toBe(HeadersAction.STOP_ALL);
-      expect(stream.stopNext).toBe(true);
+      expect(stream.localReplyRequests).toBe(1);
       expect(host.actions).toEqual(['local:403']);
       expect(host.localResponse).toMatchObject({ status: 403, details: '', headers: ['x-denied', '1'], grpcStatus: GRPC_STATUS_NONE });
       expect(latin1(host.localResponse!.body)).toBe('forbidden by filter');

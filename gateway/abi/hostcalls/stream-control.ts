@@ -59,7 +59,7 @@ export function streamControlHostcalls(vm: WasmVm): HostcallTable {
       if (headers === null) return Status.BAD_ARGUMENT;
       for (let i = 0; i < headers.length; i += 2) headers[i] = headers[i].toLowerCase(); // Envoy lower-cases (§3.7)
       if (ctx === null || ctx.kind !== 'stream') return Status.NOT_FOUND;
-      ctx.stopNext = true;
+      ctx.localReplyRequests++;
       // Only once per stream (Envoy guards with local_reply_sent; envoy#28826 hung clients).
       if (ctx.localReplySent) return Status.OK;
       ctx.localReplySent = true;
