@@ -6,36 +6,32 @@
 import { decodePairs, encodePairsInto, pairsSize, type Pairs } from './pairs.js';
 import type { WasmVm } from './vm.js';
 
-function slots(vm: WasmVm, ptrPtr: number, sizePtr: number): void {
+/**
+ * Allocates `len` bytes in the guest (none for 0) and writes the pointer and length into the
+ * guest's two out slots; returns the pointer the caller fills.
+ */
+function reserve(vm: WasmVm, ptrPtr: number, sizePtr: number, len: number): number {
   vm.mem.check(ptrPtr, 4);
   vm.mem.check(sizePtr, 4);
+  const ptr = len === 0 ? 0 : vm.allocate(len);
+  vm.mem.setU32(ptrPtr, ptr);
+  vm.mem.setU32(sizePtr, len);
+  return ptr;
 }
 
 export function returnBytes(vm: WasmVm, ptrPtr: number, sizePtr: number, data: Uint8Array): void {
-  slots(vm, ptrPtr, sizePtr);
-  const len = data.length;
-  const ptr = len === 0 ? 0 : vm.allocate(len);
-  if (len !== 0) vm.mem.write(ptr, data);
-  vm.mem.setU32(ptrPtr, ptr);
-  vm.mem.setU32(sizePtr, len);
+  const ptr = reserve(vm, ptrPtr, sizePtr, data.length);
+  if (ptr !== 0) vm.mem.write(ptr, data);
 }
 
 export function returnLatin1(vm: WasmVm, ptrPtr: number, sizePtr: number, text: string): void {
-  slots(vm, ptrPtr, sizePtr);
-  const len = text.length;
-  const ptr = len === 0 ? 0 : vm.allocate(len);
-  if (len !== 0) vm.mem.writeLatin1(ptr, text);
-  vm.mem.setU32(ptrPtr, ptr);
-  vm.mem.setU32(sizePtr, len);
+  const ptr = reserve(vm, ptrPtr, sizePtr, text.length);
+  if (ptr !== 0) vm.mem.writeLatin1(ptr, text);
 }
 
 export function returnPairs(vm: WasmVm, ptrPtr: number, sizePtr: number, pairs: Pairs): void {
-  slots(vm, ptrPtr, sizePtr);
-  const len = pairsSize(pairs);
-  const ptr = len === 0 ? 0 : vm.allocate(len);
-  if (len !== 0) encodePairsInto(pairs, vm.mem.current(), ptr);
-  vm.mem.setU32(ptrPtr, ptr);
-  vm.mem.setU32(sizePtr, len);
+  const ptr = reserve(vm, ptrPtr, sizePtr, pairsSize(pairs));
+  if (ptr !== 0) encodePairsInto(pairs, vm.mem.current(), ptr);
 }
 
 /** Pairs read from guest memory; null when malformed (callers answer BAD_ARGUMENT). */
