@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { once } from 'node:events';
 import { createAdminServer } from './admin/server.js';
 import { GatewayMetrics } from './admin/metrics.js';
@@ -50,16 +51,24 @@ export class Gateway {
   private readonly generations = new Set<Generation>();
   private readonly callouts: ClusterCallouts;
   private readonly servers = new Map<string, Server>();
+  /** Upgraded (WebSocket) connections: the HTTP server neither tracks nor closes them. */
+  private readonly tunnels = new Set<Duplex>();
   private admin: Server | null = null;
   private started = false;
   private isDraining = false;
+  private stopping: Promise<void> | null = null;
 
   private constructor(private config: GatewayConfig, options: GatewayOptions) {
     this.logger = options.logger ?? createLogger(config.log.level, options.logDestination);
     this.store = createModuleStore();
     this.callouts = new ClusterCallouts(() => this.generation.clusters);
     this.metrics = new GatewayMetrics({
-      vms: () => this.pool.vms().map((vm) => ({ plugin: [...vm.roots()].map((r) => r.pluginName).join(',') || vm.name, memoryBytes: vm.mem.size, failed: vm.failed })),
+      // A VM shared by plugins (or by two generations of one plugin during a reload) is named once
+      // after all of them, sorted, so the label is stable.
+      vms: () => this.pool.vms().map((vm) => ({
+        plugin: [...new Set([...vm.roots()].map((r) => r.pluginName))].sort().join(',') || vm.name,
+        memoryBytes: vm.mem.size, failed: vm.failed,
+      })),
       moduleCache: () => this.store.stats(),
     });
     this.pool = new VmPool({
@@ -95,15 +104,27 @@ export class Gateway {
   /** Binds every listener and the admin listener. */
   async start(): Promise<BoundAddresses> {
     const listeners = new Map<string, AddressInfo>();
-    for (const l of this.config.listeners) {
-      const server = createListener({
-        current: () => this.generation,
-        draining: () => this.isDraining,
-        notFound: (req, res) => this.notFound(req, res),
-        upgradeError: (err, req) => this.logger.warn({ err: err.message, path: req.url }, 'websocket proxy error'),
-      });
-      this.servers.set(l.name, server);
-      listeners.set(l.name, await listen(server, l.port, l.address));
+    try {
+      for (const l of this.config.listeners) {
+        const server = createListener({
+          current: () => this.generation,
+          draining: () => this.isDraining,
+          notFound: (req, res) => this.notFound(req, res),
+          upgradeError: (err, req) => this.logger.warn({ err: err.message, path: req.url }, 'websocket proxy error'),
+        });
+        this.servers.set(l.name, server);
+        server.on('upgrade', (_req: IncomingMessage, socket: Duplex) => {
+          this.tunnels.add(socket);
+          socket.once('close', () => this.tunnels.delete(socket));
+        });
+        listeners.set(l.name, await listen(server, l.port, l.address));
+      }
+    } catch (err) {
+      // Never half up: close the listeners already bound. The admin listener binds last, so
+      // /readyz never answered for a gateway that could not bind all of its listeners.
+      await Promise.all([...this.servers.values()].map((s) => new Promise<void>((r) => s.close(() => r()))));
+      this.servers.clear();
+      throw err;
     }
     this.admin = createAdminServer({
       metrics: this.metrics,
@@ -125,7 +146,21 @@ export class Gateway {
    * serving and the error is thrown. Listener and admin addresses are fixed until restart.
    */
   async reload(config: GatewayConfig): Promise<void> {
-    const next = await this.build(config);
+    if (this.isDraining) throw new Error('the gateway is draining: the configuration is not reloaded');
+    // The log level applies at once, so the new plugins' start-up logs already follow it.
+    const level = this.logger.level;
+    this.logger.level = config.log.level;
+    const next = await this.build(config).catch((err: unknown) => {
+      this.logger.level = level;
+      throw err;
+    });
+    if (this.isDraining) {
+      // The drain began while this was building: it must not outlive the drain.
+      this.generations.delete(next);
+      next.dispose();
+      this.logger.level = level;
+      throw new Error('the gateway is draining: the configuration is not reloaded');
+    }
     const previous = this.generation;
     this.config = config;
     this.generation = next;
@@ -141,16 +176,25 @@ export class Gateway {
    * Graceful stop: stop accepting, let in-flight requests finish for up to `drainTimeoutMs`, then
    * close what is left; every stream ends with on_log/on_done/on_delete and every root with on_done.
    */
-  async shutdown(): Promise<void> {
-    if (this.isDraining) return;
+  shutdown(): Promise<void> {
+    // A second call (SIGINT then SIGTERM) waits for the same drain instead of returning early.
+    return (this.stopping ??= this.drain());
+  }
+
+  private async drain(): Promise<void> {
     this.isDraining = true;
     const closed = [...this.servers.values()].map((s) => new Promise<void>((r) => s.close(() => r())));
     for (const s of this.servers.values()) s.closeIdleConnections();
     const inflight = (): number => [...this.generations].reduce((n, g) => n + g.inflight, 0);
     const deadline = Date.now() + this.config.drainTimeoutMs;
-    while (inflight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while ((inflight() > 0 || this.tunnels.size > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const s of this.servers.values()) s.closeAllConnections();
+    for (const socket of this.tunnels) socket.destroy();
     await Promise.all(closed);
+    // NB: a server reports closed before its sockets' 'close' events, which end the streams cut
+    // off above; wait for those (bounded) so every stream ends before its root context does.
+    const settle = Date.now() + 1000;
+    while (inflight() > 0 && Date.now() < settle) await new Promise((r) => setTimeout(r, 5));
     for (const g of this.generations) g.dispose();
     this.callouts.close();
     if (this.admin !== null) {
@@ -168,7 +212,8 @@ export class Gateway {
     const route = flow.route.name;
     this.metrics.requests.inc({ route, status: flow.status });
     this.metrics.latency.observe({ route }, seconds);
-    for (const slot of flow.slots) this.metrics.filterSeconds.observe({ plugin: slot.plugin.name }, slot.timeMs / 1000);
+    // Only filters that ran: one that answered locally ends the request phase for those after it.
+    for (const slot of flow.slots) if (slot.requestRan) this.metrics.filterSeconds.observe({ plugin: slot.plugin.name }, slot.timeMs / 1000);
     if (flow.localReplyBy !== null) this.metrics.localReplies.inc({ plugin: flow.localReplyBy, status: flow.status });
     if (flow.failedFilter !== null) this.metrics.filterFailures.inc({ plugin: flow.failedFilter });
     this.logger.info({
@@ -194,10 +239,19 @@ export class Gateway {
   }
 
   private notFound(req: IncomingMessage, res: ServerResponse): void {
+    const startedAt = performance.now();
     const body = 'no route matched\n';
     res.writeHead(404, { 'content-type': 'text/plain', 'content-length': body.length });
     res.end(body);
+    // The same access-log fields and metrics as a routed request; "" is the route label of no route.
+    const seconds = (performance.now() - startedAt) / 1000;
     this.metrics.requests.inc({ route: '', status: 404 });
-    this.logger.info({ access: true, method: req.method, path: req.url, status: 404, route: null, error: 'route_not_found' }, 'request');
+    this.metrics.latency.observe({ route: '' }, seconds);
+    const requestId = req.headers['x-request-id'];
+    this.logger.info({
+      access: true, method: req.method, path: req.url, status: 404, route: null, upstream: null,
+      durationMs: Math.round(seconds * 1e6) / 1e3, bytesIn: 0, bytesOut: body.length,
+      requestId: typeof requestId === 'string' ? requestId : null, error: 'route_not_found',
+    }, 'request');
   }
 }

@@ -72,6 +72,8 @@ export class StreamContext {
    */
   localReplyRequests = 0;
   localReplySent = false;
+  /** on_log was delivered (or skipped for good). */
+  private logged = false;
   /** true while on_log runs: Envoy's access-log phase, where a missing map is NOT_FOUND (§3.6). */
   inLog = false;
 
@@ -158,15 +160,33 @@ export class StreamContext {
    * runs for every completed request. Safe to call twice and on a failed VM.
    */
   finish(): void {
+    this.log();
+    this.destroy();
+  }
+
+  /**
+   * The access-log phase alone: on_log (creating the context first if needed). The data plane
+   * runs it for every filter of a stream before destroying any, as Envoy's filter manager logs
+   * all filters before it destroys them.
+   */
+  log(): void {
+    if (!this.alive || this.logged) return;
+    this.logged = true;
+    const vm = this.vm;
+    if (vm.failed || !this.ensureCreated()) return;
+    const onLog = vm.callbacks.onLog;
+    if (onLog === null) return;
+    this.inLog = true;
+    vm.call(this, onLog, this.id);
+    this.inLog = false;
+  }
+
+  /** on_done (result ignored for streams) → on_delete, then the id is forgotten. */
+  destroy(): void {
     if (!this.alive) return;
     const vm = this.vm;
-    if (!vm.failed && this.ensureCreated()) {
-      const { onLog, onDone, onDelete } = vm.callbacks;
-      if (onLog !== null) {
-        this.inLog = true;
-        vm.call(this, onLog, this.id);
-        this.inLog = false;
-      }
+    if (!vm.failed && this.created) {
+      const { onDone, onDelete } = vm.callbacks;
       if (onDone !== null) vm.call(this, onDone, this.id);
       if (onDelete !== null) vm.call(this, onDelete, this.id);
     }

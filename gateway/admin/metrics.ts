@@ -15,6 +15,9 @@ export interface MetricsSources {
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const FILTER_BUCKETS = [0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.01, 0.05];
+/** Envoy's default histogram buckets: what a filter's histogram gets there too (values are unitless). */
+const CUSTOM_BUCKETS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
+const BY_PLUGINS = 'by the plugins each hosts (comma-separated when plugins share a VM)';
 
 function metricName(name: string): string {
   return `wasmcustom_${name.replace(/[^A-Za-z0-9_:]/g, '_')}`;
@@ -32,43 +35,55 @@ export class GatewayMetrics implements MetricsSink {
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'edge_gateway_process_' });
-    this.requests = new Counter({ name: 'edge_gateway_requests_total', help: 'Requests answered, by route and status', labelNames: ['route', 'status'], registers });
-    this.latency = new Histogram({ name: 'edge_gateway_request_duration_seconds', help: 'Time from request start to the end of the response', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers });
-    this.upstreamErrors = new Counter({ name: 'edge_gateway_upstream_errors_total', help: 'Upstream failures (refused, reset, timeout) by cluster and error code', labelNames: ['cluster', 'code'], registers });
-    this.filterSeconds = new Histogram({ name: 'edge_gateway_filter_seconds', help: 'Time spent in one filter\'s callbacks for one request', labelNames: ['plugin'], buckets: FILTER_BUCKETS, registers });
-    this.localReplies = new Counter({ name: 'edge_gateway_local_replies_total', help: 'Responses a filter sent itself (proxy_send_local_response)', labelNames: ['plugin', 'status'], registers });
-    this.filterFailures = new Counter({ name: 'edge_gateway_filter_failures_total', help: 'Requests on which a filter failed (trap, proc_exit)', labelNames: ['plugin'], registers });
+    // Node's process metrics keep their standard names (process_*, nodejs_*), as dashboards expect.
+    collectDefaultMetrics({ register: this.registry });
+    this.requests = new Counter({ name: 'edge_gateway_requests_total', help: 'Requests answered, by route ("" when no route matched) and status (0 when the client left before a response)', labelNames: ['route', 'status'], registers });
+    this.latency = new Histogram({ name: 'edge_gateway_request_duration_seconds', help: 'Time from the start of a request to the end of its response, by route ("" when no route matched)', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers });
+    this.upstreamErrors = new Counter({ name: 'edge_gateway_upstream_errors_total', help: 'Upstream requests that failed (refused, reset, timed out), by cluster and error code', labelNames: ['cluster', 'code'], registers });
+    this.filterSeconds = new Histogram({ name: 'edge_gateway_filter_seconds', help: 'Time spent in one filter\'s callbacks during one request, by plugin', labelNames: ['plugin'], buckets: FILTER_BUCKETS, registers });
+    this.localReplies = new Counter({ name: 'edge_gateway_local_replies_total', help: 'Responses a filter sent itself (proxy_send_local_response), by plugin and status', labelNames: ['plugin', 'status'], registers });
+    this.filterFailures = new Counter({ name: 'edge_gateway_filter_failures_total', help: 'Requests that failed because of a filter: its VM failed during the request, its failure policy answered 503 after an earlier failure, or it reset the stream', labelNames: ['plugin'], registers });
     new Gauge({
-      name: 'edge_gateway_wasm_vms', help: 'Wasm VMs alive, by plugin and state', labelNames: ['plugin', 'state'], registers,
+      name: 'edge_gateway_wasm_vms', help: `Wasm VMs alive, ${BY_PLUGINS} and state (running, failed)`, labelNames: ['plugin', 'state'], registers,
       collect() {
         this.reset();
         for (const vm of sources.vms()) this.inc({ plugin: vm.plugin, state: vm.failed ? 'failed' : 'running' });
       },
     });
     new Gauge({
-      name: 'edge_gateway_wasm_memory_bytes', help: 'Linear memory of the Wasm VMs, by plugin', labelNames: ['plugin'], registers,
+      name: 'edge_gateway_wasm_memory_bytes', help: `Linear memory of the Wasm VMs, ${BY_PLUGINS}`, labelNames: ['plugin'], registers,
       collect() {
         this.reset();
         for (const vm of sources.vms()) this.inc({ plugin: vm.plugin }, vm.memoryBytes);
       },
     });
-    const cache = (key: 'hits' | 'misses' | 'compiles' | 'entries' | 'bytes', help: string): void => {
-      new Gauge({ name: `edge_gateway_module_cache_${key}`, help, registers, collect() { this.set(sources.moduleCache()[key]); } });
+    // The store keeps the counts; counters (only growing) and gauges read them on each scrape.
+    const counter = (name: string, key: 'hits' | 'misses' | 'compiles', help: string): void => {
+      new Counter({ name, help, registers, collect() { this.reset(); this.inc(sources.moduleCache()[key]); } });
     };
-    cache('hits', 'Module loads answered from the compiled-module cache');
-    cache('misses', 'Module loads not in the compiled-module cache');
-    cache('compiles', 'WebAssembly.compile calls');
-    cache('entries', 'Compiled modules cached');
-    cache('bytes', 'Module bytes in the compiled-module cache');
+    const gauge = (name: string, key: 'entries' | 'bytes', help: string): void => {
+      new Gauge({ name, help, registers, collect() { this.set(sources.moduleCache()[key]); } });
+    };
+    counter('edge_gateway_module_cache_hits_total', 'hits', 'Module loads answered by the compiled-module cache');
+    counter('edge_gateway_module_cache_misses_total', 'misses', 'Module loads that compiled, joined a compile in flight, or met a remembered invalid module');
+    counter('edge_gateway_module_compiles_total', 'compiles', 'WebAssembly.compile calls');
+    gauge('edge_gateway_module_cache_entries', 'entries', 'Compiled modules held by the compiled-module cache');
+    gauge('edge_gateway_module_cache_bytes', 'bytes', 'Module bytes held by the compiled-module cache');
   }
 
-  /** MetricsSink for proxy_define_metric: the same name twice is the same metric. */
+  /**
+   * MetricsSink for proxy_define_metric: the same name twice is the same metric, whichever plugin
+   * or generation defines it (as Envoy's stats store). Names that sanitize alike are one metric;
+   * one name defined with another type throws (the hostcall answers INTERNAL_FAILURE).
+   */
   define(type: MetricType, name: string, _origin: PluginOrigin): MetricCell {
-    const existing = this.custom.get(name);
-    if (existing !== undefined && existing.type === type) return existing.cell;
     const full = metricName(name);
-    const help = `Defined by a filter as "${name}"`;
+    const existing = this.custom.get(full);
+    if (existing !== undefined) {
+      if (existing.type === type) return existing.cell;
+      throw new Error(`metric ${full} is already defined with another type`);
+    }
+    const help = `Metric "${name}" defined by a Wasm filter (proxy_define_metric)`;
     let cell: MetricCell;
     if (type === MetricType.COUNTER) {
       const c = new Counter({ name: full, help, registers: [this.registry] });
@@ -79,10 +94,10 @@ export class GatewayMetrics implements MetricsSink {
       let value = 0;
       cell = { add: (d) => { value += d; g.set(value); }, set: (v) => { value = v; g.set(v); }, observe: () => undefined, value: () => value };
     } else {
-      const h = new Histogram({ name: full, help, registers: [this.registry], buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000] });
+      const h = new Histogram({ name: full, help, registers: [this.registry], buckets: CUSTOM_BUCKETS });
       cell = { add: () => undefined, set: () => undefined, observe: (v) => h.observe(v), value: () => 0 };
     }
-    this.custom.set(name, { type, cell });
+    this.custom.set(full, { type, cell });
     return cell;
   }
 }

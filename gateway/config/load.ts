@@ -4,10 +4,11 @@
  * `<file>: <field path>: <what is wrong>`, e.g. `gateway.yaml: routes[2].cluster: unknown cluster "bakend"`.
  */
 import { readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
+import type { z } from 'zod';
 import { GatewayError } from '../errors.js';
 import { configSchema, type GatewayConfig } from './schema.js';
-import { crossCheck } from './validate.js';
+import { crossCheck, sectionsOf } from './validate.js';
 
 /** The error for a configuration that cannot be used; `problems` lists each finding. */
 export class ConfigError extends GatewayError {
@@ -32,14 +33,28 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** Validates a parsed document; `file` is only used in messages. */
-export function parseConfig(doc: unknown, file: string): GatewayConfig {
-  const result = configSchema.safeParse(doc);
-  if (!result.success) {
-    throw new ConfigError(file, result.error.issues.map((issue) => `${fieldPath(issue.path)}: ${issue.message}`));
+function schemaProblems(issues: readonly z.core.$ZodIssue[]): string[] {
+  const out: string[] = [];
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) out.push(`${fieldPath([...issue.path, key])}: unknown field`);
+    } else if (issue.code === 'invalid_type' && issue.input === undefined) {
+      out.push(`${fieldPath(issue.path)}: required (${issue.expected})`);
+    } else {
+      out.push(`${fieldPath(issue.path)}: ${issue.message}`);
+    }
   }
-  const problems = crossCheck(result.data);
-  if (problems.length > 0) throw new ConfigError(file, problems);
+  return out;
+}
+
+/**
+ * Validates a parsed document; `file` is only used in messages. The cross-references are checked
+ * even when the schema fails (on what still parses), so one run lists every problem.
+ */
+export function parseConfig(doc: unknown, file: string): GatewayConfig {
+  const result = configSchema.safeParse(doc, { reportInput: true });
+  const problems = result.success ? crossCheck(result.data) : [...schemaProblems(result.error.issues), ...crossCheck(sectionsOf(doc))];
+  if (problems.length > 0 || !result.success) throw new ConfigError(file, problems);
   return deepFreeze(result.data);
 }
 
@@ -51,9 +66,13 @@ export function loadConfigFile(file: string): GatewayConfig {
   } catch (err) {
     throw new ConfigError(file, [`cannot read the file: ${(err as Error).message}`]);
   }
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter: lines });
   if (doc.errors.length > 0) {
-    throw new ConfigError(file, doc.errors.map((e) => `syntax: ${e.message.split('\n')[0]}`));
+    throw new ConfigError(file, doc.errors.map((e) => {
+      const at = lines.linePos(e.pos[0]);
+      return `line ${at.line}, column ${at.col}: syntax error: ${e.message.split('\n')[0]}`;
+    }));
   }
   return parseConfig(doc.toJS(), file);
 }

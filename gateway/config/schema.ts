@@ -7,11 +7,14 @@
 import { z } from 'zod';
 
 const name = z.string().min(1).regex(/^[A-Za-z0-9_.:-]+$/, 'use letters, digits, _ . : -');
+/** A listener, cluster, plugin or route name. */
+export const nameSchema = name;
 const port = z.number().int().min(0).max(65535);
 const millis = z.number().int().positive();
 
 /** Configuration handed to a guest: an object becomes JSON text, a string goes verbatim. */
-const guestConfiguration = z.union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())]).default('');
+const guestConfiguration = z.union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())],
+  { error: 'must be a string (passed as is) or an object (passed as JSON text)' }).default('');
 
 const endpoint = z.string().refine((value) => {
   try {
@@ -30,30 +33,31 @@ export const listenerSchema = z.object({
 
 export const clusterSchema = z.object({
   name,
-  endpoints: z.array(endpoint).min(1),
+  endpoints: z.array(endpoint).min(1).describe('Origins such as "http://127.0.0.1:9000", picked round robin'),
   connectTimeoutMs: millis.default(2000),
   timeoutMs: millis.default(15000),
   /** Connections kept per endpoint. */
-  maxConnections: z.number().int().positive().default(128),
+  maxConnections: z.number().int().positive().default(128).describe('Connections kept per endpoint'),
   /** Speak HTTP/2 to the endpoints (required for gRPC callouts to this cluster). */
-  http2: z.boolean().default(false),
+  http2: z.boolean().default(false).describe('Speak HTTP/2 to the endpoints (required for gRPC callouts)'),
 }).strict();
 
 export const moduleSourceSchema = z.union([
   z.string().min(1),
   z.object({ file: z.string().min(1), sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits').optional() }).strict(),
-]);
+], { error: 'must be a file path or { file, sha256 }' });
 
 export const pluginSchema = z.object({
   name,
-  module: moduleSourceSchema,
-  rootId: z.string().default(''),
-  vmId: z.string().default(''),
-  configuration: guestConfiguration,
-  vmConfiguration: guestConfiguration,
+  module: moduleSourceSchema.describe('The .wasm file (relative to the working directory), or { file, sha256 }'),
+  rootId: z.string().default('').describe('root_id handed to the SDK (plugin_root_id)'),
+  vmId: z.string().default('').describe('Plugins with equal vmId, module and vmConfiguration share one VM'),
+  configuration: guestConfiguration.describe('Plugin configuration: an object reaches the guest as JSON text, a string as is'),
+  vmConfiguration: guestConfiguration.describe('VM configuration: an object reaches the guest as JSON text, a string as is'),
   /** What the guest sees through WASI environ_get (never the gateway's own environment). */
   environment: z.record(z.string(), z.string()).default({}),
-  failurePolicy: z.enum(['closed', 'open', 'reload']).default('closed'),
+  failurePolicy: z.enum(['closed', 'open', 'reload']).default('closed')
+    .describe('When the VM fails: closed answers 503, open skips the filter, reload starts a fresh VM'),
 }).strict();
 
 const headerMatch = z.object({
@@ -66,16 +70,16 @@ const headerMatch = z.object({
 export const routeSchema = z.object({
   name,
   match: z.object({
-    pathPrefix: z.string().startsWith('/').optional(),
-    path: z.string().startsWith('/').optional(),
+    pathPrefix: z.string().regex(/^\//, 'must start with "/"').optional(),
+    path: z.string().regex(/^\//, 'must start with "/"').optional(),
     pathRegex: z.string().optional(),
     /** Exact host, or "*.example.com" for any subdomain. Compared without the port. */
     host: z.string().optional(),
     methods: z.array(z.string().min(1)).optional(),
     headers: z.array(headerMatch).optional(),
-  }).strict().default({}),
-  cluster: name,
-  filters: z.array(name).default([]),
+  }).strict().default({}).describe('All given conditions must hold; at most one of path, pathPrefix, pathRegex'),
+  cluster: name.describe('The cluster requests are forwarded to'),
+  filters: z.array(name).default([]).describe('Plugins run on the request phase in this order, on the response phase in reverse'),
   /** Largest body a filter may buffer; over it requests get 413 and responses 500. */
   bodyLimitBytes: z.number().int().positive().default(1024 * 1024),
   /** Overrides the cluster's timeoutMs for this route. */
@@ -83,20 +87,23 @@ export const routeSchema = z.object({
 }).strict();
 
 export const configSchema = z.object({
-  node: z.object({ id: z.string().min(1).default('edge-1'), cluster: z.string().default('edge') }).strict().default({ id: 'edge-1', cluster: 'edge' }),
-  listeners: z.array(listenerSchema).min(1),
-  admin: z.object({ address: z.string().default('127.0.0.1'), port: port.default(9901) }).strict().default({ address: '127.0.0.1', port: 9901 }),
+  node: z.object({ id: z.string().min(1).default('edge-1'), cluster: z.string().default('edge') }).strict().default({ id: 'edge-1', cluster: 'edge' })
+    .describe('Answers the node.* / xds.node.* properties'),
+  listeners: z.array(listenerSchema).min(1).describe('Public HTTP listeners'),
+  admin: z.object({ address: z.string().default('127.0.0.1'), port: port.default(9901) }).strict().default({ address: '127.0.0.1', port: 9901 })
+    .describe('Admin listener: /healthz /readyz /metrics /plugins'),
   sharedState: z.discriminatedUnion('backend', [
     z.object({ backend: z.literal('memory') }).strict(),
-    z.object({ backend: z.literal('redis'), url: z.string().startsWith('redis') }).strict(),
-  ]).default({ backend: 'memory' }),
-  log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') }).strict().default({ level: 'info' }),
+    z.object({ backend: z.literal('redis'), url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL') }).strict(),
+  ]).default({ backend: 'memory' }).describe('Where proxy_set_shared_data and shared queues live'),
+  log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') }).strict().default({ level: 'info' })
+    .describe('Gateway log (JSON lines on stdout)'),
   /** How long SIGTERM waits for in-flight requests before closing them. */
-  drainTimeoutMs: millis.default(10000),
-  clusters: z.array(clusterSchema).default([]),
-  plugins: z.array(pluginSchema).default([]),
-  services: z.array(name).default([]),
-  routes: z.array(routeSchema).default([]),
+  drainTimeoutMs: millis.default(10000).describe('How long SIGTERM waits for in-flight requests before closing them'),
+  clusters: z.array(clusterSchema).default([]).describe('Upstreams; also the targets of http_call and grpc_call'),
+  plugins: z.array(pluginSchema).default([]).describe('One entry per (module, root id, configuration)'),
+  services: z.array(name).default([]).describe('Plugins run as background root contexts (timers, queues, callouts), with no HTTP'),
+  routes: z.array(routeSchema).default([]).describe('First match wins; no match answers 404'),
 }).strict();
 
 export type GatewayConfig = z.output<typeof configSchema>;

@@ -3,11 +3,56 @@
  * resolving, regexes compiling, one path matcher per route, module files present.
  */
 import { existsSync } from 'node:fs';
-import type { GatewayConfig } from './schema.js';
+import type { z } from 'zod';
+import {
+  clusterSchema, listenerSchema, nameSchema, pluginSchema, routeSchema,
+  type ClusterConfig, type ListenerConfig, type PluginConfig, type RouteConfig,
+} from './schema.js';
 
-function duplicates(items: readonly { name: string }[], kind: string, out: string[]): Set<string> {
+/**
+ * The sections that are cross-checked. A whole GatewayConfig is one; so is what still parses of a
+ * document the schema rejected (sectionsOf), so that every problem is reported at once.
+ */
+export interface Sections {
+  /** An item the schema rejected is `undefined` (its own problems come from the schema). */
+  readonly listeners: readonly (ListenerConfig | undefined)[];
+  readonly clusters: readonly (ClusterConfig | undefined)[];
+  readonly plugins: readonly (PluginConfig | undefined)[];
+  readonly services: readonly (string | undefined)[];
+  readonly routes: readonly (RouteConfig | undefined)[];
+  /** Names of rejected clusters and plugins: they exist, so references to them are not reported. */
+  readonly rejected?: { readonly clusters: ReadonlySet<string>; readonly plugins: ReadonlySet<string> };
+}
+
+function itemsOf<T>(raw: unknown, schema: z.ZodType<T>, rejected?: Set<string>): (T | undefined)[] {
+  if (!Array.isArray(raw)) return [];
+  return raw.map((item: unknown) => {
+    const result = schema.safeParse(item);
+    if (result.success) return result.data;
+    const name = (item as { name?: unknown } | null)?.name;
+    if (typeof name === 'string') rejected?.add(name);
+    return undefined;
+  });
+}
+
+/** Item by item, what parses of a document that failed the schema as a whole. */
+export function sectionsOf(doc: unknown): Sections {
+  const d = (doc !== null && typeof doc === 'object' ? doc : {}) as Record<string, unknown>;
+  const rejected = { clusters: new Set<string>(), plugins: new Set<string>() };
+  return {
+    listeners: itemsOf(d.listeners, listenerSchema),
+    clusters: itemsOf(d.clusters, clusterSchema, rejected.clusters),
+    plugins: itemsOf(d.plugins, pluginSchema, rejected.plugins),
+    services: itemsOf(d.services, nameSchema),
+    routes: itemsOf(d.routes, routeSchema),
+    rejected,
+  };
+}
+
+function duplicates(items: readonly ({ name: string } | undefined)[], kind: string, out: string[]): Set<string> {
   const seen = new Set<string>();
   items.forEach((item, i) => {
+    if (item === undefined) return;
     if (seen.has(item.name)) out.push(`${kind}[${i}].name: duplicate name "${item.name}"`);
     seen.add(item.name);
   });
@@ -18,34 +63,39 @@ function checkRegex(source: string, field: string, out: string[]): void {
   try {
     new RegExp(source);
   } catch (err) {
-    out.push(`${field}: invalid regular expression: ${(err as Error).message}`);
+    out.push(`${field}: ${(err as Error).message}`);
   }
 }
 
-export function crossCheck(config: GatewayConfig): string[] {
+export function crossCheck(config: Sections): string[] {
   const out: string[] = [];
   duplicates(config.listeners, 'listeners', out);
   const clusters = duplicates(config.clusters, 'clusters', out);
   const plugins = duplicates(config.plugins, 'plugins', out);
   duplicates(config.routes, 'routes', out);
+  for (const n of config.rejected?.clusters ?? []) clusters.add(n);
+  for (const n of config.rejected?.plugins ?? []) plugins.add(n);
 
   const ports = new Map<string, number>();
   config.listeners.forEach((l, i) => {
+    if (l === undefined) return;
     const key = `${l.address}:${l.port}`;
     if (l.port !== 0 && ports.has(key)) out.push(`listeners[${i}].port: ${key} is already used by listeners[${ports.get(key)}]`);
     ports.set(key, i);
   });
 
   config.plugins.forEach((p, i) => {
+    if (p === undefined) return;
     const file = typeof p.module === 'string' ? p.module : p.module.file;
     if (!existsSync(file)) out.push(`plugins[${i}].module: file not found: ${file}`);
   });
 
   config.services.forEach((s, i) => {
-    if (!plugins.has(s)) out.push(`services[${i}]: unknown plugin "${s}"`);
+    if (s !== undefined && !plugins.has(s)) out.push(`services[${i}]: unknown plugin "${s}"`);
   });
 
   config.routes.forEach((r, i) => {
+    if (r === undefined) return;
     const at = `routes[${i}]`;
     if (!clusters.has(r.cluster)) out.push(`${at}.cluster: unknown cluster "${r.cluster}"`);
     r.filters.forEach((f, j) => {

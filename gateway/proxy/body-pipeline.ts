@@ -4,6 +4,8 @@
  * to the next; Pause (StopIterationAndBuffer) keeps it and calls the filter again with the
  * cumulative size when more arrives; at end of stream, or with StopIterationNoBuffer, the filter
  * holds the data until it calls proxy_continue_stream. Over the route's limit, `overLimit` runs.
+ * When trailers end the stream, each filter gets its trailers callback instead of a last body
+ * callback with end_of_stream (Envoy), and what it held moves on when that callback continues.
  */
 import { BodyAction } from '../abi/enums.js';
 import { CALL_FAILED } from '../abi/context.js';
@@ -12,6 +14,8 @@ import type { FilterSlot } from './filter-slot.js';
 export interface BodyOwner {
   /** Calls the body callback of `slot` for `direction`; returns its action or CALL_FAILED. */
   callBody(slot: FilterSlot, direction: number, size: number, eos: boolean): number;
+  /** Calls the trailers callback of `slot` for `direction`; returns its action (0 Continue) or CALL_FAILED. */
+  callTrailers(slot: FilterSlot, direction: number): number;
   /** After a callback: whether the flow moved on (a local reply, a reset) and this body must stop. */
   interrupted(epoch: number): boolean;
   epoch(): number;
@@ -29,8 +33,8 @@ export class BodyPipeline {
     private readonly overLimit: () => void,
   ) {}
 
-  /** Feeds a chunk (possibly empty, for a bare end of stream) from filter `from` on. */
-  feed(chunk: Buffer, eos: boolean, from = 0): void {
+  /** Feeds a chunk (possibly empty, for a bare end of stream) from filter `from` on; `trailers`: they end it. */
+  feed(chunk: Buffer, eos: boolean, from = 0, trailers = false): void {
     const dir = this.direction;
     const epoch = this.owner.epoch();
     let data = chunk;
@@ -41,14 +45,24 @@ export class BodyPipeline {
       buf.append(data);
       if (slot.bodyPaused[dir]) {
         slot.eosHeld[dir] ||= eos;
+        slot.trailersHeld[dir] ||= trailers;
         if (buf.length > this.limit) this.overLimit();
         return;
       }
-      const action = this.owner.callBody(slot, dir, buf.length, eos);
+      const ending = eos && trailers;
+      const action = ending ? this.owner.callTrailers(slot, dir) : this.owner.callBody(slot, dir, buf.length, eos);
       if (this.owner.interrupted(epoch)) return;
       if (action === CALL_FAILED) {
         if (!this.owner.failFilter(slot)) return;
       } else if (action !== BodyAction.CONTINUE && !slot.consumeEarlyContinue(dir)) {
+        if (ending) {
+          // StopIteration on trailers: hold the data and the trailers until continue_stream.
+          slot.bodyPaused[dir] = true;
+          slot.eosHeld[dir] = true;
+          slot.trailersHeld[dir] = true;
+          slot.hold();
+          return;
+        }
         if (buf.length > this.limit) {
           this.overLimit();
           return;
@@ -57,6 +71,7 @@ export class BodyPipeline {
         if (eos || action === BodyAction.STOP_NO_BUFFER) {
           slot.bodyPaused[dir] = true;
           slot.eosHeld[dir] = eos;
+          slot.hold();
         }
         return;
       }
@@ -71,10 +86,12 @@ export class BodyPipeline {
     const index = this.slots.indexOf(slot);
     if (index < 0) return;
     const eos = slot.eosHeld[dir];
+    const trailers = slot.trailersHeld[dir];
     if (!slot.bodyPaused[dir] && (slot.bodies[dir]?.length ?? 0) === 0) return;
     slot.bodyPaused[dir] = false;
     slot.eosHeld[dir] = false;
-    this.feed(slot.buffer(dir).take(), eos, index + 1);
+    slot.trailersHeld[dir] = false;
+    this.feed(slot.buffer(dir).take(), eos, index + 1, trailers);
   }
 
   /** True when some filter of this direction exports a body callback. */

@@ -3,15 +3,16 @@
  * the cluster's undici pools, `proxy_grpc_call` (unary) over HTTP/2 with node:http2. Answers are
  * handed back through `done`, which the ABI host delivers to the root context on a later turn.
  */
-import { connect, constants, type ClientHttp2Session } from 'node:http2';
+import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import { Status } from '../abi/enums.js';
 import type { Callouts, GrpcCallRequest, GrpcCallResult, HttpCallRequest, HttpCallResponse } from '../abi/ports.js';
 import type { Pairs } from '../abi/pairs.js';
 import type { Cluster } from './cluster.js';
 import { objectToPairs, withoutPseudo } from './headers.js';
 
+/** Envoy's router reply to a callout that timed out (a local reply: it carries its length). */
 const TIMEOUT_RESPONSE: HttpCallResponse = {
-  headers: [':status', '504', 'content-type', 'text/plain'],
+  headers: [':status', '504', 'content-length', '24', 'content-type', 'text/plain'],
   body: Buffer.from('upstream request timeout'),
   trailers: [],
 };
@@ -52,7 +53,8 @@ export class ClusterCallouts implements Callouts {
     const headers = withoutPseudo(req.headers);
     headers.push('host', first(req.headers, ':authority')!);
     if (req.body.length > 0) headers.push('content-length', String(req.body.length));
-    const timeout = req.timeoutMs === 0 ? cluster.timeoutMs : req.timeoutMs;
+    // timeout_ms 0 means no timeout (reference §3.8); undici reads 0 as "disabled" too.
+    const timeout = req.timeoutMs;
     const signal = req.timeoutMs === 0 ? undefined : AbortSignal.timeout(req.timeoutMs);
     cluster.pick().pool.request({
       method: first(req.headers, ':method')! as 'GET',
@@ -110,7 +112,7 @@ export class ClusterCallouts implements Callouts {
     let initialMetadata: Pairs | undefined;
     const chunks: Buffer[] = [];
     stream.on('response', (headers) => {
-      initialMetadata = pairsWithoutPseudo(objectToPairs(headers as Record<string, string>));
+      initialMetadata = metadataPairs(headers);
       const status = headers['grpc-status'];
       if (status !== undefined) {
         // Trailers-only response: the status arrives with the headers.
@@ -124,7 +126,7 @@ export class ClusterCallouts implements Callouts {
       finish({
         initialMetadata,
         message: message ?? undefined,
-        trailingMetadata: pairsWithoutPseudo(objectToPairs(trailers as Record<string, string>)),
+        trailingMetadata: metadataPairs(trailers),
         status: Number(trailers['grpc-status'] ?? GRPC_INTERNAL),
         statusMessage: decodeURIComponent(String(trailers['grpc-message'] ?? '')),
       });
@@ -164,8 +166,14 @@ export class ClusterCallouts implements Callouts {
   }
 }
 
-function pairsWithoutPseudo(pairs: Pairs): Pairs {
+/** gRPC metadata from node:http2 headers: no pseudo-headers, every value a string (`:status` is a number). */
+function metadataPairs(headers: IncomingHttpHeaders): Pairs {
   const out: Pairs = [];
-  for (let i = 0; i < pairs.length; i += 2) if (pairs[i].charCodeAt(0) !== 58) out.push(pairs[i], pairs[i + 1]);
+  for (const name in headers) {
+    const value = headers[name];
+    if (name.charCodeAt(0) === 58 || value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) out.push(name, v);
+    else out.push(name, String(value));
+  }
   return out;
 }

@@ -18,6 +18,8 @@ export interface SlotOwner {
   onContinue(slot: FilterSlot, type: number): void;
   onClose(slot: FilterSlot, type: number): void;
   onLocalReply(slot: FilterSlot, reply: LocalResponse): void;
+  /** The filter's VM failed while this stream was paused on it: apply its failure policy. */
+  onVmFailed(slot: FilterSlot): void;
 }
 
 export class FilterSlot implements StreamHost {
@@ -32,8 +34,12 @@ export class FilterSlot implements StreamHost {
   readonly bodies: [BodyBuffer | null, BodyBuffer | null] = [null, null];
   readonly bodyPaused = [false, false];
   readonly eosHeld = [false, false];
+  /** The held end of stream comes with trailers (the next filters get their trailers callback). */
+  readonly trailersHeld = [false, false];
   /** continue_stream arrived while this filter's own callback ran (before it returned Stop). */
   readonly earlyContinue = [false, false];
+  /** Registered with the plugin as paused, so that a VM failure elsewhere can end the wait. */
+  private held = false;
 
   constructor(readonly owner: SlotOwner, readonly plugin: PluginRuntime) {}
 
@@ -43,6 +49,26 @@ export class FilterSlot implements StreamHost {
 
   buffer(direction: number): BodyBuffer {
     return (this.bodies[direction] ??= new BodyBuffer());
+  }
+
+  /** The stream waits on this filter (Pause): a VM failure must not leave it waiting forever. */
+  hold(): void {
+    if (this.held) return;
+    this.held = true;
+    this.plugin.paused.add(this);
+  }
+
+  /** The stream is over. */
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.plugin.paused.delete(this);
+  }
+
+  /** From the plugin, once its VM has failed. */
+  vmFailed(): void {
+    this.held = false;
+    this.owner.onVmFailed(this);
   }
 
   consumeEarlyContinue(direction: number): boolean {

@@ -19,7 +19,7 @@ import { PassThrough } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { CALL_FAILED } from '../abi/context.js';
 import { HeaderMap } from '../abi/header-map.js';
-import { HeadersAction, Status, StreamType } from '../abi/enums.js';
+import { BodyAction, HeadersAction, Status, StreamType } from '../abi/enums.js';
 import type { LocalResponse } from '../abi/ports.js';
 import { BodyPipeline, type BodyOwner } from './body-pipeline.js';
 import type { Endpoint } from './cluster.js';
@@ -71,9 +71,14 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
   private respEos = false;
   private respEnded = false;
   private respPending: Buffer[] = [];
+  /** respPending holds the whole body (a local reply): its last chunk carries end of stream. */
+  private respWhole = false;
   private respPipeline: BodyPipeline | null = null;
   private headSent = false;
+  private pauseTimer: NodeJS.Timeout | null = null;
   private upstreamTrailers: Record<string, string | string[] | undefined> | null = null;
+  /** We aborted the upstream exchange ourselves: its error is not an upstream failure. */
+  private upstreamAbandoned = false;
 
   constructor(readonly req: IncomingMessage, readonly res: ServerResponse, readonly route: RouteRuntime,
     readonly env: FlowEnv) {
@@ -113,6 +118,8 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
         if (!this.failFilter(slot)) return;
       } else if (action !== HeadersAction.CONTINUE && !slot.consumeEarlyContinue(0)) {
         this.reqPausedAt = i;
+        slot.hold();
+        this.watchPause();
         return;
       }
     }
@@ -124,17 +131,34 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
     const t0 = performance.now();
     this.running = slot;
     const stream = slot.stream!;
+    const replied = stream.localReplySent;
+    const requests = stream.localReplyRequests;
     const action = type === StreamType.HTTP_REQUEST ? stream.onRequestHeaders(count, eos) : stream.onResponseHeaders(count, eos);
     this.running = null;
     slot.timeMs += performance.now() - t0;
-    return action;
+    // A second local reply from a stream is ignored (only the first is sent), and so is the Stop the
+    // ABI forces for it: nothing would ever resume the stream and the client would hang.
+    return replied && stream.localReplyRequests !== requests && action !== CALL_FAILED ? HeadersAction.CONTINUE : action;
   }
 
   callBody(slot: FilterSlot, direction: number, size: number, eos: boolean): number {
     const t0 = performance.now();
     this.running = slot;
     const stream = slot.stream!;
+    const replied = stream.localReplySent;
+    const requests = stream.localReplyRequests;
     const action = direction === 0 ? stream.onRequestBody(size, eos) : stream.onResponseBody(size, eos);
+    this.running = null;
+    slot.timeMs += performance.now() - t0;
+    return replied && stream.localReplyRequests !== requests && action !== CALL_FAILED ? BodyAction.CONTINUE : action;
+  }
+
+  callTrailers(slot: FilterSlot, direction: number): number {
+    const t0 = performance.now();
+    this.running = slot;
+    const stream = slot.stream!;
+    const action = direction === 0 ? stream.onRequestTrailers(this.requestTrailers?.count ?? 0)
+      : stream.onResponseTrailers(this.responseTrailers?.count ?? 0);
     this.running = null;
     slot.timeMs += performance.now() - t0;
     return action;
@@ -168,7 +192,10 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
         this.req.on('data', (chunk: Buffer) => this.onRequestData(chunk));
         this.req.on('end', () => this.onRequestEnd());
       } else {
+        // NB: paused first, so that counting does not start the stream flowing before undici
+        // reads it (chunks would be lost); undici resumes it when it writes the body.
         body = this.req;
+        this.req.pause();
         this.req.on('data', (chunk: Buffer) => { this.bytesIn += chunk.length; });
       }
     }
@@ -191,7 +218,7 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
     if (this.phase === Phase.DONE || this.reqPipeline === null) return;
     const trailers = objectToPairs(this.req.trailers);
     if (trailers.length > 0) this.requestTrailers = new HeaderMap(trailers);
-    this.reqPipeline.feed(Buffer.alloc(0), true);
+    this.reqPipeline.feed(Buffer.alloc(0), true, 0, trailers.length > 0);
   }
 
   private writeUpstream(data: Buffer, eos: boolean): void {
@@ -236,13 +263,17 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
 
   onResponseEnd(_controller: Controller, trailers: Record<string, string | string[] | undefined>): void {
     if (this.phase !== Phase.RESPONSE) return;
+    // The upstream exchange is complete: nothing left to pause, resume or abort. (Without this,
+    // finish() built an Error for a no-op abort on every request: 5–10 µs of stack capture.)
+    this.controller = null;
     this.upstreamTrailers = trailers;
     this.respEnded = true;
     if (this.respHeadersDone) this.endResponse();
   }
 
   onResponseError(_controller: Controller, err: Error): void {
-    if (this.phase === Phase.DONE) return;
+    // NB: undici reports our own abort (a local reply replacing the response) here, synchronously.
+    if (this.phase === Phase.DONE || this.upstreamAbandoned) return;
     const code = (err as { code?: string }).code ?? err.name;
     this.env.upstreamError(this, code);
     if (this.headSent) {
@@ -268,6 +299,9 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
     this.respEnded = eos || body !== undefined;
     this.respHeadersDone = false;
     this.respPending = body !== undefined && body.length > 0 ? [Buffer.from(body)] : [];
+    // Envoy encodes a local reply's body in one data frame with end_stream (one body callback).
+    this.respWhole = this.respPending.length > 0;
+    this.upstreamTrailers = null;
     this.respPipeline = null;
     this.runResponseHeaders(0);
   }
@@ -284,24 +318,25 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
         if (!this.failFilter(slot)) return;
       } else if (action !== HeadersAction.CONTINUE && !slot.consumeEarlyContinue(1)) {
         this.respPausedAt = i;
+        this.watchPause();
+        slot.hold();
         return;
       }
     }
     this.respPausedAt = -1;
     this.respHeadersDone = true;
     if (!this.respEos && BodyPipeline.wanted(order, 1)) {
-      this.respPipeline = new BodyPipeline(this, order, 1, this.route.bodyLimit,
-        (data, eos) => this.writeClient(data, eos), () => this.tooLarge(500));
+      this.respPipeline = this.responsePipeline();
     } else {
       this.writeHead(false);
     }
     const pending = this.respPending;
     this.respPending = [];
-    for (const chunk of pending) {
+    for (let k = 0; k < pending.length; k++) {
       if (this.epochCounter !== epoch) return;
-      this.responseData(chunk, false);
+      this.responseData(pending[k], this.respWhole && k === pending.length - 1);
     }
-    if (this.epochCounter !== epoch) return;
+    if (this.epochCounter !== epoch || this.respWhole) return;
     if (this.respEnded) this.endResponse();
     else this.controller?.resume();
   }
@@ -311,22 +346,20 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
     else this.writeClient(chunk, eos);
   }
 
+  private responsePipeline(): BodyPipeline {
+    return new BodyPipeline(this, this.respOrder, 1, this.route.bodyLimit, (data, eos) => this.writeClient(data, eos), () => this.tooLarge(500));
+  }
+
   private endResponse(): void {
     const trailers = objectToPairs(this.upstreamTrailers);
     this.upstreamTrailers = null;
-    if (trailers.length > 0) this.runResponseTrailers(trailers);
-    this.responseData(Buffer.alloc(0), true);
-  }
-
-  private runResponseTrailers(trailers: string[]): void {
-    this.responseTrailers = new HeaderMap(trailers);
-    for (const slot of this.respOrder) {
-      if (!slot.active || slot.stream!.vm.callbacks.onResponseTrailers === null) continue;
-      this.running = slot;
-      const action = slot.stream!.onResponseTrailers(this.responseTrailers.count);
-      this.running = null;
-      if (action === CALL_FAILED && !this.failFilter(slot)) return;
+    if (trailers.length === 0) {
+      this.responseData(Buffer.alloc(0), true);
+      return;
     }
+    // Trailers end the body in each filter in turn, after the data it held (Envoy's encodeTrailers).
+    this.responseTrailers = new HeaderMap(trailers);
+    (this.respPipeline ??= this.responsePipeline()).feed(Buffer.alloc(0), true, 0, true);
   }
 
   /** Sends the response head with the filtered headers. `exactLength` when the body is known whole. */
@@ -398,6 +431,7 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
       slot.earlyContinue[type] = true;
       return;
     }
+    this.clearPauseWatch();
     if (type === StreamType.HTTP_REQUEST) {
       if (this.phase === Phase.REQUEST && this.reqPausedAt >= 0 && this.slots[this.reqPausedAt] === slot) {
         this.reqPausedAt = -1;
@@ -414,6 +448,16 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
         this.respPipeline?.resume(slot);
       }
     }
+  }
+
+  onVmFailed(slot: FilterSlot): void {
+    if (this.phase === Phase.DONE || !slot.active) return;
+    const paused = (this.reqPausedAt >= 0 && this.slots[this.reqPausedAt] === slot)
+      || (this.respPausedAt >= 0 && this.respOrder[this.respPausedAt] === slot) || slot.bodyPaused[0] || slot.bodyPaused[1];
+    if (!paused || !this.failFilter(slot)) return;
+    // Fail-open: the stream goes on without the filter, as if it had continued.
+    this.onContinue(slot, StreamType.HTTP_REQUEST);
+    this.onContinue(slot, StreamType.HTTP_RESPONSE);
   }
 
   onClose(slot: FilterSlot, _type: number): void {
@@ -455,12 +499,38 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
       pairs.push('content-type', 'application/grpc', 'grpc-status', String(reply.grpcStatus));
       if (body.length > 0) pairs.push('grpc-message', encodeURIComponent(Buffer.from(body).toString('utf8')));
       body = new Uint8Array(0);
-    } else if (body.length > 0 && !reply.headers.some((v, i) => i % 2 === 0 && v.toLowerCase() === 'content-type')) {
-      pairs.push('content-type', 'text/plain');
+    } else {
+      if (body.length > 0 && !reply.headers.some((v, i) => i % 2 === 0 && v === 'content-type')) pairs.push('content-type', 'text/plain');
+      // Envoy's local replies carry their length (filters see it in on_response_headers).
+      if (!NO_BODY_STATUS.has(reply.status) && !reply.headers.some((v, i) => i % 2 === 0 && v === 'content-length')) {
+        pairs.push('content-length', String(body.length));
+      }
     }
     const headers = new HeaderMap(pairs);
     for (let i = 0; i < reply.headers.length; i += 2) headers.add(reply.headers[i], reply.headers[i + 1]);
     this.beginResponse(headers, order, body.length === 0, body);
+  }
+
+  /**
+   * A filter that paused headers and never continues must not hold the client forever (Envoy has
+   * its stream idle timeout): after the route's timeout the gateway answers 504 itself.
+   */
+  private watchPause(): void {
+    if (this.pauseTimer !== null) return;
+    this.pauseTimer = setTimeout(() => {
+      this.pauseTimer = null;
+      if (this.phase === Phase.DONE || (this.reqPausedAt < 0 && this.respPausedAt < 0) || this.headSent) return;
+      this.errorCode = 'filter_pause_timeout';
+      this.reqPausedAt = -1;
+      this.respPausedAt = -1;
+      this.gatewayReply(504, 'a filter paused the stream and did not resume it');
+    }, this.route.timeoutMs);
+  }
+
+  private clearPauseWatch(): void {
+    if (this.pauseTimer === null) return;
+    clearTimeout(this.pauseTimer);
+    this.pauseTimer = null;
   }
 
   /** A reply generated by the gateway (502, 504, 413…): through the filters that ran, like Envoy's router replies. */
@@ -511,10 +581,9 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
     this.responseHeaders = new HeaderMap([':status', '503', 'content-type', 'text/plain']);
     this.respOrder = [];
     this.respPipeline = null;
-    this.writeHead(false, 0);
     const body = Buffer.from(`filter ${plugin} failed\n`);
-    this.res.removeHeader('content-length');
-    this.headSent = true;
+    // NB: writeHead sends the head at once; its content-length must be the body's already.
+    this.writeHead(false, body.length);
     this.bytesOut += body.length;
     this.res.end(body);
   }
@@ -522,6 +591,7 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
   private abortUpstream(): void {
     const controller = this.controller;
     this.controller = null;
+    this.upstreamAbandoned = true;
     if (this.phase === Phase.UPSTREAM || this.phase === Phase.RESPONSE) this.phase = Phase.RESPONSE;
     if (controller !== null && !controller.aborted) controller.abort(new Error('upstream response no longer wanted'));
     this.upstreamBody?.destroy();
@@ -539,12 +609,26 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
     if (!completed) this.errorCode ??= 'downstream_remote_disconnect';
     this.phase = Phase.DONE;
     this.epochCounter++;
+    this.clearPauseWatch();
     const controller = this.controller;
     this.controller = null;
     if (controller !== null && !controller.aborted) controller.abort(new Error('client went away'));
     this.upstreamBody?.destroy();
-    if (this.status === 0) this.status = this.res.statusCode;
-    for (const slot of this.slots) slot.stream?.finish();
+    // status stays 0 when no response head went out (client gone first), as Envoy logs it.
+    if (this.status === 0 && this.res.headersSent) this.status = this.res.statusCode;
+    // on_log/on_done/on_delete count toward the filter's time too (edge_gateway_filter_seconds).
+    // Envoy logs every filter of the stream before it destroys any of them.
+    for (const slot of this.slots) {
+      const t0 = performance.now();
+      slot.stream?.log();
+      slot.timeMs += performance.now() - t0;
+    }
+    for (const slot of this.slots) {
+      slot.release();
+      const t0 = performance.now();
+      slot.stream?.destroy();
+      slot.timeMs += performance.now() - t0;
+    }
     this.env.done(this);
   }
 }

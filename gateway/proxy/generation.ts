@@ -67,7 +67,12 @@ export class Generation implements FlowEnv {
   static async build(config: GatewayConfig, deps: GenerationDeps): Promise<Generation> {
     const used = new Set([...config.routes.flatMap((r) => r.filters), ...config.services]);
     const wanted = config.plugins.map((p, i) => ({ p, i })).filter(({ p }) => used.has(p.name));
-    const modules = await Promise.all(wanted.map(({ p, i }) => loadModule(deps.store, p, i)));
+    // Distinct module sources load in parallel; repeats load after them and so are cache hits,
+    // not joins of a compile in flight (which would make the module-cache metrics racy).
+    const source = (k: number): string => JSON.stringify(wanted[k].p.module);
+    const load = (k: number): Promise<LoadedModule> => loadModule(deps.store, wanted[k].p, wanted[k].i);
+    const firsts = await Promise.all(wanted.map((_, k) => (wanted.findIndex((_w, j) => source(j) === source(k)) === k ? load(k) : null)));
+    const modules = await Promise.all(firsts.map((m, k) => m ?? load(k)));
     const plugins = new Map<string, PluginRuntime>();
     try {
       wanted.forEach(({ p }, k) => {

@@ -44,25 +44,52 @@ export function requestHeaderMap(req: IncomingMessage, scheme: 'http' | 'https')
     lower[i] = raw[i].toLowerCase();
     lower[i + 1] = raw[i + 1];
   }
-  const extra = connectionTokens(lower);
+  // Most requests have no Connection header: skip the scan then (a hot path, ~1 % of gateway CPU).
+  const extra = req.headers.connection === undefined ? null : connectionTokens(lower);
   let requestId = false;
   let forwardedFor = '';
+  let forwardedHost = '';
   for (let i = 0; i < lower.length; i += 2) {
     const name = lower[i];
     if (name === 'host' || isHopByHop(name, extra)) continue;
+    // One entry each: x-forwarded-for/-host appended to (Envoy's append_x_forwarded_host), the
+    // client's x-forwarded-proto replaced by the listener's scheme (Envoy at the edge).
     if (name === 'x-forwarded-for') {
       forwardedFor = forwardedFor === '' ? lower[i + 1] : `${forwardedFor}, ${lower[i + 1]}`;
       continue;
     }
+    if (name === 'x-forwarded-host') {
+      forwardedHost = forwardedHost === '' ? lower[i + 1] : `${forwardedHost}, ${lower[i + 1]}`;
+      continue;
+    }
+    if (name === 'x-forwarded-proto') continue;
     if (name === 'x-request-id') requestId = true;
     pairs.push(name, lower[i + 1]);
   }
   const client = req.socket.remoteAddress ?? '';
   pairs.push('x-forwarded-for', forwardedFor === '' ? client : `${forwardedFor}, ${client}`);
   pairs.push('x-forwarded-proto', scheme);
-  if (req.headers.host !== undefined) pairs.push('x-forwarded-host', req.headers.host);
+  const host = req.headers.host;
+  if (host !== undefined) pairs.push('x-forwarded-host', forwardedHost === '' ? host : `${forwardedHost}, ${host}`);
+  else if (forwardedHost !== '') pairs.push('x-forwarded-host', forwardedHost);
   if (!requestId) pairs.push('x-request-id', randomUUID());
   return new HeaderMap(pairs);
+}
+
+/**
+ * The proxy headers of an Upgrade (WebSocket) request, which http-proxy-3 forwards with Node's
+ * parsed headers: the same x-forwarded-* and x-request-id rules as requestHeaderMap.
+ */
+export function upgradeProxyHeaders(req: IncomingMessage, scheme: 'http' | 'https'): Record<string, string> {
+  const h = req.headers;
+  const client = req.socket.remoteAddress ?? '';
+  const out: Record<string, string> = {
+    'x-forwarded-for': h['x-forwarded-for'] ? `${h['x-forwarded-for']}, ${client}` : client,
+    'x-forwarded-proto': scheme,
+  };
+  if (h.host !== undefined) out['x-forwarded-host'] = h['x-forwarded-host'] ? `${h['x-forwarded-host']}, ${h.host}` : h.host;
+  if (h['x-request-id'] === undefined) out['x-request-id'] = randomUUID();
+  return out;
 }
 
 /** Response headers from undici's parsed object, with `:status` first and hop-by-hop removed. */

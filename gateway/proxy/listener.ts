@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
 import { RequestFlow } from './flow.js';
+import { upgradeProxyHeaders } from './headers.js';
 import type { Generation } from './generation.js';
 import type { RequestFacts } from './router.js';
 
@@ -38,11 +39,19 @@ class Facts implements RequestFacts {
   }
 }
 
+const BAD_GATEWAY_BODY = 'upstream connect error or disconnect/reset before headers\n';
+const BAD_GATEWAY = 'HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\ncontent-type: text/plain\r\n'
+  + `content-length: ${BAD_GATEWAY_BODY.length}\r\n\r\n${BAD_GATEWAY_BODY}`;
+
 export function createListener(host: ListenerHost): Server {
-  const ws = createProxyServer({ ws: true, xfwd: true });
+  // x-forwarded-* come from upgradeProxyHeaders (as for plain requests), not from http-proxy-3's xfwd.
+  const ws = createProxyServer({ ws: true, xfwd: false });
   ws.on('error', (err, req, socket) => {
     host.upgradeError(err as Error, req as IncomingMessage);
-    (socket as Duplex | undefined)?.destroy?.();
+    const s = socket as (Duplex & { bytesWritten?: number }) | undefined;
+    // Nothing sent yet (no 101): the upstream could not be reached, answer 502 as for requests.
+    if (s !== undefined && !s.destroyed && s.writable && s.bytesWritten === 0) s.end(BAD_GATEWAY);
+    else s?.destroy?.();
   });
 
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
@@ -58,12 +67,13 @@ export function createListener(host: ListenerHost): Server {
   });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const route = host.current().router.match(new Facts(req));
+    const generation = host.current();
+    const route = generation.router.match(new Facts(req));
     if (route === undefined) {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
-    ws.ws(req, socket, head, { target: route.target.cluster.pick().origin });
+    ws.ws(req, socket, head, { target: route.target.cluster.pick().origin, headers: upgradeProxyHeaders(req, generation.scheme) });
   });
   return server;
 }

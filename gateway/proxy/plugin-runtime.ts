@@ -11,6 +11,7 @@ import type { RootContext, StreamContext } from '../abi/context.js';
 import type { StreamHost } from '../abi/ports.js';
 import type { VmFailure } from '../abi/vm.js';
 import type { PluginConfig } from '../config/schema.js';
+import type { FilterSlot } from './filter-slot.js';
 import type { Logger } from '../log.js';
 import type { LoadedModule } from '../modules/module-store.js';
 import type { VmPool } from '../modules/vm-pool.js';
@@ -34,6 +35,12 @@ export class PluginRuntime {
   failure: VmFailure | null = null;
   /** Times a fresh VM was started after a failure. */
   reloads = 0;
+  /**
+   * Streams paused on this plugin (waiting for continue_stream). When the VM fails in another
+   * callback (a callout answer, another stream), nothing would resume them: they get the failure
+   * policy instead, so that a failing filter never hangs a client.
+   */
+  readonly paused = new Set<FilterSlot>();
   private backoffMs = 0;
   private nextReloadAt = 0;
   private failedAt = 0;
@@ -66,6 +73,12 @@ export class PluginRuntime {
     this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs === 0 ? 1000 : this.backoffMs * 2);
     this.logger.error({ plugin: this.name, code: failure.code, policy: this.config.failurePolicy, guestMessage: failure.guestMessage },
       `plugin ${this.name} failed: ${failure.message}`);
+    if (this.paused.size > 0) {
+      const held = [...this.paused];
+      this.paused.clear();
+      // NB: after the failing guest call has unwound (this runs inside it).
+      queueMicrotask(() => { for (const slot of held) slot.vmFailed(); });
+    }
   }
 
   get healthy(): boolean {

@@ -1,0 +1,88 @@
+/**
+ * The servers of the proxy bench besides the gateway, one role per process (bench/proxy.ts forks
+ * this file once per role):
+ *
+ *   upstream                 node:http, a fixed 64-byte JSON body with content-length; GET /check
+ *                            answers the request headers it received, for the bench's sanity checks
+ *   http-proxy-3 URL         `createProxyServer({ target })` in a node:http server, as minimal as
+ *                            it gets (no agent: http-proxy-3 then opens one upstream connection per
+ *                            request and sends `connection: close`)
+ *   http-proxy-3-ka URL      the same with a keep-alive agent (128 sockets), as one would deploy it
+ *   undici URL               an undici Pool (128 connections) and `Pool.stream` writing the upstream
+ *                            body straight into the ServerResponse
+ *
+ * Each listens on 127.0.0.1:0 and sends `{ port }` to the parent over IPC.
+ */
+import { Agent, createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createProxyServer } from 'http-proxy-3';
+import { Pool } from 'undici';
+
+const BODY = Buffer.from(JSON.stringify({ ok: true, service: 'bench-upstream', items: [1, 2, 3, 4, 5] }).padEnd(64, ' '));
+
+function upstream(): RequestListener {
+  return (req, res) => {
+    if (req.url === '/check') {
+      const body = JSON.stringify(req.headers);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
+    // Drain a request body if any, then answer the fixed body.
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': BODY.length });
+    res.end(BODY);
+  };
+}
+
+function httpProxy3(target: string, keepAlive: boolean): RequestListener {
+  const agent = keepAlive ? new Agent({ keepAlive: true, maxSockets: 128 }) : undefined;
+  const proxy = createProxyServer({ target, agent });
+  proxy.on('error', (_err, _req, res) => {
+    const out = res as ServerResponse;
+    if (!out.headersSent) out.writeHead(502);
+    out.end();
+  });
+  return (req, res) => proxy.web(req, res);
+}
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1): the least a proxy must drop. */
+const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade']);
+
+function undiciProxy(target: string): RequestListener {
+  const pool = new Pool(target, { connections: 128, keepAliveTimeout: 30_000 });
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const headers: string[] = [];
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) if (!HOP.has(raw[i].toLowerCase())) headers.push(raw[i], raw[i + 1]);
+    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    pool.stream({ path: req.url ?? '/', method: req.method as 'GET', headers, body: hasBody ? req : null, opaque: res },
+      ({ statusCode, headers: h, opaque }) => {
+        const out = opaque as ServerResponse;
+        const flat: string[] = [];
+        for (const name in h) {
+          const v = h[name];
+          if (HOP.has(name) || v === undefined) continue;
+          if (typeof v === 'string') flat.push(name, v);
+          else for (const x of v) flat.push(name, x);
+        }
+        out.writeHead(statusCode, flat);
+        return out;
+      }).catch(() => {
+      if (!res.headersSent) res.writeHead(502);
+      res.end();
+    });
+  };
+}
+
+const [role, target] = process.argv.slice(2);
+const handlers: Record<string, () => RequestListener> = {
+  upstream,
+  'http-proxy-3': () => httpProxy3(target, false),
+  'http-proxy-3-ka': () => httpProxy3(target, true),
+  undici: () => undiciProxy(target),
+};
+if (handlers[role] === undefined) throw new Error(`bench/lib/servers.ts: unknown role "${role}"`);
+const server = createServer({ keepAliveTimeout: 65_000 }, handlers[role]());
+server.listen(0, '127.0.0.1', () => process.send!({ port: (server.address() as AddressInfo).port }));
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,404 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { readFileSync, statSync } from 'node:fs';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseConfig } from '../../gateway/config/load.js';
+import { startGateway, startUpstream, wasmFile, type TestGateway } from '../helpers/gateway.js';
+import { guestWat } from '../helpers/wat.js';
+
+const cleanup: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanup.reverse()) await c();
+  cleanup.length = 0;
+});
+
+// ---- a Prometheus text-format (0.0.4) parser, enough for what prom-client writes ---------------
+
+interface Sample { name: string; labels: Record<string, string>; value: number }
+interface Exposition { samples: Sample[]; help: Map<string, string>; type: Map<string, string> }
+
+function unescapeLabel(v: string): string {
+  return v.replace(/\\(["\\n])/g, (_m, c: string) => (c === 'n' ? '\n' : c));
+}
+
+function parseExposition(text: string): Exposition {
+  const out: Exposition = { samples: [], help: new Map(), type: new Map() };
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const meta = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$/.exec(line);
+    if (meta !== null) {
+      (meta[1] === 'HELP' ? out.help : out.type).set(meta[2], meta[3]);
+      continue;
+    }
+    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (sample === null) throw new Error(`not a Prometheus sample line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const m of (sample[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[m[1]] = unescapeLabel(m[2]);
+    out.samples.push({ name: sample[1], labels, value: sample[3] === '+Inf' ? Infinity : Number(sample[3]) });
+  }
+  return out;
+}
+
+function sameLabels(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
+}
+
+/** The value of the one sample `name{labels}`, or undefined. */
+function value(e: Exposition, name: string, labels: Record<string, string> = {}): number | undefined {
+  return e.samples.find((s) => s.name === name && sameLabels(s.labels, labels))?.value;
+}
+
+/** Every sample of `name` as `{labels} value` strings, sorted: exact assertions on a whole family. */
+function series(e: Exposition, name: string): string[] {
+  return e.samples.filter((s) => s.name === name)
+    .map((s) => `${JSON.stringify(Object.fromEntries(Object.entries(s.labels).sort()))} ${s.value}`).sort();
+}
+
+async function scrape(gw: TestGateway): Promise<Exposition> {
+  const res = await fetch(`${gw.adminUrl}/metrics`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+  return parseExposition(await res.text());
+}
+
+/** Scrapes until `ready` holds (requests are counted when the server side has closed them). */
+async function scrapeUntil(gw: TestGateway, ready: (e: Exposition) => boolean, ms = 3000): Promise<Exposition> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const e = await scrape(gw);
+    if (ready(e)) return e;
+    if (Date.now() > deadline) throw new Error(`metrics not as expected after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const total = (e: Exposition, name: string): number => e.samples.filter((s) => s.name === name).reduce((n, s) => n + s.value, 0);
+
+async function deadPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+const STAMP = readFileSync('filters/examples/stamp.wat', 'utf8');
+const DENY = readFileSync('filters/examples/deny.wat', 'utf8');
+const TRAP = guestWat({
+  body: `
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) unreachable)`,
+});
+
+/** Spends 20 ms of wall time in on_log (a busy loop on proxy_get_current_time_nanoseconds). */
+const SLOW_LOG = guestWat({
+  imports: `
+  (import "env" "proxy_get_current_time_nanoseconds" (func $now (param i32) (result i32)))`,
+  body: `
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_log") (param i32)
+    (local $t0 i64)
+    (drop (call $now (i32.const 64)))
+    (local.set $t0 (i64.load (i32.const 64)))
+    (loop $spin
+      (drop (call $now (i32.const 64)))
+      (br_if $spin (i64.lt_u (i64.sub (i64.load (i32.const 64)) (local.get $t0)) (i64.const 20000000)))))`,
+});
+
+/**
+ * Defines a counter "my.requests-seen", a gauge "last_seen_x10" and a histogram "seen_x100" in
+ * on_configure; on request n it adds 1 to the counter, sets the gauge to 10n and records 100n.
+ */
+const CUSTOM = guestWat({
+  imports: `
+  (import "env" "proxy_define_metric" (func $define (param i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_increment_metric" (func $increment (param i32 i64) (result i32)))
+  (import "env" "proxy_record_metric" (func $record (param i32 i64) (result i32)))`,
+  body: `
+  (global $n (mut i64) (i64.const 0))
+  (data (i32.const 16) "my.requests-seen")
+  (data (i32.const 48) "last_seen_x10")
+  (data (i32.const 80) "seen_x100")
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32)
+    (i32.and (i32.and
+      (i32.eqz (call $define (i32.const 0) (i32.const 16) (i32.const 16) (i32.const 128)))
+      (i32.eqz (call $define (i32.const 1) (i32.const 48) (i32.const 13) (i32.const 132))))
+      (i32.eqz (call $define (i32.const 2) (i32.const 80) (i32.const 9) (i32.const 136)))))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (global.set $n (i64.add (global.get $n) (i64.const 1)))
+    (drop (call $increment (i32.load (i32.const 128)) (i64.const 1)))
+    (drop (call $record (i32.load (i32.const 132)) (i64.mul (global.get $n) (i64.const 10))))
+    (drop (call $record (i32.load (i32.const 136)) (i64.mul (global.get $n) (i64.const 100))))
+    (i32.const 0))`,
+});
+
+describe('/metrics', () => {
+  it('counts requests by route and status exactly and records their latency per route', async () => {
+    const upstream = await startUpstream((req, res) => {
+      const status = Number(/^\/status\/(\d+)/.exec(req.url!)?.[1] ?? 200);
+      res.writeHead(status, { 'content-length': 3 });
+      res.end('hi\n');
+    });
+    cleanup.push(upstream.close);
+    const gw = await startGateway({
+      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
+      routes: [
+        { name: 'api', match: { pathPrefix: '/api' }, cluster: 'backend' },
+        { name: 'status', match: { pathPrefix: '/status' }, cluster: 'backend' },
+      ],
+    });
+    cleanup.push(gw.close);
+    const paths = ['/api/a', '/api/b', '/api/c', '/status/500', '/status/500', '/status/201', '/nowhere'];
+    for (const p of paths) await (await fetch(`${gw.url}${p}`)).arrayBuffer();
+    const e = await scrapeUntil(gw, (x) => total(x, 'edge_gateway_requests_total') === paths.length);
+
+    expect(e.type.get('edge_gateway_requests_total')).toBe('counter');
+    expect(series(e, 'edge_gateway_requests_total')).toEqual([
+      '{"route":"","status":"404"} 1',
+      '{"route":"api","status":"200"} 3',
+      '{"route":"status","status":"201"} 1',
+      '{"route":"status","status":"500"} 2',
+    ]);
+
+    const h = 'edge_gateway_request_duration_seconds';
+    expect(e.type.get(h)).toBe('histogram');
+    expect(value(e, `${h}_count`, { route: 'api' })).toBe(3);
+    expect(value(e, `${h}_count`, { route: 'status' })).toBe(3);
+    expect(value(e, `${h}_count`, { route: '' })).toBe(1);
+    for (const route of ['api', 'status', '']) {
+      const buckets = e.samples.filter((s) => s.name === `${h}_bucket` && s.labels.route === route);
+      expect(buckets.map((b) => b.labels.le)).toEqual(
+        ['0.0005', '0.001', '0.0025', '0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '+Inf']);
+      for (let i = 1; i < buckets.length; i++) expect(buckets[i].value).toBeGreaterThanOrEqual(buckets[i - 1].value);
+      expect(buckets.at(-1)!.value).toBe(value(e, `${h}_count`, { route }));
+      expect(value(e, `${h}_sum`, { route })).toBeGreaterThan(0);
+      expect(value(e, `${h}_sum`, { route })).toBeLessThan(10);
+    }
+  });
+
+  it('counts an upstream error by cluster and code after a 502', async () => {
+    const gw = await startGateway({
+      clusters: [{ name: 'gone', endpoints: [`http://127.0.0.1:${await deadPort()}`] }],
+      routes: [{ name: 'dead', cluster: 'gone' }],
+    });
+    cleanup.push(gw.close);
+    const res = await fetch(`${gw.url}/x`);
+    expect(res.status).toBe(502);
+    await res.arrayBuffer();
+    const e = await scrapeUntil(gw, (x) => total(x, 'edge_gateway_requests_total') === 1);
+    expect(e.type.get('edge_gateway_upstream_errors_total')).toBe('counter');
+    expect(series(e, 'edge_gateway_upstream_errors_total')).toEqual(['{"cluster":"gone","code":"ECONNREFUSED"} 1']);
+    expect(series(e, 'edge_gateway_requests_total')).toEqual(['{"route":"dead","status":"502"} 1']);
+  });
+
+  it('times the filters of each request per plugin, only those that ran, and counts local replies', async () => {
+    const upstream = await startUpstream();
+    cleanup.push(upstream.close);
+    const gw = await startGateway({
+      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
+      plugins: [{ name: 'deny', module: wasmFile(DENY, 'deny') }, { name: 'stamp', module: wasmFile(STAMP, 'stamp') }],
+      routes: [{ name: 'all', cluster: 'backend', filters: ['deny', 'stamp'] }],
+    });
+    cleanup.push(gw.close);
+    for (const p of ['/a', '/admin/x', '/b']) await (await fetch(`${gw.url}${p}`)).arrayBuffer();
+    const e = await scrapeUntil(gw, (x) => total(x, 'edge_gateway_requests_total') === 3);
+
+    const f = 'edge_gateway_filter_seconds';
+    expect(e.type.get(f)).toBe('histogram');
+    expect(value(e, `${f}_count`, { plugin: 'deny' })).toBe(3);
+    // deny answered /admin/x itself: stamp never ran on it.
+    expect(value(e, `${f}_count`, { plugin: 'stamp' })).toBe(2);
+    expect(value(e, `${f}_bucket`, { plugin: 'stamp', le: '+Inf' })).toBe(2);
+    expect(value(e, `${f}_sum`, { plugin: 'stamp' })).toBeGreaterThan(0);
+    expect(value(e, `${f}_sum`, { plugin: 'stamp' })).toBeLessThan(1);
+
+    expect(series(e, 'edge_gateway_local_replies_total')).toEqual(['{"plugin":"deny","status":"403"} 1']);
+    expect(series(e, 'edge_gateway_requests_total')).toEqual(['{"route":"all","status":"200"} 2', '{"route":"all","status":"403"} 1']);
+    expect(series(e, 'edge_gateway_filter_failures_total')).toEqual([]);
+  });
+
+  it('counts the time a filter spends in on_log toward its filter seconds', async () => {
+    const upstream = await startUpstream();
+    cleanup.push(upstream.close);
+    const gw = await startGateway({
+      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
+      plugins: [{ name: 'slowlog', module: wasmFile(SLOW_LOG, 'slowlog') }],
+      routes: [{ name: 'all', cluster: 'backend', filters: ['slowlog'] }],
+    });
+    cleanup.push(gw.close);
+    await (await fetch(`${gw.url}/x`)).arrayBuffer();
+    const e = await scrapeUntil(gw, (x) => total(x, 'edge_gateway_requests_total') === 1);
+    expect(value(e, 'edge_gateway_filter_seconds_count', { plugin: 'slowlog' })).toBe(1);
+    expect(value(e, 'edge_gateway_filter_seconds_sum', { plugin: 'slowlog' })).toBeGreaterThanOrEqual(0.02);
+    expect(value(e, 'edge_gateway_filter_seconds_bucket', { plugin: 'slowlog', le: '0.01' })).toBe(0);
+    expect(value(e, 'edge_gateway_filter_seconds_bucket', { plugin: 'slowlog', le: '+Inf' })).toBe(1);
+  });
+
+  it('counts the requests a failed filter cost and shows its VM as failed', async () => {
+    const upstream = await startUpstream();
+    cleanup.push(upstream.close);
+    const gw = await startGateway({
+      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
+      plugins: [{ name: 'trap', module: wasmFile(TRAP, 'trap'), failurePolicy: 'closed' }],
+      routes: [{ name: 'all', cluster: 'backend', filters: ['trap'] }],
+    });
+    cleanup.push(gw.close);
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(`${gw.url}/x`);
+      expect(res.status).toBe(503);
+      expect(await res.text()).toBe('filter trap failed\n');
+    }
+    const e = await scrapeUntil(gw, (x) => total(x, 'edge_gateway_requests_total') === 2);
+    // The first request trapped; the second was answered 503 by the closed failure policy.
+    expect(series(e, 'edge_gateway_filter_failures_total')).toEqual(['{"plugin":"trap"} 2']);
+    expect(series(e, 'edge_gateway_wasm_vms')).toEqual(['{"plugin":"trap","state":"failed"} 1']);
+    expect(series(e, 'edge_gateway_local_replies_total')).toEqual([]);
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('reports the Wasm VMs and their memory per plugin, and one compile and one cache hit for two plugins of one module file', async () => {
+    const module = wasmFile(STAMP, 'stamp');
+    const gw = await startGateway({
+      plugins: [{ name: 'a', module, vmId: 'one' }, { name: 'b', module, vmId: 'two' }],
+      services: ['a', 'b'],
+    });
+    cleanup.push(gw.close);
+    const e = await scrape(gw);
+    expect(series(e, 'edge_gateway_wasm_vms')).toEqual(['{"plugin":"a","state":"running"} 1', '{"plugin":"b","state":"running"} 1']);
+    // stamp.wat declares 2 pages and never grows.
+    expect(series(e, 'edge_gateway_wasm_memory_bytes')).toEqual(['{"plugin":"a"} 131072', '{"plugin":"b"} 131072']);
+    expect(value(e, 'edge_gateway_module_compiles_total')).toBe(1);
+    expect(value(e, 'edge_gateway_module_cache_misses_total')).toBe(1);
+    expect(value(e, 'edge_gateway_module_cache_hits_total')).toBe(1);
+    expect(value(e, 'edge_gateway_module_cache_entries')).toBe(1);
+    expect(value(e, 'edge_gateway_module_cache_bytes')).toBe(statSync(module).size);
+  });
+
+  it('names a VM that plugins share after all of them, once each, also while a reload overlaps two generations', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => { release = r; });
+    const upstream = await startUpstream((_req, res: ServerResponse) => { void held.then(() => res.end('ok\n')); });
+    cleanup.push(upstream.close);
+    const module = wasmFile(STAMP, 'stamp');
+    const doc = {
+      listeners: [{ name: 'public', address: '127.0.0.1', port: 0 }],
+      admin: { address: '127.0.0.1', port: 0 },
+      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
+      plugins: [{ name: 'b', module }, { name: 'a', module }],
+      routes: [{ name: 'all', cluster: 'backend', filters: ['a', 'b'] }],
+    };
+    const gw = await startGateway(doc);
+    cleanup.push(gw.close);
+    const inflight = fetch(`${gw.url}/slow`);
+    const deadline = Date.now() + 3000;
+    while (upstream.requests.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(upstream.requests).toHaveLength(1);
+    // Same VM key: the new generation's roots join the VM that still serves the request in flight.
+    await gw.gateway.reload(parseConfig(doc, 'test-config.yaml'));
+    const during = await scrape(gw);
+    expect(series(during, 'edge_gateway_wasm_vms')).toEqual(['{"plugin":"a,b","state":"running"} 1']);
+    expect(series(during, 'edge_gateway_wasm_memory_bytes')).toEqual(['{"plugin":"a,b"} 131072']);
+    expect(value(during, 'edge_gateway_module_compiles_total')).toBe(1);
+    expect(value(during, 'edge_gateway_module_cache_misses_total')).toBe(1);
+    expect(value(during, 'edge_gateway_module_cache_hits_total')).toBe(3);
+    release();
+    expect((await inflight).status).toBe(200);
+  });
+
+  it('exposes the metrics a filter defines with proxy_define_metric as wasmcustom_<name> with exact values', async () => {
+    const upstream = await startUpstream();
+    cleanup.push(upstream.close);
+    const doc = {
+      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
+      plugins: [{ name: 'custom', module: wasmFile(CUSTOM, 'custom') }],
+      routes: [{ name: 'all', cluster: 'backend', filters: ['custom'] }],
+    };
+    const gw = await startGateway(doc);
+    cleanup.push(gw.close);
+    for (let i = 0; i < 3; i++) await (await fetch(`${gw.url}/x`)).arrayBuffer();
+    const e = await scrape(gw);
+
+    expect(e.type.get('wasmcustom_my_requests_seen')).toBe('counter');
+    expect(e.help.get('wasmcustom_my_requests_seen')).toBe('Metric "my.requests-seen" defined by a Wasm filter (proxy_define_metric)');
+    expect(series(e, 'wasmcustom_my_requests_seen')).toEqual(['{} 3']);
+    expect(e.type.get('wasmcustom_last_seen_x10')).toBe('gauge');
+    expect(series(e, 'wasmcustom_last_seen_x10')).toEqual(['{} 30']);
+    expect(e.type.get('wasmcustom_seen_x100')).toBe('histogram');
+    expect(value(e, 'wasmcustom_seen_x100_count')).toBe(3);
+    expect(value(e, 'wasmcustom_seen_x100_sum')).toBe(600);
+    const buckets = Object.fromEntries(e.samples.filter((s) => s.name === 'wasmcustom_seen_x100_bucket').map((s) => [s.labels.le, s.value]));
+    // Envoy's default histogram buckets.
+    expect(buckets).toEqual({
+      '0.5': 0, '1': 0, '5': 0, '10': 0, '25': 0, '50': 0, '100': 1, '250': 2, '500': 3, '1000': 3, '2500': 3, '5000': 3,
+      '10000': 3, '30000': 3, '60000': 3, '300000': 3, '600000': 3, '1800000': 3, '3600000': 3, '+Inf': 3,
+    });
+
+    // A reload defines the same names again: the same metrics keep counting (the VM, and its $n, are shared).
+    await gw.gateway.reload(parseConfig({
+      listeners: [{ name: 'public', address: '127.0.0.1', port: 0 }], admin: { address: '127.0.0.1', port: 0 }, ...doc,
+    }, 'test-config.yaml'));
+    await (await fetch(`${gw.url}/x`)).arrayBuffer();
+    const after = await scrape(gw);
+    expect(series(after, 'wasmcustom_my_requests_seen')).toEqual(['{} 4']);
+    expect(series(after, 'wasmcustom_last_seen_x10')).toEqual(['{} 40']);
+    expect(value(after, 'wasmcustom_seen_x100_count')).toBe(4);
+  });
+
+  it('makes names that sanitize alike one metric, and refuses one name with two types', async () => {
+    // Counters "a.b" and "a_b" (both wasmcustom_a_b), then a gauge "a.b": on_configure succeeds
+    // only if the first two answer OK and the third INTERNAL_FAILURE (10).
+    const guest = guestWat({
+      imports: `
+  (import "env" "proxy_define_metric" (func $define (param i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_increment_metric" (func $increment (param i32 i64) (result i32)))`,
+      body: `
+  (data (i32.const 16) "a.b")
+  (data (i32.const 32) "a_b")
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32)
+    (if (i32.or (call $define (i32.const 0) (i32.const 16) (i32.const 3) (i32.const 128))
+                (call $define (i32.const 0) (i32.const 32) (i32.const 3) (i32.const 132)))
+      (then (return (i32.const 0))))
+    (if (i32.ne (call $define (i32.const 1) (i32.const 16) (i32.const 3) (i32.const 136)) (i32.const 10))
+      (then (return (i32.const 0))))
+    (drop (call $increment (i32.load (i32.const 128)) (i64.const 1)))
+    (drop (call $increment (i32.load (i32.const 132)) (i64.const 5)))
+    (i32.const 1))`,
+    });
+    const module = wasmFile(guest, 'dup');
+    const gw = await startGateway({ plugins: [{ name: 'dup', module }], services: ['dup'] });
+    cleanup.push(gw.close);
+    const e = await scrape(gw);
+    expect(e.type.get('wasmcustom_a_b')).toBe('counter');
+    expect(series(e, 'wasmcustom_a_b')).toEqual(['{} 6']);
+    expect(gw.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('hostcall proxy_define_metric failed')).map((l) => l.msg))
+      .toEqual([`hostcall proxy_define_metric failed in module ${module}: Error: metric wasmcustom_a_b is already defined with another type`]);
+  });
+
+  it('names and documents every gateway metric by Prometheus conventions', async () => {
+    const gw = await startGateway({});
+    cleanup.push(gw.close);
+    const e = await scrape(gw);
+    const ours = [...e.type.keys()].filter((n) => n.startsWith('edge_gateway_')).sort();
+    expect(ours.map((n) => `${n} ${e.type.get(n)}: ${e.help.get(n)}`)).toEqual([
+      'edge_gateway_filter_failures_total counter: Requests that failed because of a filter: its VM failed during the request, its failure policy answered 503 after an earlier failure, or it reset the stream',
+      'edge_gateway_filter_seconds histogram: Time spent in one filter\'s callbacks during one request, by plugin',
+      'edge_gateway_local_replies_total counter: Responses a filter sent itself (proxy_send_local_response), by plugin and status',
+      'edge_gateway_module_cache_bytes gauge: Module bytes held by the compiled-module cache',
+      'edge_gateway_module_cache_entries gauge: Compiled modules held by the compiled-module cache',
+      'edge_gateway_module_cache_hits_total counter: Module loads answered by the compiled-module cache',
+      'edge_gateway_module_cache_misses_total counter: Module loads that compiled, joined a compile in flight, or met a remembered invalid module',
+      'edge_gateway_module_compiles_total counter: WebAssembly.compile calls',
+      'edge_gateway_request_duration_seconds histogram: Time from the start of a request to the end of its response, by route ("" when no route matched)',
+      'edge_gateway_requests_total counter: Requests answered, by route ("" when no route matched) and status (0 when the client left before a response)',
+      'edge_gateway_upstream_errors_total counter: Upstream requests that failed (refused, reset, timed out), by cluster and error code',
+      'edge_gateway_wasm_memory_bytes gauge: Linear memory of the Wasm VMs, by the plugins each hosts (comma-separated when plugins share a VM)',
+      'edge_gateway_wasm_vms gauge: Wasm VMs alive, by the plugins each hosts (comma-separated when plugins share a VM) and state (running, failed)',
+    ]);
+    // Node's process metrics under their standard names, as dashboards expect them.
+    expect(e.type.get('process_cpu_seconds_total')).toBe('counter');
+    expect(e.type.get('nodejs_eventloop_lag_seconds')).toBe('gauge');
+  });
+});

@@ -1,0 +1,140 @@
+import { describe, expect, it } from 'vitest';
+import { clusterSchema, configSchema, listenerSchema, pluginSchema, routeSchema } from '../../gateway/config/schema.js';
+
+const minimal = { listeners: [{ name: 'public', port: 8080 }] };
+
+function issues(doc: unknown): Array<[string, string]> {
+  const result = configSchema.safeParse(doc);
+  if (result.success) return [];
+  return result.error.issues.map((i) => [i.path.join('.'), i.message]);
+}
+
+describe('the configuration schema', () => {
+  it('fills every top-level default of the contract from a document with only a listener', () => {
+    expect(configSchema.parse(minimal)).toEqual({
+      node: { id: 'edge-1', cluster: 'edge' },
+      listeners: [{ name: 'public', address: '0.0.0.0', port: 8080 }],
+      admin: { address: '127.0.0.1', port: 9901 },
+      sharedState: { backend: 'memory' },
+      log: { level: 'info' },
+      drainTimeoutMs: 10000,
+      clusters: [],
+      plugins: [],
+      services: [],
+      routes: [],
+    });
+  });
+
+  it('fills the defaults inside partly given sections', () => {
+    const config = configSchema.parse({ ...minimal, node: { id: 'n1' }, admin: { port: 0 }, log: {} });
+    expect(config.node).toEqual({ id: 'n1', cluster: 'edge' });
+    expect(config.admin).toEqual({ address: '127.0.0.1', port: 0 });
+    expect(config.log).toEqual({ level: 'info' });
+  });
+
+  it('fills every default of a listener, a cluster, a plugin and a route', () => {
+    expect(listenerSchema.parse({ name: 'l', port: 0 })).toEqual({ name: 'l', address: '0.0.0.0', port: 0 });
+    expect(clusterSchema.parse({ name: 'c', endpoints: ['http://127.0.0.1:9000'] })).toEqual({
+      name: 'c', endpoints: ['http://127.0.0.1:9000'], connectTimeoutMs: 2000, timeoutMs: 15000, maxConnections: 128, http2: false,
+    });
+    expect(pluginSchema.parse({ name: 'p', module: 'x.wasm' })).toEqual({
+      name: 'p', module: 'x.wasm', rootId: '', vmId: '', configuration: '', vmConfiguration: '', environment: {}, failurePolicy: 'closed',
+    });
+    expect(routeSchema.parse({ name: 'r', cluster: 'c' })).toEqual({
+      name: 'r', match: {}, cluster: 'c', filters: [], bodyLimitBytes: 1024 * 1024,
+    });
+  });
+
+  it('keeps given values instead of the defaults', () => {
+    const config = configSchema.parse({
+      ...minimal,
+      sharedState: { backend: 'redis', url: 'redis://127.0.0.1:6379' },
+      log: { level: 'debug' },
+      drainTimeoutMs: 250,
+      clusters: [{ name: 'c', endpoints: ['https://api.example.com'], connectTimeoutMs: 5, timeoutMs: 6, maxConnections: 7, http2: true }],
+      routes: [{ name: 'r', cluster: 'c', bodyLimitBytes: 10, timeoutMs: 99, match: { pathPrefix: '/api', methods: ['GET'] } }],
+    });
+    expect(config.sharedState).toEqual({ backend: 'redis', url: 'redis://127.0.0.1:6379' });
+    expect(config.log.level).toBe('debug');
+    expect(config.drainTimeoutMs).toBe(250);
+    expect(config.clusters[0]).toEqual({
+      name: 'c', endpoints: ['https://api.example.com'], connectTimeoutMs: 5, timeoutMs: 6, maxConnections: 7, http2: true,
+    });
+    expect(config.routes[0]).toEqual({
+      name: 'r', cluster: 'c', filters: [], bodyLimitBytes: 10, timeoutMs: 99, match: { pathPrefix: '/api', methods: ['GET'] },
+    });
+  });
+
+  it('keeps configuration and vmConfiguration as given: an object as an object, a string as the same string', () => {
+    const plugin = pluginSchema.parse({
+      name: 'p', module: 'x.wasm', configuration: { add: { 'x-edge': '1' } }, vmConfiguration: '  raw text, kept as is\n',
+    });
+    expect(plugin.configuration).toEqual({ add: { 'x-edge': '1' } });
+    expect(plugin.vmConfiguration).toBe('  raw text, kept as is\n');
+  });
+
+  it('rejects a configuration that is neither a string nor an object', () => {
+    expect(issues({ ...minimal, plugins: [{ name: 'p', module: 'x.wasm', configuration: 5, vmConfiguration: true }] })).toEqual([
+      ['plugins.0.configuration', 'must be a string (passed as is) or an object (passed as JSON text)'],
+      ['plugins.0.vmConfiguration', 'must be a string (passed as is) or an object (passed as JSON text)'],
+    ]);
+  });
+
+  it('accepts a module as a path or as { file, sha256 } and rejects anything else', () => {
+    const sha256 = 'ab'.repeat(32);
+    expect(pluginSchema.parse({ name: 'p', module: { file: 'x.wasm', sha256 } }).module).toEqual({ file: 'x.wasm', sha256 });
+    expect(issues({ ...minimal, plugins: [{ name: 'p', module: 7 }, { name: 'q', module: { file: 'x.wasm', sha256: 'abc' } }] })).toEqual([
+      ['plugins.0.module', 'must be a file path or { file, sha256 }'],
+      ['plugins.1.module.sha256', 'must be 64 hex digits'],
+    ]);
+  });
+
+  it('rejects unknown keys at every level', () => {
+    const result = configSchema.safeParse({
+      listeners: [{ name: 'l', port: 1, tls: true }],
+      admin: { bind: 'x' },
+      clusters: [{ name: 'c', endpoints: ['http://a'], retries: 3 }],
+      plugins: [{ name: 'p', module: 'x.wasm', root_id: 'r' }],
+      routes: [{ name: 'r', cluster: 'c', match: { prefix: '/', headers: [{ name: 'h', exact: 'v', suffix: 'x' }] } }],
+      extra: 1,
+    });
+    expect(result.success).toBe(false);
+    expect(result.error!.issues.map((i) => [i.path.join('.'), i.code === 'unrecognized_keys' ? i.keys : []])).toEqual([
+      ['listeners.0', ['tls']],
+      ['admin', ['bind']],
+      ['clusters.0', ['retries']],
+      ['plugins.0', ['root_id']],
+      ['routes.0.match.headers.0', ['suffix']],
+      ['routes.0.match', ['prefix']],
+      ['', ['extra']],
+    ]);
+  });
+
+  it('checks values: names, ports, endpoints, enums, timeouts, paths and the redis URL', () => {
+    expect(issues({
+      listeners: [{ name: 'has space', port: 70000 }],
+      sharedState: { backend: 'redis', url: 'http://127.0.0.1:6379' },
+      log: { level: 'verbose' },
+      drainTimeoutMs: 0,
+      clusters: [{ name: 'c', endpoints: ['http://127.0.0.1:9000/api'] }, { name: 'd', endpoints: [] }],
+      plugins: [{ name: 'p', module: 'x.wasm', failurePolicy: 'ignore' }],
+      routes: [{ name: 'r', cluster: 'c', match: { pathPrefix: 'api' }, bodyLimitBytes: 1.5 }],
+    })).toEqual([
+      ['listeners.0.name', 'use letters, digits, _ . : -'],
+      ['listeners.0.port', 'Too big: expected number to be <=65535'],
+      ['sharedState.url', 'must be a redis:// or rediss:// URL'],
+      ['log.level', 'Invalid option: expected one of "trace"|"debug"|"info"|"warn"|"error"'],
+      ['drainTimeoutMs', 'Too small: expected number to be >0'],
+      ['clusters.0.endpoints.0', 'must be an http(s) origin such as "http://127.0.0.1:9000" (no path)'],
+      ['clusters.1.endpoints', 'Too small: expected array to have >=1 items'],
+      ['plugins.0.failurePolicy', 'Invalid option: expected one of "closed"|"open"|"reload"'],
+      ['routes.0.match.pathPrefix', 'must start with "/"'],
+      ['routes.0.bodyLimitBytes', 'Invalid input: expected int, received number'],
+    ]);
+  });
+
+  it('requires at least one listener', () => {
+    expect(issues({ listeners: [] })).toEqual([['listeners', 'Too small: expected array to have >=1 items']]);
+    expect(issues({})).toEqual([['listeners', 'Invalid input: expected array, received undefined']]);
+  });
+});

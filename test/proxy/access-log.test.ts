@@ -1,0 +1,239 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { createServer, request, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startGateway, startUpstream, wasmFile, type TestGateway } from '../helpers/gateway.js';
+import { guestWat } from '../helpers/wat.js';
+
+const cleanup: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanup.reverse()) await c();
+  cleanup.length = 0;
+});
+
+const STAMP = readFileSync('filters/examples/stamp.wat', 'utf8');
+const DENY = readFileSync('filters/examples/deny.wat', 'utf8');
+const TRAP = guestWat({
+  body: `
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) unreachable)`,
+});
+
+type Line = Record<string, unknown>;
+
+const accessLines = (gw: TestGateway): Line[] => gw.logs.filter((l) => l.access === true);
+
+async function until<T>(probe: () => T | undefined, what: string, ms = 3000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** The access-log lines once there are `n` (a line is written when the server side has closed the exchange). */
+const accessLogged = (gw: TestGateway, n: number): Promise<Line[]> =>
+  until(() => { const l = accessLines(gw); return l.length >= n ? l : undefined; }, `${n} access-log lines`);
+
+/** Splits off the fields that vary per run and checks their shape; returns the rest for an exact match. */
+function fixed(line: Line, maxMs: number): Line {
+  const { time, durationMs, ...rest } = line;
+  expect(typeof time).toBe('string');
+  expect(Number.isNaN(Date.parse(time as string))).toBe(false);
+  expect(typeof durationMs).toBe('number');
+  expect(durationMs as number).toBeGreaterThan(0);
+  expect(durationMs as number).toBeLessThan(maxMs);
+  return rest;
+}
+
+const BASE = { level: 30, service: 'edge-gateway', access: true, msg: 'request' };
+
+async function deadPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+describe('the access log', () => {
+  it('writes one structured line per request with route, upstream, duration, bytes and request id', async () => {
+    const upstream = await startUpstream();
+    cleanup.push(upstream.close);
+    const gw = await startGateway({
+      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
+      plugins: [{ name: 'stamp', module: wasmFile(STAMP, 'stamp'), configuration: 'v1' }],
+      routes: [{ name: 'all', cluster: 'backend', filters: ['stamp'] }],
+    });
+    cleanup.push(gw.close);
+    const t0 = performance.now();
+    const ids = ['req-1', 'req-2', 'req-3', 'req-4'];
+    const sizes = await Promise.all(ids.map(async (id) => {
+      const res = await fetch(`${gw.url}/hello?n=${id}`, { headers: { 'x-request-id': id } });
+      expect(res.status).toBe(200);
+      return (await res.arrayBuffer()).byteLength;
+    }));
+    const elapsed = performance.now() - t0;
+    const lines = await accessLogged(gw, ids.length);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(accessLines(gw)).toHaveLength(ids.length);
+    const byId = new Map(lines.map((l) => [l.requestId, l]));
+    ids.forEach((id, k) => {
+      expect(fixed(byId.get(id)!, elapsed + 1)).toEqual({
+        ...BASE, method: 'GET', path: `/hello?n=${id}`, status: 200, route: 'all', upstream: upstream.url,
+        bytesIn: 0, bytesOut: sizes[k], requestId: id,
+      });
+    });
+  });
+
+  it('counts the request body in bytesIn, sized or chunked, and logs the request id the gateway generated', async () => {
+    const upstream = await startUpstream();
+    cleanup.push(upstream.close);
+    const gw = await startGateway({
+      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
+      routes: [{ name: 'all', cluster: 'backend' }],
+    });
+    cleanup.push(gw.close);
+    const sized = await fetch(`${gw.url}/upload`, { method: 'POST', body: 'hello world' });
+    const sizedOut = (await sized.arrayBuffer()).byteLength;
+    await accessLogged(gw, 1);
+    // Chunked: two writes, no content-length.
+    const chunkedOut = await new Promise<number>((resolve, reject) => {
+      const req = request(`${gw.url}/chunked`, { method: 'PUT' }, (res) => {
+        let n = 0;
+        res.on('data', (c: Buffer) => { n += c.length; });
+        res.on('end', () => resolve(n));
+      });
+      req.on('error', reject);
+      req.write('a'.repeat(1000));
+      req.end('b'.repeat(234));
+    });
+    const [first, second] = await accessLogged(gw, 2);
+    expect(upstream.requests.map((r) => r.body.length)).toEqual([11, 1234]);
+    expect(fixed(first, 5000)).toEqual({
+      ...BASE, method: 'POST', path: '/upload', status: 200, route: 'all', upstream: upstream.url,
+      bytesIn: 11, bytesOut: sizedOut, requestId: upstream.requests[0].headers['x-request-id'],
+    });
+    expect(first.requestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(fixed(second, 5000)).toEqual({
+      ...BASE, method: 'PUT', path: '/chunked', status: 200, route: 'all', upstream: upstream.url,
+      bytesIn: 1234, bytesOut: chunkedOut, requestId: upstream.requests[1].headers['x-request-id'],
+    });
+  });
+
+  it('logs a request no route matched as a 404 with error route_not_found', async () => {
+    const upstream = await startUpstream();
+    cleanup.push(upstream.close);
+    const gw = await startGateway({
+      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
+      routes: [{ name: 'api', match: { pathPrefix: '/api' }, cluster: 'backend' }],
+    });
+    cleanup.push(gw.close);
+    const res = await fetch(`${gw.url}/other`, { headers: { 'x-request-id': 'lost-1' } });
+    expect(res.status).toBe(404);
+    expect(await res.text()).toBe('no route matched\n');
+    const [line] = await accessLogged(gw, 1);
+    expect(fixed(line, 5000)).toEqual({
+      ...BASE, method: 'GET', path: '/other', status: 404, route: null, upstream: null,
+      bytesIn: 0, bytesOut: 17, requestId: 'lost-1', error: 'route_not_found',
+    });
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('logs a 502 with the upstream and its error code, beside a warning naming the cluster', async () => {
+    const dead = `http://127.0.0.1:${await deadPort()}`;
+    const gw = await startGateway({
+      clusters: [{ name: 'gone', endpoints: [dead] }],
+      routes: [{ name: 'dead', cluster: 'gone' }],
+    });
+    cleanup.push(gw.close);
+    const res = await fetch(`${gw.url}/x`, { headers: { 'x-request-id': 'r502' } });
+    expect(res.status).toBe(502);
+    const body = await res.text();
+    expect(body).toBe('upstream connect error or disconnect/reset before headers\n');
+    const [line] = await accessLogged(gw, 1);
+    expect(fixed(line, 5000)).toEqual({
+      ...BASE, method: 'GET', path: '/x', status: 502, route: 'dead', upstream: dead,
+      bytesIn: 0, bytesOut: body.length, requestId: 'r502', error: 'ECONNREFUSED',
+    });
+    const warning = gw.logs.find((l) => l.msg === 'upstream error');
+    expect(warning).toMatchObject({ level: 40, route: 'dead', cluster: 'gone', upstream: dead, code: 'ECONNREFUSED', path: '/x' });
+  });
+
+  it('logs a 504 when the upstream does not answer within the timeout', async () => {
+    const upstream = await startUpstream(() => undefined);
+    cleanup.push(upstream.close);
+    const gw = await startGateway({
+      clusters: [{ name: 'slow', endpoints: [upstream.url], timeoutMs: 100 }],
+      routes: [{ name: 'slow', cluster: 'slow' }],
+    });
+    cleanup.push(gw.close);
+    const res = await fetch(`${gw.url}/wait`, { headers: { 'x-request-id': 'r504' } });
+    expect(res.status).toBe(504);
+    const body = await res.text();
+    expect(body).toBe('upstream request timeout\n');
+    const [line] = await accessLogged(gw, 1);
+    const rest = fixed(line, 5000);
+    expect(line.durationMs as number).toBeGreaterThanOrEqual(90);
+    expect(rest).toEqual({
+      ...BASE, method: 'GET', path: '/wait', status: 504, route: 'slow', upstream: upstream.url,
+      bytesIn: 0, bytesOut: body.length, requestId: 'r504', error: 'UND_ERR_HEADERS_TIMEOUT',
+    });
+  });
+
+  it('names the filter that answered locally, and the one that failed', async () => {
+    const upstream = await startUpstream();
+    cleanup.push(upstream.close);
+    const gw = await startGateway({
+      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
+      plugins: [{ name: 'deny', module: wasmFile(DENY, 'deny') }, { name: 'trap', module: wasmFile(TRAP, 'trap') }],
+      routes: [
+        { name: 'guarded', match: { pathPrefix: '/admin' }, cluster: 'backend', filters: ['deny'] },
+        { name: 'broken', cluster: 'backend', filters: ['trap'] },
+      ],
+    });
+    cleanup.push(gw.close);
+    const denied = await fetch(`${gw.url}/admin/users`, { headers: { 'x-request-id': 'd1' } });
+    expect(denied.status).toBe(403);
+    expect(await denied.text()).toBe('forbidden by the deny filter\n');
+    const [deniedLine] = await accessLogged(gw, 1);
+    expect(fixed(deniedLine, 5000)).toEqual({
+      ...BASE, method: 'GET', path: '/admin/users', status: 403, route: 'guarded', upstream: null,
+      bytesIn: 0, bytesOut: 29, requestId: 'd1', localReplyBy: 'deny',
+    });
+
+    const failed = await fetch(`${gw.url}/anything`, { headers: { 'x-request-id': 'f1' } });
+    expect(failed.status).toBe(503);
+    expect(await failed.text()).toBe('filter trap failed\n');
+    const [, failedLine] = await accessLogged(gw, 2);
+    expect(fixed(failedLine, 5000)).toEqual({
+      ...BASE, method: 'GET', path: '/anything', status: 503, route: 'broken', upstream: null,
+      bytesIn: 0, bytesOut: 19, requestId: 'f1', failedFilter: 'trap', error: 'wasm_fail_stream',
+    });
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('logs status 0 and downstream_remote_disconnect for a client that leaves before the answer', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => { release = r; });
+    const upstream = await startUpstream((_req, res: ServerResponse) => { void held.then(() => res.end('too late\n')); });
+    cleanup.push(async () => { release(); await upstream.close(); });
+    const gw = await startGateway({
+      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
+      routes: [{ name: 'all', cluster: 'backend' }],
+    });
+    cleanup.push(gw.close);
+    const req = request(`${gw.url}/leave`, { headers: { 'x-request-id': 'gone-1' } });
+    req.on('error', () => undefined);
+    req.end();
+    await until(() => (upstream.requests.length === 1 ? true : undefined), 'the upstream to receive the request');
+    req.destroy();
+    const [line] = await accessLogged(gw, 1);
+    expect(fixed(line, 5000)).toEqual({
+      ...BASE, method: 'GET', path: '/leave', status: 0, route: 'all', upstream: upstream.url,
+      bytesIn: 0, bytesOut: 0, requestId: 'gone-1', error: 'downstream_remote_disconnect',
+    });
+  });
+});
