@@ -20,6 +20,7 @@ export const ErrorCodes = {
   GW_ERR_ABI_VM_FAILED: { status: 503, doc: 'a callback was requested on a VM that already failed' },
   // Module store
   GW_ERR_MODULE_READ: { status: 500, doc: 'the module file could not be read' },
+  GW_ERR_MODULE_FETCH: { status: 500, doc: 'the module could not be fetched from its URL (network error, non-200 status, over the size cap)' },
   GW_ERR_MODULE_SHA256: { status: 500, doc: 'the module bytes do not match the pinned SHA-256' },
   GW_ERR_MODULE_INVALID: { status: 500, doc: 'the bytes are not a valid WebAssembly module' },
   GW_ERR_MODULE_COMPILE: { status: 500, doc: 'the engine failed to compile valid-looking bytes for another reason (e.g. out of memory); not remembered, a retry may pass' },

@@ -45,11 +45,15 @@ export const clusterSchema = z.object({
 export const moduleSourceSchema = z.union([
   z.string().min(1),
   z.object({ file: z.string().min(1), sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits').optional() }).strict(),
-], { error: 'must be a file path or { file, sha256 }' });
+  z.object({
+    url: z.string().regex(/^https?:\/\//, 'must be an http(s) URL'),
+    sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits'),
+  }).strict(),
+], { error: 'must be a file path, { file, sha256 } or { url, sha256 } (the pin is required for a URL)' });
 
 export const pluginSchema = z.object({
   name,
-  module: moduleSourceSchema.describe('The .wasm file (relative to the working directory), or { file, sha256 }'),
+  module: moduleSourceSchema.describe('The .wasm file (relative to the working directory), { file, sha256 }, or { url, sha256 }'),
   rootId: z.string().default('').describe('root_id handed to the SDK (plugin_root_id)'),
   vmId: z.string().default('').describe('Plugins with equal vmId, module and vmConfiguration share one VM'),
   configuration: guestConfiguration.describe('Plugin configuration: an object reaches the guest as JSON text, a string as is'),

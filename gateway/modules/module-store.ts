@@ -22,6 +22,7 @@
 import { LRUCache } from 'lru-cache';
 import { GatewayError } from '../errors.js';
 import { readModuleFile } from './file-source.js';
+import { fetchModule } from './url-source.js';
 import { sameSha256, sha256Hex } from './sha256.js';
 
 /** Where a module's bytes come from. `sha256` pins the expected digest (any letter case). */
@@ -29,6 +30,14 @@ export interface FileModuleSource {
   file: string;
   sha256?: string;
 }
+
+/** A module served over HTTP(S); the pin is mandatory. */
+export interface UrlModuleSource {
+  url: string;
+  sha256: string;
+}
+
+export type ModuleSource = FileModuleSource | UrlModuleSource;
 
 /**
  * A compiled module and the bytes it was compiled from. Objects are frozen.
@@ -65,8 +74,11 @@ export interface ModuleStoreOptions {
 }
 
 export interface ModuleStore {
-  /** Reads, verifies and compiles a module file (GW_ERR_MODULE_READ / _SHA256 / _INVALID / _COMPILE). */
-  load(source: FileModuleSource): Promise<LoadedModule>;
+  /**
+   * Reads (or fetches), verifies and compiles a module (GW_ERR_MODULE_READ / _FETCH / _SHA256 /
+   * _INVALID / _COMPILE).
+   */
+  load(source: ModuleSource): Promise<LoadedModule>;
   /** Compiles bytes already in hand; `name` is used in messages. The store keeps its own copy. */
   compile(bytes: Uint8Array, name: string): Promise<LoadedModule>;
   /** Counters for metrics; hits, misses and compiles only grow (they survive `clear()`). */
@@ -115,11 +127,12 @@ class LruModuleStore implements ModuleStore {
     });
   }
 
-  async load(source: FileModuleSource): Promise<LoadedModule> {
-    const bytes = await readModuleFile(source.file);
+  async load(source: ModuleSource): Promise<LoadedModule> {
+    const name = 'url' in source ? source.url : source.file;
+    const bytes = 'url' in source ? await fetchModule(source.url) : await readModuleFile(source.file);
     const sha256 = sha256Hex(bytes);
-    if (source.sha256 !== undefined) checkPin(source.file, source.sha256, sha256);
-    return this.resolve(sha256, bytes, source.file, false);
+    if (source.sha256 !== undefined) checkPin(name, source.sha256, sha256);
+    return this.resolve(sha256, bytes, name, false);
   }
 
   async compile(bytes: Uint8Array, name: string): Promise<LoadedModule> {
@@ -195,7 +208,7 @@ function named(entry: CachedModule, name: string): LoadedModule {
 
 function checkPin(file: string, pinned: string, actual: string): void {
   if (!sameSha256(pinned, actual)) {
-    throw new GatewayError('GW_ERR_MODULE_SHA256', `module file ${file} does not match its pinned sha256: expected ${pinned}, got ${actual}`);
+    throw new GatewayError('GW_ERR_MODULE_SHA256', `module ${file} does not match its pinned sha256: expected ${pinned}, got ${actual}`);
   }
 }
 

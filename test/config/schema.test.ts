@@ -80,13 +80,16 @@ describe('the configuration schema', () => {
     ]);
   });
 
-  it('accepts a module as a path or as { file, sha256 } and rejects anything else', () => {
+  it('accepts a module as a path, as { file, sha256 } or as { url, sha256 } and rejects anything else', () => {
     const sha256 = 'ab'.repeat(32);
+    const union = 'must be a file path, { file, sha256 } or { url, sha256 } (the pin is required for a URL)';
     expect(pluginSchema.parse({ name: 'p', module: { file: 'x.wasm', sha256 } }).module).toEqual({ file: 'x.wasm', sha256 });
+    expect(pluginSchema.parse({ name: 'p', module: { url: 'https://h/x.wasm', sha256 } }).module).toEqual({ url: 'https://h/x.wasm', sha256 });
     expect(issues({ ...minimal, plugins: [{ name: 'p', module: 7 }, { name: 'q', module: { file: 'x.wasm', sha256: 'abc' } }] })).toEqual([
-      ['plugins.0.module', 'must be a file path or { file, sha256 }'],
+      ['plugins.0.module', union],
       ['plugins.1.module.sha256', 'must be 64 hex digits'],
     ]);
+    expect(issues({ ...minimal, plugins: [{ name: 'p', module: { url: 'https://h/x.wasm' } }] })).toEqual([['plugins.0.module', union]]);
   });
 
   it('rejects unknown keys at every level', () => {
