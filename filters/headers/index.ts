@@ -2,7 +2,7 @@
  * headers: adds, sets, removes and renames request and response headers from its JSON
  * configuration (see README.md). Built with the SDK in ../sdk.
  */
-import { Action, Header, HttpContext, MapType, RootContext, addHeaderMapValue, getHeaderMapPairs, logCritical, registerRootContext,
+import { Action, HttpContext, MapType, RootContext, addHeaderMapValue, getHeaderMapPairs, logCritical, registerRootContext,
   removeHeaderMapValue, replaceHeaderMapValue } from "../sdk/index";
 import { HeadersConfig, Rules, parseHeadersConfig } from "./config";
 
