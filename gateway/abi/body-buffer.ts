@@ -11,6 +11,8 @@ export class BodyBuffer {
   private chunks: Buffer[] = [];
   private joined: Buffer | null = null;
   length = 0;
+  /** A guest changed the content (set_buffer_bytes): its length may differ from what was announced. */
+  edited = false;
 
   constructor(initial?: Uint8Array) {
     if (initial && initial.length > 0) this.append(initial);
@@ -55,6 +57,7 @@ export class BodyBuffer {
       const end = Math.min(cur.length, start + size);
       this.set(Buffer.concat([cur.subarray(0, start), insert, cur.subarray(end)]));
     }
+    this.edited = true;
     return Status.OK;
   }
 

@@ -9,6 +9,7 @@
  */
 import { BodyAction } from '../abi/enums.js';
 import { CALL_FAILED } from '../abi/context.js';
+import type { BodyBuffer } from '../abi/body-buffer.js';
 import type { FilterSlot } from './filter-slot.js';
 
 export interface BodyOwner {
@@ -24,6 +25,9 @@ export interface BodyOwner {
 }
 
 export class BodyPipeline {
+  /** Some filter changed the body: a length announced before it is no longer true. */
+  edited = false;
+
   constructor(
     private readonly owner: BodyOwner,
     private readonly slots: readonly FilterSlot[],
@@ -75,9 +79,18 @@ export class BodyPipeline {
         }
         return;
       }
-      data = buf.take();
+      data = this.take(buf);
     }
     this.emit(data, eos);
+  }
+
+  /** What a filter passes on; remembers whether any filter edited the body on the way. */
+  private take(buf: BodyBuffer): Buffer {
+    if (buf.edited) {
+      this.edited = true;
+      buf.edited = false;
+    }
+    return buf.take();
   }
 
   /** proxy_continue_stream from `slot`: pass on what it holds. */
@@ -91,7 +104,7 @@ export class BodyPipeline {
     slot.bodyPaused[dir] = false;
     slot.eosHeld[dir] = false;
     slot.trailersHeld[dir] = false;
-    this.feed(slot.buffer(dir).take(), eos, index + 1, trailers);
+    this.feed(this.take(slot.buffer(dir)), eos, index + 1, trailers);
   }
 
   /** True when some filter of this direction exports a body callback. */

@@ -50,6 +50,8 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
   status = 0;
   errorCode: string | null = null;
   localReplyBy: string | null = null;
+  /** The details string of the filter's local reply (Envoy's response code details). */
+  localReplyDetails = '';
   failedFilter: string | null = null;
   endpoint: Endpoint | null = null;
   bytesIn = 0;
@@ -382,10 +384,13 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
   private writeClient(data: Buffer, eos: boolean): void {
     if (this.phase === Phase.DONE) return;
     if (!this.headSent) {
-      // With body filters the head waits for the first bytes out, so a body known whole gets its
-      // exact content-length and an edited streamed body goes chunked.
-      if (this.respPipeline !== null) this.writeHead(!eos, eos ? data.length : undefined);
-      else this.writeHead(false);
+      // With body filters the head waits for the first bytes out: a body known whole gets its exact
+      // content-length, an edited streamed body goes chunked, an untouched one keeps the
+      // upstream's framing. Trailers need chunked framing.
+      const trailers = eos && this.responseTrailers !== null && this.responseTrailers.count > 0;
+      if (this.respPipeline === null) this.writeHead(trailers);
+      else if (eos) this.writeHead(trailers, trailers ? undefined : data.length);
+      else this.writeHead(this.respPipeline.edited);
     }
     if (data.length > 0) {
       this.bytesOut += data.length;
@@ -477,6 +482,7 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
       return;
     }
     this.localReplyBy = slot.plugin.name;
+    this.localReplyDetails = reply.details;
     // The reply passes through the response phase of the filters that already ran: in the request
     // phase those up to this one; in the response phase those after it in response order.
     let order: FilterSlot[];

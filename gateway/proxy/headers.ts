@@ -20,6 +20,8 @@ function connectionTokens(pairs: Pairs): Set<string> | null {
   let tokens: Set<string> | null = null;
   for (let i = 0; i < pairs.length; i += 2) {
     if (pairs[i] !== 'connection') continue;
+    // The usual values name no header (every Node upstream sends `keep-alive`): skip the split.
+    if (pairs[i + 1] === 'keep-alive' || pairs[i + 1] === 'close') continue;
     for (const t of pairs[i + 1].split(',')) {
       const name = t.trim().toLowerCase();
       if (name !== '' && name !== 'close' && name !== 'keep-alive') (tokens ??= new Set()).add(name);

@@ -63,7 +63,7 @@ const REQUEST: Record<string, Getter> = {
 
 const RESPONSE: Record<string, Getter> = {
   code: (f) => (f.responseHeaders === null ? undefined : propInt(Number(f.responseHeaders.get(':status')))),
-  code_details: (f) => propString(f.errorCode ?? (f.localReplyBy !== null ? 'wasm_local_reply' : 'via_upstream')),
+  code_details: (f) => propString(f.errorCode ?? (f.localReplyBy !== null ? f.localReplyDetails || 'wasm_local_reply' : 'via_upstream')),
   headers: (f, rest) => headersProperty(f.responseHeaders, rest),
   trailers: (f, rest) => headersProperty(f.responseTrailers, rest),
   size: (f) => propInt(f.bytesOut),
