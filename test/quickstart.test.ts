@@ -1,0 +1,63 @@
+/**
+ * The README's quick start: config/gateway.yaml with the demo upstream answers the curl examples.
+ * Ports are moved to 0 so the test runs beside anything else on the machine.
+ */
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { startDemoUpstream } from '../gateway/demo-upstream.js';
+import { startGateway, type TestGateway } from './helpers/gateway.js';
+
+describe('the quick-start configuration', () => {
+  let gw: TestGateway;
+  let upstream: Server;
+  beforeAll(async () => {
+    const demo = await startDemoUpstream(0);
+    upstream = demo.server;
+    const doc = parse(readFileSync('config/gateway.yaml', 'utf8')) as Record<string, unknown> & { clusters: Array<{ endpoints: string[] }> };
+    doc.clusters[0].endpoints = [`http://127.0.0.1:${demo.address.port}`];
+    delete doc.listeners;
+    delete doc.admin;
+    gw = await startGateway(doc);
+  });
+  afterAll(async () => {
+    await gw.close();
+    upstream.close();
+  });
+
+  it('forwards /hello with the request header added and the response headers set', async () => {
+    const res = await fetch(`${gw.url}/hello`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-served-by')).toBe('edge-gateway');
+    expect(res.headers.get('x-upstream')).toBeNull();
+    expect(res.headers.get('x-ratelimit-limit')).toBe('20');
+    const echo = await res.json() as { headers: Record<string, string> };
+    expect(echo.headers['x-edge-gateway']).toBe('edge-1');
+  });
+
+  it('answers /admin… with the deny filter\'s 403', async () => {
+    const res = await fetch(`${gw.url}/admin/users`);
+    expect(res.status).toBe(403);
+    expect(await res.text()).toBe('forbidden by the deny filter\n');
+  });
+
+  it('asks /private for an API key and forwards the key\'s name', async () => {
+    const missing = await fetch(`${gw.url}/private/x`);
+    expect(missing.status).toBe(401);
+    expect(await missing.json()).toEqual({ error: 'unauthorized', message: 'missing API key' });
+    const ok = await fetch(`${gw.url}/private/x`, { headers: { 'x-api-key': 'demo-key' } });
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as { headers: Record<string, string> }).headers['x-api-key-name']).toBe('demo');
+  });
+
+  it('answers a CORS preflight from the allowed origin and counts requests in filter metrics', async () => {
+    const pre = await fetch(`${gw.url}/api`, {
+      method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' },
+    });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^wasmcustom_observe_requests_api_2xx [1-9]/m);
+  });
+});
