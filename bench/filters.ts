@@ -1,0 +1,280 @@
+/**
+ * Per-filter cost in the ABI host alone: what one request costs through each shipped filter of
+ * filters/dist/, with filters/dist/stamp.wasm (the WAT example) as the reference.
+ *
+ *   npx tsx bench/filters.ts
+ *   BENCH_TIME_SCALE=0.3 npx tsx bench/filters.ts     (quicker, noisier)
+ *
+ * One sample = one request = vm.createStream(root, host) + onRequestHeaders(n, true) +
+ * onResponseHeaders(m, true) + finish() (on_log + on_done + on_delete), on an already configured
+ * root. Fresh request and response header maps are built inside the timed region (the data plane
+ * builds them per request too). No network, no data plane, no body. bench/README.md
+ * ("Per-filter cost (ABI host)") describes the per-filter set-up and records figures.
+ */
+import { createHmac } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import { LogLevel, type MetricType } from '../gateway/abi/enums.js';
+import { HeaderMap } from '../gateway/abi/header-map.js';
+import { propInt, propString } from '../gateway/abi/properties.js';
+import type {
+  AbiLogger, Callouts, HttpCallRequest, HttpCallResponse, LocalResponse, MetricCell, MetricsSink, Scheduler,
+} from '../gateway/abi/ports.js';
+import { WasmVm, type VmPorts } from '../gateway/abi/vm.js';
+import { MemorySharedData } from '../gateway/shared-state/memory.js';
+import { measureSync } from './lib/report.js';
+import { BenchStream, requestHeaders } from './lib/stream.js';
+
+const DIST = new URL('../filters/dist/', import.meta.url);
+/** Logs nothing (a logger that kept lines would be measured too); warnings and worse are counted. */
+let complaints = 0;
+const logger: AbiLogger = { level: () => LogLevel.INFO, log(level: number) { if (level >= LogLevel.WARN) complaints++; } };
+
+/** Metric cells that only keep a number: observe's on_log pays for the hostcalls, not for prom-client. */
+const metrics: MetricsSink = {
+  define(_type: MetricType, _name: string): MetricCell {
+    let v = 0;
+    return { add: (d) => { v += d; }, set: (x) => { v = x; }, observe: () => { v++; }, value: () => v };
+  },
+};
+
+/** A typical upstream answer: 8 headers. */
+function responseHeaders(): Array<[string, string]> {
+  return [
+    [':status', '200'],
+    ['content-type', 'application/json; charset=utf-8'],
+    ['content-length', '2048'],
+    ['date', 'Tue, 21 May 2024 10:00:00 GMT'],
+    ['server', 'nginx'],
+    ['x-powered-by', 'Express'],
+    ['cache-control', 'private, max-age=0'],
+    ['x-request-id', '6f9b3c1e-2a4d-4f8b-9c7e-1d2e3f4a5b6c'],
+  ];
+}
+
+/** Stream properties the filters read: the route name, the final status, the client address. */
+const PROPS = new Map<string, Uint8Array>([
+  ['xds.route_name', propString('api')],
+  ['route_name', propString('api')],
+  ['response.code', propInt(200)],
+  ['source.address', propString('203.0.113.7:54321')],
+  ['request.time', propInt(BigInt(Date.now()) * 1_000_000n)],
+]);
+
+/** BenchStream (request map 0) plus a response map (2), stream properties and a local-reply count. */
+class FilterStream extends BenchStream {
+  localReplies = 0;
+  constructor(requestHeaders: HeaderMap, readonly responseHeaders: HeaderMap) {
+    super(requestHeaders);
+  }
+  override headerMap(type: number): HeaderMap | null {
+    return type === 0 ? this.requestHeaders : type === 2 ? this.responseHeaders : null;
+  }
+  override property(path?: readonly string[]): Uint8Array | undefined {
+    return path === undefined ? undefined : PROPS.get(path.join('.'));
+  }
+  override sendLocalResponse(_response: LocalResponse): void {
+    this.localReplies++;
+  }
+}
+
+/** A synchronous-on-demand scheduler: deferred work runs when the benchmark flushes it. */
+class ManualScheduler implements Scheduler {
+  queue: Array<() => void> = [];
+  every(): { cancel(): void } { return { cancel() {} }; }
+  defer(fn: () => void): void { this.queue.push(fn); }
+  flush(): void {
+    for (let i = 0; i < this.queue.length; i++) this.queue[i]();
+    this.queue.length = 0;
+  }
+}
+
+/** ext-authz's authorization service: answers 200 with x-auth-user at once (delivered on flush). */
+let calloutsMade = 0;
+const callouts: Callouts = {
+  httpCall(_req: HttpCallRequest, done: (res: HttpCallResponse | null) => void) {
+    calloutsMade++;
+    done({ headers: [':status', '200', 'x-auth-user', 'jane'], body: new Uint8Array(0), trailers: [] });
+    return 0; // Status.OK
+  },
+};
+
+const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
+function hs256(secret: string, payload: object): string {
+  const head = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT', kid: 'hs-2024' }));
+  const body = b64url(JSON.stringify(payload));
+  return `${head}.${body}.${createHmac('sha256', secret).update(`${head}.${body}`).digest('base64url')}`;
+}
+const JWT_SECRET = 'a shared secret of at least 32 bytes!';
+const now = Math.floor(Date.now() / 1000);
+const jwtToken = hs256(JWT_SECRET, {
+  sub: '1234567890', tenant: 'acme', iss: 'https://auth.example.com', aud: 'orders-api', iat: now, exp: now + 86_400,
+});
+
+interface Case {
+  name: string;
+  rootId: string;
+  config: unknown;
+  /** Changes to the 15-header request (value replaced, or header appended). */
+  request?: Array<[string, string]>;
+  /** Expected: the request continues (0) or pauses for a callout (1). */
+  pauses?: boolean;
+  /** What makes us believe the filter did its work on this request. */
+  check: (req: HeaderMap, res: HeaderMap) => boolean;
+  note: string;
+}
+
+const CASES: Case[] = [
+  {
+    name: 'stamp', rootId: '', config: 'bench',
+    check: (req, res) => req.get('x-edge-stamp') === 'bench' && res.get('x-served-by') === 'edge-gateway',
+    note: 'WAT reference: one add per direction',
+  },
+  {
+    name: 'headers', rootId: 'headers',
+    config: {
+      request: { rename: { 'x-client-id': 'x-consumer-id' }, remove: ['x-internal-debug', 'x-forwarded-user'],
+        set: { 'x-edge': 'true', 'x-api-version': 2 }, add: { 'x-tag': ['edge', 'public'] } },
+      response: { remove: ['server', 'x-powered-by'], set: { 'strict-transport-security': 'max-age=31536000' },
+        add: { 'x-served-by': 'edge-gateway' } },
+    },
+    check: (req, res) => req.get('x-api-version') === '2' && res.get('server') === undefined && res.get('x-served-by') === 'edge-gateway',
+    note: 'README config',
+  },
+  {
+    name: 'api-key', rootId: 'api-key',
+    config: {
+      keys: [
+        { name: 'partner-a', sha256: 'eea8347814f0c5b7b7e0022248627c596b771aa09549345d07a418dbac640e04' },
+        { name: 'partner-b', sha256: 'b0a42aaf4da85be7bcfc15c5038c57ad9556d63877098523e55a43ec33517153' },
+      ],
+      header: 'x-api-key', query: 'api_key', forwardNameHeader: 'x-api-key-name',
+    },
+    request: [['x-api-key', 'partner-a-secret']],
+    check: (req) => req.get('x-api-key-name') === 'partner-a' && req.get('x-api-key') === undefined,
+    note: 'README config; + x-api-key (valid key), 16 headers',
+  },
+  {
+    name: 'jwt', rootId: 'jwt',
+    config: {
+      keys: [{ kid: 'hs-2024', alg: 'HS256', secret: JWT_SECRET }],
+      issuers: ['https://auth.example.com'], audiences: ['orders-api'],
+      claimsToHeaders: { sub: 'x-user-id', tenant: 'x-tenant-id' }, removeToken: true, bypass: ['/health'], realm: 'orders',
+    },
+    request: [['authorization', `Bearer ${jwtToken}`]],
+    check: (req) => req.get('x-user-id') === '1234567890' && req.get('x-tenant-id') === 'acme' && req.get('authorization') === undefined,
+    note: 'README config, HS256 key only; valid HS256 token in authorization',
+  },
+  {
+    name: 'rate-limit', rootId: 'rate-limit',
+    config: { key: { source: 'header', header: 'x-api-key-name' }, capacity: 1_000_000_000, refillPerSecond: 5, statusCode: 429 },
+    request: [['x-api-key-name', 'partner-a']],
+    check: (_req, res) => res.get('x-ratelimit-limit') === '1000000000',
+    note: 'README config but capacity 10⁹ (always admitted); + x-api-key-name, 16 headers',
+  },
+  {
+    name: 'cors', rootId: 'cors',
+    config: {
+      allowOrigins: ['https://app.example.com'], allowOriginPatterns: ['*.example.com'], allowMethods: ['GET', 'POST'],
+      allowHeaders: ['content-type', 'authorization'], exposeHeaders: ['x-request-id'], allowCredentials: true, maxAge: 600,
+    },
+    request: [['origin', 'https://app.example.com']],
+    check: (_req, res) => res.get('access-control-allow-origin') === 'https://app.example.com',
+    note: 'README config; + origin (allowed, not a preflight), 16 headers',
+  },
+  {
+    name: 'ext-authz', rootId: 'ext-authz',
+    config: {
+      cluster: 'authz', path: '/check', timeoutMs: 500, headers: ['authorization', 'x-user'],
+      forwardHeaders: ['x-auth-user'], onTimeout: 'deny', onError: 'deny', includePath: true,
+    },
+    pauses: true,
+    check: (req) => req.get('x-auth-user') === 'jane',
+    note: 'README config; stub callout answers 200 + x-auth-user, delivered before response headers',
+  },
+  {
+    name: 'observe', rootId: 'observe', config: { prefix: 'edge.observe' },
+    check: () => true,
+    note: 'README config; on_log records a counter + histogram',
+  },
+  {
+    name: 'body-guard', rootId: 'body-guard',
+    config: {
+      maxRequestBytes: 65536, jsonContentTypes: ['application/json'],
+      redact: ['#{4}-#{4}-#{4}-#{4}', { pattern: '#{3}-#{2}-#{4}', replacement: '***-**-****' }],
+    },
+    check: () => true,
+    note: 'README config; headers only (end_of_stream=true, no body to limit or redact)',
+  },
+];
+
+function check(ok: boolean, what: string): void {
+  if (!ok) throw new Error(`benchmark sanity check failed: ${what}`);
+}
+
+interface Result { name: string; median: number; p99: number; samples: number; note: string }
+
+const cpus = os.cpus();
+console.log('edge-gateway per-filter cost (ABI host)');
+console.log(`node ${process.version} · ${os.platform()}-${os.arch()} · ${cpus[0]?.model ?? 'unknown CPU'} × ${cpus.length}`
+  + ` · load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} · ${new Date().toISOString()}\n`);
+
+const results: Result[] = [];
+for (const c of CASES) {
+  const file = new URL(`${c.name}.wasm`, DIST);
+  if (!existsSync(file)) throw new Error(`${file.pathname} is missing: run npm run build:filters`);
+  const scheduler = new ManualScheduler();
+  const ports: VmPorts = { logger, metrics, sharedData: new MemorySharedData(), callouts, scheduler };
+  const vm = new WasmVm(new WebAssembly.Module(readFileSync(file)), { name: `${c.name}.wasm`, ports });
+  const configuration = Buffer.from(typeof c.config === 'string' ? c.config : JSON.stringify(c.config));
+  const root = vm.createRoot({ name: c.name, rootId: c.rootId, configuration });
+
+  const base = requestHeaders();
+  for (const [k, v] of c.request ?? []) {
+    const i = base.findIndex(([name]) => name === k);
+    if (i >= 0) base[i] = [k, v]; else base.push([k, v]);
+  }
+  const reqTemplate = HeaderMap.from(base).pairs;
+  const resTemplate = HeaderMap.from(responseHeaders()).pairs;
+  const nReq = base.length;
+  const nRes = responseHeaders().length;
+
+  let reqAction = -1;
+  let resAction = -1;
+  let last: FilterStream | null = null;
+  const oneRequest = (): void => {
+    const host = new FilterStream(new HeaderMap(reqTemplate.slice()), new HeaderMap(resTemplate.slice()));
+    const stream = vm.createStream(root, host);
+    reqAction = stream.onRequestHeaders(nReq, true);
+    if (scheduler.queue.length !== 0) scheduler.flush(); // ext-authz: the callout's answer, then resume
+    resAction = stream.onResponseHeaders(nRes, true);
+    stream.finish();
+    last = host;
+  };
+
+  complaints = 0;
+  oneRequest();
+  const h = last as unknown as FilterStream;
+  check(!vm.failed, `${c.name}: VM failed: ${vm.failure?.message}`);
+  check(reqAction === (c.pauses ? 1 : 0) && resAction === 0, `${c.name}: actions ${reqAction}/${resAction}`);
+  check(h.localReplies === 0, `${c.name}: sent a local reply`);
+  check(complaints === 0, `${c.name}: logged at warn or worse`);
+  check(c.check(h.requestHeaders, h.responseHeaders), `${c.name}: the filter did not do its work`);
+
+  const m = measureSync(c.name, oneRequest, { timeMs: 2000, warmupMs: 300 });
+  check(!vm.failed && complaints === 0 && (last as unknown as FilterStream).localReplies === 0, `${c.name}: after the run`);
+  results.push({ name: c.name, median: m.median / 1e3, p99: m.p99 / 1e3, samples: m.samples, note: c.note });
+}
+check(calloutsMade > 0, 'ext-authz made its callout');
+
+const stamp = results.find((r) => r.name === 'stamp')!;
+const rows = [['filter', 'median µs', 'p99 µs', 'ratio to stamp', 'samples'],
+  ...results.map((r) => [r.name, r.median.toFixed(2), r.p99.toFixed(2), `${(r.median / stamp.median).toFixed(1)}×`, String(r.samples)])];
+const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+const line = (r: string[]): string => `| ${r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join(' | ')} |`;
+console.log(line(rows[0]));
+console.log(`|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`);
+for (const r of rows.slice(1)) console.log(line(r));
+console.log(`\nload after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+console.log('\nset-up per filter:');
+for (const r of results) console.log(`  ${r.name}: ${r.note}`);
