@@ -2,9 +2,9 @@
  * Proxy throughput bench (issue point 11): the gateway against the Node.js proxies users know, all
  * in front of the same local upstream.
  *
- *   npm run bench:proxy                          # = npx tsx bench/proxy.ts, about 5 minutes
+ *   npm run bench:proxy                          # = npx tsx bench/proxy.ts, 3 rounds, ~6 minutes
  *   npx tsx bench/proxy.ts --json out.json       # also writes every run as JSON
- *   BENCH_ROUNDS=5 npx tsx bench/proxy.ts        # steadier (the README table), about 8 minutes
+ *   BENCH_ROUNDS=5 npx tsx bench/proxy.ts        # steadier (the README table), ~10 minutes
  *   BENCH_ROUNDS=1 BENCH_DURATION=3 npx tsx bench/proxy.ts   # quicker, noisier
  *   BENCH_ONLY=undici,gw-0 npx tsx bench/proxy.ts            # a subset of scenarios
  *
@@ -184,7 +184,8 @@ function warmUp(s: Scenario): Promise<void> {
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
   return new Promise((resolve, reject) => {
-    proc.once('exit', (code) => {
+    // 'close', not 'exit': stdout is read to its end first.
+    proc.once('close', (code) => {
       if (code !== 0) reject(new Error(`warm-up of ${s.id} exited with ${code}`));
       else {
         const r = JSON.parse(out) as { requests: number; errors: number; non2xx: number };
@@ -205,20 +206,28 @@ function measure(s: Scenario, upstream: ChildProcess, round: number): Promise<Ru
   return new Promise((resolve, reject) => {
     let cpu0 = 0;
     let up0 = 0;
+    let done = false;
     const lines = createInterface({ input: proc.stdout! });
     lines.on('line', (line) => {
-      const msg = JSON.parse(line) as { phase?: string } & LoadResult;
-      if (msg.phase === 'measure') {
-        cpu0 = cpuUs(s.proc.pid!);
-        up0 = cpuUs(upstream.pid!);
-        return;
+      try {
+        const msg = JSON.parse(line) as { phase?: string } & LoadResult;
+        if (msg.phase === 'measure') {
+          cpu0 = cpuUs(s.proc.pid!);
+          up0 = cpuUs(upstream.pid!);
+          return;
+        }
+        const cpu = cpuUs(s.proc.pid!) - cpu0;
+        const up = cpuUs(upstream.pid!) - up0;
+        done = true;
+        resolve({ scenario: s.id, round, result: msg, cpuUsPerReq: cpu / msg.requests, upstreamCpuUsPerReq: up / msg.requests });
+      } catch (err) {
+        // e.g. the process under test is gone (/proc/<pid>/stat unreadable)
+        done = true;
+        reject(new Error(`scenario ${s.id}: ${(err as Error).message}`));
       }
-      const cpu = cpuUs(s.proc.pid!) - cpu0;
-      const up = cpuUs(upstream.pid!) - up0;
-      resolve({ scenario: s.id, round, result: msg, cpuUsPerReq: cpu / msg.requests, upstreamCpuUsPerReq: up / msg.requests });
     });
-    proc.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`load generator for ${s.id} exited with ${code}`));
+    proc.once('close', (code) => {
+      if (!done) reject(new Error(`load generator for ${s.id} exited with ${code} before its result`));
     });
   });
 }
