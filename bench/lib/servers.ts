@@ -3,7 +3,9 @@
  * this file once per role):
  *
  *   upstream                 node:http, a fixed 64-byte JSON body with content-length; GET /check
- *                            answers the request headers it received, for the bench's sanity checks
+ *                            answers the request headers it received, for the bench's sanity checks;
+ *                            GET /authz… answers 200 with `x-auth-user: jane` and no body (the
+ *                            authorization service of the ext-authz filter)
  *   http-proxy-3 URL         `createProxyServer({ target })` in a node:http server, as minimal as
  *                            it gets (no agent: http-proxy-3 then opens one upstream connection per
  *                            request and sends `connection: close`)
@@ -26,6 +28,11 @@ function upstream(): RequestListener {
       const body = JSON.stringify(req.headers);
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
       res.end(body);
+      return;
+    }
+    if (req.url?.startsWith('/authz') === true) {
+      res.writeHead(200, { 'x-auth-user': 'jane', 'content-length': 0 });
+      res.end();
       return;
     }
     // Drain a request body if any, then answer the fixed body.

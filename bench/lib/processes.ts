@@ -1,0 +1,284 @@
+/**
+ * The processes of the proxy benches (bench/proxy.ts, bench/proxy-filters.ts): servers and
+ * gateways under test, the load generator, and the rounds that measure them.
+ *
+ * Every party has its own process, so no two share an event loop. On a small machine they still
+ * share cores, so each scenario runs in several rounds. Each round starts a fresh process per
+ * scenario, warms it up, then measures the scenarios one after the other in an order rotated by
+ * one per round; ratios are taken between runs of the same round, whose drift cancels.
+ */
+import { spawn, spawnSync, fork, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { LoadResult } from './load.js';
+
+export const ROOT = join(import.meta.dirname, '../..');
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** Load settings shared by every run of a bench (from the BENCH_* environment variables). */
+export interface LoadSettings {
+  connections: number;
+  warmupS: number;
+  durationS: number;
+  /** Requests each fresh process gets before it is measured, so that its JIT is warm. */
+  processWarmup: number;
+}
+
+/** What a run of a proxy bench was asked for, from BENCH_* and `--json <file>`. */
+export interface BenchOptions extends LoadSettings {
+  rounds: number;
+  /** BENCH_ONLY: the scenario ids to run (all when undefined). */
+  only: string[] | undefined;
+  jsonOut: string | undefined;
+}
+
+export function benchOptions(): BenchOptions {
+  const jsonAt = process.argv.indexOf('--json');
+  return {
+    rounds: Number(process.env.BENCH_ROUNDS ?? '3'),
+    only: process.env.BENCH_ONLY?.split(',').filter(Boolean),
+    jsonOut: jsonAt > 0 ? process.argv[jsonAt + 1] : undefined,
+    connections: Number(process.env.BENCH_CONNECTIONS ?? '50'),
+    warmupS: Number(process.env.BENCH_WARMUP ?? '2'),
+    durationS: Number(process.env.BENCH_DURATION ?? '5'),
+    processWarmup: Number(process.env.BENCH_PROCESS_WARMUP ?? '10000'),
+  };
+}
+
+/** What a browser-like client sends besides host; the gateway adds x-forwarded-* and x-request-id. */
+export const CLIENT_HEADERS: Readonly<Record<string, string>> = {
+  'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) bench/1.0',
+  accept: 'application/json, text/plain, */*',
+  'accept-encoding': 'gzip, deflate, br',
+  'accept-language': 'en-US,en;q=0.9',
+};
+
+export interface Started {
+  proc: ChildProcess;
+  port: number;
+  /** The admin port of a gateway. */
+  admin?: number;
+}
+
+/** One scenario: how to start its process, how to check it, and what each request carries. */
+export interface ScenarioDef {
+  id: string;
+  label: string;
+  /** Request headers besides host. */
+  headers: Record<string, string>;
+  start: () => Promise<Started>;
+  /** Throws, naming the scenario, when it does not do what its row claims. */
+  check: (under: Started) => Promise<void>;
+}
+
+export interface Run {
+  scenario: string;
+  round: number;
+  result: LoadResult;
+  /** CPU µs per request of the process under test, and of the upstream, during the measured run. */
+  cpuUsPerReq: number;
+  upstreamCpuUsPerReq: number;
+}
+
+const children: ChildProcess[] = [];
+let tmp: string | undefined;
+
+/** A file in this run's temporary folder (removed by `cleanUp`). */
+export function tempFile(name: string, text: string): string {
+  tmp ??= mkdtempSync(join(tmpdir(), 'bench-proxy-'));
+  const file = join(tmp, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+/** Ends every process this bench started and removes its temporary folder. */
+export function cleanUp(): void {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true });
+}
+process.on('SIGINT', () => {
+  cleanUp();
+  process.exit(130);
+});
+
+/** SIGTERM to one process we started, then wait (bounded) for it to exit; SIGKILL after 10 s. */
+export async function stop(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** utime + stime of a process (all threads), in µs. */
+function cpuUs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK;
+}
+
+/** Forks bench/lib/servers.ts in `role` and waits for its port. */
+export function startServer(role: string, target?: string): Promise<Started> {
+  const proc = fork(join(ROOT, 'bench/lib/servers.ts'), target === undefined ? [role] : [role, target], {
+    execArgv: ['--import', 'tsx'], cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  children.push(proc);
+  return new Promise((resolve, reject) => {
+    proc.once('message', (m: { port: number }) => resolve({ proc, port: m.port }));
+    proc.once('exit', (code) => reject(new Error(`${role} server exited with ${code}`)));
+  });
+}
+
+/**
+ * Starts `edge-gateway start` in its own process, as users run it, on the configuration `config`
+ * builds for a listener and an admin port, and waits (bounded) until /readyz answers 200.
+ */
+export async function startGateway(id: string, config: (port: number, admin: number) => object): Promise<Started> {
+  const [port, admin] = [await freePort(), await freePort()];
+  const file = tempFile(`${id}.json`, JSON.stringify(config(port, admin), null, 2));
+  // stdout (pino's JSON lines) goes to /dev/null.
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'gateway/cli.ts', 'start', '--config', file], {
+    cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  children.push(proc);
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  for (let i = 0; i < 300; i++) {
+    if (proc.exitCode !== null) throw new Error(`gateway ${id} exited with ${proc.exitCode}: ${stderr}`);
+    const ok = await fetch(`http://127.0.0.1:${admin}/readyz`).then((r) => r.status === 200, () => false);
+    if (ok) return { proc, port, admin };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`gateway ${id} not ready after 15 s: ${stderr}`);
+}
+
+/** Spawns bench/lib/load.ts (autocannon) with one JSON spec; its stdout lines go to `onLine`. */
+function load(spec: object, onLine: (line: string) => void): ChildProcess {
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/lib/load.ts'), JSON.stringify(spec)], {
+    cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(proc);
+  createInterface({ input: proc.stdout! }).on('line', onLine);
+  return proc;
+}
+
+/**
+ * A fresh Node process runs its request path interpreted for the first few thousand requests: on
+ * this machine a new gateway spent ~800 µs of main-thread CPU per request in its first 3 s against
+ * ~200 µs later. Each process therefore gets `processWarmup` requests (at most 15 s) first.
+ */
+function warmUp(def: ScenarioDef, port: number, settings: LoadSettings): Promise<void> {
+  const spec = { url: `http://127.0.0.1:${port}/`, connections: settings.connections, warmupS: 0, durationS: 15, headers: def.headers, warmupRequests: settings.processWarmup };
+  let out = '';
+  const proc = load(spec, (line) => { out = line; });
+  return new Promise((resolve, reject) => {
+    // 'close', not 'exit': stdout is read to its end first.
+    proc.once('close', (code) => {
+      if (code !== 0) return reject(new Error(`warm-up of ${def.id} exited with ${code}`));
+      const r = JSON.parse(out) as { requests: number; errors: number; non2xx: number };
+      console.log(`  warm-up ${def.id.padEnd(16)} ${r.requests} requests${r.errors + r.non2xx > 0 ? `, errors ${r.errors} non2xx ${r.non2xx}` : ''}`);
+      resolve();
+    });
+  });
+}
+
+/** One measured run: autocannon in its own process; CPU of the process under test read around it. */
+function measure(def: ScenarioDef, under: Started, upstream: ChildProcess, round: number, settings: LoadSettings): Promise<Run> {
+  const spec = { url: `http://127.0.0.1:${under.port}/`, connections: settings.connections, warmupS: settings.warmupS, durationS: settings.durationS, headers: def.headers };
+  return new Promise((resolve, reject) => {
+    let cpu0 = 0;
+    let up0 = 0;
+    let done = false;
+    const proc = load(spec, (line) => {
+      try {
+        const msg = JSON.parse(line) as { phase?: string } & LoadResult;
+        if (msg.phase === 'measure') {
+          cpu0 = cpuUs(under.proc.pid!);
+          up0 = cpuUs(upstream.pid!);
+          return;
+        }
+        const cpu = cpuUs(under.proc.pid!) - cpu0;
+        const up = cpuUs(upstream.pid!) - up0;
+        done = true;
+        resolve({ scenario: def.id, round, result: msg, cpuUsPerReq: cpu / msg.requests, upstreamCpuUsPerReq: up / msg.requests });
+      } catch (err) {
+        // e.g. the process under test is gone (/proc/<pid>/stat unreadable)
+        done = true;
+        reject(new Error(`scenario ${def.id}: ${(err as Error).message}`));
+      }
+    });
+    proc.once('close', (code) => {
+      if (!done) reject(new Error(`load generator for ${def.id} exited with ${code} before its result`));
+    });
+  });
+}
+
+/**
+ * Runs every scenario `rounds` times. Each round starts fresh processes (two processes running the
+ * same code differ by up to ~10 % in CPU per request: JIT decisions, code placement), checks them,
+ * warms them up, then measures them in an order rotated by one per round.
+ */
+export async function runRounds(defs: ScenarioDef[], upstream: Started, settings: BenchOptions): Promise<Run[]> {
+  const runs: Run[] = [];
+  for (let round = 0; round < settings.rounds; round++) {
+    const started: Array<{ def: ScenarioDef; under: Started }> = [];
+    for (const def of defs) {
+      const under = await def.start();
+      started.push({ def, under });
+      await def.check(under);
+    }
+    for (const { def, under } of started) await warmUp(def, under.port, settings);
+    for (let k = 0; k < started.length; k++) {
+      const { def, under } = started[(k + round) % started.length];
+      const run = await measure(def, under, upstream.proc, round, settings);
+      runs.push(run);
+      const r = run.result;
+      console.log(`  round ${round + 1} ${def.id.padEnd(16)} ${fmt(r.reqPerSec).padStart(6)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  ${fmt(run.cpuUsPerReq, 1)} µs CPU/req${r.errors + r.non2xx + r.timeouts > 0 ? `  errors ${r.errors} non2xx ${r.non2xx} timeouts ${r.timeouts}` : ''}`);
+    }
+    for (const { under } of started) if (under.proc !== upstream.proc) await stop(under.proc);
+  }
+  return runs;
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Median over the rounds of a / b, each pair taken from the same round. */
+export function pairedRatio(a: Run[], b: Run[], of: (r: Run) => number): { median: number; perRound: number[] } {
+  const perRound = a.map((ra) => of(ra) / of(b.find((rb) => rb.round === ra.round)!));
+  return { median: median(perRound), perRound };
+}
+
+export const fmt = (x: number, d = 0): string => (Number.isFinite(x) ? x.toFixed(d) : '—');
+
+/** Builds filters/dist when a module the bench needs is missing. */
+export function ensureFilters(names: string[] = ['stamp']): void {
+  if (names.every((name) => existsSync(join(ROOT, 'filters/dist', `${name}.wasm`)))) return;
+  const built = spawnSync(process.execPath, ['--import', 'tsx', 'filters/build.ts'], { cwd: ROOT, stdio: 'inherit' });
+  if (built.status !== 0) throw new Error('filters/build.ts failed');
+}
+
+/** The machine and the load settings, printed before any figure. */
+export function printSetup(settings: BenchOptions): void {
+  const cpu = cpus();
+  console.log(`node ${process.version}, ${process.platform}-${process.arch}, ${cpu[0]?.model ?? '?'} × ${cpu.length}, ${new Date().toISOString()}`);
+  console.log(`autocannon: ${settings.connections} connections, ${settings.rounds} rounds; each round starts fresh processes, gives each ${settings.processWarmup} warm-up requests, then per run ${settings.warmupS} s warm-up + ${settings.durationS} s measured; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+}
