@@ -7,8 +7,8 @@
  * Everything but `keys` is optional; with neither `header` nor `query` the key is read from the
  * `x-api-key` header.
  */
-import { JsonValue } from "../sdk/index";
-import { Checked, headerName, loadObject, q, text, unknownKey } from "./checks";
+import { Checked, JsonValue, checkKeys, quote as q, readBool, readConfigObject } from "../sdk/index";
+import { headerName, text } from "./checks";
 import { ApiKey, readKeyList } from "./keys";
 
 export const DEFAULT_SHARED_DATA_KEY = "api-key/keys/v1";
@@ -32,11 +32,11 @@ function refuse(error: string): Checked<ApiKeyConfig | null> {
 }
 
 export function parseApiKeyConfig(bytes: ArrayBuffer | null): Checked<ApiKeyConfig | null> {
-  const loaded = loadObject(bytes, EXAMPLE);
-  if (loaded.value === null) return refuse(loaded.error);
+  const loaded = readConfigObject(bytes, EXAMPLE);
+  if (!loaded.ok) return refuse(loaded.error);
   const doc = loaded.value!;
-  const unknown = unknownKey(doc, KNOWN);
-  if (unknown !== null) return refuse("unknown key " + q(unknown) + " (expected " + KNOWN.join(", ") + ")");
+  const unknown = checkKeys(doc, KNOWN, KNOWN.join(", "));
+  if (unknown.length > 0) return refuse(unknown);
   const config = new ApiKeyConfig();
 
   const keys = doc.get("keys");
@@ -70,8 +70,9 @@ export function parseApiKeyConfig(bytes: ArrayBuffer | null): Checked<ApiKeyConf
   }
   const remove = doc.get("removeKey");
   if (remove !== null) {
-    if (!remove.isBool()) return refuse("\"removeKey\" must be true or false, got " + remove.kindName());
-    config.removeKey = remove.asBool();
+    const flag = readBool("removeKey", remove);
+    if (!flag.ok) return refuse(flag.error);
+    config.removeKey = flag.value;
   }
   const shared = doc.get("sharedDataKey");
   if (shared !== null) {

@@ -10,7 +10,9 @@
  *
  * Every problem is reported with the path of the offending entry.
  */
-import { JsonValue, parseJson } from "../sdk/index";
+import {
+  JsonValue, checkKeys, itemPath, quote as q, readConfigObject, readInteger, readString, readStringArray,
+} from "../sdk/index";
 import { checkMediaRange } from "./media-type";
 import { Pattern, compilePattern } from "./pattern";
 
@@ -35,32 +37,24 @@ export class ConfigOutcome {
 }
 
 const EXAMPLE = "{\"maxRequestBytes\":65536,\"jsonContentTypes\":[\"application/json\"],\"redact\":[\"#{4}-#{4}-#{4}-#{4}\"]}";
+const KNOWN = ["maxRequestBytes", "jsonContentTypes", "redact", "replacement", "redactContentTypes"];
 
 function refuse(error: string): ConfigOutcome {
   return new ConfigOutcome(null, error);
 }
 
 export function parseBodyGuardConfig(bytes: ArrayBuffer | null): ConfigOutcome {
-  if (bytes === null || isBlank(bytes)) return refuse("configuration is empty; expected a JSON object such as " + EXAMPLE);
-  const parsed = parseJson(bytes);
-  if (!parsed.ok) return refuse("configuration is not valid JSON: " + parsed.error!.toString());
-  const doc = parsed.value!;
-  if (!doc.isObject()) return refuse("configuration must be a JSON object such as " + EXAMPLE + ", got " + doc.kindName());
+  const loaded = readConfigObject(bytes, EXAMPLE);
+  if (!loaded.ok) return refuse(loaded.error);
+  const doc = loaded.value!;
+  let error = checkKeys(doc, KNOWN, "maxRequestBytes, jsonContentTypes, redact, replacement or redactContentTypes");
+  if (error.length > 0) return refuse(error);
   const config = new BodyGuardConfig();
-  const keys = doc.keys();
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i];
-    if (key != "maxRequestBytes" && key != "jsonContentTypes" && key != "redact" && key != "replacement" && key != "redactContentTypes") {
-      return refuse("unknown key " + q(key) + " (expected maxRequestBytes, jsonContentTypes, redact, replacement or redactContentTypes)");
-    }
-  }
-  let error = "";
   const limit = doc.get("maxRequestBytes");
   if (limit !== null) {
-    if (!limit.isNumber() || !limit.isInteger() || limit.asNumber() < 0 || limit.asNumber() > <f64>MAX_LIMIT) {
-      return refuse("\"maxRequestBytes\" must be a whole number of bytes from 0 to " + MAX_LIMIT.toString() + ", got " + describe(limit));
-    }
-    config.maxRequestBytes = <i64>limit.asNumber();
+    const size = readInteger("maxRequestBytes", limit, 0, MAX_LIMIT, "a whole number of bytes");
+    if (!size.ok) return refuse(size.error);
+    config.maxRequestBytes = size.value;
   }
   const json = doc.get("jsonContentTypes");
   if (json !== null) {
@@ -70,8 +64,9 @@ export function parseBodyGuardConfig(bytes: ArrayBuffer | null): ConfigOutcome {
   let replacement = DEFAULT_REPLACEMENT;
   const defaultReplacement = doc.get("replacement");
   if (defaultReplacement !== null) {
-    if (!defaultReplacement.isString()) return refuse("\"replacement\" must be a string, got " + defaultReplacement.kindName());
-    replacement = defaultReplacement.asString();
+    const text = readString("replacement", defaultReplacement);
+    if (!text.ok) return refuse(text.error);
+    replacement = text.value;
   }
   const redact = doc.get("redact");
   if (redact !== null) {
@@ -95,15 +90,13 @@ export function parseBodyGuardConfig(bytes: ArrayBuffer | null): ConfigOutcome {
 }
 
 function readMediaRanges(path: string, value: JsonValue, out: string[]): string {
-  if (!value.isArray()) return q(path) + " must be an array of media types such as \"application/json\" or \"text/*\", got " + value.kindName();
-  for (let i = 0; i < value.length; i++) {
-    const item = value.at(i)!;
-    const entry = path + "[" + i.toString() + "]";
-    if (!item.isString()) return q(entry) + " must be a media type (a string), got " + item.kindName();
-    const range = checkMediaRange(item.asString());
+  const list = readStringArray(path, value, "an array of media types such as \"application/json\" or \"text/*\"", "a media type (a string)");
+  if (!list.ok) return list.error;
+  const items = list.value!;
+  for (let i = 0; i < items.length; i++) {
+    const range = checkMediaRange(items[i]);
     if (range.length == 0) {
-      return q(entry) + " is not a media type: " + q(item.asString())
-        + " (expected type/subtype, type/* or */*, without parameters)";
+      return q(itemPath(path, i)) + " is not a media type: " + q(items[i]) + " (expected type/subtype, type/* or */*, without parameters)";
     }
     out.push(range);
   }
@@ -114,50 +107,29 @@ function readPatterns(value: JsonValue, defaultReplacement: string, out: Pattern
   if (!value.isArray()) return "\"redact\" must be an array of patterns (strings or {\"pattern\": …, \"replacement\": …}), got " + value.kindName();
   for (let i = 0; i < value.length; i++) {
     const item = value.at(i)!;
-    const entry = "redact[" + i.toString() + "]";
+    const entry = itemPath("redact", i);
     let source: JsonValue | null = item;
     let replacement = defaultReplacement;
     if (item.isObject()) {
-      const keys = item.keys();
-      for (let k = 0; k < keys.length; k++) {
-        if (keys[k] != "pattern" && keys[k] != "replacement") {
-          return "unknown key " + q(entry + "." + keys[k]) + " (expected pattern or replacement)";
-        }
-      }
+      const unknown = checkKeys(item, ["pattern", "replacement"], "pattern or replacement", entry + ".");
+      if (unknown.length > 0) return unknown;
       source = item.get("pattern");
       if (source === null) return q(entry) + " has no \"pattern\"";
       const own = item.get("replacement");
       if (own !== null) {
-        if (!own.isString()) return q(entry + ".replacement") + " must be a string, got " + own.kindName();
-        replacement = own.asString();
+        const ownText = readString(entry + ".replacement", own);
+        if (!ownText.ok) return ownText.error;
+        replacement = ownText.value;
       }
     } else if (!item.isString()) {
       return q(entry) + " must be a pattern (a string) or an object {\"pattern\": …, \"replacement\": …}, got " + item.kindName();
     }
     const where = item.isObject() ? entry + ".pattern" : entry;
-    if (!source!.isString()) return q(where) + " must be a string, got " + source!.kindName();
-    const compiled = compilePattern(source!.asString());
-    if (compiled.elements === null) return q(where) + " is not a valid pattern: " + q(source!.asString()) + " " + compiled.error;
-    out.push(new Pattern(source!.asString(), compiled.elements!, String.UTF8.encode(replacement)));
+    const text = readString(where, source!);
+    if (!text.ok) return text.error;
+    const compiled = compilePattern(text.value);
+    if (compiled.elements === null) return q(where) + " is not a valid pattern: " + q(text.value) + " " + compiled.error;
+    out.push(new Pattern(text.value, compiled.elements!, String.UTF8.encode(replacement)));
   }
   return "";
-}
-
-/** A value for messages: numbers as written, other kinds by name. */
-function describe(v: JsonValue): string {
-  return v.isNumber() ? v.numberText() : v.kindName();
-}
-
-function isBlank(bytes: ArrayBuffer): bool {
-  const view = Uint8Array.wrap(bytes);
-  for (let i = 0; i < view.length; i++) {
-    const b = view[i];
-    if (b != 0x20 && b != 0x09 && b != 0x0a && b != 0x0d) return false;
-  }
-  return true;
-}
-
-/** A name in double quotes, for messages. */
-function q(s: string): string {
-  return "\"" + s + "\"";
 }

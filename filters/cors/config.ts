@@ -8,7 +8,9 @@
  * Every problem is reported with the key (and index) at fault, e.g. `"allowOrigins[1]" …`. The
  * header values the filter sends are joined here, once.
  */
-import { JsonValue, parseJson } from "../sdk/index";
+import {
+  Checked, JsonValue, checkToken, itemPath as at, quote as q, readBool, readConfigObject, readInteger, readStringArray, unknownKeyError,
+} from "../sdk/index";
 import { OriginPattern, checkOrigin, parsePattern } from "./origins";
 
 /** What a browser may do without asking, and so what `allowMethods` defaults to. */
@@ -66,11 +68,9 @@ function refuse(error: string): ConfigOutcome {
 }
 
 export function parseCorsConfig(bytes: ArrayBuffer | null): ConfigOutcome {
-  if (bytes === null || isBlank(bytes)) return refuse("configuration is empty; expected a JSON object such as " + EXAMPLE);
-  const parsed = parseJson(bytes);
-  if (!parsed.ok) return refuse("configuration is not valid JSON: " + parsed.error!.toString());
-  const doc = parsed.value!;
-  if (!doc.isObject()) return refuse("configuration must be a JSON object such as " + EXAMPLE + ", got " + doc.kindName());
+  const loaded = readConfigObject(bytes, EXAMPLE);
+  if (!loaded.ok) return refuse(loaded.error);
+  const doc = loaded.value!;
   const config = new CorsConfig();
   let methods: string[] = SAFELISTED_METHODS;
   let expose: string[] = [];
@@ -79,46 +79,51 @@ export function parseCorsConfig(bytes: ArrayBuffer | null): ConfigOutcome {
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i];
     const value = doc.get(key)!;
-    const list = new StringList();
     if (key == "allowOrigins") {
-      if (!readStrings(key, value, list)) return refuse(list.error);
-      originsText = list.items;
+      const list = readStrings(key, value);
+      if (!list.ok) return refuse(list.error);
+      originsText = list.value!;
     } else if (key == "allowOriginPatterns") {
-      if (!readStrings(key, value, list)) return refuse(list.error);
-      for (let j = 0; j < list.items.length; j++) {
+      const list = readStrings(key, value);
+      if (!list.ok) return refuse(list.error);
+      const items = list.value!;
+      for (let j = 0; j < items.length; j++) {
         const why = new Array<string>();
-        const pattern = parsePattern(list.items[j], why);
-        if (pattern === null) return refuse(q(at(key, j)) + " " + q(list.items[j]) + " " + why[0]);
+        const pattern = parsePattern(items[j], why);
+        if (pattern === null) return refuse(q(at(key, j)) + " " + q(items[j]) + " " + why[0]);
         config.patterns.push(pattern);
       }
     } else if (key == "allowMethods") {
-      if (!readStrings(key, value, list)) return refuse(list.error);
-      for (let j = 0; j < list.items.length; j++) {
-        const error = checkToken(at(key, j), list.items[j], "method");
+      const list = readStrings(key, value);
+      if (!list.ok) return refuse(list.error);
+      const items = list.value!;
+      for (let j = 0; j < items.length; j++) {
+        const error = checkName(at(key, j), items[j], "method");
         if (error.length > 0) return refuse(error);
       }
-      if (list.items.length == 0) return refuse(q(key) + " is empty: list the methods cross-origin requests may use");
-      methods = list.items;
+      if (items.length == 0) return refuse(q(key) + " is empty: list the methods cross-origin requests may use");
+      methods = items;
     } else if (key == "allowHeaders" || key == "exposeHeaders") {
-      if (!readStrings(key, value, list)) return refuse(list.error);
-      for (let j = 0; j < list.items.length; j++) {
-        const error = checkToken(at(key, j), list.items[j], "header name");
+      const list = readStrings(key, value);
+      if (!list.ok) return refuse(list.error);
+      const items = list.value!;
+      for (let j = 0; j < items.length; j++) {
+        const error = checkName(at(key, j), items[j], "header name");
         if (error.length > 0) return refuse(error);
-        list.items[j] = list.items[j].toLowerCase();
+        items[j] = items[j].toLowerCase();
       }
-      if (key == "allowHeaders") config.allowHeaders = list.items;
-      else expose = list.items;
+      if (key == "allowHeaders") config.allowHeaders = items;
+      else expose = items;
     } else if (key == "allowCredentials") {
-      if (!value.isBool()) return refuse(q(key) + " must be true or false, got " + value.kindName());
-      config.allowCredentials = value.asBool();
+      const flag = readBool(key, value);
+      if (!flag.ok) return refuse(flag.error);
+      config.allowCredentials = flag.value;
     } else if (key == "maxAge") {
-      if (!value.isInteger() || value.asNumber() < 0 || value.asNumber() > <f64>MAX_AGE_LIMIT) {
-        return refuse(q(key) + " must be a whole number of seconds from 0 to " + MAX_AGE_LIMIT.toString() + ", got "
-          + (value.isNumber() ? value.numberText() : value.kindName()));
-      }
-      config.maxAge = <i64>value.asNumber();
+      const age = readInteger(key, value, 0, MAX_AGE_LIMIT, "a whole number of seconds");
+      if (!age.ok) return refuse(age.error);
+      config.maxAge = age.value;
     } else {
-      return refuse("unknown key " + q(key) + " (expected " + KEYS + ")");
+      return refuse(unknownKeyError(key, KEYS));
     }
   }
   const error = readOrigins(originsText, config);
@@ -154,69 +159,24 @@ function readOrigins(texts: string[], config: CorsConfig): string {
   return "";
 }
 
-/** The strings of an array, or why the value is not an array of distinct non-empty strings. */
-class StringList {
-  items: string[] = [];
-  error: string = "";
-}
-
-function readStrings(key: string, value: JsonValue, out: StringList): bool {
-  if (!value.isArray()) {
-    out.error = q(key) + " must be an array of strings, got " + value.kindName();
-    return false;
+/** The strings of an array, each non-empty and listed once (ignoring case); patterns lower-cased. */
+function readStrings(key: string, value: JsonValue): Checked<string[] | null> {
+  const list = readStringArray(key, value);
+  if (!list.ok) return list;
+  const items = list.value!;
+  for (let i = 0; i < items.length; i++) {
+    const text = items[i];
+    if (text.length == 0) return new Checked<string[] | null>(null, q(at(key, i)) + " is empty");
+    for (let j = 0; j < i; j++) {
+      if (items[j].toLowerCase() == text.toLowerCase()) return new Checked<string[] | null>(null, q(key) + " lists " + q(text) + " twice");
+    }
+    if (key == "allowOriginPatterns") items[i] = text.toLowerCase();
   }
-  for (let i = 0; i < value.length; i++) {
-    const item = value.at(i)!;
-    if (!item.isString()) {
-      out.error = q(at(key, i)) + " must be a string, got " + item.kindName();
-      return false;
-    }
-    const text = item.asString();
-    if (text.length == 0) {
-      out.error = q(at(key, i)) + " is empty";
-      return false;
-    }
-    for (let j = 0; j < out.items.length; j++) {
-      if (out.items[j].toLowerCase() == text.toLowerCase()) {
-        out.error = q(key) + " lists " + q(text) + " twice";
-        return false;
-      }
-    }
-    out.items.push(key == "allowOriginPatterns" ? text.toLowerCase() : text);
-  }
-  return true;
+  return list;
 }
 
 /** A method or header name: an HTTP token; "*" is refused (list the names instead). */
-function checkToken(path: string, text: string, what: string): string {
+function checkName(path: string, text: string, what: string): string {
   if (text == "*") return q(path) + " is \"*\": wildcards are not supported, list each " + what;
-  for (let i = 0; i < text.length; i++) {
-    if (!isTokenChar(text.charCodeAt(i))) {
-      return q(path) + " has an invalid " + what + " " + q(text) + ": names are letters, digits and !#$%&'*+-.^_`|~";
-    }
-  }
-  return "";
-}
-
-function isTokenChar(c: i32): bool {
-  if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)) return true;
-  return c == 0x21 || c == 0x23 || c == 0x24 || c == 0x25 || c == 0x26 || c == 0x27 || c == 0x2a || c == 0x2b || c == 0x2d || c == 0x2e
-    || c == 0x5e || c == 0x5f || c == 0x60 || c == 0x7c || c == 0x7e;
-}
-
-function isBlank(bytes: ArrayBuffer): bool {
-  const view = Uint8Array.wrap(bytes);
-  for (let i = 0; i < view.length; i++) {
-    const b = view[i];
-    if (b != 0x20 && b != 0x09 && b != 0x0a && b != 0x0d) return false;
-  }
-  return true;
-}
-
-function at(key: string, index: i32): string {
-  return key + "[" + index.toString() + "]";
-}
-
-function q(s: string): string {
-  return "\"" + s + "\"";
+  return checkToken(path, text, what);
 }

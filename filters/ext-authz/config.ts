@@ -7,7 +7,9 @@
  * `cluster` and `path` are required; the rest have defaults (README.md). Every problem is reported
  * with the key (and index) at fault.
  */
-import { JsonValue, parseJson } from "../sdk/index";
+import {
+  JsonValue, checkToken, describeValue, itemPath, quote as q, readBool, readConfigObject, readInteger, readStringArray, unknownKeyError,
+} from "../sdk/index";
 
 /** What to do when the authorization service cannot give an answer. */
 export enum Policy {
@@ -62,11 +64,9 @@ function refuse(error: string): ConfigOutcome {
 }
 
 export function parseAuthzConfig(bytes: ArrayBuffer | null): ConfigOutcome {
-  if (bytes === null || isBlank(bytes)) return refuse("configuration is empty; expected a JSON object such as " + EXAMPLE);
-  const parsed = parseJson(bytes);
-  if (!parsed.ok) return refuse("configuration is not valid JSON: " + parsed.error!.toString());
-  const doc = parsed.value!;
-  if (!doc.isObject()) return refuse("configuration must be a JSON object such as " + EXAMPLE + ", got " + doc.kindName());
+  const loaded = readConfigObject(bytes, EXAMPLE);
+  if (!loaded.ok) return refuse(loaded.error);
+  const doc = loaded.value!;
   const config = new AuthzConfig();
   const keys = doc.keys();
   for (let i = 0; i < keys.length; i++) {
@@ -80,9 +80,10 @@ export function parseAuthzConfig(bytes: ArrayBuffer | null): ConfigOutcome {
     else if (key == "forwardHeaders") error = readNames(key, value, config.forwardHeaders);
     else if (key == "onTimeout" || key == "onError") error = readPolicy(key, value, config);
     else if (key == "includePath") {
-      if (!value.isBool()) error = q(key) + " must be true or false, got " + value.kindName();
-      else config.includePath = value.asBool();
-    } else error = "unknown key " + q(key) + " (expected " + KEYS + ")";
+      const flag = readBool(key, value);
+      error = flag.error;
+      config.includePath = flag.value;
+    } else error = unknownKeyError(key, KEYS);
     if (error.length > 0) return refuse(error);
   }
   if (config.cluster.length == 0) return refuse("\"cluster\" is required: the cluster of the authorization service, as in " + EXAMPLE);
@@ -94,7 +95,7 @@ export function parseAuthzConfig(bytes: ArrayBuffer | null): ConfigOutcome {
 }
 
 function readCluster(value: JsonValue, config: AuthzConfig): string {
-  if (!value.isString() || value.asString().length == 0) return "\"cluster\" must be a non-empty string, got " + describe(value);
+  if (!value.isString() || value.asString().length == 0) return "\"cluster\" must be a non-empty string, got " + describeValue(value);
   config.cluster = value.asString();
   return "";
 }
@@ -112,11 +113,9 @@ function readPath(value: JsonValue, config: AuthzConfig): string {
 }
 
 function readTimeout(value: JsonValue, config: AuthzConfig): string {
-  if (!value.isInteger() || value.asNumber() < 1 || value.asNumber() > <f64>MAX_TIMEOUT_MS) {
-    return "\"timeoutMs\" must be a whole number of milliseconds from 1 to " + MAX_TIMEOUT_MS.toString() + ", got " + describe(value);
-  }
-  config.timeoutMs = <u32>value.asNumber();
-  return "";
+  const ms = readInteger("timeoutMs", value, 1, MAX_TIMEOUT_MS, "a whole number of milliseconds");
+  if (ms.ok) config.timeoutMs = <u32>ms.value;
+  return ms.error;
 }
 
 function readPolicy(key: string, value: JsonValue, config: AuthzConfig): string {
@@ -124,7 +123,7 @@ function readPolicy(key: string, value: JsonValue, config: AuthzConfig): string 
   let policy: Policy;
   if (text == "deny") policy = Policy.Deny;
   else if (text == "allow") policy = Policy.Allow;
-  else return q(key) + " must be \"deny\" or \"allow\", got " + describe(value);
+  else return q(key) + " must be \"deny\" or \"allow\", got " + describeValue(value);
   if (key == "onTimeout") config.onTimeout = policy;
   else config.onError = policy;
   return "";
@@ -132,13 +131,12 @@ function readPolicy(key: string, value: JsonValue, config: AuthzConfig): string 
 
 /** A list of distinct header names, lower-cased into `out`. */
 function readNames(key: string, value: JsonValue, out: string[]): string {
-  if (!value.isArray()) return q(key) + " must be an array of header names, got " + value.kindName();
-  for (let i = 0; i < value.length; i++) {
-    const item = value.at(i)!;
-    const path = key + "[" + i.toString() + "]";
-    if (!item.isString()) return q(path) + " must be a header name (a string), got " + item.kindName();
-    const name = item.asString().toLowerCase();
-    const error = checkName(path, name);
+  const list = readStringArray(key, value, "an array of header names", "a header name (a string)");
+  if (!list.ok) return list.error;
+  const names = list.value!;
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i].toLowerCase();
+    const error = checkName(itemPath(key, i), name);
     if (error.length > 0) return error;
     for (let j = 0; j < out.length; j++) if (out[j] == name) return q(key) + " lists " + q(name) + " twice";
     out.push(name);
@@ -150,37 +148,10 @@ function readNames(key: string, value: JsonValue, out: string[]): string {
 function checkName(path: string, name: string): string {
   if (name.length == 0) return q(path) + " is an empty header name";
   if (name.charCodeAt(0) == 0x3a) return q(path) + " cannot be the pseudo-header " + q(name);
-  for (let i = 0; i < name.length; i++) {
-    if (!isTokenChar(name.charCodeAt(i))) return q(path) + " has an invalid header name " + q(name) + ": names are letters, digits and !#$%&'*+-.^_`|~";
-  }
+  const invalid = checkToken(path, name, "header name");
+  if (invalid.length > 0) return invalid;
   if (name == "host" || name == "content-length" || name == "transfer-encoding") {
     return q(path) + " cannot be " + q(name) + ": the proxy sets it on each message";
   }
   return "";
-}
-
-function isTokenChar(c: i32): bool {
-  if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)) return true;
-  return c == 0x21 || c == 0x23 || c == 0x24 || c == 0x25 || c == 0x26 || c == 0x27 || c == 0x2a || c == 0x2b || c == 0x2d || c == 0x2e
-    || c == 0x5e || c == 0x5f || c == 0x60 || c == 0x7c || c == 0x7e;
-}
-
-/** The value for a message: numbers and strings as written, other kinds by name. */
-function describe(value: JsonValue): string {
-  if (value.isNumber()) return value.numberText();
-  if (value.isString()) return q(value.asString());
-  return value.kindName();
-}
-
-function isBlank(bytes: ArrayBuffer): bool {
-  const view = Uint8Array.wrap(bytes);
-  for (let i = 0; i < view.length; i++) {
-    const b = view[i];
-    if (b != 0x20 && b != 0x09 && b != 0x0a && b != 0x0d) return false;
-  }
-  return true;
-}
-
-function q(s: string): string {
-  return "\"" + s + "\"";
 }

@@ -7,7 +7,9 @@
  * Every problem is reported with the path of the offending entry, e.g. `"request.set.x-a" must be
  * a string, a number or a boolean, got an object`.
  */
-import { Header, JsonValue, parseJson } from "../sdk/index";
+import {
+  Checked, Header, JsonValue, checkToken, hasControlCharacter, itemPath, quote as q, readConfigObject, readStringArray, unknownKeyError,
+} from "../sdk/index";
 
 /** The operations for one direction, in the order they are applied. */
 export class Rules {
@@ -37,11 +39,9 @@ function refuse(error: string): ConfigOutcome {
 }
 
 export function parseHeadersConfig(bytes: ArrayBuffer | null): ConfigOutcome {
-  if (bytes === null || isBlank(bytes)) return refuse("configuration is empty; expected a JSON object such as " + EXAMPLE);
-  const parsed = parseJson(bytes);
-  if (!parsed.ok) return refuse("configuration is not valid JSON: " + parsed.error!.toString());
-  const doc = parsed.value!;
-  if (!doc.isObject()) return refuse("configuration must be a JSON object such as " + EXAMPLE + ", got " + doc.kindName());
+  const loaded = readConfigObject(bytes, EXAMPLE);
+  if (!loaded.ok) return refuse(loaded.error);
+  const doc = loaded.value!;
   const config = new HeadersConfig();
   const keys = doc.keys();
   for (let i = 0; i < keys.length; i++) {
@@ -49,7 +49,7 @@ export function parseHeadersConfig(bytes: ArrayBuffer | null): ConfigOutcome {
     let rules: Rules;
     if (key == "request") rules = config.request;
     else if (key == "response") rules = config.response;
-    else return refuse("unknown key \"" + key + "\" (expected \"request\" or \"response\")");
+    else return refuse(unknownKeyError(key, "\"request\" or \"response\""));
     const error = readRules(key, doc.get(key)!, rules);
     if (error.length > 0) return refuse(error);
   }
@@ -87,7 +87,7 @@ function readAdd(path: string, value: JsonValue, out: Header[]): string {
     const v = value.get(names[i])!;
     if (v.isArray()) {
       for (let j = 0; j < v.length; j++) {
-        const item = scalar(entry + "[" + j.toString() + "]", v.at(j)!);
+        const item = scalar(itemPath(entry, j), v.at(j)!);
         if (item.error.length > 0) return item.error;
         out.push(new Header(name.value, item.value));
       }
@@ -114,12 +114,11 @@ function readSet(path: string, value: JsonValue, out: Header[]): string {
 }
 
 function readRemove(path: string, value: JsonValue, out: string[]): string {
-  if (!value.isArray()) return q(path) + " must be an array of header names, got " + value.kindName();
-  for (let i = 0; i < value.length; i++) {
-    const item = value.at(i)!;
-    const entry = path + "[" + i.toString() + "]";
-    if (!item.isString()) return q(entry) + " must be a header name (a string), got " + item.kindName();
-    const name = checkName(path, item.asString());
+  const list = readStringArray(path, value, "an array of header names", "a header name (a string)");
+  if (!list.ok) return list.error;
+  const names = list.value!;
+  for (let i = 0; i < names.length; i++) {
+    const name = checkName(path, names[i]);
     if (name.error.length > 0) return name.error;
     out.push(name.value);
   }
@@ -143,60 +142,28 @@ function readRename(path: string, value: JsonValue, out: Header[]): string {
   return "";
 }
 
-/** A checked value or name, or why it was refused. */
-class Checked {
-  constructor(public value: string, public error: string) {}
-}
-
 /** A header value from a string, number (as written) or boolean. */
-function scalar(path: string, v: JsonValue): Checked {
+function scalar(path: string, v: JsonValue): Checked<string> {
   let text: string;
   if (v.isString()) text = v.asString();
   else if (v.isNumber()) text = v.numberText();
   else if (v.isBool()) text = v.asBool() ? "true" : "false";
-  else return new Checked("", q(path) + " must be a string, a number or a boolean, got " + v.kindName());
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if ((c < 0x20 && c != 0x09) || c == 0x7f) {
-      return new Checked("", "the value of " + q(path) + " contains a control character (line breaks and NUL are not allowed in headers)");
-    }
+  else return new Checked<string>("", q(path) + " must be a string, a number or a boolean, got " + v.kindName());
+  if (hasControlCharacter(text, true)) {
+    return new Checked<string>("", "the value of " + q(path) + " contains a control character (line breaks and NUL are not allowed in headers)");
   }
-  return new Checked(text, "");
+  return new Checked<string>(text, "");
 }
 
 /** A header name: an HTTP token, lower-cased; not a pseudo-header and not a framing header. */
-function checkName(path: string, name: string): Checked {
-  if (name.length == 0) return new Checked("", q(path) + " has an empty header name");
-  if (name.charCodeAt(0) == 0x3a) return new Checked("", q(path) + " cannot change the pseudo-header " + q(name));
-  for (let i = 0; i < name.length; i++) {
-    if (!isTokenChar(name.charCodeAt(i))) {
-      return new Checked("", q(path) + " has an invalid header name " + q(name)
-        + ": names are letters, digits and !#$%&'*+-.^_`|~");
-    }
-  }
+function checkName(path: string, name: string): Checked<string> {
+  if (name.length == 0) return new Checked<string>("", q(path) + " has an empty header name");
+  if (name.charCodeAt(0) == 0x3a) return new Checked<string>("", q(path) + " cannot change the pseudo-header " + q(name));
+  const invalid = checkToken(path, name, "header name");
+  if (invalid.length > 0) return new Checked<string>("", invalid);
   const lower = name.toLowerCase();
   if (lower == "content-length" || lower == "transfer-encoding") {
-    return new Checked("", q(path) + " cannot change " + q(lower) + ": it controls message framing");
+    return new Checked<string>("", q(path) + " cannot change " + q(lower) + ": it controls message framing");
   }
-  return new Checked(lower, "");
-}
-
-function isTokenChar(c: i32): bool {
-  if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)) return true;
-  return c == 0x21 || c == 0x23 || c == 0x24 || c == 0x25 || c == 0x26 || c == 0x27 || c == 0x2a || c == 0x2b || c == 0x2d || c == 0x2e
-    || c == 0x5e || c == 0x5f || c == 0x60 || c == 0x7c || c == 0x7e;
-}
-
-function isBlank(bytes: ArrayBuffer): bool {
-  const view = Uint8Array.wrap(bytes);
-  for (let i = 0; i < view.length; i++) {
-    const b = view[i];
-    if (b != 0x20 && b != 0x09 && b != 0x0a && b != 0x0d) return false;
-  }
-  return true;
-}
-
-/** A name in double quotes, for messages. */
-function q(s: string): string {
-  return "\"" + s + "\"";
+  return new Checked<string>(lower, "");
 }

@@ -9,8 +9,11 @@
  * Every problem is reported with the path of the offending entry, e.g.
  * `"keys[0].alg" is "ES256", which is not supported (expected "HS256" or "RS256")`.
  */
-import { Header, JsonValue, parseJson } from "../sdk/index";
-import { Key, KeyOutcome, q, readConfiguredKey, readJwk } from "./keys";
+import {
+  Checked, Header, JsonValue, checkKeys, checkToken, itemPath, parseJson, quote as q, readBool, readConfigObject, readInteger,
+  readNonEmptyString, readString,
+} from "../sdk/index";
+import { Key, KeyOutcome, readConfiguredKey, readJwk } from "./keys";
 
 export const DEFAULT_REALM = "edge-gateway";
 export const DEFAULT_CLOCK_SKEW_SECONDS: i32 = 60;
@@ -51,17 +54,12 @@ function refuse(error: string): ConfigOutcome {
 }
 
 export function parseJwtConfig(bytes: ArrayBuffer | null): ConfigOutcome {
-  if (bytes === null || isBlank(bytes)) return refuse("configuration is empty; expected a JSON object such as " + EXAMPLE);
-  const parsed = parseJson(bytes);
-  if (!parsed.ok) return refuse("configuration is not valid JSON: " + parsed.error!.toString());
-  const doc = parsed.value!;
-  if (!doc.isObject()) return refuse("configuration must be a JSON object such as " + EXAMPLE + ", got " + doc.kindName());
-  const names = doc.keys();
-  for (let i = 0; i < names.length; i++) {
-    if (!KNOWN.includes(names[i])) return refuse("unknown key " + q(names[i]) + " (expected one of " + KNOWN.join(", ") + ")");
-  }
+  const loaded = readConfigObject(bytes, EXAMPLE);
+  if (!loaded.ok) return refuse(loaded.error);
+  const doc = loaded.value!;
   const config = new JwtConfig();
-  let error = readKeys(doc, config.keys);
+  let error = checkKeys(doc, KNOWN, "one of " + KNOWN.join(", "));
+  if (error.length == 0) error = readKeys(doc, config.keys);
   if (error.length == 0) error = readStringList(doc, "issuers", config.issuers);
   if (error.length == 0) error = readStringList(doc, "audiences", config.audiences);
   if (error.length == 0) error = readOptions(doc, config);
@@ -76,7 +74,7 @@ function readKeys(doc: JsonValue, out: Key[]): string {
   if (keys !== null) {
     if (!keys.isArray()) return "\"keys\" must be an array of keys, got " + keys.kindName();
     for (let i = 0; i < keys.length; i++) {
-      const error = add(out, readConfiguredKey("keys[" + i.toString() + "]", keys.at(i)!));
+      const error = add(out, readConfiguredKey(itemPath("keys", i), keys.at(i)!));
       if (error.length > 0) return error;
     }
   }
@@ -92,7 +90,7 @@ function readKeys(doc: JsonValue, out: Key[]): string {
     const list = jwks.isObject() ? jwks.get("keys") : null;
     if (list === null || !list.isArray()) return "\"jwks\" must be a JWK set such as {\"keys\":[{\"kty\":\"RSA\",\"kid\":\"…\",\"n\":\"…\",\"e\":\"AQAB\"}]}";
     for (let i = 0; i < list.length; i++) {
-      const error = add(out, readJwk("jwks.keys[" + i.toString() + "]", list.at(i)!));
+      const error = add(out, readJwk(itemPath("jwks.keys", i), list.at(i)!));
       if (error.length > 0) return error;
     }
   }
@@ -117,18 +115,16 @@ function readStringList(doc: JsonValue, name: string, out: string[]): string {
   const value = doc.get(name);
   if (value === null) return "";
   if (value.isString()) {
-    if (value.asString().length == 0) return q(name) + " must not be empty";
-    out.push(value.asString());
-    return "";
+    const one = readNonEmptyString(name, value);
+    if (one.ok) out.push(one.value);
+    return one.error;
   }
   if (!value.isArray()) return q(name) + " must be a string or an array of strings, got " + value.kindName();
   if (value.length == 0) return q(name) + " is an empty list: nothing would be allowed; leave it out to accept any";
   for (let i = 0; i < value.length; i++) {
-    const item = value.at(i)!;
-    const path = name + "[" + i.toString() + "]";
-    if (!item.isString()) return q(path) + " must be a string, got " + item.kindName();
-    if (item.asString().length == 0) return q(path) + " must not be empty";
-    out.push(item.asString());
+    const item = readNonEmptyString(itemPath(name, i), value.at(i)!);
+    if (!item.ok) return item.error;
+    out.push(item.value);
   }
   return "";
 }
@@ -136,20 +132,21 @@ function readStringList(doc: JsonValue, name: string, out: string[]): string {
 function readOptions(doc: JsonValue, config: JwtConfig): string {
   const skew = doc.get("clockSkewSeconds");
   if (skew !== null) {
-    if (!skew.isInteger() || skew.asNumber() < 0 || skew.asNumber() > <f64>MAX_CLOCK_SKEW_SECONDS) {
-      return "\"clockSkewSeconds\" must be a whole number of seconds from 0 to " + MAX_CLOCK_SKEW_SECONDS.toString();
-    }
-    config.clockSkewSeconds = skew.asNumber();
+    const seconds = readInteger("clockSkewSeconds", skew, 0, MAX_CLOCK_SKEW_SECONDS, "a whole number of seconds");
+    if (!seconds.ok) return seconds.error;
+    config.clockSkewSeconds = <f64>seconds.value;
   }
   const requireExp = doc.get("requireExpiration");
   if (requireExp !== null) {
-    if (!requireExp.isBool()) return "\"requireExpiration\" must be true or false, got " + requireExp.kindName();
-    config.requireExpiration = requireExp.asBool();
+    const flag = readBool("requireExpiration", requireExp);
+    if (!flag.ok) return flag.error;
+    config.requireExpiration = flag.value;
   }
   const remove = doc.get("removeToken");
   if (remove !== null) {
-    if (!remove.isBool()) return "\"removeToken\" must be true or false, got " + remove.kindName();
-    config.removeToken = remove.asBool();
+    const flag = readBool("removeToken", remove);
+    if (!flag.ok) return flag.error;
+    config.removeToken = flag.value;
   }
   const header = doc.get("header");
   if (header !== null) {
@@ -160,8 +157,9 @@ function readOptions(doc: JsonValue, config: JwtConfig): string {
   }
   const query = doc.get("queryParameter");
   if (query !== null) {
-    if (!query.isString()) return "\"queryParameter\" must be a string, got " + query.kindName();
-    const name = query.asString();
+    const text = readString("queryParameter", query);
+    if (!text.ok) return text.error;
+    const name = text.value;
     if (name.length == 0) return "\"queryParameter\" must not be empty; leave it out to read the token from the header only";
     for (let i = 0; i < name.length; i++) {
       const c = name.charCodeAt(i);
@@ -173,8 +171,9 @@ function readOptions(doc: JsonValue, config: JwtConfig): string {
   }
   const realm = doc.get("realm");
   if (realm !== null) {
-    if (!realm.isString()) return "\"realm\" must be a string, got " + realm.kindName();
-    const text = realm.asString();
+    const checked = readString("realm", realm);
+    if (!checked.ok) return checked.error;
+    const text = checked.value;
     // RFC 7235 §2.2: the realm is a quoted-string; keep it to printable ASCII without '"' and '\'.
     for (let i = 0; i < text.length; i++) {
       const c = text.charCodeAt(i);
@@ -207,7 +206,7 @@ function readBypass(doc: JsonValue, out: string[]): string {
   if (!list.isArray()) return "\"bypass\" must be an array of path prefixes, got " + list.kindName();
   for (let i = 0; i < list.length; i++) {
     const item = list.at(i)!;
-    const path = "bypass[" + i.toString() + "]";
+    const path = itemPath("bypass", i);
     if (!item.isString() || !item.asString().startsWith("/")) return q(path) + " must be a path prefix starting with \"/\"";
     const prefix = item.asString();
     if (prefix.includes("?") || prefix.includes("#") || prefix.includes("%") || prefix.includes("/../") || prefix.includes("/./")) {
@@ -218,37 +217,14 @@ function readBypass(doc: JsonValue, out: string[]): string {
   return "";
 }
 
-/** A checked header name, or why it was refused. */
-class Checked {
-  constructor(public value: string, public error: string) {}
-}
-
 /** A header name: an HTTP token, lower-cased; not a pseudo-header and not a framing header. */
-function checkHeaderName(path: string, name: string): Checked {
-  if (name.length == 0) return new Checked("", q(path) + " is an empty header name");
-  for (let i = 0; i < name.length; i++) {
-    if (!isTokenChar(name.charCodeAt(i))) {
-      return new Checked("", q(path) + " has an invalid header name " + q(name) + ": names are letters, digits and !#$%&'*+-.^_`|~");
-    }
-  }
+function checkHeaderName(path: string, name: string): Checked<string> {
+  if (name.length == 0) return new Checked<string>("", q(path) + " is an empty header name");
+  const invalid = checkToken(path, name, "header name");
+  if (invalid.length > 0) return new Checked<string>("", invalid);
   const lower = name.toLowerCase();
   if (lower == "content-length" || lower == "transfer-encoding" || lower == "host") {
-    return new Checked("", q(path) + " cannot be " + q(lower) + ": it controls how the request is routed or framed");
+    return new Checked<string>("", q(path) + " cannot be " + q(lower) + ": it controls how the request is routed or framed");
   }
-  return new Checked(lower, "");
-}
-
-function isTokenChar(c: i32): bool {
-  if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)) return true;
-  return c == 0x21 || c == 0x23 || c == 0x24 || c == 0x25 || c == 0x26 || c == 0x27 || c == 0x2a || c == 0x2b || c == 0x2d || c == 0x2e
-    || c == 0x5e || c == 0x5f || c == 0x60 || c == 0x7c || c == 0x7e;
-}
-
-function isBlank(bytes: ArrayBuffer): bool {
-  const view = Uint8Array.wrap(bytes);
-  for (let i = 0; i < view.length; i++) {
-    const b = view[i];
-    if (b != 0x20 && b != 0x09 && b != 0x0a && b != 0x0d) return false;
-  }
-  return true;
+  return new Checked<string>(lower, "");
 }

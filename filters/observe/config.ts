@@ -5,7 +5,7 @@
  *
  * `prefix` starts every metric name: dot-separated segments of letters, digits and `_`.
  */
-import { parseJson } from "../sdk/index";
+import { checkKeys, isBlankConfiguration, readConfigObject } from "../sdk/index";
 
 export const DEFAULT_PREFIX = "observe";
 
@@ -27,15 +27,12 @@ function refuse(error: string): ConfigOutcome {
 export function parseObserveConfig(bytes: ArrayBuffer | null): ConfigOutcome {
   const config = new ObserveConfig();
   // No configuration (or only whitespace): the defaults.
-  if (bytes === null || isBlank(bytes)) return new ConfigOutcome(config, "");
-  const parsed = parseJson(bytes);
-  if (!parsed.ok) return refuse("configuration is not valid JSON: " + parsed.error!.toString());
-  const doc = parsed.value!;
-  if (!doc.isObject()) return refuse("configuration must be a JSON object such as " + EXAMPLE + ", got " + doc.kindName());
-  const keys = doc.keys();
-  for (let i = 0; i < keys.length; i++) {
-    if (keys[i] != "prefix") return refuse("unknown key \"" + keys[i] + "\" (expected \"prefix\")");
-  }
+  if (isBlankConfiguration(bytes)) return new ConfigOutcome(config, "");
+  const loaded = readConfigObject(bytes, EXAMPLE);
+  if (!loaded.ok) return refuse(loaded.error);
+  const doc = loaded.value!;
+  const unknown = checkKeys(doc, ["prefix"], "\"prefix\"");
+  if (unknown.length > 0) return refuse(unknown);
   const prefix = doc.get("prefix");
   if (prefix !== null) {
     if (!prefix.isString()) return refuse("\"prefix\" must be a string such as \"observe\", got " + prefix.kindName());
@@ -69,13 +66,4 @@ function isMetricPrefix(s: string): bool {
 
 export function isWordChar(c: i32): bool {
   return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x5f;
-}
-
-function isBlank(bytes: ArrayBuffer): bool {
-  const view = Uint8Array.wrap(bytes);
-  for (let i = 0; i < view.length; i++) {
-    const b = view[i];
-    if (b != 0x20 && b != 0x09 && b != 0x0a && b != 0x0d) return false;
-  }
-  return true;
 }

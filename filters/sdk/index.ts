@@ -64,3 +64,9 @@ export { serializePairs, deserializePairs } from "./pairs";
 
 // JSON
 export { JsonKind, JsonValue, JsonError, JsonResult, MAX_DEPTH, parseJson, parseJsonString, validateJson, quoteJsonString, kindName } from "./json";
+
+// Plugin configuration readers
+export {
+  Checked, isBlankConfiguration, readConfigObject, unknownKeyError, checkKeys, readBool, readString, readNonEmptyString, readStringArray, readInteger,
+  checkToken, isToken, hasControlCharacter, describeValue, quote, itemPath,
+} from "./config";

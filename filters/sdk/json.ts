@@ -11,13 +11,16 @@
  * Strictness: no comments, no trailing commas, no leading zeros, no lone surrogates, valid UTF-8
  * only, nesting at most `MAX_DEPTH` levels. Duplicate object keys: the last value wins.
  *
- * The value model is in json-value.ts, the parser in json-parser.ts.
+ * The value model is in json-value.ts, the parser in json-parser.ts (structure) and json-scan.ts
+ * (strings, numbers, error positions).
  */
-import { JsonError, Parser } from "./json-parser";
+import { Parser } from "./json-parser";
+import { JsonError } from "./json-scan";
 import { JsonValue } from "./json-value";
 
 export { JsonKind, JsonValue, kindName, quoteJsonString } from "./json-value";
-export { JsonError, MAX_DEPTH } from "./json-parser";
+export { MAX_DEPTH } from "./json-parser";
+export { JsonError } from "./json-scan";
 
 /** A parse: `value` when `ok`, else `error`. */
 export class JsonResult {

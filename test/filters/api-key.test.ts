@@ -4,10 +4,10 @@
  * behaviour of filters/api-key/README.md is checked on the wire, configuration errors included.
  */
 import { createHash } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
-import { GatewayError } from '../../gateway/errors.js';
-import type { MemorySharedData } from '../../gateway/shared-state/memory.js';
-import { startGateway, startUpstream, type TestGateway, type Upstream } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import type { GatewayError } from '../../gateway/errors.js';
+import { filterHarness, sharedDataOf } from '../helpers/filter-gateway.js';
+import type { TestGateway, Upstream } from '../helpers/gateway.js';
 import { send, waitFor } from '../helpers/guests.js';
 
 const MODULE = 'filters/dist/api-key.wasm';
@@ -16,36 +16,16 @@ const KEYS = [{ name: 'partner-a', sha256: sha('key-a') }, { name: 'partner-b', 
 const MISSING = { error: 'unauthorized', message: 'missing API key' };
 const INVALID = { error: 'unauthorized', message: 'invalid API key' };
 
-function sharedData(gw: TestGateway): MemorySharedData {
-  return (gw.gateway.pool as unknown as { ports: { sharedData: MemorySharedData } }).ports.sharedData;
-}
-
 /** `<plugin>: <message>` of the guest's log lines. */
 function guestLog(gw: TestGateway): string[] {
   return gw.logs.filter((l) => l.source === 'wasm').map((l) => `${l.plugin as string}: ${l.msg as string}`);
 }
 
 describe('the api-key filter', () => {
-  let cleanup: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    for (const c of cleanup.reverse()) await c();
-    cleanup = [];
-  });
-
-  async function upstream(handler?: Parameters<typeof startUpstream>[0]): Promise<Upstream> {
-    const u = await startUpstream(handler);
-    cleanup.push(u.close);
-    return u;
-  }
+  const h = filterHarness(MODULE, 'auth');
 
   async function setup(configuration: unknown): Promise<{ gw: TestGateway; backend: Upstream }> {
-    const backend = await upstream();
-    const gw = await startGateway({
-      clusters: [{ name: 'backend', endpoints: [backend.url] }],
-      plugins: [{ name: 'auth', module: MODULE, configuration }],
-      routes: [{ name: 'all', cluster: 'backend', filters: ['auth'] }],
-    });
-    cleanup.push(gw.close);
+    const { gw, upstream: backend } = await h.start(configuration);
     return { gw, backend };
   }
 
@@ -173,13 +153,13 @@ describe('the api-key filter', () => {
     async function withSync(opts: { served: () => { status: number; body: string }; filterVmId?: string; intervalMs?: number }): Promise<{
       gw: TestGateway; backend: Upstream; keyServer: Upstream;
     }> {
-      const backend = await upstream();
-      const keyServer = await upstream((_req, res) => {
+      const backend = await h.upstream();
+      const keyServer = await h.upstream((_req, res) => {
         const { status, body } = opts.served();
         res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
         res.end(body);
       });
-      const gw = await startGateway({
+      const gw = await h.gateway({
         clusters: [{ name: 'backend', endpoints: [backend.url] }, { name: 'key-server', endpoints: [keyServer.url] }],
         plugins: [
           { name: 'auth', module: MODULE, rootId: 'api-key', vmId: opts.filterVmId ?? 'auth', configuration: { keys: [{ name: 'static', sha256: sha('static-key') }] } },
@@ -189,7 +169,6 @@ describe('the api-key filter', () => {
         services: ['auth-sync'],
         routes: [{ name: 'all', cluster: 'backend', filters: ['auth'] }],
       });
-      cleanup.push(gw.close);
       return { gw, backend, keyServer };
     }
 
@@ -204,7 +183,7 @@ describe('the api-key filter', () => {
       expect(keyServer.requests[0].headers.host).toBe('key-server');
       expect(keyServer.requests[0].headers.accept).toBe('application/json');
       expect(keyServer.requests[0].headers.authorization).toBe('Bearer sync');
-      const stored = sharedData(gw).get('auth', 'api-key/keys/v1');
+      const stored = sharedDataOf(gw).get('auth', 'api-key/keys/v1');
       expect(JSON.parse(Buffer.from(stored!.value).toString())).toEqual({ keys: [{ name: 'old', sha256: sha('old-key') }] });
 
       expect((await send(`${gw.url}/`, { headers: { 'x-api-key': 'old-key' } })).status).toBe(200);
@@ -223,10 +202,10 @@ describe('the api-key filter', () => {
     it('does not rewrite an unchanged list', async () => {
       const { gw, keyServer } = await withSync({ served: () => ({ status: 200, body: list(['a', 'a-key']) }) });
       await waitFor(() => guestLog(gw).some((l) => l.includes('published 1 keys (a)')), 'the publication');
-      const cas = sharedData(gw).get('auth', 'api-key/keys/v1')!.cas;
+      const cas = sharedDataOf(gw).get('auth', 'api-key/keys/v1')!.cas;
       const calls = keyServer.requests.length;
       await waitFor(() => keyServer.requests.length >= calls + 2, 'two more syncs');
-      expect(sharedData(gw).get('auth', 'api-key/keys/v1')!.cas).toBe(cas);
+      expect(sharedDataOf(gw).get('auth', 'api-key/keys/v1')!.cas).toBe(cas);
       expect(guestLog(gw).filter((l) => l.includes('published'))).toHaveLength(1);
     });
 
@@ -249,33 +228,31 @@ describe('the api-key filter', () => {
     });
 
     it('keeps at most one call in flight when the key server is slower than the interval', async () => {
-      const backend = await upstream();
-      const keyServer = await upstream((_req, res) => {
+      const backend = await h.upstream();
+      const keyServer = await h.upstream((_req, res) => {
         setTimeout(() => {
           const body = list(['slow', 'slow-key']);
           res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
           res.end(body);
         }, 300);
       });
-      const gw = await startGateway({
+      const gw = await h.gateway({
         clusters: [{ name: 'backend', endpoints: [backend.url] }, { name: 'key-server', endpoints: [keyServer.url] }],
         plugins: [{ name: 'auth-sync', module: MODULE, rootId: 'api-key-sync', configuration: { cluster: 'key-server', path: '/keys', intervalMs: 10 } }],
         services: ['auth-sync'],
       });
-      cleanup.push(gw.close);
       await waitFor(() => guestLog(gw).some((l) => l.includes('published 1 keys (slow)')), 'the publication');
       // 300 ms at 10 ms a tick, but one call at a time.
       expect(keyServer.requests.length).toBeLessThanOrEqual(2);
     });
 
     it('logs a call that cannot be made and tries again on the next tick', async () => {
-      const backend = await upstream();
-      const gw = await startGateway({
+      const backend = await h.upstream();
+      const gw = await h.gateway({
         clusters: [{ name: 'backend', endpoints: [backend.url] }],
         plugins: [{ name: 'auth-sync', module: MODULE, rootId: 'api-key-sync', configuration: { cluster: 'nowhere', path: '/keys', intervalMs: 20 } }],
         services: ['auth-sync'],
       });
-      cleanup.push(gw.close);
       const line = 'auth-sync: api-key-sync: cannot call cluster "nowhere": BAD_ARGUMENT';
       await waitFor(() => guestLog(gw).filter((l) => l === line).length >= 2, 'two failed calls');
     });
@@ -289,7 +266,7 @@ describe('the api-key filter', () => {
 
     it('falls back to the configured keys when the published entry is not a usable list', async () => {
       const { gw } = await setup({ keys: KEYS });
-      sharedData(gw).set('', 'api-key/keys/v1', Buffer.from('{"keys": 3}'), 0);
+      sharedDataOf(gw).set('', 'api-key/keys/v1', Buffer.from('{"keys": 3}'), 0);
       expect((await send(`${gw.url}/`, { headers: { 'x-api-key': 'key-a' } })).status).toBe(200);
       expect(guestLog(gw)).toContain('auth: api-key: the key list in shared data "api-key/keys/v1" is not usable '
         + '("keys" must be an array of {"name", "sha256"} objects, got a number); using the configured keys');
@@ -297,37 +274,22 @@ describe('the api-key filter', () => {
       await send(`${gw.url}/`, { headers: { 'x-api-key': 'key-a' } });
       expect(guestLog(gw).filter((l) => l.includes('not usable'))).toHaveLength(1);
       // A usable list under another sharedDataKey is ignored by this filter.
-      sharedData(gw).set('', 'keys/elsewhere', Buffer.from(list(['x', 'x-key'])), 0);
+      sharedDataOf(gw).set('', 'keys/elsewhere', Buffer.from(list(['x', 'x-key'])), 0);
       await expect401(`${gw.url}/`, { 'x-api-key': 'x-key' }, INVALID);
     });
 
     it('reads the published list under the configured sharedDataKey', async () => {
       const { gw } = await setup({ keys: KEYS, sharedDataKey: 'keys/tenant-1' });
-      sharedData(gw).set('', 'keys/tenant-1', Buffer.from(list(['t1', 't1-key'])), 0);
+      sharedDataOf(gw).set('', 'keys/tenant-1', Buffer.from(list(['t1', 't1-key'])), 0);
       expect((await send(`${gw.url}/`, { headers: { 'x-api-key': 't1-key' } })).status).toBe(200);
       await expect401(`${gw.url}/`, { 'x-api-key': 'key-a' }, INVALID);
     });
   });
 
   describe('configuration errors refuse the plugin at load', () => {
-    async function refused(rootId: string, configuration: unknown): Promise<GatewayError> {
-      const backend = await upstream();
-      let error: unknown;
-      try {
-        const gw = await startGateway({
-          clusters: [{ name: 'backend', endpoints: [backend.url] }],
-          plugins: [{ name: 'keys', module: MODULE, rootId, configuration }],
-          ...(rootId === 'api-key-sync' ? { services: ['keys'] } : { routes: [{ name: 'all', cluster: 'backend', filters: ['keys'] }] }),
-        });
-        cleanup.push(gw.close);
-      } catch (err) {
-        error = err;
-      }
-      expect(error).toBeInstanceOf(GatewayError);
-      const gwError = error as GatewayError;
-      expect(gwError.code).toBe('GW_ERR_ABI_CONFIGURE');
-      expect(gwError.message).toMatch(new RegExp(`^plugin keys \\(root id "${rootId}", module .*api-key\\.wasm\\): proxy_on_configure returned false \\(guest said: `));
-      return gwError;
+    /** The filter's root on a route, or the sync service's as a service. */
+    function refused(rootId: string, configuration: unknown): Promise<GatewayError> {
+      return h.refused(configuration, rootId === 'api-key-sync' ? { rootId, routes: [], extra: { services: ['auth'] } } : { rootId });
     }
 
     const good = { name: 'a', sha256: sha('a') };

@@ -4,19 +4,17 @@
  * writes, responses leave the upstream in several writes, and every behaviour of
  * filters/body-guard/README.md is checked on the wire, configuration errors included.
  */
-import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
-import { GatewayError } from '../../gateway/errors.js';
-import { startGateway, startUpstream, type TestGateway, type Upstream } from '../helpers/gateway.js';
+import { request as httpRequest } from 'node:http';
+import { describe, expect, it } from 'vitest';
+import { answerOk, filterHarness, type FilterGateway, type UpstreamHandler } from '../helpers/filter-gateway.js';
+import type { TestGateway } from '../helpers/gateway.js';
 import { send, waitFor, type Reply } from '../helpers/guests.js';
 
 const MODULE = 'filters/dist/body-guard.wasm';
 const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-type Handler = (req: IncomingMessage, res: ServerResponse, body: Buffer) => void;
-
 /** An upstream answer: `chunks` written one by one, 20 ms apart. */
-function answer(headers: Record<string, string | number>, chunks: Array<string | Buffer>, trailers?: Record<string, string>): Handler {
+function answer(headers: Record<string, string | number>, chunks: Array<string | Buffer>, trailers?: Record<string, string>): UpstreamHandler {
   return (_req, res) => {
     res.writeHead(200, headers);
     void (async () => {
@@ -31,28 +29,13 @@ function answer(headers: Record<string, string | number>, chunks: Array<string |
 }
 
 /** Answers 200 with `ok` (2 bytes); the request body is recorded by startUpstream. */
-const ok: Handler = (_req, res) => {
-  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 2 });
-  res.end('ok');
-};
+const ok = answerOk();
 
 describe('the body-guard filter', () => {
-  let cleanup: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    for (const c of cleanup.reverse()) await c();
-    cleanup = [];
-  });
+  const h = filterHarness(MODULE, 'body-guard');
 
-  async function setup(configuration: unknown, handler: Handler = ok): Promise<{ gw: TestGateway; upstream: Upstream }> {
-    const upstream = await startUpstream(handler);
-    cleanup.push(upstream.close);
-    const gw = await startGateway({
-      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
-      plugins: [{ name: 'body-guard', module: MODULE, configuration }],
-      routes: [{ name: 'all', cluster: 'backend', filters: ['body-guard'] }],
-    });
-    cleanup.push(gw.close);
-    return { gw, upstream };
+  function setup(configuration: unknown, handler: UpstreamHandler = ok): Promise<FilterGateway> {
+    return h.start(configuration, { handler });
   }
 
   /** POSTs `chunks`, written one by one 20 ms apart (chunked unless a content-length is given). */
@@ -313,14 +296,10 @@ describe('the body-guard filter', () => {
   });
 
   it('leaves bodies over the route\'s bodyLimitBytes to the gateway: 413 for a held request, 500 for a held response', async () => {
-    const upstream = await startUpstream(answer({ 'content-type': 'text/plain' }, ['x'.repeat(60), 'y'.repeat(60)]));
-    cleanup.push(upstream.close);
-    const gw = await startGateway({
-      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
-      plugins: [{ name: 'body-guard', module: MODULE, configuration: { jsonContentTypes: ['application/json'], redact: ['secret'] } }],
+    const { gw } = await h.start({ jsonContentTypes: ['application/json'], redact: ['secret'] }, {
+      handler: answer({ 'content-type': 'text/plain' }, ['x'.repeat(60), 'y'.repeat(60)]),
       routes: [{ name: 'all', cluster: 'backend', filters: ['body-guard'], bodyLimitBytes: 100 }],
     });
-    cleanup.push(gw.close);
     const request = await post(gw, { 'content-type': 'application/json' }, ['[' + '1,'.repeat(30), '1,'.repeat(30) + '1]']);
     expect([request.status, request.body.toString()]).toEqual([413, 'Payload Too Large\n']);
     const response = await send(`${gw.url}/x`);
@@ -337,25 +316,6 @@ describe('the body-guard filter', () => {
   });
 
   describe('configuration errors refuse the plugin at load', () => {
-    async function refused(configuration: unknown): Promise<GatewayError> {
-      let error: unknown;
-      try {
-        const gw = await startGateway({
-          clusters: [{ name: 'backend', endpoints: ['http://127.0.0.1:9'] }],
-          plugins: [{ name: 'guard', module: MODULE, configuration }],
-          routes: [{ name: 'all', cluster: 'backend', filters: ['guard'] }],
-        });
-        cleanup.push(gw.close);
-      } catch (err) {
-        error = err;
-      }
-      expect(error).toBeInstanceOf(GatewayError);
-      const gwError = error as GatewayError;
-      expect(gwError.code).toBe('GW_ERR_ABI_CONFIGURE');
-      expect(gwError.message).toMatch(/^plugin guard \(root id "", module .*body-guard\.wasm\): proxy_on_configure returned false \(guest said: body-guard: /);
-      return gwError;
-    }
-
     const cases: Array<[string, unknown, string]> = [
       ['no configuration', '', 'configuration is empty; expected a JSON object such as {"maxRequestBytes":65536,"jsonContentTypes":["application/json"],"redact":["#{4}-#{4}-#{4}-#{4}"]}'],
       ['text that is not JSON', '{"maxRequestBytes": }', 'configuration is not valid JSON: unexpected character \'}\' at line 1, column 21'],
@@ -366,7 +326,7 @@ describe('the body-guard filter', () => {
       ['a negative size', { maxRequestBytes: -1 }, '"maxRequestBytes" must be a whole number of bytes from 0 to 4294967295, got -1'],
       ['a fractional size', { maxRequestBytes: 1.5 }, 'got 1.5'],
       ['a size too large', { maxRequestBytes: 4294967296 }, 'got 4294967296'],
-      ['a size that is a string', { maxRequestBytes: '1kb' }, 'got a string'],
+      ['a size that is a string', { maxRequestBytes: '1kb' }, 'got "1kb"'],
       ['JSON content types that are not a list', { jsonContentTypes: 'application/json' }, '"jsonContentTypes" must be an array of media types such as "application/json" or "text/*", got a string'],
       ['a JSON content type that is not a string', { jsonContentTypes: [true] }, '"jsonContentTypes[0]" must be a media type (a string), got a boolean'],
       ['a JSON content type without a subtype', { jsonContentTypes: ['application/json', 'json'] }, '"jsonContentTypes[1]" is not a media type: "json" (expected type/subtype, type/* or */*, without parameters)'],
@@ -395,7 +355,7 @@ describe('the body-guard filter', () => {
     ];
     for (const [what, configuration, reason] of cases) {
       it(`refuses ${what}`, async () => {
-        const error = await refused(configuration);
+        const error = await h.refused(configuration);
         expect(error.message).toContain(reason);
       });
     }

@@ -3,9 +3,9 @@
  * test/global-setup.ts) in front of a real upstream, and every behaviour of filters/cors/README.md
  * is checked on the wire, configuration errors included.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { GatewayError } from '../../gateway/errors.js';
-import { startGateway, startUpstream, type TestGateway, type Upstream } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import { answerOkAndEcho, filterHarness, type FilterGateway } from '../helpers/filter-gateway.js';
+import type { TestGateway } from '../helpers/gateway.js';
 import { send, type Reply } from '../helpers/guests.js';
 
 const MODULE = 'filters/dist/cors.wasm';
@@ -24,25 +24,10 @@ const CONFIG = {
 const PREFLIGHT_VARY = 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers';
 
 describe('the cors filter', () => {
-  let cleanup: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    for (const c of cleanup.reverse()) await c();
-    cleanup = [];
-  });
+  const h = filterHarness(MODULE, 'cors');
 
-  async function setup(configuration: unknown, upstreamHeaders: Record<string, string | string[]> = {}): Promise<{ gw: TestGateway; upstream: Upstream }> {
-    const upstream = await startUpstream((_req, res, body) => {
-      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length + 2, ...upstreamHeaders });
-      res.end(Buffer.concat([Buffer.from('ok'), body]));
-    });
-    cleanup.push(upstream.close);
-    const gw = await startGateway({
-      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
-      plugins: [{ name: 'cors', module: MODULE, configuration }],
-      routes: [{ name: 'all', cluster: 'backend', filters: ['cors'] }],
-    });
-    cleanup.push(gw.close);
-    return { gw, upstream };
+  function setup(configuration: unknown, upstreamHeaders: Record<string, string | string[]> = {}): Promise<FilterGateway> {
+    return h.start(configuration, { handler: answerOkAndEcho(upstreamHeaders) });
   }
 
   function preflight(gw: TestGateway, origin: string, method: string, requestHeaders?: string): Promise<Reply> {
@@ -277,14 +262,10 @@ describe('the cors filter', () => {
   });
 
   it('answers preflights before a later filter runs, and adds its headers to that filter\'s local replies', async () => {
-    const upstream = await startUpstream();
-    cleanup.push(upstream.close);
-    const gw = await startGateway({
-      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
-      plugins: [{ name: 'cors', module: MODULE, configuration: CONFIG }, { name: 'deny', module: 'filters/dist/deny.wasm' }],
+    const { gw, upstream } = await h.start(CONFIG, {
+      plugins: [{ name: 'deny', module: 'filters/dist/deny.wasm' }],
       routes: [{ name: 'all', cluster: 'backend', filters: ['cors', 'deny'] }],
     });
-    cleanup.push(gw.close);
     // filters/examples/deny.wat answers 403 for paths under /admin.
     const pre = await send(`${gw.url}/admin/users`, {
       method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'GET' },
@@ -303,27 +284,6 @@ describe('the cors filter', () => {
   });
 
   describe('configuration errors refuse the plugin at load', () => {
-    async function refused(configuration: unknown): Promise<GatewayError> {
-      const upstream = await startUpstream();
-      cleanup.push(upstream.close);
-      let error: unknown;
-      try {
-        const gw = await startGateway({
-          clusters: [{ name: 'backend', endpoints: [upstream.url] }],
-          plugins: [{ name: 'browser', module: MODULE, configuration }],
-          routes: [{ name: 'all', cluster: 'backend', filters: ['browser'] }],
-        });
-        cleanup.push(gw.close);
-      } catch (err) {
-        error = err;
-      }
-      expect(error).toBeInstanceOf(GatewayError);
-      const gwError = error as GatewayError;
-      expect(gwError.code).toBe('GW_ERR_ABI_CONFIGURE');
-      expect(gwError.message).toMatch(/^plugin browser \(root id "", module .*cors\.wasm\): proxy_on_configure returned false \(guest said: cors: /);
-      return gwError;
-    }
-
     const origin = { allowOrigins: ['https://app.example.com'] };
     const cases: Array<[string, unknown, string]> = [
       ['no configuration', '', 'configuration is empty; expected a JSON object such as {"allowOrigins":["https://app.example.com"]}'],
@@ -359,12 +319,12 @@ describe('the cors filter', () => {
       ['a negative maxAge', { ...origin, maxAge: -1 }, '"maxAge" must be a whole number of seconds from 0 to 86400, got -1'],
       ['a fractional maxAge', { ...origin, maxAge: 1.5 }, '"maxAge" must be a whole number of seconds from 0 to 86400, got 1.5'],
       ['a maxAge over a day', { ...origin, maxAge: 86401 }, '"maxAge" must be a whole number of seconds from 0 to 86400, got 86401'],
-      ['a maxAge that is a string', { ...origin, maxAge: '600' }, '"maxAge" must be a whole number of seconds from 0 to 86400, got a string'],
+      ['a maxAge that is a string', { ...origin, maxAge: '600' }, '"maxAge" must be a whole number of seconds from 0 to 86400, got "600"'],
     ];
 
     for (const [what, configuration, reason] of cases) {
       it(`refuses ${what}`, async () => {
-        const error = await refused(configuration);
+        const error = await h.refused(configuration);
         expect(error.message).toContain(`(guest said: cors: ${reason}`);
       });
     }

@@ -5,9 +5,9 @@
  * configuration errors included.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
-import { GatewayError } from '../../gateway/errors.js';
-import { startGateway, startUpstream, type TestGateway, type Upstream } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import { filterHarness } from '../helpers/filter-gateway.js';
+import type { TestGateway, Upstream } from '../helpers/gateway.js';
 import { send } from '../helpers/guests.js';
 import { refusingUrl } from '../helpers/http-callouts.js';
 
@@ -53,26 +53,14 @@ function authorize(req: IncomingMessage, res: ServerResponse): void {
 }
 
 describe('the ext-authz filter', () => {
-  let cleanup: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    for (const c of cleanup.reverse()) await c();
-    cleanup = [];
-  });
+  const h = filterHarness(MODULE, 'authz-check');
 
   interface Setup { gw: TestGateway; upstream: Upstream; authz: Upstream }
 
   /** Gateway → ext-authz (cluster `authz` = the service above, unless `authzUrl`) → upstream. */
   async function setup(configuration: Record<string, unknown>, authzUrl?: string): Promise<Setup> {
-    const upstream = await startUpstream();
-    cleanup.push(upstream.close);
-    const authz = await startUpstream(authorize);
-    cleanup.push(authz.close);
-    const gw = await startGateway({
-      clusters: [{ name: 'backend', endpoints: [upstream.url] }, { name: 'authz', endpoints: [authzUrl ?? authz.url] }],
-      plugins: [{ name: 'authz-check', module: MODULE, configuration }],
-      routes: [{ name: 'all', cluster: 'backend', filters: ['authz-check'] }],
-    });
-    cleanup.push(gw.close);
+    const authz = await h.upstream(authorize);
+    const { gw, upstream } = await h.start(configuration, { clusters: [{ name: 'authz', endpoints: [authzUrl ?? authz.url] }] });
     return { gw, upstream, authz };
   }
 
@@ -302,27 +290,6 @@ describe('the ext-authz filter', () => {
   });
 
   describe('configuration errors refuse the plugin at load', () => {
-    async function refused(configuration: unknown): Promise<GatewayError> {
-      const upstream = await startUpstream();
-      cleanup.push(upstream.close);
-      let error: unknown;
-      try {
-        const gw = await startGateway({
-          clusters: [{ name: 'backend', endpoints: [upstream.url] }, { name: 'authz', endpoints: [upstream.url] }],
-          plugins: [{ name: 'gate', module: MODULE, configuration }],
-          routes: [{ name: 'all', cluster: 'backend', filters: ['gate'] }],
-        });
-        cleanup.push(gw.close);
-      } catch (err) {
-        error = err;
-      }
-      expect(error).toBeInstanceOf(GatewayError);
-      const gwError = error as GatewayError;
-      expect(gwError.code).toBe('GW_ERR_ABI_CONFIGURE');
-      expect(gwError.message).toMatch(/^plugin gate \(root id "", module .*ext-authz\.wasm\): proxy_on_configure returned false \(guest said: ext-authz: /);
-      return gwError;
-    }
-
     const ok = { cluster: 'authz', path: '/check' };
     const cases: Array<[string, unknown, string]> = [
       ['no configuration', '', 'configuration is empty; expected a JSON object such as {"cluster":"authz","path":"/check"}'],
@@ -357,7 +324,7 @@ describe('the ext-authz filter', () => {
 
     for (const [what, configuration, reason] of cases) {
       it(`refuses ${what}`, async () => {
-        const error = await refused(configuration);
+        const error = await h.refused(configuration);
         expect(error.message).toContain(`(guest said: ext-authz: ${reason}`);
       });
     }

@@ -3,33 +3,17 @@
  * test/global-setup.ts) in front of a real upstream, and every behaviour of
  * filters/headers/README.md is checked on the wire, configuration errors included.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { GatewayError } from '../../gateway/errors.js';
-import { startGateway, startUpstream, type TestGateway, type Upstream } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import { answerOkAndEcho, filterHarness, type FilterGateway } from '../helpers/filter-gateway.js';
 import { send } from '../helpers/guests.js';
 
 const MODULE = 'filters/dist/headers.wasm';
 
 describe('the headers filter', () => {
-  let cleanup: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    for (const c of cleanup.reverse()) await c();
-    cleanup = [];
-  });
+  const h = filterHarness(MODULE, 'headers');
 
-  async function setup(configuration: unknown, upstreamHeaders: Record<string, string | string[]> = {}): Promise<{ gw: TestGateway; upstream: Upstream }> {
-    const upstream = await startUpstream((_req, res, body) => {
-      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length + 2, ...upstreamHeaders });
-      res.end(Buffer.concat([Buffer.from('ok'), body]));
-    });
-    cleanup.push(upstream.close);
-    const gw = await startGateway({
-      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
-      plugins: [{ name: 'headers', module: MODULE, configuration }],
-      routes: [{ name: 'all', cluster: 'backend', filters: ['headers'] }],
-    });
-    cleanup.push(gw.close);
-    return { gw, upstream };
+  function setup(configuration: unknown, upstreamHeaders: Record<string, string | string[]> = {}): Promise<FilterGateway> {
+    return h.start(configuration, { handler: answerOkAndEcho(upstreamHeaders) });
   }
 
   /** Raw [name, value] pairs, lower-cased, in wire order, for the names given. */
@@ -166,27 +150,6 @@ describe('the headers filter', () => {
   });
 
   describe('configuration errors refuse the plugin at load', () => {
-    async function refused(configuration: unknown): Promise<GatewayError> {
-      const upstream = await startUpstream();
-      cleanup.push(upstream.close);
-      let error: unknown;
-      try {
-        const gw = await startGateway({
-          clusters: [{ name: 'backend', endpoints: [upstream.url] }],
-          plugins: [{ name: 'hdrs', module: MODULE, configuration }],
-          routes: [{ name: 'all', cluster: 'backend', filters: ['hdrs'] }],
-        });
-        cleanup.push(gw.close);
-      } catch (err) {
-        error = err;
-      }
-      expect(error).toBeInstanceOf(GatewayError);
-      const gwError = error as GatewayError;
-      expect(gwError.code).toBe('GW_ERR_ABI_CONFIGURE');
-      expect(gwError.message).toMatch(/^plugin hdrs \(root id "", module .*headers\.wasm\): proxy_on_configure returned false \(guest said: headers: /);
-      return gwError;
-    }
-
     const cases: Array<[string, unknown, string]> = [
       ['no configuration', '', 'configuration is empty; expected a JSON object such as {"request":{"set":{"x-a":"1"}}}'],
       ['only whitespace', ' \n ', 'configuration is empty'],
@@ -213,7 +176,7 @@ describe('the headers filter', () => {
 
     for (const [what, configuration, reason] of cases) {
       it(`refuses ${what}`, async () => {
-        const error = await refused(configuration);
+        const error = await h.refused(configuration);
         expect(error.message).toContain(`(guest said: headers: ${reason}`);
       });
     }

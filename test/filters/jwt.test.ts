@@ -6,9 +6,9 @@
  */
 import { createHmac, generateKeyPairSync, sign as rsaSign, type KeyObject } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { GatewayError } from '../../gateway/errors.js';
-import { startGateway, startUpstream, type TestGateway, type Upstream } from '../helpers/gateway.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { filterHarness, startFilterGateway, type FilterGateway } from '../helpers/filter-gateway.js';
+import type { Upstream } from '../helpers/gateway.js';
 import { send, type Reply } from '../helpers/guests.js';
 
 const MODULE = 'filters/dist/jwt.wasm';
@@ -69,14 +69,9 @@ const MAIN = {
 
 // ---- harness ----------------------------------------------------------------------------------------
 
-async function setup(configuration: unknown): Promise<{ gw: TestGateway; upstream: Upstream; close: () => Promise<void> }> {
-  const upstream = await startUpstream();
-  const gw = await startGateway({
-    clusters: [{ name: 'backend', endpoints: [upstream.url] }],
-    plugins: [{ name: 'jwt', module: MODULE, configuration }],
-    routes: [{ name: 'all', cluster: 'backend', filters: ['jwt'] }],
-  });
-  return { gw, upstream, close: async () => { await gw.close(); await upstream.close(); } };
+/** The filter in front of a new upstream; the caller closes it. */
+function setup(configuration: unknown): Promise<FilterGateway> {
+  return startFilterGateway(MODULE, 'jwt', configuration);
 }
 
 /**
@@ -536,27 +531,7 @@ describe('the jwt filter', () => {
   });
 
   describe('configuration errors refuse the plugin at load', () => {
-    async function loadError(configuration: unknown): Promise<GatewayError> {
-      const upstream = await startUpstream();
-      let error: unknown;
-      try {
-        const gw = await startGateway({
-          clusters: [{ name: 'backend', endpoints: [upstream.url] }],
-          plugins: [{ name: 'auth', module: MODULE, configuration }],
-          routes: [{ name: 'all', cluster: 'backend', filters: ['auth'] }],
-        });
-        await gw.close();
-      } catch (err) {
-        error = err;
-      } finally {
-        await upstream.close();
-      }
-      expect(error).toBeInstanceOf(GatewayError);
-      const gwError = error as GatewayError;
-      expect(gwError.code).toBe('GW_ERR_ABI_CONFIGURE');
-      expect(gwError.message).toMatch(/^plugin auth \(root id "", module .*jwt\.wasm\): proxy_on_configure returned false \(guest said: jwt: /);
-      return gwError;
-    }
+    const h = filterHarness(MODULE, 'jwt');
 
     const hs = { alg: 'HS256', secret: HS_SECRET };
     const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey;
@@ -629,7 +604,7 @@ describe('the jwt filter', () => {
 
     for (const [what, configuration, reason] of cases) {
       it(`refuses ${what}`, async () => {
-        const error = await loadError(configuration);
+        const error = await h.refused(configuration);
         expect(error.message).toContain(`(guest said: jwt: ${reason}`);
       });
     }

@@ -5,10 +5,11 @@
  * of filters/observe/README.md is checked, configuration errors included.
  */
 import { request as httpRequest } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
-import { GatewayError } from '../../gateway/errors.js';
-import { startGateway, startUpstream, type TestGateway, type Upstream } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import { filterHarness, type FilterGateway, type UpstreamHandler } from '../helpers/filter-gateway.js';
+import type { TestGateway } from '../helpers/gateway.js';
 import { send, waitFor } from '../helpers/guests.js';
+import { refusingUrl } from '../helpers/http-callouts.js';
 
 const MODULE = 'filters/dist/observe.wasm';
 
@@ -24,43 +25,31 @@ function parseMetrics(text: string): Map<string, number> {
 }
 
 describe('the observe filter', () => {
-  let cleanup: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    for (const c of cleanup.reverse()) await c();
-    cleanup = [];
-  });
+  const h = filterHarness(MODULE, 'observe');
 
   /** The upstream answers the status named by the last path segment (`/api/404`), after `?delay=ms`. */
-  async function upstreamByPath(): Promise<Upstream> {
-    const upstream = await startUpstream((req, res) => {
-      const url = new URL(req.url!, 'http://x');
-      const status = Number(url.pathname.split('/').pop()) || 200;
-      const reply = (): void => {
-        res.writeHead(status, { 'content-type': 'text/plain', ...(status === 302 ? { location: '/' } : {}) });
-        res.end(`status ${status}\n`);
-      };
-      const delay = Number(url.searchParams.get('delay') ?? 0);
-      if (delay > 0) setTimeout(reply, delay);
-      else reply();
-    });
-    cleanup.push(upstream.close);
-    return upstream;
-  }
+  const byPath: UpstreamHandler = (req, res) => {
+    const url = new URL(req.url!, 'http://x');
+    const status = Number(url.pathname.split('/').pop()) || 200;
+    const reply = (): void => {
+      res.writeHead(status, { 'content-type': 'text/plain', ...(status === 302 ? { location: '/' } : {}) });
+      res.end(`status ${status}\n`);
+    };
+    const delay = Number(url.searchParams.get('delay') ?? 0);
+    if (delay > 0) setTimeout(reply, delay);
+    else reply();
+  };
 
-  async function setup(opts: { configuration?: unknown; routes?: Array<Record<string, unknown>>; plugins?: Array<Record<string, unknown>> } = {})
-    : Promise<{ gw: TestGateway; upstream: Upstream }> {
-    const upstream = await upstreamByPath();
-    const gw = await startGateway({
-      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
-      plugins: [{ name: 'observe', module: MODULE, ...(opts.configuration === undefined ? {} : { configuration: opts.configuration }) },
-        ...(opts.plugins ?? [])],
+  function setup(opts: { configuration?: unknown; routes?: Array<Record<string, unknown>>; plugins?: Array<Record<string, unknown>> } = {})
+    : Promise<FilterGateway> {
+    return h.start(opts.configuration, {
+      handler: byPath,
+      plugins: opts.plugins,
       routes: opts.routes ?? [
         { name: 'api', match: { pathPrefix: '/api' }, cluster: 'backend', filters: ['observe'] },
         { name: 'web', match: { pathPrefix: '/' }, cluster: 'backend', filters: ['observe'] },
       ],
     });
-    cleanup.push(gw.close);
-    return { gw, upstream };
   }
 
   async function scrape(gw: TestGateway): Promise<Map<string, number>> {
@@ -185,15 +174,11 @@ describe('the observe filter', () => {
   });
 
   it('counts the gateway\'s own answers, such as 502 for an unreachable upstream', async () => {
-    const closed = await startUpstream();
-    const deadUrl = closed.url;
-    await closed.close();
-    const gw = await startGateway({
-      clusters: [{ name: 'dead', endpoints: [deadUrl] }],
+    const gw = await h.gateway({
+      clusters: [{ name: 'dead', endpoints: [await refusingUrl()] }],
       plugins: [{ name: 'observe', module: MODULE }],
       routes: [{ name: 'gone', cluster: 'dead', filters: ['observe'] }],
     });
-    cleanup.push(gw.close);
     expect((await send(`${gw.url}/x`)).status).toBe(502);
     const metrics = await scrapeWhenCounted(gw, 1);
     expect(observed(metrics)).toEqual({
@@ -252,25 +237,6 @@ describe('the observe filter', () => {
   });
 
   describe('configuration errors refuse the plugin at load', () => {
-    async function refused(configuration: unknown): Promise<GatewayError> {
-      let error: unknown;
-      try {
-        const gw = await startGateway({
-          clusters: [{ name: 'backend', endpoints: ['http://127.0.0.1:9'] }],
-          plugins: [{ name: 'obs', module: MODULE, configuration }],
-          routes: [{ name: 'all', cluster: 'backend', filters: ['obs'] }],
-        });
-        cleanup.push(gw.close);
-      } catch (err) {
-        error = err;
-      }
-      expect(error).toBeInstanceOf(GatewayError);
-      const gwError = error as GatewayError;
-      expect(gwError.code).toBe('GW_ERR_ABI_CONFIGURE');
-      expect(gwError.message).toMatch(/^plugin obs \(root id "", module .*observe\.wasm\): proxy_on_configure returned false \(guest said: observe: /);
-      return gwError;
-    }
-
     const cases: Array<[string, unknown, string]> = [
       ['text that is not JSON', '{"prefix": "x"', 'configuration is not valid JSON: unexpected end of input at line 1, column 15'],
       ['not an object', ['observe'], 'configuration must be a JSON object such as {"prefix":"observe"}, got an array'],
@@ -283,7 +249,7 @@ describe('the observe filter', () => {
     ];
     for (const [what, configuration, reason] of cases) {
       it(`refuses ${what}`, async () => {
-        const error = await refused(configuration);
+        const error = await h.refused(configuration);
         expect(error.message).toContain(reason);
       });
     }

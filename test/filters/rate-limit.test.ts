@@ -5,10 +5,9 @@
  * that node would write it, and the limit must apply to the sum.
  */
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
-import { GatewayError } from '../../gateway/errors.js';
-import type { MemorySharedData } from '../../gateway/shared-state/memory.js';
-import { startGateway, startUpstream, type TestGateway, type Upstream } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import { answerOk, filterHarness, sharedDataOf } from '../helpers/filter-gateway.js';
+import type { TestGateway, Upstream } from '../helpers/gateway.js';
 
 const MODULE = 'filters/dist/rate-limit.wasm';
 const NODE = 'edge-a';
@@ -36,10 +35,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const rate = (r: Reply): Array<string | undefined> =>
   [r.headers['x-ratelimit-limit'], r.headers['x-ratelimit-remaining'], r.headers['x-ratelimit-reset']] as Array<string | undefined>;
 
-function store(gw: TestGateway): MemorySharedData {
-  return (gw.gateway.pool as unknown as { ports: { sharedData: MemorySharedData } }).ports.sharedData;
-}
-
 /** A node's entry as the filter writes it: net tokens (f64) then the time in ns (u64), little-endian. */
 function entry(net: number, atNs: bigint): Buffer {
   const b = Buffer.alloc(16);
@@ -49,7 +44,7 @@ function entry(net: number, atNs: bigint): Buffer {
 }
 
 function readEntry(gw: TestGateway, name: string): { net: number; atNs: bigint } | undefined {
-  const e = store(gw).get('', name);
+  const e = sharedDataOf(gw).get('', name);
   if (e === undefined) return undefined;
   const b = Buffer.from(e.value);
   return { net: b.readDoubleLE(0), atNs: b.readBigUInt64LE(8) };
@@ -58,30 +53,14 @@ function readEntry(gw: TestGateway, name: string): { net: number; atNs: bigint }
 const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
 describe('the rate-limit filter', () => {
-  let cleanup: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    for (const c of cleanup.reverse()) await c();
-    cleanup = [];
-  });
+  const h = filterHarness(MODULE, 'rl');
 
-  async function upstream(headers: Record<string, string> = {}): Promise<Upstream> {
-    const u = await startUpstream((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 2, ...headers });
-      res.end('ok');
-    });
-    cleanup.push(u.close);
-    return u;
+  function upstream(): Promise<Upstream> {
+    return h.upstream(answerOk());
   }
 
   async function setup(configuration: unknown, upstreamHeaders: Record<string, string> = {}): Promise<{ gw: TestGateway; backend: Upstream }> {
-    const backend = await upstream(upstreamHeaders);
-    const gw = await startGateway({
-      node: { id: NODE },
-      clusters: [{ name: 'backend', endpoints: [backend.url] }],
-      plugins: [{ name: 'rl', module: MODULE, configuration }],
-      routes: [{ name: 'all', cluster: 'backend', filters: ['rl'] }],
-    });
-    cleanup.push(gw.close);
+    const { gw, upstream: backend } = await h.start(configuration, { handler: answerOk(upstreamHeaders), extra: { node: { id: NODE } } });
     return { gw, backend };
   }
 
@@ -122,21 +101,20 @@ describe('the rate-limit filter', () => {
     expect((await get(`${gw.url}/`, { from: '127.0.0.2' })).status).toBe(200);
     expect((await get(`${gw.url}/`, { from: '127.0.0.2' })).status).toBe(429);
     expect((await get(`${gw.url}/`, { from: '127.0.0.3' })).status).toBe(200);
-    expect(Buffer.from(store(gw).get('', 'rl/rl/127.0.0.2/nodes')!.value).toString()).toBe(NODE);
+    expect(Buffer.from(sharedDataOf(gw).get('', 'rl/rl/127.0.0.2/nodes')!.value).toString()).toBe(NODE);
     expect(readEntry(gw, `rl/rl/127.0.0.2/node/${NODE}`)!.net).toBe(1);
     expect(readEntry(gw, `rl/rl/127.0.0.3/node/${NODE}`)!.net).toBe(1);
   });
 
   it('keys IPv6 clients by the bare address', async () => {
     const backend = await upstream();
-    const gw = await startGateway({
+    const gw = await h.gateway({
       listeners: [{ name: 'public', address: '::1', port: 0 }],
       node: { id: NODE },
       clusters: [{ name: 'backend', endpoints: [backend.url] }],
       plugins: [{ name: 'rl', module: MODULE, configuration: { key: { source: 'client' }, capacity: 1, refillPerSecond: 0.001 } }],
       routes: [{ name: 'all', cluster: 'backend', filters: ['rl'] }],
     });
-    cleanup.push(gw.close);
     const url = `http://[::1]:${new URL(gw.url).port}/`;
     expect([(await get(url)).status, (await get(url)).status]).toEqual([200, 429]);
     expect(readEntry(gw, `rl/rl/::1/node/${NODE}`)!.net).toBe(1);
@@ -147,7 +125,7 @@ describe('the rate-limit filter', () => {
     expect((await get(`${gw.url}/`, { headers: { 'x-tenant': 'a' } })).status).toBe(200);
     expect((await get(`${gw.url}/`, { headers: { 'x-tenant': 'a' } })).status).toBe(429);
     expect((await get(`${gw.url}/`, { headers: { 'x-tenant': 'b/c%' } })).status).toBe(200);
-    expect(store(gw).get('', 'rl/rl/b%2Fc%25/nodes')).toBeDefined();
+    expect(sharedDataOf(gw).get('', 'rl/rl/b%2Fc%25/nodes')).toBeDefined();
     for (let i = 0; i < 3; i++) {
       const free = await get(`${gw.url}/`);
       expect(free.status).toBe(200);
@@ -159,7 +137,7 @@ describe('the rate-limit filter', () => {
     const backend = await upstream();
     const { createHash } = await import('node:crypto');
     const sha = (k: string): string => createHash('sha256').update(k).digest('hex');
-    const gw = await startGateway({
+    const gw = await h.gateway({
       node: { id: NODE },
       clusters: [{ name: 'backend', endpoints: [backend.url] }],
       plugins: [
@@ -168,7 +146,6 @@ describe('the rate-limit filter', () => {
       ],
       routes: [{ name: 'all', cluster: 'backend', filters: ['auth', 'rl'] }],
     });
-    cleanup.push(gw.close);
     expect((await get(`${gw.url}/`, { headers: { 'x-api-key': 'key-a' } })).status).toBe(200);
     expect((await get(`${gw.url}/`, { headers: { 'x-api-key': 'key-a', 'x-api-key-name': 'b' } })).status).toBe(429);
     expect((await get(`${gw.url}/`, { headers: { 'x-api-key': 'key-b' } })).status).toBe(200);
@@ -178,7 +155,7 @@ describe('the rate-limit filter', () => {
     const backend = await upstream();
     const { createHash } = await import('node:crypto');
     const sha = (k: string): string => createHash('sha256').update(k).digest('hex');
-    const gw = await startGateway({
+    const gw = await h.gateway({
       clusters: [{ name: 'backend', endpoints: [backend.url] }],
       plugins: [
         { name: 'api-key', module: 'filters/dist/api-key.wasm', configuration: { keys: [{ name: 'partner-a', sha256: sha('a') }, { name: 'partner-b', sha256: sha('b') }] } },
@@ -186,7 +163,6 @@ describe('the rate-limit filter', () => {
       ],
       routes: [{ name: 'api', cluster: 'backend', filters: ['api-key', 'per-partner'] }],
     });
-    cleanup.push(gw.close);
     const a = { headers: { 'x-api-key': 'a' } };
     let allowed = 0;
     let refused: Reply | null = null;
@@ -225,22 +201,22 @@ describe('the rate-limit filter', () => {
       const { gw } = await setup({ key: { source: 'client' }, capacity: 5, refillPerSecond: 0.001 });
       // Node b has consumed 4 of the 5 tokens of 127.0.0.1 just now.
       const seeded = entry(4, nowNs());
-      store(gw).set('', 'rl/rl/127.0.0.1/nodes', Buffer.from('node-b'), 0);
-      store(gw).set('', 'rl/rl/127.0.0.1/node/node-b', seeded, 0);
-      const cas = store(gw).get('', 'rl/rl/127.0.0.1/node/node-b')!.cas;
+      sharedDataOf(gw).set('', 'rl/rl/127.0.0.1/nodes', Buffer.from('node-b'), 0);
+      sharedDataOf(gw).set('', 'rl/rl/127.0.0.1/node/node-b', seeded, 0);
+      const cas = sharedDataOf(gw).get('', 'rl/rl/127.0.0.1/node/node-b')!.cas;
 
       const first = await get(`${gw.url}/`);
       expect(first.status).toBe(200);
       expect(rate(first)).toEqual(['5', '0', expect.any(String)]);
-      const ownCas = store(gw).get('', `rl/rl/127.0.0.1/node/${NODE}`)!.cas;
+      const ownCas = sharedDataOf(gw).get('', `rl/rl/127.0.0.1/node/${NODE}`)!.cas;
       expect((await get(`${gw.url}/`)).status).toBe(429);
       // A refused request takes no token: nothing is written.
-      expect(store(gw).get('', `rl/rl/127.0.0.1/node/${NODE}`)!.cas).toBe(ownCas);
+      expect(sharedDataOf(gw).get('', `rl/rl/127.0.0.1/node/${NODE}`)!.cas).toBe(ownCas);
 
       // This node listed itself next to node b, wrote only its own entry, and left b's alone.
-      expect(Buffer.from(store(gw).get('', 'rl/rl/127.0.0.1/nodes')!.value).toString()).toBe(`node-b\n${NODE}`);
-      expect(store(gw).get('', 'rl/rl/127.0.0.1/node/node-b')!.cas).toBe(cas);
-      expect(Buffer.from(store(gw).get('', 'rl/rl/127.0.0.1/node/node-b')!.value)).toEqual(seeded);
+      expect(Buffer.from(sharedDataOf(gw).get('', 'rl/rl/127.0.0.1/nodes')!.value).toString()).toBe(`node-b\n${NODE}`);
+      expect(sharedDataOf(gw).get('', 'rl/rl/127.0.0.1/node/node-b')!.cas).toBe(cas);
+      expect(Buffer.from(sharedDataOf(gw).get('', 'rl/rl/127.0.0.1/node/node-b')!.value)).toEqual(seeded);
       expect(readEntry(gw, `rl/rl/127.0.0.1/node/${NODE}`)!.net).toBeCloseTo(1, 3);
     });
 
@@ -249,9 +225,9 @@ describe('the rate-limit filter', () => {
       const user = { headers: { 'x-user': 'u1' } };
       for (let i = 0; i < 3; i++) expect((await get(`${gw.url}/`, user)).status).toBe(200);
       // Node b joins and consumes 2 tokens: the bucket is now empty for everyone.
-      const nodes = store(gw).get('', 'rl/rl/u1/nodes')!;
-      expect(store(gw).set('', 'rl/rl/u1/nodes', Buffer.from(`${Buffer.from(nodes.value).toString()}\nnode-b`), nodes.cas)).toBe(0);
-      store(gw).set('', 'rl/rl/u1/node/node-b', entry(2, nowNs()), 0);
+      const nodes = sharedDataOf(gw).get('', 'rl/rl/u1/nodes')!;
+      expect(sharedDataOf(gw).set('', 'rl/rl/u1/nodes', Buffer.from(`${Buffer.from(nodes.value).toString()}\nnode-b`), nodes.cas)).toBe(0);
+      sharedDataOf(gw).set('', 'rl/rl/u1/node/node-b', entry(2, nowNs()), 0);
       expect((await get(`${gw.url}/`, user)).status).toBe(429);
     });
 
@@ -259,9 +235,9 @@ describe('the rate-limit filter', () => {
       const { gw } = await setup({ key: { source: 'header', header: 'x-user' }, capacity: 5, refillPerSecond: 1 });
       // Nodes b and c emptied the bucket 2 s ago (2 + 3 tokens): 2 tokens are back, not 2 per node.
       const then = nowNs() - 2_000_000_000n;
-      store(gw).set('', 'rl/rl/u2/nodes', Buffer.from('node-b\nnode-c'), 0);
-      store(gw).set('', 'rl/rl/u2/node/node-b', entry(2, then), 0);
-      store(gw).set('', 'rl/rl/u2/node/node-c', entry(3, then), 0);
+      sharedDataOf(gw).set('', 'rl/rl/u2/nodes', Buffer.from('node-b\nnode-c'), 0);
+      sharedDataOf(gw).set('', 'rl/rl/u2/node/node-b', entry(2, then), 0);
+      sharedDataOf(gw).set('', 'rl/rl/u2/node/node-c', entry(3, then), 0);
       const user = { headers: { 'x-user': 'u2' } };
       const replies = [await get(`${gw.url}/`, user), await get(`${gw.url}/`, user), await get(`${gw.url}/`, user)];
       expect(replies.map((r) => r.status)).toEqual([200, 200, 429]);
@@ -277,7 +253,7 @@ describe('the rate-limit filter', () => {
     const backend = await upstream();
     const start = async (domain?: string): Promise<TestGateway> => {
       const configuration = (d?: string): unknown => ({ key: { source: 'client' }, capacity: 1, refillPerSecond: 0.001, ...(d ? { domain: d } : {}) });
-      const gw = await startGateway({
+      const gw = await h.gateway({
         clusters: [{ name: 'backend', endpoints: [backend.url] }],
         plugins: [{ name: 'rl-a', module: MODULE, configuration: configuration(domain) }, { name: 'rl-b', module: MODULE, configuration: configuration(domain) }],
         routes: [
@@ -285,37 +261,16 @@ describe('the rate-limit filter', () => {
           { name: 'b', match: { pathPrefix: '/b' }, cluster: 'backend', filters: ['rl-b'] },
         ],
       });
-      cleanup.push(gw.close);
       return gw;
     };
     const apart = await start();
     expect([(await get(`${apart.url}/a`)).status, (await get(`${apart.url}/b`)).status]).toEqual([200, 200]);
     const shared = await start('public');
     expect([(await get(`${shared.url}/a`)).status, (await get(`${shared.url}/b`)).status]).toEqual([200, 429]);
-    expect(store(shared).get('', 'rl/public/127.0.0.1/nodes')).toBeDefined();
+    expect(sharedDataOf(shared).get('', 'rl/public/127.0.0.1/nodes')).toBeDefined();
   });
 
   describe('configuration errors refuse the plugin at load', () => {
-    async function refused(configuration: unknown): Promise<GatewayError> {
-      const backend = await upstream();
-      let error: unknown;
-      try {
-        const gw = await startGateway({
-          clusters: [{ name: 'backend', endpoints: [backend.url] }],
-          plugins: [{ name: 'limits', module: MODULE, configuration }],
-          routes: [{ name: 'all', cluster: 'backend', filters: ['limits'] }],
-        });
-        cleanup.push(gw.close);
-      } catch (err) {
-        error = err;
-      }
-      expect(error).toBeInstanceOf(GatewayError);
-      const gwError = error as GatewayError;
-      expect(gwError.code).toBe('GW_ERR_ABI_CONFIGURE');
-      expect(gwError.message).toMatch(/^plugin limits \(root id "", module .*rate-limit\.wasm\): proxy_on_configure returned false \(guest said: rate-limit: /);
-      return gwError;
-    }
-
     const ok = { key: { source: 'client' }, capacity: 10, refillPerSecond: 5 };
     const cases: Array<[string, unknown, string]> = [
       ['no configuration', '', 'configuration is empty; expected a JSON object such as {"key":{"source":"client"},"capacity":10,"refillPerSecond":5}'],
@@ -342,7 +297,7 @@ describe('the rate-limit filter', () => {
     ];
     for (const [what, configuration, reason] of cases) {
       it(`refuses ${what}`, async () => {
-        const error = await refused(configuration);
+        const error = await h.refused(configuration);
         expect(error.message).toContain(`(guest said: rate-limit: ${reason}`);
       });
     }

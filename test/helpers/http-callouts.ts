@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { Status } from '../../gateway/abi/enums.js';
 import type { Callouts, GrpcCallRequest, GrpcCallResult, HttpCallRequest, HttpCallResponse } from '../../gateway/abi/ports.js';
 import type { Pairs } from '../../gateway/abi/pairs.js';
+import { grpcFrame, grpcUnframe } from '../../gateway/proxy/callouts.js';
 
 /** gRPC status codes the port reports for transport problems. */
 const GRPC_UNKNOWN = 2;
@@ -40,21 +41,6 @@ function headerObject(pairs: Pairs, skip: (name: string) => boolean): Record<str
 function firstValue(pairs: Pairs, name: string): string | undefined {
   for (let i = 0; i < pairs.length; i += 2) if (pairs[i] === name) return pairs[i + 1];
   return undefined;
-}
-
-/** A gRPC message on the wire: 0 (not compressed), u32 BE length, bytes. */
-export function grpcFrame(message: Uint8Array): Buffer {
-  const out = Buffer.alloc(5 + message.length);
-  out.writeUInt32BE(message.length, 1);
-  out.set(message, 5);
-  return out;
-}
-
-/** The first length-prefixed message in `body`, or null when there is none. */
-export function grpcUnframe(body: Buffer): Uint8Array | null {
-  if (body.length < 5) return null;
-  const len = body.readUInt32BE(1);
-  return body.length >= 5 + len ? new Uint8Array(body.subarray(5, 5 + len)) : null;
 }
 
 /** What a callout server saw of one request. */
