@@ -14,6 +14,7 @@ import { buildImports } from './imports.js';
 import { GuestMemory, MemoryFault } from './memory.js';
 import { GuestTrap, ProcExit, isTrap, wasmBacktrace } from './trap.js';
 import { Deferred, Phase } from './phase.js';
+import * as lifecycle from './root-lifecycle.js';
 import { detectAbiVersion } from './version.js';
 import { GatewayError, type ErrorCode } from '../errors.js';
 import type { AbiLogger, Callouts, ForeignFunction, GrpcStreamHandle, LocalResponse, MetricCell, MetricsSink, PropertySource,
@@ -309,7 +310,7 @@ export class WasmVm {
 
   private runDeferred({ kind, ctx, arg, reply }: DeferredAction): void {
     if (kind === Deferred.DELETE_ROOT) {
-      this.deleteRoot(ctx as RootContext);
+      lifecycle.deleteRoot(this, ctx as RootContext);
       return;
     }
     const stream = ctx as StreamContext;
@@ -327,43 +328,14 @@ export class WasmVm {
 
   /**
    * Creates the plugin's root context: on_context_create(R, 0) → on_vm_start(R, vm config) →
-   * on_configure(R, plugin config) (§4.3). Throws a GatewayError naming the plugin on failure.
+   * on_configure(R, plugin config) (§4.3, root-lifecycle.ts). Throws a GatewayError naming the
+   * plugin on failure.
    */
   createRoot(plugin: PluginSpec): RootContext {
     if (this.failure !== null) {
       throw new GatewayError('GW_ERR_ABI_VM_FAILED', `plugin ${plugin.name}: VM of module ${this.name} has failed: ${this.failure.message}`);
     }
-    const root = new RootContext(this.nextContextId++, this, plugin);
-    this.contexts.set(root.id, root);
-    root.alive = true;
-    const { onContextCreate, onVmStart, onValidateConfiguration, onConfigure } = this.callbacks;
-    const check = (result: number, code: ErrorCode, what: string): void => {
-      if (result === CALL_FAILED) {
-        this.contexts.delete(root.id);
-        root.alive = false;
-        const f = this.failure!;
-        throw new GatewayError(f.code, `plugin ${plugin.name} (root id "${plugin.rootId}", module ${this.name}): ${what} failed: ${f.message}`
-          + (f.guestMessage ? ` (guest said: ${f.guestMessage})` : ''));
-      }
-      if (result === 0) {
-        this.contexts.delete(root.id);
-        root.alive = false;
-        throw new GatewayError(code, `plugin ${plugin.name} (root id "${plugin.rootId}", module ${this.name}): ${what} returned false`
-          + (this.lastCritical ? ` (guest said: ${this.lastCritical})` : ''));
-      }
-    };
-    if (onContextCreate !== null) check(this.call(root, onContextCreate, root.id, 0) === CALL_FAILED ? CALL_FAILED : 1, 'GW_ERR_ABI_START', 'proxy_on_context_create');
-    if (onVmStart !== null) check(this.call(root, onVmStart, root.id, this.vmConfiguration.length), 'GW_ERR_ABI_VM_START', 'proxy_on_vm_start');
-    root.configuring = true;
-    try {
-      if (onValidateConfiguration !== null) {
-        check(this.call(root, onValidateConfiguration, root.id, plugin.configuration.length), 'GW_ERR_ABI_CONFIGURE', 'proxy_validate_configuration');
-      }
-      if (onConfigure !== null) check(this.call(root, onConfigure, root.id, plugin.configuration.length), 'GW_ERR_ABI_CONFIGURE', 'proxy_on_configure');
-    } finally {
-      root.configuring = false;
-    }
-    return root;
+    return lifecycle.startRoot(this, new RootContext(this.nextContextId++, this, plugin));
   }
 
   /** A new stream context of `root` for one request or connection; the guest learns of it lazily. */
@@ -377,35 +349,14 @@ export class WasmVm {
     this.contexts.delete(ctx.id);
   }
 
+  /** Ends the root: on_done, then on_delete now or once the guest calls proxy_done() (root-lifecycle.ts). */
   shutdownRoot(root: RootContext): void {
-    if (!root.alive || root.pendingDone) return;
-    // The tick timer keeps running while the root waits for proxy_done (cpp-host moves the root to
-    // pending_done_ and still ticks it): on_tick is where guests poll and then call proxy_done.
-    // deleteRoot stops it.
-    const onDone = this.callbacks.onDone;
-    const done = onDone === null || this.failure !== null ? 1 : this.call(root, onDone, root.id);
-    if (done === 0) root.pendingDone = true;
-    else this.deleteRoot(root);
+    lifecycle.shutdownRoot(this, root);
   }
 
   /** `proxy_done()` from the guest: the root waiting for it is deleted after the call returns. */
   rootDone(root: RootContext): number {
-    if (!root.pendingDone) return Status.NOT_FOUND;
-    this.defer(Deferred.DELETE_ROOT, root);
-    return Status.OK;
-  }
-
-  private deleteRoot(root: RootContext): void {
-    if (!root.alive) return;
-    const onDelete = this.callbacks.onDelete;
-    if (onDelete !== null && this.failure === null) this.call(root, onDelete, root.id);
-    // A timer set after on_done (to poll before proxy_done) must not outlive the root.
-    root.tick?.cancel();
-    root.tick = null;
-    root.alive = false;
-    root.pendingDone = false;
-    this.contexts.delete(root.id);
-    for (const [token, call] of this.calls) if (call.root === root) this.calls.delete(token);
+    return lifecycle.rootDone(this, root);
   }
 
   /** Token for a new callout: http 4, 8, …; gRPC call 5, 9, …; gRPC stream 6, 10, … */

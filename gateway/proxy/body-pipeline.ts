@@ -19,7 +19,8 @@ export interface BodyOwner {
   callTrailers(slot: FilterSlot, direction: number): number;
   /** After a callback: whether the flow moved on (a local reply, a reset) and this body must stop. */
   interrupted(epoch: number): boolean;
-  epoch(): number;
+  /** A walk along the filters begins: returns the epoch to check with interrupted() (and marks the clock). */
+  beginWalk(): number;
   /** Fail policy for a filter that trapped: true to pass over it and go on. */
   failFilter(slot: FilterSlot): boolean;
 }
@@ -40,16 +41,17 @@ export class BodyPipeline {
   /** Feeds a chunk (possibly empty, for a bare end of stream) from filter `from` on; `trailers`: they end it. */
   feed(chunk: Buffer, eos: boolean, from = 0, trailers = false): void {
     const dir = this.direction;
-    const epoch = this.owner.epoch();
+    const epoch = this.owner.beginWalk();
     let data = chunk;
     for (let i = from; i < this.slots.length; i++) {
       const slot = this.slots[i];
       if (!slot.active) continue;
-      const buf = slot.buffer(dir);
+      const held = slot.bodyState(dir);
+      const buf = held.buffer;
       buf.append(data);
-      if (slot.bodyPaused[dir]) {
-        slot.eosHeld[dir] ||= eos;
-        slot.trailersHeld[dir] ||= trailers;
+      if (held.paused) {
+        held.eosHeld ||= eos;
+        held.trailersHeld ||= trailers;
         if (buf.length > this.limit) this.overLimit();
         return;
       }
@@ -61,9 +63,9 @@ export class BodyPipeline {
       } else if (action !== BodyAction.CONTINUE && !slot.consumeEarlyContinue(dir)) {
         if (ending) {
           // StopIteration on trailers: hold the data and the trailers until continue_stream.
-          slot.bodyPaused[dir] = true;
-          slot.eosHeld[dir] = true;
-          slot.trailersHeld[dir] = true;
+          held.paused = true;
+          held.eosHeld = true;
+          held.trailersHeld = true;
           slot.hold();
           return;
         }
@@ -73,8 +75,8 @@ export class BodyPipeline {
         }
         // Buffering before the end waits for more data; anything else waits for continue_stream.
         if (eos || action === BodyAction.STOP_NO_BUFFER) {
-          slot.bodyPaused[dir] = true;
-          slot.eosHeld[dir] = eos;
+          held.paused = true;
+          held.eosHeld = eos;
           slot.hold();
         }
         return;
@@ -98,13 +100,14 @@ export class BodyPipeline {
     const dir = this.direction;
     const index = this.slots.indexOf(slot);
     if (index < 0) return;
-    const eos = slot.eosHeld[dir];
-    const trailers = slot.trailersHeld[dir];
-    if (!slot.bodyPaused[dir] && (slot.bodies[dir]?.length ?? 0) === 0) return;
-    slot.bodyPaused[dir] = false;
-    slot.eosHeld[dir] = false;
-    slot.trailersHeld[dir] = false;
-    this.feed(this.take(slot.buffer(dir)), eos, index + 1, trailers);
+    const held = slot.existingBody(dir);
+    if (held === null || (!held.paused && held.buffer.length === 0)) return;
+    const eos = held.eosHeld;
+    const trailers = held.trailersHeld;
+    held.paused = false;
+    held.eosHeld = false;
+    held.trailersHeld = false;
+    this.feed(this.take(held.buffer), eos, index + 1, trailers);
   }
 
   /** True when some filter of this direction exports a body callback. */

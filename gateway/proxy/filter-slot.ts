@@ -1,7 +1,8 @@
 /**
  * One filter of one request: the StreamHost its stream context talks to. It owns the filter's
- * body buffers per direction and forwards every request of the guest (continue, close, local
- * reply, maps, properties) to the request flow, naming itself so the flow knows who asked.
+ * body state per direction (once a body callback needs it) and forwards every request of the
+ * guest (continue, close, local reply, maps, properties) to the request flow, naming itself so
+ * the flow knows who asked.
  */
 import { BodyBuffer } from '../abi/body-buffer.js';
 import type { StreamContext } from '../abi/context.js';
@@ -22,6 +23,20 @@ export interface SlotOwner {
   onVmFailed(slot: FilterSlot): void;
 }
 
+/**
+ * One direction of a filter's body: what it holds and why. Created on the first body callback in
+ * that direction, so that header-only filters (most of them) allocate none.
+ */
+export class SlotBody {
+  readonly buffer = new BodyBuffer();
+  /** Paused, waiting for proxy_continue_stream. */
+  paused = false;
+  /** The end of stream arrived (or was reached) while paused: it moves on with the data. */
+  eosHeld = false;
+  /** The held end of stream comes with trailers (the next filters get their trailers callback). */
+  trailersHeld = false;
+}
+
 export class FilterSlot implements StreamHost {
   stream: StreamContext | null = null;
   /** on_request_headers was delivered: the filter takes part in the response phase. */
@@ -30,14 +45,10 @@ export class FilterSlot implements StreamHost {
   skipped = false;
   /** Milliseconds spent in this filter's callbacks for this request. */
   timeMs = 0;
-  /** Per direction (0 request, 1 response): buffered body, paused waiting for continue, eos held. */
-  readonly bodies: [BodyBuffer | null, BodyBuffer | null] = [null, null];
-  readonly bodyPaused = [false, false];
-  readonly eosHeld = [false, false];
-  /** The held end of stream comes with trailers (the next filters get their trailers callback). */
-  readonly trailersHeld = [false, false];
-  /** continue_stream arrived while this filter's own callback ran (before it returned Stop). */
-  readonly earlyContinue = [false, false];
+  private requestBody: SlotBody | null = null;
+  private responseBody: SlotBody | null = null;
+  /** Bit 1 << direction: continue_stream arrived while this filter's own callback ran (before it returned Stop). */
+  private earlyContinue = 0;
   /** Registered with the plugin as paused, so that a VM failure elsewhere can end the wait. */
   private held = false;
 
@@ -47,8 +58,19 @@ export class FilterSlot implements StreamHost {
     return this.stream !== null && !this.skipped;
   }
 
-  buffer(direction: number): BodyBuffer {
-    return (this.bodies[direction] ??= new BodyBuffer());
+  /** The body state of `direction` (0 request, 1 response), created on first use. */
+  bodyState(direction: number): SlotBody {
+    return direction === 0 ? (this.requestBody ??= new SlotBody()) : (this.responseBody ??= new SlotBody());
+  }
+
+  /** The body state of `direction` if a body callback ever ran there, else null. */
+  existingBody(direction: number): SlotBody | null {
+    return direction === 0 ? this.requestBody : this.responseBody;
+  }
+
+  /** The filter holds a body in `direction` until it calls proxy_continue_stream. */
+  bodyPaused(direction: number): boolean {
+    return this.existingBody(direction)?.paused ?? false;
   }
 
   /** The stream waits on this filter (Pause): a VM failure must not leave it waiting forever. */
@@ -71,9 +93,15 @@ export class FilterSlot implements StreamHost {
     this.owner.onVmFailed(this);
   }
 
+  /** continue_stream for `direction` arrived while this filter's own callback was running. */
+  continueEarly(direction: number): void {
+    this.earlyContinue |= 1 << direction;
+  }
+
   consumeEarlyContinue(direction: number): boolean {
-    const early = this.earlyContinue[direction];
-    this.earlyContinue[direction] = false;
+    const bit = 1 << direction;
+    const early = (this.earlyContinue & bit) !== 0;
+    this.earlyContinue &= ~bit;
     return early;
   }
 
@@ -82,7 +110,7 @@ export class FilterSlot implements StreamHost {
   }
 
   body(type: number): BodyBuffer | null {
-    return type <= 1 ? this.bodies[type] : null;
+    return type <= 1 ? (this.existingBody(type)?.buffer ?? null) : null;
   }
 
   property(path: readonly string[]): Uint8Array | undefined {

@@ -9,10 +9,18 @@
  * A Pause holds the chain at that filter until it calls proxy_continue_stream. A local reply
  * answers without (or instead of) the upstream and passes through the response phase of the
  * filters that already ran. A filter that traps costs this request per its failure policy.
+ * This file orchestrates the chain; response-writer.ts writes to the client and local-reply.ts
+ * builds the replies the gateway makes up.
  *
  * NB (reentrancy): guest side effects arrive after the guest call returns but while our own loop
  * is still on the stack (continue before Pause is seen, a local reply inside a headers loop).
  * `epoch` changes whenever the flow moves to another response, and loops check it after each call.
+ *
+ * The per-filter time (edge_gateway_filter_seconds) reads the clock once per callback boundary: in
+ * a walk along the chain (a headers pass, a body chunk, the end of the stream) the first callback
+ * reads it at its start, and the end of each callback is the start of the next. The little
+ * bookkeeping between two callbacks counts toward the later filter; a walk with no filter to call
+ * reads nothing.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
@@ -24,9 +32,11 @@ import type { LocalResponse } from '../abi/ports.js';
 import { BodyPipeline, type BodyOwner } from './body-pipeline.js';
 import type { Endpoint } from './cluster.js';
 import { FilterSlot, type SlotOwner } from './filter-slot.js';
-import { objectToPairs, requestHeaderMap, responseHeaderMap, withoutPseudo } from './headers.js';
+import { NO_BODY_STATUS, objectToPairs, removeHeader, requestHeaderMap, responseHeaderMap, withoutPseudo } from './headers.js';
+import { failClosedBody, failClosedHeaders, gatewayReply, localReplyBody, localReplyHeaders } from './local-reply.js';
 import { REJECT, SKIP } from './plugin-runtime.js';
 import { streamProperty } from './properties.js';
+import { ResponseWriter, type WriterOwner } from './response-writer.js';
 import type { FlowEnv, RouteRuntime } from './types.js';
 
 type Handler = Dispatcher.DispatchHandler;
@@ -34,10 +44,7 @@ type Controller = Dispatcher.DispatchController;
 
 const enum Phase { REQUEST, UPSTREAM, RESPONSE, DONE }
 
-/** Statuses whose responses carry no body (RFC 9110). */
-const NO_BODY_STATUS = new Set([204, 304]);
-
-export class RequestFlow implements SlotOwner, BodyOwner, Handler {
+export class RequestFlow implements SlotOwner, BodyOwner, WriterOwner, Handler {
   readonly startedAt = performance.now();
   readonly startedAtMs = Date.now();
   readonly slots: FilterSlot[] = [];
@@ -47,7 +54,6 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
   responseTrailers: HeaderMap | null = null;
   filterState: Map<string, Uint8Array> | null = null;
   /** What happened, for the access log and metrics. */
-  status = 0;
   errorCode: string | null = null;
   localReplyBy: string | null = null;
   /** The details string of the filter's local reply (Envoy's response code details). */
@@ -55,13 +61,14 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
   failedFilter: string | null = null;
   endpoint: Endpoint | null = null;
   bytesIn = 0;
-  bytesOut = 0;
   upstreamStartedAt = 0;
   upstreamHeadersAt = 0;
 
   private phase = Phase.REQUEST;
   private epochCounter = 0;
   private running: FilterSlot | null = null;
+  /** The clock at the last callback boundary of the current walk (performance.now() ms); -1 before the first. */
+  private lap = -1;
   private reqPausedAt = -1;
   private hasBody: boolean;
   private reqPipeline: BodyPipeline | null = null;
@@ -76,7 +83,7 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
   /** respPending holds the whole body (a local reply): its last chunk carries end of stream. */
   private respWhole = false;
   private respPipeline: BodyPipeline | null = null;
-  private headSent = false;
+  private readonly out: ResponseWriter;
   private pauseTimer: NodeJS.Timeout | null = null;
   private upstreamTrailers: Record<string, string | string[] | undefined> | null = null;
   /** We aborted the upstream exchange ourselves: its error is not an upstream failure. */
@@ -85,10 +92,21 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
   constructor(readonly req: IncomingMessage, readonly res: ServerResponse, readonly route: RouteRuntime,
     readonly env: FlowEnv) {
     this.requestHeaders = requestHeaderMap(req, env.scheme);
+    this.out = new ResponseWriter(res, this);
     const te = req.headers['transfer-encoding'];
     const cl = req.headers['content-length'];
     this.hasBody = te !== undefined || (cl !== undefined && cl !== '0');
     res.on('close', () => this.finish());
+  }
+
+  /** The status sent to the client (0 when no response head went out). */
+  get status(): number {
+    return this.out.status;
+  }
+
+  /** Body bytes sent to the client. */
+  get bytesOut(): number {
+    return this.out.bytesOut;
   }
 
   // ---- request phase -------------------------------------------------------------------------
@@ -109,7 +127,7 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
   }
 
   private runRequestHeaders(from: number): void {
-    const epoch = this.epochCounter;
+    const epoch = this.beginWalk();
     for (let i = from; i < this.slots.length; i++) {
       const slot = this.slots[i];
       if (!slot.active) continue;
@@ -130,44 +148,61 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
   }
 
   private callHeaders(slot: FilterSlot, type: number, count: number, eos: boolean): number {
-    const t0 = performance.now();
+    const t0 = this.callbackStart();
     this.running = slot;
     const stream = slot.stream!;
     const replied = stream.localReplySent;
     const requests = stream.localReplyRequests;
     const action = type === StreamType.HTTP_REQUEST ? stream.onRequestHeaders(count, eos) : stream.onResponseHeaders(count, eos);
     this.running = null;
-    slot.timeMs += performance.now() - t0;
+    this.charge(slot, t0);
     // A second local reply from a stream is ignored (only the first is sent), and so is the Stop the
     // ABI forces for it: nothing would ever resume the stream and the client would hang.
     return replied && stream.localReplyRequests !== requests && action !== CALL_FAILED ? HeadersAction.CONTINUE : action;
   }
 
   callBody(slot: FilterSlot, direction: number, size: number, eos: boolean): number {
-    const t0 = performance.now();
+    const t0 = this.callbackStart();
     this.running = slot;
     const stream = slot.stream!;
     const replied = stream.localReplySent;
     const requests = stream.localReplyRequests;
     const action = direction === 0 ? stream.onRequestBody(size, eos) : stream.onResponseBody(size, eos);
     this.running = null;
-    slot.timeMs += performance.now() - t0;
+    this.charge(slot, t0);
     return replied && stream.localReplyRequests !== requests && action !== CALL_FAILED ? BodyAction.CONTINUE : action;
   }
 
   callTrailers(slot: FilterSlot, direction: number): number {
-    const t0 = performance.now();
+    const t0 = this.callbackStart();
     this.running = slot;
     const stream = slot.stream!;
     const action = direction === 0 ? stream.onRequestTrailers(this.requestTrailers?.count ?? 0)
       : stream.onResponseTrailers(this.responseTrailers?.count ?? 0);
     this.running = null;
-    slot.timeMs += performance.now() - t0;
+    this.charge(slot, t0);
     return action;
   }
 
-  epoch(): number {
+  /**
+   * A walk along the chain begins: its first callback reads the clock at its start (a mark left by
+   * an earlier walk would charge the time in between to that filter). NB: a walk nested in a
+   * callback (a local reply) moves the mark on; the callback around it keeps its own start and
+   * still counts its whole time, as before.
+   */
+  beginWalk(): number {
+    this.lap = -1;
     return this.epochCounter;
+  }
+
+  /** The start of a callback: the end of the previous one in this walk, or now for the first. */
+  private callbackStart(): number {
+    return this.lap >= 0 ? this.lap : performance.now();
+  }
+
+  /** The callback of `slot` that started at `t0` ended: its time, and the start of the next. */
+  private charge(slot: FilterSlot, t0: number): void {
+    slot.timeMs += (this.lap = performance.now()) - t0;
   }
 
   interrupted(epoch: number): boolean {
@@ -248,9 +283,7 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
     this.upstreamHeadersAt = performance.now();
     const noBody = NO_BODY_STATUS.has(statusCode) || this.requestHeaders.get(':method') === 'HEAD'
       || headers['content-length'] === '0';
-    const order: FilterSlot[] = [];
-    for (let i = this.slots.length - 1; i >= 0; i--) if (this.slots[i].requestRan) order.push(this.slots[i]);
-    this.beginResponse(responseHeaderMap(statusCode, headers), order, noBody);
+    this.beginResponse(responseHeaderMap(statusCode, headers), ranInResponseOrder(this.slots, this.slots.length - 1, false), noBody);
   }
 
   onResponseData(controller: Controller, chunk: Buffer): void {
@@ -278,14 +311,14 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
     if (this.phase === Phase.DONE || this.upstreamAbandoned) return;
     const code = (err as { code?: string }).code ?? err.name;
     this.env.upstreamError(this, code);
-    if (this.headSent) {
+    if (this.out.headSent) {
       this.errorCode = code;
-      this.res.destroy(err);
+      this.out.reset(err);
       return;
     }
     const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
     this.errorCode = code;
-    this.gatewayReply(timeout ? 504 : 502, timeout ? 'upstream request timeout' : 'upstream connect error or disconnect/reset before headers');
+    this.sendGatewayReply(timeout ? 504 : 502, timeout ? 'upstream request timeout' : 'upstream connect error or disconnect/reset before headers');
   }
 
   // ---- response phase ------------------------------------------------------------------------
@@ -309,7 +342,7 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
   }
 
   private runResponseHeaders(from: number): void {
-    const epoch = this.epochCounter;
+    const epoch = this.beginWalk();
     const order = this.respOrder;
     for (let i = from; i < order.length; i++) {
       const slot = order[i];
@@ -330,7 +363,7 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
     if (!this.respEos && BodyPipeline.wanted(order, 1)) {
       this.respPipeline = this.responsePipeline();
     } else {
-      this.writeHead(false);
+      this.out.writeHead(false);
     }
     const pending = this.respPending;
     this.respPending = [];
@@ -345,11 +378,11 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
 
   private responseData(chunk: Buffer, eos: boolean): void {
     if (this.respPipeline !== null) this.respPipeline.feed(chunk, eos);
-    else this.writeClient(chunk, eos);
+    else this.out.write(chunk, eos);
   }
 
   private responsePipeline(): BodyPipeline {
-    return new BodyPipeline(this, this.respOrder, 1, this.route.bodyLimit, (data, eos) => this.writeClient(data, eos), () => this.tooLarge(500));
+    return new BodyPipeline(this, this.respOrder, 1, this.route.bodyLimit, (data, eos) => this.out.write(data, eos), () => this.tooLarge(500));
   }
 
   private endResponse(): void {
@@ -364,50 +397,14 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
     (this.respPipeline ??= this.responsePipeline()).feed(Buffer.alloc(0), true, 0, true);
   }
 
-  /** Sends the response head with the filtered headers. `exactLength` when the body is known whole. */
-  private writeHead(chunked: boolean, exactLength?: number): void {
-    if (this.headSent) return;
-    this.headSent = true;
-    const headers = this.responseHeaders!;
-    const status = Number(headers.get(':status')) || 502;
-    const flat = withoutPseudo(headers.pairs);
-    if (exactLength !== undefined) {
-      removeHeader(flat, 'content-length');
-      if (!NO_BODY_STATUS.has(status)) flat.push('content-length', String(exactLength));
-    } else if (chunked) {
-      removeHeader(flat, 'content-length');
-    }
-    this.status = status;
-    this.res.writeHead(status, flat);
+  // ---- what the response writer reads -------------------------------------------------------
+
+  responseBody(): BodyPipeline | null {
+    return this.respPipeline;
   }
 
-  private writeClient(data: Buffer, eos: boolean): void {
-    if (this.phase === Phase.DONE) return;
-    if (!this.headSent) {
-      // With body filters the head waits for the first bytes out: a body known whole gets its exact
-      // content-length, an edited streamed body goes chunked, an untouched one keeps the
-      // upstream's framing. Trailers need chunked framing.
-      const trailers = eos && this.responseTrailers !== null && this.responseTrailers.count > 0;
-      if (this.respPipeline === null) this.writeHead(trailers);
-      else if (eos) this.writeHead(trailers, trailers ? undefined : data.length);
-      else this.writeHead(this.respPipeline.edited);
-    }
-    if (data.length > 0) {
-      this.bytesOut += data.length;
-      if (!this.res.write(data) && this.controller !== null && !eos) {
-        this.controller.pause();
-        this.res.once('drain', () => this.controller?.resume());
-      }
-    }
-    if (eos) {
-      if (this.responseTrailers !== null && this.responseTrailers.count > 0 && this.res.chunkedEncoding) {
-        this.res.addTrailers(withoutPseudo(this.responseTrailers.pairs).reduce<[string, string][]>((acc, v, i, a) => {
-          if (i % 2 === 0) acc.push([v, a[i + 1]]);
-          return acc;
-        }, []));
-      }
-      this.res.end();
-    }
+  upstreamController(): Controller | null {
+    return this.controller;
   }
 
   // ---- guest requests (through FilterSlot) ---------------------------------------------------
@@ -416,7 +413,7 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
     switch (type) {
       case 0: return write && this.phase !== Phase.REQUEST ? null : this.requestHeaders;
       case 1: return this.requestTrailers;
-      case 2: return write && this.headSent ? null : this.responseHeaders;
+      case 2: return write && this.out.headSent ? null : this.responseHeaders;
       default: return this.responseTrailers;
     }
   }
@@ -433,7 +430,7 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
   onContinue(slot: FilterSlot, type: number): void {
     if (type > StreamType.HTTP_RESPONSE || this.phase === Phase.DONE) return;
     if (this.running === slot) {
-      slot.earlyContinue[type] = true;
+      slot.continueEarly(type);
       return;
     }
     this.clearPauseWatch();
@@ -458,7 +455,7 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
   onVmFailed(slot: FilterSlot): void {
     if (this.phase === Phase.DONE || !slot.active) return;
     const paused = (this.reqPausedAt >= 0 && this.slots[this.reqPausedAt] === slot)
-      || (this.respPausedAt >= 0 && this.respOrder[this.respPausedAt] === slot) || slot.bodyPaused[0] || slot.bodyPaused[1];
+      || (this.respPausedAt >= 0 && this.respOrder[this.respPausedAt] === slot) || slot.bodyPaused(0) || slot.bodyPaused(1);
     if (!paused || !this.failFilter(slot)) return;
     // Fail-open: the stream goes on without the filter, as if it had continued.
     this.onContinue(slot, StreamType.HTTP_REQUEST);
@@ -469,16 +466,16 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
     this.errorCode ??= 'wasm_close_stream';
     this.failedFilter ??= slot.plugin.name;
     this.abortUpstream();
-    this.res.destroy();
+    this.out.reset();
   }
 
   /** proxy_send_local_response, applied after the guest call (reference §6.7). */
   onLocalReply(slot: FilterSlot, reply: LocalResponse): void {
     if (this.phase === Phase.DONE) return;
-    if (this.headSent) {
+    if (this.out.headSent) {
       // Too late to replace what the client already has: reset, as Envoy does.
       this.errorCode = 'local_reply_after_headers';
-      this.res.destroy();
+      this.out.reset();
       return;
     }
     this.localReplyBy = slot.plugin.name;
@@ -490,31 +487,16 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
       const at = this.respOrder.indexOf(slot);
       order = this.respOrder.slice(at + 1);
     } else {
-      order = [];
-      for (let i = this.slots.indexOf(slot); i >= 0; i--) if (this.slots[i].requestRan) order.push(this.slots[i]);
+      order = ranInResponseOrder(this.slots, this.slots.indexOf(slot), false);
     }
     this.abortUpstream();
     this.localResponse(reply, order);
   }
 
+  /** A local reply through the response phase of `order` (Envoy's sendLocalReply). */
   private localResponse(reply: LocalResponse, order: FilterSlot[]): void {
-    const pairs = [':status', String(reply.grpcStatus >= 0 ? 200 : reply.status)];
-    let body: Uint8Array = reply.body;
-    if (reply.grpcStatus >= 0) {
-      // A gRPC local reply is trailers-only: status and message in the headers, no body.
-      pairs.push('content-type', 'application/grpc', 'grpc-status', String(reply.grpcStatus));
-      if (body.length > 0) pairs.push('grpc-message', encodeURIComponent(Buffer.from(body).toString('utf8')));
-      body = new Uint8Array(0);
-    } else {
-      if (body.length > 0 && !reply.headers.some((v, i) => i % 2 === 0 && v === 'content-type')) pairs.push('content-type', 'text/plain');
-      // Envoy's local replies carry their length (filters see it in on_response_headers).
-      if (!NO_BODY_STATUS.has(reply.status) && !reply.headers.some((v, i) => i % 2 === 0 && v === 'content-length')) {
-        pairs.push('content-length', String(body.length));
-      }
-    }
-    const headers = new HeaderMap(pairs);
-    for (let i = 0; i < reply.headers.length; i += 2) headers.add(reply.headers[i], reply.headers[i + 1]);
-    this.beginResponse(headers, order, body.length === 0, body);
+    const body = localReplyBody(reply);
+    this.beginResponse(localReplyHeaders(reply), order, body.length === 0, body);
   }
 
   /**
@@ -525,11 +507,11 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
     if (this.pauseTimer !== null) return;
     this.pauseTimer = setTimeout(() => {
       this.pauseTimer = null;
-      if (this.phase === Phase.DONE || (this.reqPausedAt < 0 && this.respPausedAt < 0) || this.headSent) return;
+      if (this.phase === Phase.DONE || (this.reqPausedAt < 0 && this.respPausedAt < 0) || this.out.headSent) return;
       this.errorCode = 'filter_pause_timeout';
       this.reqPausedAt = -1;
       this.respPausedAt = -1;
-      this.gatewayReply(504, 'a filter paused the stream and did not resume it');
+      this.sendGatewayReply(504, 'a filter paused the stream and did not resume it');
     }, this.route.timeoutMs);
   }
 
@@ -540,24 +522,21 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
   }
 
   /** A reply generated by the gateway (502, 504, 413…): through the filters that ran, like Envoy's router replies. */
-  private gatewayReply(status: number, message: string): void {
-    const order: FilterSlot[] = [];
-    for (let i = this.slots.length - 1; i >= 0; i--) if (this.slots[i].requestRan && this.slots[i].active) order.push(this.slots[i]);
+  private sendGatewayReply(status: number, message: string): void {
+    const order = ranInResponseOrder(this.slots, this.slots.length - 1, true);
     const inResponse = this.phase === Phase.RESPONSE;
     this.abortUpstream();
-    this.localResponse({ status, details: '', body: Buffer.from(`${message}\n`), headers: [], grpcStatus: -1 },
-      inResponse ? [] : order);
+    this.localResponse(gatewayReply(status, message), inResponse ? [] : order);
   }
 
   private tooLarge(status: 413 | 500): void {
     this.errorCode = status === 413 ? 'request_payload_too_large' : 'response_payload_too_large';
-    if (this.headSent) {
-      this.res.destroy();
+    if (this.out.headSent) {
+      this.out.reset();
       return;
     }
     this.abortUpstream();
-    this.localResponse({ status, details: '', body: Buffer.from(status === 413 ? 'Payload Too Large\n' : 'Internal Server Error\n'),
-      headers: [], grpcStatus: -1 }, []);
+    this.localResponse(gatewayReply(status, status === 413 ? 'Payload Too Large' : 'Internal Server Error'), []);
   }
 
   // ---- failures ------------------------------------------------------------------------------
@@ -579,19 +558,15 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
     this.errorCode = 'wasm_fail_stream';
     this.abortUpstream();
     this.epochCounter++;
-    if (this.headSent) {
-      this.res.destroy();
+    if (this.out.headSent) {
+      this.out.reset();
       return;
     }
     this.phase = Phase.RESPONSE;
-    this.responseHeaders = new HeaderMap([':status', '503', 'content-type', 'text/plain']);
+    this.responseHeaders = failClosedHeaders();
     this.respOrder = [];
     this.respPipeline = null;
-    const body = Buffer.from(`filter ${plugin} failed\n`);
-    // NB: writeHead sends the head at once; its content-length must be the body's already.
-    this.writeHead(false, body.length);
-    this.bytesOut += body.length;
-    this.res.end(body);
+    this.out.end(failClosedBody(plugin));
   }
 
   private abortUpstream(): void {
@@ -614,31 +589,38 @@ export class RequestFlow implements SlotOwner, BodyOwner, Handler {
     const completed = this.res.writableFinished;
     if (!completed) this.errorCode ??= 'downstream_remote_disconnect';
     this.phase = Phase.DONE;
+    this.out.close();
     this.epochCounter++;
     this.clearPauseWatch();
     const controller = this.controller;
     this.controller = null;
     if (controller !== null && !controller.aborted) controller.abort(new Error('client went away'));
     this.upstreamBody?.destroy();
-    // status stays 0 when no response head went out (client gone first), as Envoy logs it.
-    if (this.status === 0 && this.res.headersSent) this.status = this.res.statusCode;
-    // on_log/on_done/on_delete count toward the filter's time too (edge_gateway_filter_seconds).
-    // Envoy logs every filter of the stream before it destroys any of them.
+    // on_log/on_done/on_delete count toward the filter's time too (edge_gateway_filter_seconds):
+    // one walk, the clock read once per boundary. Envoy logs every filter of the stream before it
+    // destroys any of them.
+    this.beginWalk();
     for (const slot of this.slots) {
-      const t0 = performance.now();
+      const t0 = this.callbackStart();
       slot.stream?.log();
-      slot.timeMs += performance.now() - t0;
+      this.charge(slot, t0);
     }
     for (const slot of this.slots) {
+      const t0 = this.callbackStart();
       slot.release();
-      const t0 = performance.now();
       slot.stream?.destroy();
-      slot.timeMs += performance.now() - t0;
+      this.charge(slot, t0);
     }
     this.env.done(this);
   }
 }
 
-function removeHeader(flat: string[], name: string): void {
-  for (let i = flat.length - 2; i >= 0; i -= 2) if (flat[i] === name) flat.splice(i, 2);
+/** The filters up to `last` whose request phase ran, in response order (`activeOnly`: not skipped since). */
+function ranInResponseOrder(slots: readonly FilterSlot[], last: number, activeOnly: boolean): FilterSlot[] {
+  const order: FilterSlot[] = [];
+  for (let i = last; i >= 0; i--) {
+    const slot = slots[i];
+    if (slot.requestRan && (!activeOnly || slot.active)) order.push(slot);
+  }
+  return order;
 }

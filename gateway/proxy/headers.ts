@@ -120,6 +120,14 @@ export function withoutPseudo(pairs: Pairs): string[] {
   return out;
 }
 
+/** Statuses whose responses carry no body (RFC 9110). */
+export const NO_BODY_STATUS = new Set([204, 304]);
+
+/** Removes every `name` entry from flat [name, value, …] headers. */
+export function removeHeader(flat: string[], name: string): void {
+  for (let i = flat.length - 2; i >= 0; i -= 2) if (flat[i] === name) flat.splice(i, 2);
+}
+
 /** Header values from a trailers object (undici) as pairs. */
 export function objectToPairs(headers: Record<string, string | string[] | undefined> | null | undefined): Pairs {
   const pairs: Pairs = [];
