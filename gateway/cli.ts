@@ -17,6 +17,7 @@ import { ConfigError, loadConfigFile } from './config/load.js';
 import { startDemoUpstream } from './demo-upstream.js';
 import type { GatewayError } from './errors.js';
 import { Gateway } from './gateway.js';
+import { linesWritten, stdoutDestination } from './log.js';
 
 const HELP = `edge-gateway: a Proxy-Wasm API gateway
 
@@ -66,7 +67,8 @@ async function reload(gateway: Gateway, file: string): Promise<void> {
 
 async function start(file: string, demoPort: number | undefined): Promise<void> {
   if (demoPort !== undefined) await startDemoUpstream(demoPort);
-  const gateway = await Gateway.create(loadConfigFile(file));
+  const destination = stdoutDestination();
+  const gateway = await Gateway.create(loadConfigFile(file), { logDestination: destination });
   // NB: the handlers go in before the listeners bind: whoever reads "edge-gateway started" may
   // signal at once, and a signal without a handler would kill the process.
   const started = gateway.start();
@@ -77,9 +79,12 @@ async function start(file: string, demoPort: number | undefined): Promise<void> 
     stopping = true;
     gateway.logger.info({ signal }, 'draining');
     // A reload still building is refused by the draining gateway and disposes of itself.
-    started.catch(() => undefined).then(() => gateway.shutdown()).then(() => process.exit(0), (err: Error) => {
+    started.catch(() => undefined).then(() => gateway.shutdown()).then(() => 0, (err: Error) => {
       gateway.logger.error({ err: err.message }, 'shutdown failed');
-      process.exit(1);
+      return 1;
+    }).then(async (code) => {
+      await linesWritten(destination);
+      process.exit(code);
     });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));

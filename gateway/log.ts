@@ -2,6 +2,7 @@
  * Logging: one pino logger for the process, JSON lines. Guest logs arrive through the ABI's
  * logger port and keep the guest's exact message, with the plugin name, root id and VM id.
  */
+import { once } from 'node:events';
 import { pino, type Logger, type DestinationStream } from 'pino';
 import { LOG_LEVEL_NAMES, LogLevel } from './abi/enums.js';
 import type { AbiLogger, PluginOrigin } from './abi/ports.js';
@@ -11,6 +12,24 @@ export type { Logger };
 
 export function createLogger(level: LogLevelName = 'info', destination?: DestinationStream): Logger {
   return pino({ level, base: { service: 'edge-gateway' }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+}
+
+/** Standard output for the process's log lines: pino's asynchronous writer, as pino uses by default. */
+export function stdoutDestination(): ReturnType<typeof pino.destination> {
+  return pino.destination({ dest: 1, sync: false });
+}
+
+/**
+ * Resolves once every line given to `destination` has been written, in order (at most `timeoutMs`).
+ * NB: exiting while an asynchronous write is in flight lets pino's exit handler write the lines
+ * queued behind it first, so the last lines of a shutdown would reach stdout out of order.
+ */
+export async function linesWritten(destination: ReturnType<typeof pino.destination>, timeoutMs = 2000): Promise<void> {
+  const closed = once(destination, 'close').then(() => undefined, () => undefined);
+  destination.end();
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([closed, new Promise<void>((r) => { timer = setTimeout(r, timeoutMs); })]);
+  clearTimeout(timer);
 }
 
 /** pino method per Proxy-Wasm level; critical maps to fatal. */
