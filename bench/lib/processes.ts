@@ -99,10 +99,12 @@ export function cleanUp(): void {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true });
 }
-process.on('SIGINT', () => {
-  cleanUp();
-  process.exit(130);
-});
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  process.on(signal, () => {
+    cleanUp();
+    process.exit(code);
+  });
+}
 
 /** SIGTERM to one process we started, then wait (bounded) for it to exit; SIGKILL after 10 s. */
 export async function stop(proc: ChildProcess): Promise<void> {
