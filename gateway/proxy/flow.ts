@@ -27,10 +27,11 @@ import { PassThrough } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { CALL_FAILED } from '../abi/context.js';
 import { HeaderMap } from '../abi/header-map.js';
-import { BodyAction, HeadersAction, Status, StreamType } from '../abi/enums.js';
+import { HeadersAction, Status, StreamType } from '../abi/enums.js';
 import type { LocalResponse } from '../abi/ports.js';
 import { BodyPipeline, type BodyOwner } from './body-pipeline.js';
 import type { Endpoint } from './cluster.js';
+import { FilterCalls } from './filter-calls.js';
 import { FilterSlot, type SlotOwner } from './filter-slot.js';
 import { NO_BODY_STATUS, objectToPairs, removeHeader, requestHeaderMap, responseHeaderMap, withoutPseudo } from './headers.js';
 import { failClosedBody, failClosedHeaders, gatewayReply, localReplyBody, localReplyHeaders } from './local-reply.js';
@@ -66,9 +67,7 @@ export class RequestFlow implements SlotOwner, BodyOwner, WriterOwner, Handler {
 
   private phase = Phase.REQUEST;
   private epochCounter = 0;
-  private running: FilterSlot | null = null;
-  /** The clock at the last callback boundary of the current walk (performance.now() ms); -1 before the first. */
-  private lap = -1;
+  private readonly calls = new FilterCalls();
   private reqPausedAt = -1;
   private hasBody: boolean;
   private reqPipeline: BodyPipeline | null = null;
@@ -132,7 +131,7 @@ export class RequestFlow implements SlotOwner, BodyOwner, WriterOwner, Handler {
       const slot = this.slots[i];
       if (!slot.active) continue;
       slot.requestRan = true;
-      const action = this.callHeaders(slot, StreamType.HTTP_REQUEST, this.requestHeaders.count, !this.hasBody);
+      const action = this.calls.headers(slot, StreamType.HTTP_REQUEST, this.requestHeaders.count, !this.hasBody);
       if (this.epochCounter !== epoch || this.phase === Phase.DONE) return;
       if (action === CALL_FAILED) {
         if (!this.failFilter(slot)) return;
@@ -147,62 +146,17 @@ export class RequestFlow implements SlotOwner, BodyOwner, WriterOwner, Handler {
     this.forward();
   }
 
-  private callHeaders(slot: FilterSlot, type: number, count: number, eos: boolean): number {
-    const t0 = this.callbackStart();
-    this.running = slot;
-    const stream = slot.stream!;
-    const replied = stream.localReplySent;
-    const requests = stream.localReplyRequests;
-    const action = type === StreamType.HTTP_REQUEST ? stream.onRequestHeaders(count, eos) : stream.onResponseHeaders(count, eos);
-    this.running = null;
-    this.charge(slot, t0);
-    // A second local reply from a stream is ignored (only the first is sent), and so is the Stop the
-    // ABI forces for it: nothing would ever resume the stream and the client would hang.
-    return replied && stream.localReplyRequests !== requests && action !== CALL_FAILED ? HeadersAction.CONTINUE : action;
-  }
-
   callBody(slot: FilterSlot, direction: number, size: number, eos: boolean): number {
-    const t0 = this.callbackStart();
-    this.running = slot;
-    const stream = slot.stream!;
-    const replied = stream.localReplySent;
-    const requests = stream.localReplyRequests;
-    const action = direction === 0 ? stream.onRequestBody(size, eos) : stream.onResponseBody(size, eos);
-    this.running = null;
-    this.charge(slot, t0);
-    return replied && stream.localReplyRequests !== requests && action !== CALL_FAILED ? BodyAction.CONTINUE : action;
+    return this.calls.body(slot, direction, size, eos);
   }
 
   callTrailers(slot: FilterSlot, direction: number): number {
-    const t0 = this.callbackStart();
-    this.running = slot;
-    const stream = slot.stream!;
-    const action = direction === 0 ? stream.onRequestTrailers(this.requestTrailers?.count ?? 0)
-      : stream.onResponseTrailers(this.responseTrailers?.count ?? 0);
-    this.running = null;
-    this.charge(slot, t0);
-    return action;
+    return this.calls.trailers(slot, direction, (direction === 0 ? this.requestTrailers : this.responseTrailers)?.count ?? 0);
   }
 
-  /**
-   * A walk along the chain begins: its first callback reads the clock at its start (a mark left by
-   * an earlier walk would charge the time in between to that filter). NB: a walk nested in a
-   * callback (a local reply) moves the mark on; the callback around it keeps its own start and
-   * still counts its whole time, as before.
-   */
   beginWalk(): number {
-    this.lap = -1;
+    this.calls.beginWalk();
     return this.epochCounter;
-  }
-
-  /** The start of a callback: the end of the previous one in this walk, or now for the first. */
-  private callbackStart(): number {
-    return this.lap >= 0 ? this.lap : performance.now();
-  }
-
-  /** The callback of `slot` that started at `t0` ended: its time, and the start of the next. */
-  private charge(slot: FilterSlot, t0: number): void {
-    slot.timeMs += (this.lap = performance.now()) - t0;
   }
 
   interrupted(epoch: number): boolean {
@@ -347,7 +301,7 @@ export class RequestFlow implements SlotOwner, BodyOwner, WriterOwner, Handler {
     for (let i = from; i < order.length; i++) {
       const slot = order[i];
       if (!slot.active) continue;
-      const action = this.callHeaders(slot, StreamType.HTTP_RESPONSE, this.responseHeaders!.count, this.respEos);
+      const action = this.calls.headers(slot, StreamType.HTTP_RESPONSE, this.responseHeaders!.count, this.respEos);
       if (this.epochCounter !== epoch || this.phase === Phase.DONE) return;
       if (action === CALL_FAILED) {
         if (!this.failFilter(slot)) return;
@@ -429,7 +383,7 @@ export class RequestFlow implements SlotOwner, BodyOwner, WriterOwner, Handler {
 
   onContinue(slot: FilterSlot, type: number): void {
     if (type > StreamType.HTTP_RESPONSE || this.phase === Phase.DONE) return;
-    if (this.running === slot) {
+    if (this.calls.running === slot) {
       slot.continueEarly(type);
       return;
     }
@@ -596,21 +550,8 @@ export class RequestFlow implements SlotOwner, BodyOwner, WriterOwner, Handler {
     this.controller = null;
     if (controller !== null && !controller.aborted) controller.abort(new Error('client went away'));
     this.upstreamBody?.destroy();
-    // on_log/on_done/on_delete count toward the filter's time too (edge_gateway_filter_seconds):
-    // one walk, the clock read once per boundary. Envoy logs every filter of the stream before it
-    // destroys any of them.
-    this.beginWalk();
-    for (const slot of this.slots) {
-      const t0 = this.callbackStart();
-      slot.stream?.log();
-      this.charge(slot, t0);
-    }
-    for (const slot of this.slots) {
-      const t0 = this.callbackStart();
-      slot.release();
-      slot.stream?.destroy();
-      this.charge(slot, t0);
-    }
+    // on_log/on_done/on_delete count toward the filter's time too (edge_gateway_filter_seconds).
+    this.calls.finish(this.slots);
     this.env.done(this);
   }
 }

@@ -1,0 +1,98 @@
+/**
+ * Calling one request's filter callbacks: which filter is running, and how long each one took
+ * (edge_gateway_filter_seconds). Within a walk along the chain the clock is read once per
+ * callback boundary: the end of one callback is the start of the next.
+ */
+import { CALL_FAILED, type StreamContext } from '../abi/context.js';
+import { StreamType } from '../abi/enums.js';
+import type { FilterSlot } from './filter-slot.js';
+
+export class FilterCalls {
+  /** The filter whose callback is running now (a continue_stream from it is an early continue). */
+  running: FilterSlot | null = null;
+  /** The end of the last callback of the current walk; -1 before its first. */
+  private lap = -1;
+
+  /**
+   * A walk along the chain begins: its first callback reads the clock at its start (a mark left by
+   * an earlier walk would charge the time in between to that filter). NB: a walk nested in a
+   * callback (a local reply) moves the mark on; the callback around it keeps its own start and
+   * still counts its whole time.
+   */
+  beginWalk(): void {
+    this.lap = -1;
+  }
+
+  headers(slot: FilterSlot, type: number, count: number, eos: boolean): number {
+    const t0 = this.enter(slot);
+    const stream = slot.stream!;
+    const replied = stream.localReplySent;
+    const requests = stream.localReplyRequests;
+    const action = type === StreamType.HTTP_REQUEST ? stream.onRequestHeaders(count, eos) : stream.onResponseHeaders(count, eos);
+    this.leave(slot, t0);
+    return ignoringSecondReply(stream, replied, requests, action);
+  }
+
+  body(slot: FilterSlot, direction: number, size: number, eos: boolean): number {
+    const t0 = this.enter(slot);
+    const stream = slot.stream!;
+    const replied = stream.localReplySent;
+    const requests = stream.localReplyRequests;
+    const action = direction === 0 ? stream.onRequestBody(size, eos) : stream.onResponseBody(size, eos);
+    this.leave(slot, t0);
+    return ignoringSecondReply(stream, replied, requests, action);
+  }
+
+  trailers(slot: FilterSlot, direction: number, count: number): number {
+    const t0 = this.enter(slot);
+    const stream = slot.stream!;
+    const action = direction === 0 ? stream.onRequestTrailers(count) : stream.onResponseTrailers(count);
+    this.leave(slot, t0);
+    return action;
+  }
+
+  /** on_log for every filter, then on_done/on_delete for every one: Envoy logs all before it destroys any. */
+  finish(slots: readonly FilterSlot[]): void {
+    this.beginWalk();
+    for (const slot of slots) {
+      const t0 = this.start();
+      slot.stream?.log();
+      this.charge(slot, t0);
+    }
+    for (const slot of slots) {
+      const t0 = this.start();
+      slot.release();
+      slot.stream?.destroy();
+      this.charge(slot, t0);
+    }
+  }
+
+  private enter(slot: FilterSlot): number {
+    this.running = slot;
+    return this.start();
+  }
+
+  private leave(slot: FilterSlot, t0: number): void {
+    this.running = null;
+    this.charge(slot, t0);
+  }
+
+  /** The start of a callback: the end of the previous one in this walk, or now for the first. */
+  private start(): number {
+    return this.lap >= 0 ? this.lap : performance.now();
+  }
+
+  /** The callback of `slot` that started at `t0` ended: its time, and the start of the next. */
+  private charge(slot: FilterSlot, t0: number): void {
+    slot.timeMs += (this.lap = performance.now()) - t0;
+  }
+}
+
+/**
+ * A second local reply from a stream is ignored (only the first is sent), and so is the Stop the
+ * ABI forces for it: nothing would ever resume the stream and the client would hang. Continue is 0
+ * for headers and bodies alike.
+ */
+function ignoringSecondReply(stream: StreamContext, replied: boolean, requests: number, action: number): number {
+  return replied && stream.localReplyRequests !== requests && action !== CALL_FAILED ? 0 : action;
+}
