@@ -18,6 +18,10 @@ export const ErrorCodes = {
   GW_ERR_ABI_VM_START: { status: 500, doc: 'proxy_on_vm_start returned false' },
   GW_ERR_ABI_CONFIGURE: { status: 500, doc: 'proxy_on_configure returned false' },
   GW_ERR_ABI_VM_FAILED: { status: 503, doc: 'a callback was requested on a VM that already failed' },
+  GW_ERR_ABI_BUDGET: { status: 503, doc: 'a guest call ran past its CPU budget (limits.cpuMs, or limits.startCpuMs during start-up) and was stopped' },
+  GW_ERR_ABI_STACK: { status: 503, doc: 'the guest overflowed its call stack (deep or endless recursion)' },
+  GW_ERR_ABI_MEMORY: { status: 500, doc: 'the module needs more memory than limits.memoryMb allows, or declares a memory the host cannot cap' },
+  GW_ERR_ABI_CAPABILITY: { status: 500, doc: 'the module imports a hostcall that the plugin\'s allowedHostcalls does not list' },
   // Module store
   GW_ERR_MODULE_READ: { status: 500, doc: 'the module file could not be read' },
   GW_ERR_MODULE_FETCH: { status: 500, doc: 'the module could not be fetched from its URL (network error, non-200 status, over the size cap)' },

@@ -51,6 +51,18 @@ export const moduleSourceSchema = z.union([
   }).strict(),
 ], { error: 'must be a file path, { file, sha256 } or { url, sha256 } (the pin is required for a URL)' });
 
+/**
+ * Sandbox limits of one plugin's VM. The budget is wall-clock time of one outermost guest call
+ * (a callback with every hostcall it makes); the memory cap bounds the guest's linear memory.
+ */
+export const pluginLimitsSchema = z.object({
+  cpuMs: millis.max(60_000).default(50).describe('Budget of one callback (stream, timer, queue, callout answer), in ms of wall-clock time'),
+  startCpuMs: millis.max(600_000).default(1000).describe('Budget of start-up (instantiation, _initialize/_start, on_vm_start, on_configure), in ms'),
+  memoryMb: z.number().int().min(1).max(4096).default(128).describe('Cap of the guest linear memory in MiB; memory.grow past it fails'),
+  recycleMemoryMb: z.number().int().min(1).max(4096).optional()
+    .describe('Soft threshold: a VM whose memory passed it is replaced by a fresh one for new streams (default 3/4 of memoryMb)'),
+}).strict();
+
 export const pluginSchema = z.object({
   name,
   module: moduleSourceSchema.describe('The .wasm file (relative to the working directory), { file, sha256 }, or { url, sha256 }'),
@@ -62,6 +74,10 @@ export const pluginSchema = z.object({
   environment: z.record(z.string(), z.string()).default({}),
   failurePolicy: z.enum(['closed', 'open', 'reload']).default('closed')
     .describe('When the VM fails: closed answers 503, open skips the filter, reload starts a fresh VM'),
+  limits: pluginLimitsSchema.default({ cpuMs: 50, startCpuMs: 1000, memoryMb: 128 }).describe('CPU budget and memory cap of the plugin\'s VM'),
+  /** Capability restriction (Envoy's allowed_capabilities): absent allows every hostcall. */
+  allowedHostcalls: z.array(z.string().min(1)).optional()
+    .describe('Hostcalls (env.proxy_* and WASI names) the module may import; absent allows all, a module importing another is refused'),
 }).strict();
 
 const headerMatch = z.object({
@@ -114,6 +130,7 @@ export type GatewayConfig = z.output<typeof configSchema>;
 export type ListenerConfig = z.output<typeof listenerSchema>;
 export type ClusterConfig = z.output<typeof clusterSchema>;
 export type PluginConfig = z.output<typeof pluginSchema>;
+export type PluginLimits = z.output<typeof pluginLimitsSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
 
 /** The JSON Schema of the input document (defaults shown, nothing required that has one). */
