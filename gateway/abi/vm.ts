@@ -10,12 +10,14 @@
 import { CALL_FAILED, RootContext, StreamContext, type Context, type PluginSpec } from './context.js';
 import { resolveAllocator, resolveCallbacks, exportedFunction, type Callbacks, type GuestFn } from './callbacks.js';
 import { AbiVersion, LogLevel, Status } from './enums.js';
+import { checkImports } from './import-check.js';
 import { buildImports } from './imports.js';
 import { GuestMemory, MemoryFault } from './memory.js';
 import { GuestTrap, ProcExit, isTrap, wasmBacktrace } from './trap.js';
 import { Deferred, Phase } from './phase.js';
 import * as lifecycle from './root-lifecycle.js';
 import { detectAbiVersion } from './version.js';
+import type { TypedImport } from './wasm-types.js';
 import { GatewayError, type ErrorCode } from '../errors.js';
 import type { AbiLogger, Callouts, ForeignFunction, GrpcStreamHandle, LocalResponse, MetricCell, MetricsSink, PropertySource,
   Scheduler, SharedDataStore, SharedQueueStore } from './ports.js';
@@ -42,6 +44,14 @@ export interface VmOptions {
   /** What the guest sees through WASI `environ_*` (never the host's environment). */
   readonly environment?: Readonly<Record<string, string>>;
   readonly ports: VmPorts;
+  /**
+   * The module's import section with types (the module layer reads it from the bytes). Given, it
+   * is checked against the host's signatures and `allowedHostcalls` before instantiation
+   * (import-check.ts); absent, only what instantiation itself checks applies.
+   */
+  readonly imports?: readonly TypedImport[];
+  /** The plugin's capability list: absent allows every hostcall, a list exactly its names. */
+  readonly allowedHostcalls?: readonly string[];
 }
 
 /** Why a VM stopped working: the first trap, with what the guest last said. */
@@ -122,6 +132,10 @@ export class WasmVm {
         `module ${this.name}: missing or unknown Proxy-Wasm ABI version (no proxy_abi_version_0_1_0, _0_2_0 or _0_2_1 export)`);
     }
     this.abiVersion = version;
+    // Without typed imports a capability list is still enforced, on the names the JS API gives.
+    const imports = options.imports
+      ?? (options.allowedHostcalls === undefined ? undefined : WebAssembly.Module.imports(module));
+    if (imports !== undefined) checkImports(this.name, imports, options.allowedHostcalls);
     this.start(module);
   }
 
@@ -357,6 +371,11 @@ export class WasmVm {
   /** `proxy_done()` from the guest: the root waiting for it is deleted after the call returns. */
   rootDone(root: RootContext): number {
     return lifecycle.rootDone(this, root);
+  }
+
+  /** The token the next callout of `kind` will get; `token(kind)` takes it once the call is made. */
+  peekToken(kind: 0 | 1 | 2): number {
+    return this.nextToken[kind];
   }
 
   /** Token for a new callout: http 4, 8, …; gRPC call 5, 9, …; gRPC stream 6, 10, … */

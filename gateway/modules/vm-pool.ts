@@ -5,6 +5,7 @@
  */
 import type { PluginSpec, RootContext } from '../abi/context.js';
 import { WasmVm, type VmPorts } from '../abi/vm.js';
+import type { TypedImport } from '../abi/wasm-types.js';
 import type { LoadedModule } from './module-store.js';
 import { sha256Hex } from './sha256.js';
 
@@ -13,6 +14,8 @@ export interface VmSpec {
   readonly vmId: string;
   readonly vmConfiguration: Uint8Array;
   readonly environment?: Readonly<Record<string, string>>;
+  /** The plugin's capability list (absent: every hostcall); checked against the module's imports. */
+  readonly allowedHostcalls?: readonly string[];
 }
 
 interface PooledVm {
@@ -20,6 +23,9 @@ interface PooledVm {
   readonly vm: WasmVm;
   users: number;
 }
+
+const typedImports = (module: LoadedModule): readonly TypedImport[] | undefined =>
+  (module as LoadedModule & { readonly imports?: readonly TypedImport[] }).imports;
 
 export class VmPool {
   private readonly byKey = new Map<string, PooledVm>();
@@ -30,7 +36,9 @@ export class VmPool {
   /** The key two plugins must share to share a VM. */
   static key(module: LoadedModule, spec: VmSpec): string {
     const env = Object.entries(spec.environment ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
-    return `${spec.vmId}\0${module.sha256}\0${sha256Hex(spec.vmConfiguration)}\0${JSON.stringify(env)}`;
+    // Two plugins with different capability lists must not share a VM: the check runs per VM.
+    const caps = spec.allowedHostcalls === undefined ? '*' : JSON.stringify([...new Set(spec.allowedHostcalls)].sort());
+    return `${spec.vmId}\0${module.sha256}\0${sha256Hex(spec.vmConfiguration)}\0${JSON.stringify(env)}\0${caps}`;
   }
 
   /**
@@ -57,6 +65,10 @@ export class VmPool {
       vmConfiguration: spec.vmConfiguration,
       environment: spec.environment,
       ports: this.ports,
+      allowedHostcalls: spec.allowedHostcalls,
+      // The typed import section the module layer read; without it (tests building a LoadedModule
+      // by hand) the VM still checks the capability list on the import names.
+      imports: typedImports(module),
     });
     const pooled: PooledVm = { key, vm, users: 0 };
     this.byKey.set(key, pooled);

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { CALL_FAILED } from '../../gateway/abi/context.js';
 import { HeadersAction } from '../../gateway/abi/enums.js';
-import { TestStream, startVm, text } from '../helpers/host.js';
+import type { TypedImport } from '../../gateway/abi/wasm-types.js';
+import { GatewayError } from '../../gateway/errors.js';
+import { RecordingLogger, TestStream, startVm, text } from '../helpers/host.js';
 import { guestWat } from '../helpers/wat.js';
 
 const headerFilter = guestWat({
@@ -40,5 +42,55 @@ describe('WasmVm', () => {
     expect(vm.failure?.code).toBe('GW_ERR_ABI_TRAP');
     expect(vm.failure?.backtrace.join('\n')).toContain('boom');
     expect(logger.messages().join('\n')).toContain('unreachable');
+  });
+});
+
+describe('WasmVm import check (VmOptions.imports, VmOptions.allowedHostcalls)', () => {
+  /** Imports proxy_log with one parameter too few, and logs from its start function. */
+  const wrongLog = guestWat({
+    imports: '(import "env" "proxy_log" (func $log (param i32 i32) (result i32)))',
+    body: `
+  (data (i32.const 16) "started")
+  (func $start (drop (call $log (i32.const 16) (i32.const 7))))
+  (start $start)`,
+  });
+  const i32 = 'i32' as const;
+  const asRead: TypedImport[] = [{ module: 'env', name: 'proxy_log', kind: 'function', type: { params: [i32, i32], results: [i32] } }];
+
+  const startError = (fn: () => unknown): GatewayError => {
+    try {
+      fn();
+    } catch (err) {
+      if (err instanceof GatewayError) return err;
+      throw err;
+    }
+    throw new Error('the VM started');
+  };
+
+  it('refuses a module whose import has another signature before instantiating it: GW_ERR_ABI_LINK, and its start never runs', () => {
+    const logger = new RecordingLogger();
+    const err = startError(() => startVm(wrongLog, { name: 'wrong.wasm', imports: asRead, ports: { logger } }));
+    expect(err.code).toBe('GW_ERR_ABI_LINK');
+    expect(err.message).toContain('module wrong.wasm');
+    expect(err.message).toContain('env.proxy_log: expected (i32, i32, i32) -> i32, got (i32, i32) -> i32');
+    expect(logger.lines).toEqual([]);
+  });
+
+  it('links the same module when no typed imports are given (what instantiation alone checks)', () => {
+    expect(startVm(wrongLog).vm.failed).toBe(false);
+  });
+
+  it('refuses a module importing a hostcall outside allowedHostcalls: GW_ERR_ABI_CAPABILITY naming it', () => {
+    const ok = [{ ...asRead[0], type: { params: [i32, i32, i32], results: [i32] } }];
+    const err = startError(() => startVm(wrongLog, { imports: ok, allowedHostcalls: ['proxy_get_property'] }));
+    expect(err.code).toBe('GW_ERR_ABI_CAPABILITY');
+    expect(err.message).toContain('does not list: proxy_log');
+    expect(startVm(headerFilter, { allowedHostcalls: ['proxy_get_header_map_value', 'proxy_add_header_map_value'] }).vm.failed).toBe(false);
+  });
+
+  it('enforces allowedHostcalls on the import names alone when no typed imports are given', () => {
+    const err = startError(() => startVm(headerFilter, { allowedHostcalls: ['proxy_get_header_map_value'] }));
+    expect(err.code).toBe('GW_ERR_ABI_CAPABILITY');
+    expect(err.message).toContain('does not list: proxy_add_header_map_value');
   });
 });

@@ -103,6 +103,8 @@ export function startVm(wat: string, options: Partial<Omit<VmOptions, 'ports'>> 
     vmId: options.vmId,
     vmConfiguration: options.vmConfiguration,
     environment: options.environment,
+    imports: options.imports,
+    allowedHostcalls: options.allowedHostcalls,
     ports: { logger, metrics, sharedData, sharedQueues, ...options.ports },
   });
   return { vm, logger, metrics, sharedData, sharedQueues };

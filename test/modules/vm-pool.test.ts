@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import type { TypedImport } from '../../gateway/abi/wasm-types.js';
+import { isGatewayError } from '../../gateway/errors.js';
 import { createModuleStore } from '../../gateway/modules/module-store.js';
 import { VmPool } from '../../gateway/modules/vm-pool.js';
 import { RecordingLogger, text } from '../helpers/host.js';
@@ -47,5 +49,51 @@ describe('VmPool', () => {
     expect(pool.vms()).toEqual([]);
     const c = pool.startPlugin(module, spec, plugin('c'));
     expect(c.vm).not.toBe(a.vm);
+  });
+
+  describe('allowedHostcalls', () => {
+    const logging = watToBytes(guestWat({
+      imports: '(import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))',
+      body: '(func (export "proxy_on_context_create") (param i32 i32))',
+    }));
+    const refusal = (fn: () => unknown): unknown => {
+      try {
+        fn();
+      } catch (err) {
+        return err;
+      }
+      return null;
+    };
+
+    it('gives plugins with other capability lists their own VM, and shares one for the same list in any order', async () => {
+      const module = await createModuleStore().compile(logging, 'logging.wasm');
+      const pool = new VmPool({ logger: new RecordingLogger() });
+      const spec = (allowedHostcalls?: string[]) => ({ vmId: '', vmConfiguration: text(''), allowedHostcalls });
+      const a = pool.startPlugin(module, spec(['proxy_log', 'fd_write']), plugin('a'));
+      const b = pool.startPlugin(module, spec(['fd_write', 'proxy_log']), plugin('b'));
+      const c = pool.startPlugin(module, spec(['proxy_log']), plugin('c'));
+      const d = pool.startPlugin(module, spec(), plugin('d'));
+      expect(a.vm).toBe(b.vm);
+      expect(new Set([a.vm, c.vm, d.vm]).size).toBe(3);
+    });
+
+    it('refuses a plugin whose list leaves out a hostcall the module imports, and keeps no VM for it', async () => {
+      const module = await createModuleStore().compile(logging, 'logging.wasm');
+      const pool = new VmPool({ logger: new RecordingLogger() });
+      const err = refusal(() => pool.startPlugin(module, { vmId: '', vmConfiguration: text(''), allowedHostcalls: ['fd_write'] }, plugin('a')));
+      expect(isGatewayError(err, 'GW_ERR_ABI_CAPABILITY')).toBe(true);
+      expect((err as Error).message).toContain('does not list: proxy_log');
+      expect(pool.vms()).toEqual([]);
+    });
+
+    it('checks the typed imports a loaded module carries against the host signatures', async () => {
+      const compiled = await createModuleStore().compile(logging, 'logging.wasm');
+      // The shape the module layer gives once it reads the import section (here: a wrong type).
+      const imports: TypedImport[] = [{ module: 'env', name: 'proxy_log', kind: 'function', type: { params: ['i32'], results: ['i32'] } }];
+      const pool = new VmPool({ logger: new RecordingLogger() });
+      const err = refusal(() => pool.startPlugin({ ...compiled, imports } as typeof compiled, { vmId: '', vmConfiguration: text('') }, plugin('a')));
+      expect(isGatewayError(err, 'GW_ERR_ABI_LINK')).toBe(true);
+      expect((err as Error).message).toContain('env.proxy_log: expected (i32, i32, i32) -> i32, got (i32) -> i32');
+    });
   });
 });
