@@ -18,3 +18,9 @@ export const MAX_BACKTRACE_FRAMES = 20;
 /** Longest guest log message kept verbatim; longer ones are cut so one filter cannot flood the log. */
 export const MAX_LOG_MESSAGE_BYTES = 64 * 1024;
 
+
+/**
+ * Longest callout timeout passed on, in ms (2^31 - 1, about 24.8 days): a Node timer set longer
+ * fires at once. http_call refuses negative counts anyway; a gRPC deadline above this is capped.
+ */
+export const MAX_CALLOUT_TIMEOUT_MS = 0x7fffffff;

@@ -84,7 +84,7 @@ export interface HttpCallRequest {
   readonly headers: Pairs;
   readonly body: Uint8Array;
   readonly trailers: Pairs;
-  /** 0 means no timeout. */
+  /** 0 means no timeout; at most 2^31 - 1 (the hostcall refuses a negative count). */
   readonly timeoutMs: number;
   readonly origin: PluginOrigin;
 }
@@ -133,7 +133,8 @@ export interface GrpcStreamHandle {
 }
 
 /**
- * Outbound calls for filters. `httpCall` must call `done` asynchronously exactly once. Methods an
+ * Outbound calls for filters. `httpCall` must call `done` asynchronously exactly once, and never
+ * for a call it refused (a refused call takes no token, so the next call reuses it). Methods an
  * embedder leaves out make the matching hostcall return UNIMPLEMENTED.
  */
 export interface Callouts {

@@ -5,6 +5,7 @@
  */
 import type { RootContext } from '../context.js';
 import { Status } from '../enums.js';
+import { MAX_CALLOUT_TIMEOUT_MS } from '../limits.js';
 import type { GrpcCallResult, HttpCallResponse } from '../ports.js';
 import type { Pairs } from '../pairs.js';
 import { readPairs } from '../returns.js';
@@ -17,6 +18,15 @@ const TOKEN_GRPC_STREAM = 2;
 
 /** gRPC status code for "the connection broke" as Envoy reports a failed http call (§3.7). */
 const BROKEN_CONNECTION = 11;
+
+/**
+ * gRPC deadlines stay unsigned, as in Envoy, whose grpc_call builds its std::chrono::milliseconds
+ * from the unsigned word (a negative count is not BAD_ARGUMENT there, and the Rust SDK would panic
+ * on it). Above MAX_CALLOUT_TIMEOUT_MS a Node timer would fire at once, so longer is capped.
+ */
+function grpcTimeout(timeoutMs: number): number {
+  return Math.min(timeoutMs >>> 0, MAX_CALLOUT_TIMEOUT_MS);
+}
 
 function hasPseudo(pairs: Pairs, name: string): boolean {
   for (let i = 0; i < pairs.length; i += 2) if (pairs[i] === name && pairs[i + 1] !== '') return true;
@@ -97,6 +107,9 @@ export function calloutHostcalls(vm: WasmVm): HostcallTable {
       const body = vm.mem.copy(bodyPtr, bodyLen);
       const trailers = readPairs(vm, trailersPtr, trailersLen);
       vm.mem.check(tokenPtr, 4);
+      // Envoy's httpCall takes the timeout as a signed int and refuses a negative one before it
+      // looks at anything else: the Rust SDK's Duration::MAX arrives as -1 (as_millis() as u32).
+      if ((timeoutMs | 0) < 0) return Status.BAD_ARGUMENT;
       if (headers === null || trailers === null) return Status.BAD_ARGUMENT;
       for (let i = 0; i < headers.length; i += 2) headers[i] = headers[i].toLowerCase();
       // Envoy refuses a call without these three (users hit it as "BadArgument" with no :authority).
@@ -107,10 +120,13 @@ export function calloutHostcalls(vm: WasmVm): HostcallTable {
       const callouts = vm.ports.callouts;
       if (root === undefined) return Status.INTERNAL_FAILURE;
       if (callouts?.httpCall === undefined) return Status.UNIMPLEMENTED;
-      const token = vm.token(TOKEN_HTTP);
-      const status = callouts.httpCall({ cluster, headers, body, trailers, timeoutMs: timeoutMs >>> 0, origin: root },
+      // A refused call takes no token: the next call gets the one this would have had.
+      // NB: this relies on the port contract that a refused call is never answered.
+      const token = vm.peekToken(TOKEN_HTTP);
+      const status = callouts.httpCall({ cluster, headers, body, trailers, timeoutMs, origin: root },
         (res) => vm.scheduler.defer(() => deliverHttpCall(vm, token, res)));
       if (status !== Status.OK) return status;
+      vm.token(TOKEN_HTTP);
       vm.calls.set(token, { root });
       vm.mem.setU32(tokenPtr, token);
       return Status.OK;
@@ -129,10 +145,11 @@ export function calloutHostcalls(vm: WasmVm): HostcallTable {
       const callouts = vm.ports.callouts;
       if (root === undefined) return Status.INTERNAL_FAILURE;
       if (callouts?.grpcCall === undefined) return Status.UNIMPLEMENTED;
-      const token = vm.token(TOKEN_GRPC_CALL);
-      const handle = callouts.grpcCall({ cluster, service, method, initialMetadata, message, timeoutMs: timeoutMs >>> 0, origin: root },
+      const token = vm.peekToken(TOKEN_GRPC_CALL);
+      const handle = callouts.grpcCall({ cluster, service, method, initialMetadata, message, timeoutMs: grpcTimeout(timeoutMs), origin: root },
         (res) => vm.scheduler.defer(() => deliverGrpcCall(vm, token, res)));
       if (typeof handle === 'number') return handle;
+      vm.token(TOKEN_GRPC_CALL);
       vm.calls.set(token, { root, cancel: () => handle.cancel() });
       vm.mem.setU32(tokenPtr, token);
       return Status.OK;
@@ -150,7 +167,7 @@ export function calloutHostcalls(vm: WasmVm): HostcallTable {
       const callouts = vm.ports.callouts;
       if (root === undefined) return Status.INTERNAL_FAILURE;
       if (callouts?.grpcStream === undefined) return Status.UNIMPLEMENTED;
-      const token = vm.token(TOKEN_GRPC_STREAM);
+      const token = vm.peekToken(TOKEN_GRPC_STREAM);
       const later = (fn: () => void) => vm.scheduler.defer(() => { if (vm.calls.has(token)) fn(); });
       const handle = callouts.grpcStream({ cluster, service, method, initialMetadata, origin: root }, {
         initialMetadata: (md) => later(() => grpcEvent(vm, root, 'onGrpcReceiveInitialMetadata', token, md.length >>> 1, md, null, null)),
@@ -159,6 +176,7 @@ export function calloutHostcalls(vm: WasmVm): HostcallTable {
         close: (status, message) => later(() => grpcClose(vm, root, token, status, message)),
       });
       if (typeof handle === 'number') return handle;
+      vm.token(TOKEN_GRPC_STREAM);
       vm.calls.set(token, { root, cancel: () => handle.cancel(), stream: handle });
       vm.mem.setU32(tokenPtr, token);
       return Status.OK;

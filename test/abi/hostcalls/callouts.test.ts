@@ -115,6 +115,14 @@ function calloutGuest(g: CalloutGuest = {}): string {
     (call $grpc_call (i32.const ${CLUSTER}) (i32.const ${cluster.length}) (i32.const ${SERVICE}) (i32.const ${service.length})
       (i32.const ${METHOD}) (i32.const ${method.length}) (i32.const ${METADATA}) (i32.const ${metadata.length})
       (i32.const ${MESSAGE}) (i32.const ${message.length}) (i32.const ${timeout}) (i32.const ${RET_TOKEN})))
+  ;; The same calls with the cluster name cut to $len bytes and the timeout given.
+  (func (export "call_with") (param $len i32) (param $timeout i32) (result i32)
+    (call $http_call (i32.const ${CLUSTER}) (local.get $len) (i32.const ${HEADERS}) (i32.const ${headers.length})
+      (i32.const ${BODY}) (i32.const ${body.length}) (i32.const 0) (i32.const 0) (local.get $timeout) (i32.const ${RET_TOKEN})))
+  (func (export "grpc_with") (param $len i32) (param $timeout i32) (result i32)
+    (call $grpc_call (i32.const ${CLUSTER}) (local.get $len) (i32.const ${SERVICE}) (i32.const ${service.length})
+      (i32.const ${METHOD}) (i32.const ${method.length}) (i32.const ${METADATA}) (i32.const ${metadata.length})
+      (i32.const ${MESSAGE}) (i32.const ${message.length}) (local.get $timeout) (i32.const ${RET_TOKEN})))
   (func (export "grpc_cancel") (param $token i32) (result i32) (call $grpc_cancel (local.get $token)))
   (func (export "grpc_close") (param $token i32) (result i32) (call $grpc_close (local.get $token)))
 
@@ -352,6 +360,38 @@ describe('proxy_http_call', () => {
     expect(g.buffer()[0]).toBe(Status.NOT_FOUND);
   });
 
+  // Envoy's Context::httpCall takes the timeout as an int and answers BadArgument for a negative
+  // one before it looks up the cluster or takes a token.
+  it.each([-1, -2147483648])('returns BAD_ARGUMENT for the negative timeout %i (the Rust SDK sends Duration::MAX as -1) and sends nothing', async (timeout) => {
+    const seen: SeenRequest[] = [];
+    const g = guest({}, await httpBackend(granted, seen));
+    expect(g.run('call_with', 7, timeout)).toBe(Status.BAD_ARGUMENT);
+    expect(g.u32(RET_TOKEN)).toBe(POISON);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(seen).toEqual([]);
+    expect(g.events()).toEqual([]);
+  });
+
+  it('takes no token for a refused call: after a negative timeout and an unknown cluster the next call gets 4', async () => {
+    const g = guest({}, await httpBackend(granted));
+    expect(g.run('call_with', 7, -1)).toBe(Status.BAD_ARGUMENT);
+    expect(g.run('call_with', 3, 5000)).toBe(Status.BAD_ARGUMENT); // cluster "bac"
+    expect(g.run('call')).toBe(Status.OK);
+    expect(g.u32(RET_TOKEN)).toBe(4);
+    await until(() => g.events().length === 1);
+    expect(g.events()).toEqual([`http_call_response(${g.root.id}, 4, ${GRANTED_MAP.length / 2}, 7, 0)`]);
+  });
+
+  it('passes 0 (no timeout) and the largest count, 2^31 - 1 ms, on to the port unchanged', async () => {
+    const real = await httpBackend(granted);
+    const timeouts: number[] = [];
+    const g = guest({}, { httpCall: (req, done) => { timeouts.push(req.timeoutMs); return real.httpCall(req, done); } });
+    expect(g.run('call_with', 7, 0)).toBe(Status.OK);
+    expect(g.run('call_with', 7, 0x7fffffff)).toBe(Status.OK);
+    expect(timeouts).toEqual([0, 2147483647]);
+    await until(() => g.events().length === 2);
+  });
+
   it('passes the timeout to the port, which answers like Envoy with a 504', async () => {
     const g = guest({ timeoutMs: 50 }, await httpBackend(() => { /* never answers */ }));
     g.run('call');
@@ -412,6 +452,31 @@ describe('proxy_grpc_call', () => {
     await until(() => g.events().length === 1);
     expect(g.events()).toEqual([`grpc_close(${g.root.id}, 5, 4)`]);
     expect(g.getStatus()).toEqual([Status.OK, 4, 'upstream request timeout']);
+  });
+
+  // Unlike http_call, Envoy's grpc_call builds its deadline from the unsigned word, so -1 is a
+  // 49-day deadline there, not BAD_ARGUMENT (which the Rust SDK's dispatch_grpc_call panics on).
+  it('keeps a negative timeout as an unsigned count: OK, and the port gets it capped at 2^31 - 1 ms, so it does not expire at once', async () => {
+    const seen: SeenGrpcCall[] = [];
+    const real = await grpcBackend(() => ({ status: 0, hang: true }), seen);
+    const timeouts: number[] = [];
+    const g = guest({ cluster: 'grpc' }, { grpcCall: (req, done) => { timeouts.push(req.timeoutMs); return real.grpcCall(req, done); } });
+    expect(g.run('grpc_with', 4, -1)).toBe(Status.OK);
+    expect(g.u32(RET_TOKEN)).toBe(5);
+    expect(timeouts).toEqual([2147483647]);
+    await until(() => seen.length === 1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(g.events()).toEqual([]);
+    expect(g.run('grpc_cancel', 5)).toBe(Status.OK);
+  });
+
+  it('takes no token for a refused call: after an unknown cluster the next call gets 5', async () => {
+    const g = guest({ cluster: 'grpc' }, await grpcBackend(pong));
+    expect(g.run('grpc_with', 2, 5000)).toBe(Status.PARSE_FAILURE); // cluster "gr"
+    expect(g.run('grpc')).toBe(Status.OK);
+    expect(g.u32(RET_TOKEN)).toBe(5);
+    await until(() => g.events().length === 1);
+    expect(g.events()).toEqual([`grpc_receive(${g.root.id}, 5, 4)`]);
   });
 
   it('returns PARSE_FAILURE for an unknown cluster, as Envoy does', async () => {
