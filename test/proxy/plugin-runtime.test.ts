@@ -173,3 +173,37 @@ describe('failure policies', () => {
     }
   });
 });
+
+describe('allowedHostcalls', () => {
+  let cleanup: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const c of cleanup.reverse()) await c();
+    cleanup = [];
+  });
+
+  /** The shipped deny filter imports proxy_get_header_map_value and proxy_send_local_response. */
+  const gatewayWith = async (allowedHostcalls?: string[]): Promise<TestGateway> => {
+    const upstream = await startUpstream();
+    cleanup.push(upstream.close);
+    const gw = await startGateway({
+      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
+      plugins: [{ name: 'deny', module: 'filters/dist/deny.wasm', ...(allowedHostcalls ? { allowedHostcalls } : {}) }],
+      routes: [{ name: 'all', cluster: 'backend', filters: ['deny'] }],
+    });
+    cleanup.push(gw.close);
+    return gw;
+  };
+
+  it('starts a plugin whose list holds every hostcall its module imports, and the filter works', async () => {
+    const gw = await gatewayWith(['proxy_get_header_map_value', 'proxy_send_local_response', 'proxy_log']);
+    expect((await send(`${gw.url}/admin/x`)).status).toBe(403);
+    expect((await send(`${gw.url}/ok`)).status).toBe(200);
+  });
+
+  it('refuses to start a plugin whose module imports a hostcall outside its list, naming the module and the hostcall', async () => {
+    await expect(gatewayWith(['proxy_get_header_map_value'])).rejects.toMatchObject({
+      code: 'GW_ERR_ABI_CAPABILITY',
+      message: expect.stringMatching(/module .*deny\.wasm[\s\S]*does not list: proxy_send_local_response$/),
+    });
+  });
+});
