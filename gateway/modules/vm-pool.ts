@@ -6,6 +6,7 @@
 import type { PluginSpec, RootContext } from '../abi/context.js';
 import { WasmVm, type VmPorts } from '../abi/vm.js';
 import type { TypedImport } from '../abi/wasm-types.js';
+import { GatewayError, isGatewayError } from '../errors.js';
 import type { LoadedModule } from './module-store.js';
 import { sha256Hex } from './sha256.js';
 
@@ -48,12 +49,24 @@ export class VmPool {
   startPlugin(module: LoadedModule, spec: VmSpec, plugin: PluginSpec): RootContext {
     const key = VmPool.key(module, spec);
     let pooled = this.byKey.get(key);
-    if (pooled === undefined || pooled.vm.failed) pooled = this.create(key, module, spec);
+    if (pooled === undefined || pooled.vm.failed) pooled = this.createFor(plugin, key, module, spec);
     pooled.users++;
     try {
       return pooled.vm.createRoot(plugin);
     } catch (err) {
       this.release(pooled.vm);
+      throw err;
+    }
+  }
+
+  /** The import check's errors name the plugin too: its allowedHostcalls may be what is at fault. */
+  private createFor(plugin: PluginSpec, key: string, module: LoadedModule, spec: VmSpec): PooledVm {
+    try {
+      return this.create(key, module, spec);
+    } catch (err) {
+      if (isGatewayError(err, 'GW_ERR_ABI_CAPABILITY') || isGatewayError(err, 'GW_ERR_ABI_LINK')) {
+        throw new GatewayError(err.code, `plugin ${plugin.name}: ${err.message}`, { cause: err });
+      }
       throw err;
     }
   }

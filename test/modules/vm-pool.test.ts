@@ -82,7 +82,7 @@ describe('VmPool', () => {
       const pool = new VmPool({ logger: new RecordingLogger() });
       const err = refusal(() => pool.startPlugin(module, { vmId: '', vmConfiguration: text(''), allowedHostcalls: ['fd_write'] }, plugin('a')));
       expect(isGatewayError(err, 'GW_ERR_ABI_CAPABILITY')).toBe(true);
-      expect((err as Error).message).toContain('does not list: proxy_log');
+      expect((err as Error).message).toMatch(/^plugin a: module logging\.wasm:\n[\s\S]*does not list: proxy_log$/);
       expect(pool.vms()).toEqual([]);
     });
 
