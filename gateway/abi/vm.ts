@@ -11,6 +11,7 @@ import { CALL_FAILED, RootContext, StreamContext, type Context, type PluginSpec 
 import { resolveAllocator, resolveCallbacks, exportedFunction, type Callbacks, type GuestFn } from './callbacks.js';
 import { AbiVersion, LogLevel, Status } from './enums.js';
 import { checkImports } from './import-check.js';
+import { INSTRUMENTATION_MODULE } from './signatures.js';
 import { buildImports } from './imports.js';
 import { GuestMemory, MemoryFault } from './memory.js';
 import { GuestTrap, ProcExit, isTrap, wasmBacktrace } from './trap.js';
@@ -133,8 +134,10 @@ export class WasmVm {
     }
     this.abiVersion = version;
     // Without typed imports a capability list is still enforced, on the names the JS API gives.
-    const imports = options.imports
-      ?? (options.allowedHostcalls === undefined ? undefined : WebAssembly.Module.imports(module));
+    // NB: those are the compiled module's, which may be instrumented: the host's own module is
+    // left out there (the typed imports are read from the original bytes and keep it).
+    const imports = options.imports ?? (options.allowedHostcalls === undefined ? undefined
+      : WebAssembly.Module.imports(module).filter((imp) => imp.module !== INSTRUMENTATION_MODULE));
     if (imports !== undefined) checkImports(this.name, imports, options.allowedHostcalls);
     this.start(module);
   }

@@ -93,4 +93,16 @@ describe('WasmVm import check (VmOptions.imports, VmOptions.allowedHostcalls)', 
     expect(err.code).toBe('GW_ERR_ABI_CAPABILITY');
     expect(err.message).toContain('does not list: proxy_add_header_map_value');
   });
+
+  it('leaves the host\'s own edge_gateway imports of an instrumented module out of the name-only check', () => {
+    const instrumented = guestWat({
+      imports: `
+  (import "edge_gateway" "budget" (func $budget))
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))`,
+      body: '(func (export "proxy_on_context_create") (param i32 i32))',
+    });
+    const err = startError(() => startVm(instrumented, { allowedHostcalls: ['fd_write'] }));
+    expect(err.code).toBe('GW_ERR_ABI_CAPABILITY');
+    expect(err.message).not.toContain('edge_gateway');
+  });
 });
