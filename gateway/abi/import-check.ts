@@ -64,3 +64,19 @@ export function checkImports(moduleName: string, imports: readonly TypedImport[]
   throw new GatewayError(link.length > 0 ? 'GW_ERR_ABI_LINK' : 'GW_ERR_ABI_CAPABILITY',
     `module ${moduleName}:\n  ${lines.join('\n  ')}`);
 }
+
+/**
+ * The check as a VM runs it before instantiation: on the typed imports when the module layer gave
+ * them; otherwise, when a capability list applies, on the names the JS API gives.
+ * NB: those names are the compiled module's, which may be instrumented, so the host's own module
+ * is left out there (typed imports are read from the original bytes and keep it).
+ */
+export function checkVmImports(moduleName: string, module: WebAssembly.Module, imports?: readonly TypedImport[],
+  allowedHostcalls?: readonly string[]): void {
+  if (imports !== undefined) {
+    checkImports(moduleName, imports, allowedHostcalls);
+  } else if (allowedHostcalls !== undefined) {
+    const names = WebAssembly.Module.imports(module).filter((imp) => imp.module !== INSTRUMENTATION_MODULE);
+    checkImports(moduleName, names, allowedHostcalls);
+  }
+}

@@ -10,8 +10,7 @@
 import { CALL_FAILED, RootContext, StreamContext, type Context, type PluginSpec } from './context.js';
 import { resolveAllocator, resolveCallbacks, exportedFunction, type Callbacks, type GuestFn } from './callbacks.js';
 import { AbiVersion, LogLevel, Status } from './enums.js';
-import { checkImports } from './import-check.js';
-import { INSTRUMENTATION_MODULE } from './signatures.js';
+import { checkVmImports } from './import-check.js';
 import { buildImports } from './imports.js';
 import { GuestMemory, MemoryFault } from './memory.js';
 import { GuestTrap, ProcExit, isTrap, wasmBacktrace } from './trap.js';
@@ -133,12 +132,7 @@ export class WasmVm {
         `module ${this.name}: missing or unknown Proxy-Wasm ABI version (no proxy_abi_version_0_1_0, _0_2_0 or _0_2_1 export)`);
     }
     this.abiVersion = version;
-    // Without typed imports a capability list is still enforced, on the names the JS API gives.
-    // NB: those are the compiled module's, which may be instrumented: the host's own module is
-    // left out there (the typed imports are read from the original bytes and keep it).
-    const imports = options.imports ?? (options.allowedHostcalls === undefined ? undefined
-      : WebAssembly.Module.imports(module).filter((imp) => imp.module !== INSTRUMENTATION_MODULE));
-    if (imports !== undefined) checkImports(this.name, imports, options.allowedHostcalls);
+    checkVmImports(this.name, module, options.imports, options.allowedHostcalls);
     this.start(module);
   }
 
