@@ -2,8 +2,10 @@
  * Context and stream control (reference §3.1, §3.7): effective context, proxy_done, continue,
  * close, local replies and the status of the last callout. Stream actions are deferred until the
  * guest call returns; `send_local_response` also forces the running callback's result to Stop.
+ * A local reply whose status or headers the host could not send is refused (header-check.ts).
  */
-import { GRPC_STATUS_NONE, MAX_STREAM_TYPE, Status, StreamType } from '../enums.js';
+import { GRPC_STATUS_NONE, LogLevel, MAX_STREAM_TYPE, Status, StreamType } from '../enums.js';
+import { HeaderTarget, isFinalStatus, isHeaderList } from '../header-check.js';
 import { readPairs, returnLatin1 } from '../returns.js';
 import { Deferred } from '../phase.js';
 import type { WasmVm } from '../vm.js';
@@ -62,9 +64,18 @@ export function streamControlHostcalls(vm: WasmVm): HostcallTable {
       ctx.localReplyRequests++;
       // Only once per stream (Envoy guards with local_reply_sent; envoy#28826 hung clients).
       if (ctx.localReplySent) return Status.OK;
+      // Envoy casts any status to Http::Code and lets its codec write it; Node's writer throws on
+      // one it cannot send. A reply the host cannot send is refused here: BAD_ARGUMENT, and as
+      // localReplySent stays false while localReplyRequests moved, the data plane counts the
+      // callback as a filter failure (its failure policy answers, not a hung Pause).
+      if (!isFinalStatus(statusCode) || !isHeaderList(HeaderTarget.EXTRA, headers)) {
+        vm.ports.logger.log(LogLevel.WARN, `proxy_send_local_response refused in module ${vm.name}: ${isFinalStatus(statusCode)
+          ? 'a header name or value the host cannot send' : `status ${statusCode} is not a final HTTP status (200..599)`}`, ctx.root);
+        return Status.BAD_ARGUMENT;
+      }
       ctx.localReplySent = true;
       const grpc = grpcStatus >= 0 && grpcStatus <= 16 ? grpcStatus : GRPC_STATUS_NONE;
-      vm.defer(Deferred.LOCAL_REPLY, ctx, 0, { status: statusCode >>> 0, details, body, headers, grpcStatus: grpc });
+      vm.defer(Deferred.LOCAL_REPLY, ctx, 0, { status: statusCode, details, body, headers, grpcStatus: grpc });
       return Status.OK;
     },
 
