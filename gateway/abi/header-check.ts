@@ -57,7 +57,7 @@ export function isHeaderValue(v: string): boolean {
 
 /** A final status as the host sends it: 200..599. */
 export function isFinalStatus(status: number): boolean {
-  return status >= 200 && status <= 599;
+  return (status | 0) === status && status >= 200 && status <= 599;
 }
 
 function isStatusText(v: string): boolean {
