@@ -89,7 +89,7 @@ export class BodyPipeline {
       data = this.take(buf);
       if (eos && !trailers && this.owner.hasTrailers(dir)) {
         // This filter added trailers at the end of the stream: the rest see data, then trailers.
-        this.feed(data, false, i + 1);
+        if (data.length > 0) this.feed(data, false, i + 1);
         if (!this.owner.interrupted(epoch)) this.feed(Buffer.alloc(0), true, i + 1, true);
         return;
       }
