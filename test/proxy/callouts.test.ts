@@ -227,6 +227,22 @@ describe('callouts from filters', () => {
     expect(guestLines(gw.logs)).toContain('callout: http_call=2');
   });
 
+  it('refuses an http_call whose headers the host could not send (CRLF, NUL, a bad :path or :method) with BAD_ARGUMENT', async () => {
+    const auth = await authServer((_req, res) => res.end());
+    for (const headers of [
+      [...AUTH_HEADERS, ['x-ask', 'a\r\nx-injected: 1']], [...AUTH_HEADERS, ['x-a\r\nb', '1']], [...AUTH_HEADERS, ['x-nul', 'a\0b']],
+      [[':method', 'GET'], [':path', '/a b'], [':authority', 'auth']], [[':method', 'G T'], [':path', '/'], [':authority', 'auth']],
+      [[':method', 'GET'], [':path', '/'], [':authority', 'auth\r\nx: 1']],
+    ] as Array<Array<[string, string]>>) {
+      const { gw, upstream } = await setup(httpCallFilter({ cluster: 'auth', headers, answer: continueWithAnswer }), [{ name: 'auth', endpoints: [auth.url] }]);
+      const reply = await send(`${gw.url}/api`);
+      expect(reply.status).toBe(200);
+      expect(upstream.requests).toHaveLength(1);
+      expect(guestLines(gw.logs)).toContain('callout: http_call=2');
+    }
+    expect(auth.seen).toHaveLength(0);
+  });
+
   it('delivers a callout timeout as the 504 answer Envoy\'s router gives', async () => {
     const auth = await authServer((_req, res) => { setTimeout(() => res.end('late'), 2000).unref(); });
     const { gw, upstream } = await setup(httpCallFilter({ cluster: 'auth', headers: AUTH_HEADERS, timeoutMs: 100, answer: continueWithAnswer }),
