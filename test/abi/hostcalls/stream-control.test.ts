@@ -175,6 +175,8 @@ describe('proxy_send_local_response', () => {
     const { probe, stream, host } = setup();
     expect(localResponse(probe, stream, 403, { headers: Buffer.from('0100000001000000', 'hex') })).toBe(Status.BAD_ARGUMENT);
     expect(host.actions).toEqual([]);
+    // Refused like a status the host cannot send: the callback counts as a filter failure.
+    expect([stream.localReplyRequests, stream.localReplySent]).toEqual([1, false]);
   });
 
   it('refuses a status that is not a final HTTP status (200..599) with BAD_ARGUMENT and a warning, and sends nothing', () => {
