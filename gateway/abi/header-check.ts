@@ -15,8 +15,10 @@
  *   Node's writer also refuses them, no other control character but HTAB, no DEL;
  * - `:status`, and the status of a local reply: three digits, 200..599 (a 1xx is interim and can
  *   never be the final answer, RFC 9110 §15.2; above 599 is not HTTP);
- * - `:method` a token, `:path` origin-form (`/…`) or `*` with visible ASCII only, `:authority`
- *   visible ASCII without `/ ? # \` (RFC 9110 §7.2), `content-length` digits only;
+ * - `:method` a token; `:path` non-empty without space, control bytes or DEL (what would split
+ *   the request line; a guest must be able to write back any target a client sent, absolute-form,
+ *   `*` and raw 8-bit bytes included, so nothing stricter); `:authority` a field value (it
+ *   becomes the Host header); `content-length` digits only;
  * - a whole map at most MAX_HEADER_MAP_BYTES.
  *
  * Hot path: these run on every guest header write, so they are char-code loops over a 128-entry
@@ -78,22 +80,12 @@ function isDigits(v: string): boolean {
   return true;
 }
 
-/** Origin-form path or `*`: visible ASCII only (no SP, CR, LF, controls, raw 8-bit). */
+/** A request target that cannot split the request line: no SP, controls or DEL (undici's rule too). */
 function isPath(v: string): boolean {
-  if (v === '*') return true;
-  if (v.length === 0 || v.charCodeAt(0) !== 0x2f) return false;
-  for (let i = 1; i < v.length; i++) {
-    const c = v.charCodeAt(i);
-    if (c <= 0x20 || c >= 0x7f) return false;
-  }
-  return true;
-}
-
-/** host[:port] as visible ASCII without the delimiters that would end an authority. Empty: no Host. */
-function isAuthority(v: string): boolean {
+  if (v.length === 0) return false;
   for (let i = 0; i < v.length; i++) {
     const c = v.charCodeAt(i);
-    if (c <= 0x20 || c >= 0x7f || c === 0x2f || c === 0x3f || c === 0x23 || c === 0x5c) return false;
+    if (c <= 0x20 || c === 0x7f || c > 0xff) return false;
   }
   return true;
 }
@@ -105,7 +97,7 @@ export function isHeaderEntry(target: HeaderTarget, name: string, value: string)
       case HeaderTarget.REQUEST:
         if (name === ':path') return isPath(value);
         if (name === ':method' || name === ':scheme' || name === ':protocol') return isToken(value, 0);
-        if (name === ':authority') return isAuthority(value);
+        if (name === ':authority') return isHeaderValue(value);
         return false;
       case HeaderTarget.RESPONSE:
         return name === ':status' && isStatusText(value);

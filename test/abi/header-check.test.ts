@@ -29,10 +29,13 @@ describe('header-check', () => {
   it('allows only the pseudo-headers of the map, each with its own rule', () => {
     const cases: Array<[HeaderTarget, string, string, boolean]> = [
       [HeaderTarget.REQUEST, ':path', '/a/b?c=d%20e', true], [HeaderTarget.REQUEST, ':path', '*', true],
-      [HeaderTarget.REQUEST, ':path', '/a b', false], [HeaderTarget.REQUEST, ':path', 'http://x/', false],
+      [HeaderTarget.REQUEST, ':path', '/a b', false], [HeaderTarget.REQUEST, ':path', '/a\tb', false], [HeaderTarget.REQUEST, ':path', '', false],
+      [HeaderTarget.REQUEST, ':path', '/a\x7fb', false],
+      // What a client may send must be writable back (absolute-form, raw 8-bit bytes).
+      [HeaderTarget.REQUEST, ':path', 'http://x/', true], [HeaderTarget.REQUEST, ':path', '/caf\xe9', true],
       [HeaderTarget.REQUEST, ':method', 'GET', true], [HeaderTarget.REQUEST, ':method', '', false], [HeaderTarget.REQUEST, ':method', 'G\rT', false],
       [HeaderTarget.REQUEST, ':authority', 'h.test:8080', true], [HeaderTarget.REQUEST, ':authority', '', true],
-      [HeaderTarget.REQUEST, ':authority', 'h\r\nx', false], [HeaderTarget.REQUEST, ':authority', 'h/x', false],
+      [HeaderTarget.REQUEST, ':authority', 'h\r\nx', false], [HeaderTarget.REQUEST, ':authority', 'h\0', false],
       [HeaderTarget.REQUEST, ':scheme', 'https', true], [HeaderTarget.REQUEST, ':status', '200', false], [HeaderTarget.REQUEST, ':x', 'y', false],
       [HeaderTarget.RESPONSE, ':status', '204', true], [HeaderTarget.RESPONSE, ':status', '20', false], [HeaderTarget.RESPONSE, ':status', '2x0', false],
       [HeaderTarget.RESPONSE, ':status', '100', false], [HeaderTarget.RESPONSE, ':path', '/', false],
