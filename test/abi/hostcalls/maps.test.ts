@@ -450,3 +450,17 @@ describe('header writes the host cannot send', () => {
     }
   });
 });
+
+describe('header writes of what a peer sent', () => {
+  it('lets a guest write back every map a client or upstream could have sent (the Go SDK replaces whole maps)', () => {
+    const { probe, stream, host } = setup([[':method', 'OPTIONS'], [':path', '*'], [':authority', 'a.test:8080'], [':scheme', 'http'],
+      ['user-agent', 'curl/8 (x\ty)'], ['x-latin1', 'caf\xe9'], ['x-empty', '']]);
+    for (const path of ['*', 'http://a.test/x?y=1', '/caf\xe9/%2e%2e/', '//double']) {
+      const pairs = [...host.maps[0]!.pairs];
+      pairs[3] = path;
+      expect([path, setPairs(probe, stream, 0, encodePairs(pairs))]).toEqual([path, Status.OK]);
+    }
+    host.maps[2] = HeaderMap.from([[':status', '599'], ['set-cookie', 'a=1; Path=/'], ['content-length', '0']]);
+    expect(setPairs(probe, stream, 2, encodePairs(host.maps[2]!.pairs))).toBe(Status.OK);
+  });
+});
