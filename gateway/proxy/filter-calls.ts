@@ -54,9 +54,11 @@ export class FilterCalls {
   trailers(slot: FilterSlot, direction: number, count: number): number {
     const t0 = this.enter(slot);
     const stream = slot.stream!;
+    const replied = stream.localReplySent;
+    const requests = stream.localReplyRequests;
     const action = direction === 0 ? stream.onRequestTrailers(count) : stream.onResponseTrailers(count);
     this.leave(slot, t0);
-    return action;
+    return ignoringSecondReply(stream, replied, requests, action);
   }
 
   /** on_log for every filter, then on_done/on_delete for every one: Envoy logs all before it destroys any. */
@@ -99,7 +101,7 @@ export class FilterCalls {
 /**
  * A second local reply from a stream is ignored (only the first is sent), and so is the Stop the
  * ABI forces for it: nothing would ever resume the stream and the client would hang. Continue is 0
- * for headers and bodies alike. A first local reply the host refused (a status or header it
+ * for headers, bodies and trailers alike. A first local reply the host refused (a status or header it
  * cannot send: requested, never sent) fails the callback, so the failure policy answers.
  */
 function ignoringSecondReply(stream: StreamContext, replied: boolean, requests: number, action: number): number {

@@ -41,9 +41,9 @@ import { ResponseWriter, type WriterOwner } from './response-writer.js';
 import type { FlowEnv, RouteRuntime } from './types.js';
 
 type Handler = Dispatcher.DispatchHandler;
+type Controller = Dispatcher.DispatchController;
 
 const EMPTY_BODY = Buffer.alloc(0);
-type Controller = Dispatcher.DispatchController;
 
 const enum Phase { REQUEST, UPSTREAM, RESPONSE, DONE }
 
