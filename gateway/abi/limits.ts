@@ -9,6 +9,14 @@ export const MAX_PAIRS_BYTES = 1024 * 1024;
 /** Most pairs in one blob; more is treated as malformed (cpp-host rejects it too). */
 export const MAX_PAIRS_COUNT = 1024;
 
+/**
+ * Largest header (or trailer) map a guest may build, keys plus values: Envoy's default
+ * max_request_headers_kb (60 KiB). Past it a header write answers BAD_ARGUMENT; without a cap a
+ * guest could hand the client or the upstream a head no HTTP parser accepts (Node's own reads
+ * 16 KiB).
+ */
+export const MAX_HEADER_MAP_BYTES = 60 * 1024;
+
 /** Largest `random_get` request; above it WASI returns INVAL (cpp-host's limit). */
 export const MAX_RANDOM_GET_BYTES = 64 * 1024;
 

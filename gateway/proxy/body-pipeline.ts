@@ -6,6 +6,9 @@
  * holds the data until it calls proxy_continue_stream. Over the route's limit, `overLimit` runs.
  * When trailers end the stream, each filter gets its trailers callback instead of a last body
  * callback with end_of_stream (Envoy), and what it held moves on when that callback continues.
+ * A filter may add trailers in its end-of-stream body callback when the peer sent none (Envoy's
+ * addDecodedTrailers/addEncodedTrailers): the filters after it then get the data without
+ * end_of_stream and their trailers callback, as Envoy's filter manager does.
  */
 import { BodyAction } from '../abi/enums.js';
 import { CALL_FAILED } from '../abi/context.js';
@@ -23,6 +26,8 @@ export interface BodyOwner {
   beginWalk(): number;
   /** Fail policy for a filter that trapped: true to pass over it and go on. */
   failFilter(slot: FilterSlot): boolean;
+  /** Whether the stream of `direction` now ends with trailers (a filter may just have added them). */
+  hasTrailers(direction: number): boolean;
 }
 
 export class BodyPipeline {
@@ -82,6 +87,12 @@ export class BodyPipeline {
         return;
       }
       data = this.take(buf);
+      if (eos && !trailers && this.owner.hasTrailers(dir)) {
+        // This filter added trailers at the end of the stream: the rest see data, then trailers.
+        if (data.length > 0) this.feed(data, false, i + 1);
+        if (!this.owner.interrupted(epoch)) this.feed(Buffer.alloc(0), true, i + 1, true);
+        return;
+      }
     }
     this.emit(data, eos);
   }

@@ -5,6 +5,7 @@
  */
 import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import { Status } from '../abi/enums.js';
+import { HeaderTarget, isHeaderList } from '../abi/header-check.js';
 import type { Callouts, GrpcCallRequest, GrpcCallResult, HttpCallRequest, HttpCallResponse } from '../abi/ports.js';
 import type { Pairs } from '../abi/pairs.js';
 import type { Cluster } from './cluster.js';
@@ -50,6 +51,8 @@ export class ClusterCallouts implements Callouts {
   httpCall(req: HttpCallRequest, done: (res: HttpCallResponse | null) => void): Status {
     const cluster = this.clusters().get(req.cluster);
     if (cluster === undefined) return Status.BAD_ARGUMENT;
+    // Guest bytes bound for the wire: the same rules as a request a filter edits (header-check.ts).
+    if (!isHeaderList(HeaderTarget.REQUEST, req.headers) || !isHeaderList(HeaderTarget.TRAILERS, req.trailers)) return Status.BAD_ARGUMENT;
     const headers = withoutPseudo(req.headers);
     headers.push('host', first(req.headers, ':authority')!);
     if (req.body.length > 0) headers.push('content-length', String(req.body.length));
@@ -81,6 +84,8 @@ export class ClusterCallouts implements Callouts {
     const cluster = this.clusters().get(req.cluster);
     // Envoy answers an unknown gRPC upstream with PARSE_FAILURE, kept for compatibility.
     if (cluster === undefined) return Status.PARSE_FAILURE;
+    // node:http2 throws on metadata it cannot send; refuse it as a bad argument before that.
+    if (!isHeaderList(HeaderTarget.EXTRA, req.initialMetadata)) return Status.BAD_ARGUMENT;
     const endpoint = cluster.pick();
     let finished = false;
     const finish = (res: GrpcCallResult): void => {

@@ -10,6 +10,12 @@ import type { FilterSlot } from './filter-slot.js';
 export class FilterCalls {
   /** The filter whose callback is running now (a continue_stream from it is an early continue). */
   running: FilterSlot | null = null;
+  /**
+   * The direction (0 request, 1 response) of the end-of-stream body callback running now, or -1.
+   * Envoy creates the trailer map when a filter writes to it then (getMap → addDecodedTrailers /
+   * addEncodedTrailers), so a filter can add trailers the peer never sent.
+   */
+  eosBody = -1;
   /** The end of the last callback of the current walk; -1 before its first. */
   private lap = -1;
 
@@ -38,7 +44,9 @@ export class FilterCalls {
     const stream = slot.stream!;
     const replied = stream.localReplySent;
     const requests = stream.localReplyRequests;
+    if (eos) this.eosBody = direction;
     const action = direction === 0 ? stream.onRequestBody(size, eos) : stream.onResponseBody(size, eos);
+    this.eosBody = -1;
     this.leave(slot, t0);
     return ignoringSecondReply(stream, replied, requests, action);
   }
@@ -46,9 +54,11 @@ export class FilterCalls {
   trailers(slot: FilterSlot, direction: number, count: number): number {
     const t0 = this.enter(slot);
     const stream = slot.stream!;
+    const replied = stream.localReplySent;
+    const requests = stream.localReplyRequests;
     const action = direction === 0 ? stream.onRequestTrailers(count) : stream.onResponseTrailers(count);
     this.leave(slot, t0);
-    return action;
+    return ignoringSecondReply(stream, replied, requests, action);
   }
 
   /** on_log for every filter, then on_done/on_delete for every one: Envoy logs all before it destroys any. */
@@ -91,8 +101,11 @@ export class FilterCalls {
 /**
  * A second local reply from a stream is ignored (only the first is sent), and so is the Stop the
  * ABI forces for it: nothing would ever resume the stream and the client would hang. Continue is 0
- * for headers and bodies alike.
+ * for headers, bodies and trailers alike. A first local reply the host refused (a status or header it
+ * cannot send: requested, never sent) fails the callback, so the failure policy answers.
  */
 function ignoringSecondReply(stream: StreamContext, replied: boolean, requests: number, action: number): number {
-  return replied && stream.localReplyRequests !== requests && action !== CALL_FAILED ? 0 : action;
+  if (stream.localReplyRequests === requests || action === CALL_FAILED) return action;
+  if (!stream.localReplySent) return CALL_FAILED;
+  return replied ? 0 : action;
 }

@@ -34,7 +34,7 @@ import type { Endpoint } from './cluster.js';
 import { FilterCalls } from './filter-calls.js';
 import { FilterSlot, type SlotOwner } from './filter-slot.js';
 import { NO_BODY_STATUS, objectToPairs, removeHeader, requestHeaderMap, responseHeaderMap, withoutPseudo } from './headers.js';
-import { failClosedBody, failClosedHeaders, gatewayReply, localReplyBody, localReplyHeaders } from './local-reply.js';
+import { failClosedHeaders, gatewayReply, isGrpcContentType, localReplyBody, localReplyHeaders } from './local-reply.js';
 import { REJECT, SKIP } from './plugin-runtime.js';
 import { streamProperty } from './properties.js';
 import { ResponseWriter, type WriterOwner } from './response-writer.js';
@@ -42,6 +42,8 @@ import type { FlowEnv, RouteRuntime } from './types.js';
 
 type Handler = Dispatcher.DispatchHandler;
 type Controller = Dispatcher.DispatchController;
+
+const EMPTY_BODY = Buffer.alloc(0);
 
 const enum Phase { REQUEST, UPSTREAM, RESPONSE, DONE }
 
@@ -87,6 +89,8 @@ export class RequestFlow implements SlotOwner, BodyOwner, WriterOwner, Handler {
   private upstreamTrailers: Record<string, string | string[] | undefined> | null = null;
   /** We aborted the upstream exchange ourselves: its error is not an upstream failure. */
   private upstreamAbandoned = false;
+  /** Envoy's is_grpc_request, from the request as the client sent it: the form of local replies. */
+  private readonly grpcRequest: boolean;
 
   constructor(readonly req: IncomingMessage, readonly res: ServerResponse, readonly route: RouteRuntime,
     readonly env: FlowEnv) {
@@ -95,6 +99,7 @@ export class RequestFlow implements SlotOwner, BodyOwner, WriterOwner, Handler {
     const te = req.headers['transfer-encoding'];
     const cl = req.headers['content-length'];
     this.hasBody = te !== undefined || (cl !== undefined && cl !== '0');
+    this.grpcRequest = isGrpcContentType(req.headers['content-type']);
     res.on('close', () => this.finish());
   }
 
@@ -291,6 +296,7 @@ export class RequestFlow implements SlotOwner, BodyOwner, WriterOwner, Handler {
     // Envoy encodes a local reply's body in one data frame with end_stream (one body callback).
     this.respWhole = this.respPending.length > 0;
     this.upstreamTrailers = null;
+    this.responseTrailers = null;
     this.respPipeline = null;
     this.runResponseHeaders(0);
   }
@@ -366,10 +372,21 @@ export class RequestFlow implements SlotOwner, BodyOwner, WriterOwner, Handler {
   headerMap(type: number, write: boolean): HeaderMap | null {
     switch (type) {
       case 0: return write && this.phase !== Phase.REQUEST ? null : this.requestHeaders;
-      case 1: return this.requestTrailers;
+      case 1:
+        // Envoy's getMap: a write in the end-of-stream body callback creates the trailers.
+        if (this.requestTrailers === null && write && this.calls.eosBody === 0) this.requestTrailers = new HeaderMap();
+        return this.requestTrailers;
       case 2: return write && this.out.headSent ? null : this.responseHeaders;
-      default: return this.responseTrailers;
+      default:
+        if (this.responseTrailers === null && write && this.calls.eosBody === 1) this.responseTrailers = new HeaderMap();
+        return this.responseTrailers;
     }
+  }
+
+  /** Whether the stream of `direction` ends with trailers now (the peer's, or a filter's). */
+  hasTrailers(direction: number): boolean {
+    const trailers = direction === 0 ? this.requestTrailers : this.responseTrailers;
+    return trailers !== null && trailers.count > 0;
   }
 
   property(path: readonly string[]): Uint8Array | undefined {
@@ -449,8 +466,8 @@ export class RequestFlow implements SlotOwner, BodyOwner, WriterOwner, Handler {
 
   /** A local reply through the response phase of `order` (Envoy's sendLocalReply). */
   private localResponse(reply: LocalResponse, order: FilterSlot[]): void {
-    const body = localReplyBody(reply);
-    this.beginResponse(localReplyHeaders(reply), order, body.length === 0, body);
+    const body = localReplyBody(reply, this.grpcRequest);
+    this.beginResponse(localReplyHeaders(reply, this.grpcRequest), order, body.length === 0, body);
   }
 
   /**
@@ -517,10 +534,20 @@ export class RequestFlow implements SlotOwner, BodyOwner, WriterOwner, Handler {
       return;
     }
     this.phase = Phase.RESPONSE;
-    this.responseHeaders = failClosedHeaders();
+    this.responseHeaders = failClosedHeaders(this.grpcRequest);
+    this.responseTrailers = null;
     this.respOrder = [];
     this.respPipeline = null;
-    this.out.end(failClosedBody(plugin));
+    this.out.end(EMPTY_BODY);
+  }
+
+  /**
+   * The response writer's last-resort guard caught something (a head or trailer Node refused):
+   * it answered 502/503 or reset this request alone; here it is named in the access log and logged.
+   */
+  writeFailed(err: unknown): void {
+    this.errorCode = 'response_write_failed';
+    this.env.writeFailed(this, err);
   }
 
   private abortUpstream(): void {

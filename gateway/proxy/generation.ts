@@ -97,6 +97,15 @@ export class Generation implements FlowEnv {
     this.deps.hooks.upstreamError(flow, code);
   }
 
+  writeFailed(flow: RequestFlow, err: unknown): void {
+    const error = err as { code?: string; message?: string };
+    this.deps.logger.error({
+      route: flow.route.name, localReplyBy: flow.localReplyBy ?? undefined,
+      filters: flow.slots.map((s) => s.plugin.name), path: flow.req.url,
+      code: error?.code, err: error?.message ?? String(err),
+    }, 'response write failed: answered for this request alone');
+  }
+
   /** New requests go elsewhere now; dispose once the last one here has ended. */
   retire(): void {
     this.retired = true;

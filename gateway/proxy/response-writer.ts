@@ -3,6 +3,12 @@
  * backpressure onto the upstream, the trailers, the end, and the bytes sent. It writes whatever the
  * filters left in the flow's response headers and trailers; which response that is, and when it
  * goes out, is the flow's business.
+ *
+ * Last-resort guard: what guests write is checked where it enters (abi/header-check.ts), but
+ * anything Node's writer still throws on stays with this request. Before the head went out the
+ * client gets an empty 502 (the answer came from the upstream) or 503 (a filter made it); after,
+ * the stream is reset. The owner logs it. Nothing escapes into the HTTP server's event handlers,
+ * where an exception would end the process and every connection on it.
  */
 import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
@@ -14,11 +20,17 @@ export interface WriterOwner {
   /** The response head as the filters left it. */
   readonly responseHeaders: HeaderMap | null;
   readonly responseTrailers: HeaderMap | null;
+  /** The filter whose local reply this is (null: the upstream's answer or the gateway's own). */
+  readonly localReplyBy: string | null;
   /** The response's body filters, when any run (null: none): the framing of the head depends on them. */
   responseBody(): { readonly edited: boolean } | null;
   /** The upstream exchange, to hold back while the client drains; null once it ended or was dropped. */
   upstreamController(): Dispatcher.DispatchController | null;
+  /** The guard caught `err` and answered or reset: name it in the access log and log it. */
+  writeFailed(err: unknown): void;
 }
+
+const FALLBACK_HEAD = ['content-length', '0'];
 
 export class ResponseWriter {
   /** The head went out: the response headers are final, and a new response can only reset. */
@@ -46,7 +58,11 @@ export class ResponseWriter {
       removeHeader(flat, 'content-length');
     }
     this.status = status;
-    this.res.writeHead(status, flat);
+    try {
+      this.res.writeHead(status, flat);
+    } catch (err) {
+      this.failed(err);
+    }
   }
 
   /** A body chunk for the client, the last one with `eos`; the head goes first if it has not. */
@@ -60,28 +76,44 @@ export class ResponseWriter {
       const body = this.owner.responseBody();
       if (body === null) this.writeHead(trailers);
       else if (eos) this.writeHead(trailers, trailers ? undefined : data.length);
-      else this.writeHead(body.edited);
+      // A filter that added trailers at the end of the stream passes the data on first.
+      else this.writeHead(body.edited || this.hasTrailers());
+      if (this.closed) return;
     }
-    if (data.length > 0) {
-      this.bytesOut += data.length;
-      if (!this.res.write(data) && !eos) this.holdUpstream();
-    }
-    if (eos) {
-      if (this.hasTrailers() && this.res.chunkedEncoding) this.res.addTrailers(trailerEntries(this.owner.responseTrailers!));
-      this.res.end();
+    try {
+      if (data.length > 0) {
+        this.bytesOut += data.length;
+        if (!this.res.write(data) && !eos) this.holdUpstream();
+      }
+      if (eos) {
+        // Trailers go out only with chunked framing (as Envoy's HTTP/1 codec: dropped otherwise).
+        if (this.hasTrailers() && this.res.chunkedEncoding) this.res.addTrailers(trailerEntries(this.owner.responseTrailers!));
+        this.closed = true;
+        this.res.end();
+      }
+    } catch (err) {
+      this.failed(err);
     }
   }
 
   /** A whole response at once: the head with the body's exact length, then the body (fail-closed). */
   end(body: Buffer): void {
+    if (this.closed) return;
     // NB: writeHead sends the head at once; its content-length must be the body's already.
     this.writeHead(false, body.length);
+    if (this.closed) return;
+    this.closed = true;
     this.bytesOut += body.length;
-    this.res.end(body);
+    try {
+      this.res.end(body);
+    } catch (err) {
+      this.failed(err);
+    }
   }
 
   /** Resets the client's stream (too late to answer properly, or a filter closed it), as Envoy does. */
   reset(err?: Error): void {
+    this.closed = true;
     this.res.destroy(err);
   }
 
@@ -90,6 +122,30 @@ export class ResponseWriter {
     this.closed = true;
     // status stays 0 when no response head went out (client gone first), as Envoy logs it.
     if (this.status === 0 && this.res.headersSent) this.status = this.res.statusCode;
+  }
+
+  /**
+   * Something Node's writer threw: an empty 502/503 when no head went out yet, else a reset; the
+   * writer takes nothing more for this exchange.
+   */
+  private failed(err: unknown): void {
+    const first = !this.closed;
+    this.closed = true;
+    if (first) this.owner.writeFailed(err);
+    if (this.res.headersSent || this.res.destroyed) {
+      this.res.destroy();
+      return;
+    }
+    const status = this.owner.localReplyBy !== null ? 503 : 502;
+    try {
+      // NB: Node validates the status and every header before it stores the head, so a refused
+      // writeHead leaves nothing behind and this one starts clean.
+      this.res.writeHead(status, FALLBACK_HEAD);
+      this.status = status;
+      this.res.end();
+    } catch {
+      this.res.destroy();
+    }
   }
 
   private hasTrailers(): boolean {

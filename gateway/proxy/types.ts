@@ -25,4 +25,6 @@ export interface FlowEnv {
   /** Called once when the request is over (access log, metrics, generation accounting). */
   done(flow: RequestFlow): void;
   upstreamError(flow: RequestFlow, code: string): void;
+  /** The response writer's guard caught an error writing this request's answer (one error log line). */
+  writeFailed(flow: RequestFlow, err: unknown): void;
 }

@@ -63,6 +63,7 @@ const IMPORTS: ReadonlyArray<[string, number]> = [
   ['proxy_add_header_map_value', 5],
   ['proxy_replace_header_map_value', 5],
   ['proxy_remove_header_map_value', 3],
+  ['proxy_set_header_map_pairs', 3],
   ['proxy_get_buffer_bytes', 5],
   ['proxy_set_buffer_bytes', 5],
   ['proxy_continue_stream', 1],

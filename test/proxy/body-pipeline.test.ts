@@ -202,4 +202,75 @@ describe('bodies through the filter chain', () => {
     await waitFor(() => gw.logs.some((l) => l.access === true), 'the access log line');
     expect(gw.logs.find((l) => l.access === true)!.error).toBe('response_payload_too_large');
   });
+
+  describe('trailers a filter adds at the end of a body the peer sent without any (Envoy creates the map then)', () => {
+    /** Adds trailer x-added: yes to map `map` in the end-of-stream call of `callback`; `buffer`: Pause until then. */
+    function trailerAdder(callback: 'proxy_on_request_body' | 'proxy_on_response_body', buffer = false): string {
+      const g = new Guest();
+      const map = callback === 'proxy_on_request_body' ? 1 : 3;
+      return g.build({
+        log: false,
+        on: {
+          [callback]: `(if (result i32) (local.get $eos)
+            (then (call $add_header (i32.const ${map}) ${g.lit('x-added')} ${g.lit('yes')}) (i32.const 0))
+            (else (i32.const ${buffer ? 1 : 0})))`,
+        },
+      });
+    }
+
+    /** Logs its body calls and, in its trailers callback, the trailer x-added of map `map`. */
+    function trailerReader(direction: 'request' | 'response'): string {
+      const g = new Guest();
+      const map = direction === 'request' ? 1 : 3;
+      return g.build({
+        log: false,
+        on: {
+          [`proxy_on_${direction}_body`]: `(call $log_num2 ${g.lit('size=')} (local.get $size) ${g.lit(' eos=')} (local.get $eos)) (i32.const 0)`,
+          [`proxy_on_${direction}_trailers`]: `(call $log_header (i32.const ${map}) ${g.lit('x-added')}) (i32.const 0)`,
+        },
+      });
+    }
+
+    const chunked: Handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('streamed');
+    };
+
+    it('sends response trailers added in the last body callback of a chunked upstream answer', async () => {
+      const { gw } = await setup({ reader: trailerReader('response'), adder: trailerAdder('proxy_on_response_body') }, chunked);
+      const reply = await send(`${gw.url}/t`);
+      expect([reply.status, reply.body.toString(), reply.trailers]).toEqual([200, 'streamed', { 'x-added': 'yes' }]);
+      // Response order: adder first; the reader after it got the data without end of stream, then trailers.
+      await waitFor(() => guestLines(gw.logs).includes('reader: x-added=yes'), 'the reader saw the trailer');
+      expect(guestLines(gw.logs).filter((l) => l.startsWith('reader:'))).toEqual(['reader: size=8 eos=0', 'reader: x-added=yes']);
+    });
+
+    it('sends them chunked when the filter buffered a content-length answer to its end', async () => {
+      const { gw } = await setup({ adder: trailerAdder('proxy_on_response_body', true) }, (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 5 });
+        res.end('whole');
+      });
+      const reply = await send(`${gw.url}/t`);
+      expect([reply.status, reply.body.toString(), reply.headers['content-length'], reply.headers['transfer-encoding'], reply.trailers])
+        .toEqual([200, 'whole', undefined, 'chunked', { 'x-added': 'yes' }]);
+    });
+
+    it('sends them after a local reply with a body', async () => {
+      const g = new Guest();
+      const deny = g.build({ log: false, on: { proxy_on_request_headers: `(drop (call $proxy_send_local_response (i32.const 403) ${g.lit('')} ${g.lit('denied')} ${g.pairs([])} (i32.const -1))) (i32.const 1)` } });
+      const { gw, upstream } = await setup({ adder: trailerAdder('proxy_on_response_body'), deny });
+      const reply = await send(`${gw.url}/t`);
+      expect([reply.status, reply.body.toString(), reply.trailers]).toEqual([403, 'denied', { 'x-added': 'yes' }]);
+      expect(upstream.requests).toHaveLength(0);
+    });
+
+    it('hands request trailers added at the end of the request body to the later filters (not forwarded upstream)', async () => {
+      const { gw, upstream } = await setup({ adder: trailerAdder('proxy_on_request_body'), reader: trailerReader('request') });
+      const reply = await send(`${gw.url}/t`, { method: 'POST', headers: { 'content-length': 5 }, body: ['hello'] });
+      expect(reply.status).toBe(200);
+      await waitFor(() => guestLines(gw.logs).includes('reader: x-added=yes'), 'the reader saw the trailer');
+      expect(guestLines(gw.logs).filter((l) => l.startsWith('reader:'))).toEqual(['reader: size=5 eos=0', 'reader: x-added=yes']);
+      expect(upstream.requests[0].body.toString()).toBe('hello');
+    });
+  });
 });

@@ -227,6 +227,22 @@ describe('callouts from filters', () => {
     expect(guestLines(gw.logs)).toContain('callout: http_call=2');
   });
 
+  it('refuses an http_call whose headers the host could not send (CRLF, NUL, a bad :path or :method) with BAD_ARGUMENT', async () => {
+    const auth = await authServer((_req, res) => res.end());
+    for (const headers of [
+      [...AUTH_HEADERS, ['x-ask', 'a\r\nx-injected: 1']], [...AUTH_HEADERS, ['x-a\r\nb', '1']], [...AUTH_HEADERS, ['x-nul', 'a\0b']],
+      [[':method', 'GET'], [':path', '/a b'], [':authority', 'auth']], [[':method', 'G T'], [':path', '/'], [':authority', 'auth']],
+      [[':method', 'GET'], [':path', '/'], [':authority', 'auth\r\nx: 1']],
+    ] as Array<Array<[string, string]>>) {
+      const { gw, upstream } = await setup(httpCallFilter({ cluster: 'auth', headers, answer: continueWithAnswer }), [{ name: 'auth', endpoints: [auth.url] }]);
+      const reply = await send(`${gw.url}/api`);
+      expect(reply.status).toBe(200);
+      expect(upstream.requests).toHaveLength(1);
+      expect(guestLines(gw.logs)).toContain('callout: http_call=2');
+    }
+    expect(auth.seen).toHaveLength(0);
+  });
+
   it('delivers a callout timeout as the 504 answer Envoy\'s router gives', async () => {
     const auth = await authServer((_req, res) => { setTimeout(() => res.end('late'), 2000).unref(); });
     const { gw, upstream } = await setup(httpCallFilter({ cluster: 'auth', headers: AUTH_HEADERS, timeoutMs: 100, answer: continueWithAnswer }),
@@ -261,14 +277,14 @@ describe('callouts from filters', () => {
 
   describe('gRPC', () => {
     /** on_request_headers calls test.Echo/Say on `cluster` with "ping" and pauses; the answer is copied into the request. */
-    function grpcFilter(cluster: string): string {
+    function grpcFilter(cluster: string, metadata: Array<[string, string]> = [['x-md', 'v1']]): string {
       const g = new Guest();
       return g.build({
         extra: '(global $stream (mut i32) (i32.const 0))',
         on: {
           proxy_on_request_headers: `
             (global.set $stream (local.get $ctx))
-            (local.set $t (call $proxy_grpc_call ${g.lit(cluster)} ${g.lit('test.Echo')} ${g.lit('Say')} ${g.pairs([['x-md', 'v1']])}
+            (local.set $t (call $proxy_grpc_call ${g.lit(cluster)} ${g.lit('test.Echo')} ${g.lit('Say')} ${g.pairs(metadata)}
               ${g.lit('ping')} (i32.const 5000) (i32.const 0x18)))
             (call $log_num2 ${g.lit('grpc_call=')} (local.get $t) ${g.lit(' token=')} (i32.load (i32.const 0x18)))
             (if (result i32) (local.get $t) (then (i32.const 0)) (else (i32.const 1)))`,
@@ -311,6 +327,17 @@ describe('callouts from filters', () => {
       // The initial metadata (map 4) stays readable during on_grpc_receive.
       expect(upstream.requests[0].headers['x-grpc-metadata']).toBe('echo');
       expect(guestLines(gw.logs).filter((l) => !l.includes(' cb='))).toEqual(['callout: grpc_call=0 token=5', 'callout: token=5 size=9']);
+    });
+
+    it('refuses metadata node:http2 could not send (CRLF in a value, a name that is no token) with BAD_ARGUMENT', async () => {
+      const grpc = await grpcServer(() => ({ status: 0, message: Buffer.from('x') }));
+      for (const metadata of [[['x-md', 'a\r\nb']], [['x md', 'v']]] as Array<Array<[string, string]>>) {
+        const { gw, upstream } = await setup(grpcFilter('grpc', metadata), [{ name: 'grpc', endpoints: [grpc.url], http2: true }]);
+        expect((await send(`${gw.url}/api`)).status).toBe(200);
+        expect(upstream.requests).toHaveLength(1);
+        expect(guestLines(gw.logs)).toContain('callout: grpc_call=2 token=0');
+      }
+      expect(grpc.seen).toHaveLength(0);
     });
 
     it('delivers a failed call through on_grpc_close with its status and message', async () => {

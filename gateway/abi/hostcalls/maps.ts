@@ -2,8 +2,13 @@
  * Header, trailer and metadata maps (reference §3.6, §6.10). Maps 0–3 belong to the stream, 4/5 to
  * the gRPC result and 6/7 to the http-call answer being delivered to the root (also reachable when
  * the effective context is a stream, as Envoy reads them through rootContext()).
+ *
+ * Writes go to the stream maps 0..3 only (Envoy's getMap has no other) and are checked where they
+ * enter (header-check.ts): a name, value or pseudo-header the host could not send, or a map grown
+ * past its limit, answers BAD_ARGUMENT and leaves the map as it was.
  */
 import { AbiVersion, MAX_MAP_TYPE, MapType, Status } from '../enums.js';
+import { fitsHeaderMap, isHeaderEntry, isHeaderList, targetOfMap } from '../header-check.js';
 import { byteSize, firstValue, type HeaderMap } from '../header-map.js';
 import type { Pairs } from '../pairs.js';
 import { readPairs, returnLatin1, returnPairs } from '../returns.js';
@@ -50,6 +55,8 @@ export function mapHostcalls(vm: WasmVm): HostcallTable {
       const pairs = readPairs(vm, ptr, len);
       // cpp-host silently clears the map on malformed input; refusing it loses nothing.
       if (pairs === null) return Status.BAD_ARGUMENT;
+      for (let i = 0; i < pairs.length; i += 2) pairs[i] = pairs[i].toLowerCase();
+      if (!isHeaderList(targetOfMap(type), pairs)) return Status.BAD_ARGUMENT;
       const map = streamMap(vm, type, true);
       if (map === null) return Status.BAD_ARGUMENT;
       map.setAll(pairs);
@@ -81,27 +88,30 @@ export function mapHostcalls(vm: WasmVm): HostcallTable {
     },
 
     proxy_add_header_map_value(type: number, keyPtr: number, keyLen: number, valPtr: number, valLen: number): number {
-      if (type >>> 0 > MAX_MAP_TYPE) return Status.BAD_ARGUMENT;
-      const key = vm.mem.latin1(keyPtr, keyLen);
+      if (type >>> 0 > MapType.HTTP_RESPONSE_TRAILERS) return Status.BAD_ARGUMENT;
+      const key = vm.mem.latin1(keyPtr, keyLen).toLowerCase();
       const value = vm.mem.latin1(valPtr, valLen);
+      if (!isHeaderEntry(targetOfMap(type), key, value)) return Status.BAD_ARGUMENT;
       const map = streamMap(vm, type, true);
-      if (map === null) return Status.BAD_ARGUMENT;
+      if (map === null || !fitsHeaderMap(map.byteSize, key.length + value.length)) return Status.BAD_ARGUMENT;
       map.add(key, value);
       return Status.OK;
     },
 
     proxy_replace_header_map_value(type: number, keyPtr: number, keyLen: number, valPtr: number, valLen: number): number {
-      if (type >>> 0 > MAX_MAP_TYPE) return Status.BAD_ARGUMENT;
-      const key = vm.mem.latin1(keyPtr, keyLen);
+      if (type >>> 0 > MapType.HTTP_RESPONSE_TRAILERS) return Status.BAD_ARGUMENT;
+      const key = vm.mem.latin1(keyPtr, keyLen).toLowerCase();
       const value = vm.mem.latin1(valPtr, valLen);
+      if (!isHeaderEntry(targetOfMap(type), key, value)) return Status.BAD_ARGUMENT;
       const map = streamMap(vm, type, true);
-      if (map === null) return Status.BAD_ARGUMENT;
+      // NB: the old value's bytes still count: the limit is a bound, not an exact size.
+      if (map === null || !fitsHeaderMap(map.byteSize, key.length + value.length)) return Status.BAD_ARGUMENT;
       map.replace(key, value);
       return Status.OK;
     },
 
     proxy_remove_header_map_value(type: number, keyPtr: number, keyLen: number): number {
-      if (type >>> 0 > MAX_MAP_TYPE) return Status.BAD_ARGUMENT;
+      if (type >>> 0 > MapType.HTTP_RESPONSE_TRAILERS) return Status.BAD_ARGUMENT;
       const key = vm.mem.latin1(keyPtr, keyLen);
       const map = streamMap(vm, type, true);
       if (map === null) return Status.BAD_ARGUMENT;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MapType, Status } from '../../../gateway/abi/enums.js';
 import { encodePairs } from '../../../gateway/abi/pairs.js';
+import { HeaderMap } from '../../../gateway/abi/header-map.js';
 import { TestStream, text } from '../../helpers/host.js';
 import { OUT_OF_BOUNDS, POISON, RET_PTR, RET_SIZE, startProbe, type Probe } from '../../helpers/probe.js';
 
@@ -381,5 +382,85 @@ describe('guest memory', () => {
     expect(probe.call(stream, 'proxy_add_header_map_value', 0, key, keyLen, 0, 0)).toBe(Status.OK);
     expect(host.maps[0]!.pairs).toEqual(['x-empty', '']);
     expect(probe.call(stream, 'proxy_get_header_map_value', 0, 0, 0, RET_PTR, RET_SIZE)).toBe(Status.NOT_FOUND);
+  });
+});
+
+describe('header writes the host cannot send', () => {
+  it('add and replace answer BAD_ARGUMENT for CR, LF, NUL or a control byte in a value, and leave the map as it was', () => {
+    const { probe, stream, host } = setup([[':path', '/'], ['y', '0']]);
+    for (const value of ['a\r\nx-injected: 1', 'a\rb', 'a\nb', 'a\0b', 'a\x01b', 'a\x7fb']) {
+      expect(add(probe, stream, 0, 'x-a', value)).toBe(Status.BAD_ARGUMENT);
+      expect(replace(probe, stream, 0, 'y', value)).toBe(Status.BAD_ARGUMENT);
+    }
+    expect(host.maps[0]!.pairs).toEqual([':path', '/', 'y', '0']);
+    // HTAB, obs-text and an empty value are field content (RFC 9110 §5.5).
+    expect(add(probe, stream, 0, 'x-a', 'a\tb\xe9')).toBe(Status.OK);
+    expect(add(probe, stream, 0, 'x-e', '')).toBe(Status.OK);
+  });
+
+  it('refuses a name that is not a token (empty, space, colon inside, CRLF) in every stream map', () => {
+    const { probe, stream, host } = setup([['y', '0']]);
+    for (const type of [0, 2]) {
+      for (const name of ['', 'x a', 'x:a', 'x-a\r\nb', 'x(a)', 'x\u00e9']) {
+        expect(add(probe, stream, type, name, '1')).toBe(Status.BAD_ARGUMENT);
+      }
+    }
+    expect(host.maps[0]!.pairs).toEqual(['y', '0']);
+  });
+
+  it('checks the pseudo-headers of each map: :path, :method, :authority on requests, :status on responses, none in trailers', () => {
+    const { probe, stream, host } = setup([[':method', 'GET'], [':path', '/'], [':authority', 'a.test']]);
+    host.maps[2] = HeaderMap.from([[':status', '200']]);
+    host.maps[3] = HeaderMap.from([]);
+    const refused: Array<[number, string, string]> = [
+      [0, ':path', '/a b'], [0, ':path', '/a\rb'], [0, ':path', '/a\nb'], [0, ':path', ''], [0, ':path', '/\0'],
+      [0, ':method', ''], [0, ':method', 'GE T'], [0, ':authority', 'evil\r\nx: 1'], [0, ':authority', 'a\0'],
+      [0, ':status', '200'], [0, ':unknown', 'x'],
+      [2, ':status', 'abc'], [2, ':status', '99999'], [2, ':status', '42'], [2, ':status', '101'], [2, ':status', '600'],
+      [2, ':path', '/'], [3, ':status', '200'], [0, 'content-length', '2, 3'], [2, 'content-length', '-1'],
+    ];
+    for (const [type, name, value] of refused) expect([type, name, value, replace(probe, stream, type, name, value)]).toEqual([type, name, value, Status.BAD_ARGUMENT]);
+    expect(host.maps[0]!.pairs).toEqual([':method', 'GET', ':path', '/', ':authority', 'a.test']);
+    expect(host.maps[2]!.pairs).toEqual([':status', '200']);
+    expect(host.maps[3]!.pairs).toEqual([]);
+    for (const [type, name, value] of [[0, ':path', '/v2/x?q=%20'], [0, ':path', '*'], [0, ':path', 'http://a.test/x'],
+      [0, ':method', 'PURGE'], [0, ':authority', '[::1]:8080'],
+      [2, ':status', '418'], [2, 'content-length', '0']] as const) {
+      expect(replace(probe, stream, type, name, value)).toBe(Status.OK);
+    }
+  });
+
+  it('refuses a write that would grow a map past 60 KiB, and a set_header_map_pairs with one bad entry', () => {
+    const { probe, stream, host } = setup([['y', '0']]);
+    expect(add(probe, stream, 0, 'x-big', 'a'.repeat(60 * 1024))).toBe(Status.BAD_ARGUMENT);
+    expect(add(probe, stream, 0, 'x-big', 'a'.repeat(30 * 1024))).toBe(Status.OK);
+    expect(add(probe, stream, 0, 'x-big2', 'a'.repeat(30 * 1024))).toBe(Status.BAD_ARGUMENT);
+    expect(setPairs(probe, stream, 0, encodePairs(['x-a', '1', 'x-b', '1\r\n2']))).toBe(Status.BAD_ARGUMENT);
+    expect(host.maps[0]!.count).toBe(2);
+    expect(setPairs(probe, stream, 0, encodePairs(['X-A', '1']))).toBe(Status.OK);
+    expect(host.maps[0]!.pairs).toEqual(['x-a', '1']);
+  });
+
+  it('writes no map above the stream maps (Envoy getMap has none): 4..7 answer BAD_ARGUMENT', () => {
+    const { probe, stream } = setup([['y', '0']]);
+    for (const type of [4, 5, 6, 7]) {
+      expect(add(probe, stream, type, 'a', 'b')).toBe(Status.BAD_ARGUMENT);
+      expect(replace(probe, stream, type, 'a', 'b')).toBe(Status.BAD_ARGUMENT);
+      expect(remove(probe, stream, type, 'a')).toBe(Status.BAD_ARGUMENT);
+    }
+  });
+});
+
+describe('header writes of what a peer sent', () => {
+  it('lets a guest write back every map a client or upstream could have sent (the Go SDK replaces whole maps)', () => {
+    const { probe, stream, host } = setup([[':method', 'OPTIONS'], [':path', '*'], [':authority', 'a.test:8080'], [':scheme', 'http'],
+      ['user-agent', 'curl/8 (x\ty)'], ['x-latin1', 'caf\xe9'], ['x-empty', '']]);
+    for (const path of ['*', 'http://a.test/x?y=1', '/caf\xe9/%2e%2e/', '//double']) {
+      const pairs = [...host.maps[0]!.pairs];
+      pairs[3] = path;
+      expect([path, setPairs(probe, stream, 0, encodePairs(pairs))]).toEqual([path, Status.OK]);
+    }
+    host.maps[2] = HeaderMap.from([[':status', '599'], ['set-cookie', 'a=1; Path=/'], ['content-length', '0']]);
+    expect(setPairs(probe, stream, 2, encodePairs(host.maps[2]!.pairs))).toBe(Status.OK);
   });
 });

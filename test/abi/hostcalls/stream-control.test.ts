@@ -175,6 +175,31 @@ describe('proxy_send_local_response', () => {
     const { probe, stream, host } = setup();
     expect(localResponse(probe, stream, 403, { headers: Buffer.from('0100000001000000', 'hex') })).toBe(Status.BAD_ARGUMENT);
     expect(host.actions).toEqual([]);
+    // Refused like a status the host cannot send: the callback counts as a filter failure.
+    expect([stream.localReplyRequests, stream.localReplySent]).toEqual([1, false]);
+  });
+
+  it('refuses a status that is not a final HTTP status (200..599) with BAD_ARGUMENT and a warning, and sends nothing', () => {
+    for (const status of [0, 42, 100, 101, 199, 600, 99999, -1]) {
+      const { probe, stream, host, logger } = setup();
+      expect(localResponse(probe, stream, status)).toBe(Status.BAD_ARGUMENT);
+      expect(host.actions).toEqual([]);
+      // Requested but never sent: the data plane counts the callback as a filter failure.
+      expect([stream.localReplyRequests, stream.localReplySent]).toEqual([1, false]);
+      expect(logger.lines.map((l) => [l.level, l.message.replace(/ in module \S+:/, ':')])).toEqual([
+        [LogLevel.WARN, `proxy_send_local_response refused: status ${status} is not a final HTTP status (200..599) []`],
+      ]);
+    }
+    for (const status of [200, 599]) expect(localResponse(setup().probe, setup().stream, status)).not.toBe(Status.BAD_ARGUMENT);
+  });
+
+  it('refuses extra headers the host cannot send: CR, LF or NUL in a value or a name, a pseudo-header, a bad content-length', () => {
+    for (const headers of [['x-a', 'a\r\nx-injected: 1'], ['x-a\r\nb', '1'], ['x-a', 'a\0b'], [':status', '200'], ['', 'x'],
+      ['content-length', 'abc']]) {
+      const { probe, stream, host } = setup();
+      expect(localResponse(probe, stream, 403, { headers: encodePairs(headers) })).toBe(Status.BAD_ARGUMENT);
+      expect(host.actions).toEqual([]);
+    }
   });
 
   const replyAndContinue = `

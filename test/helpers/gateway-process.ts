@@ -1,0 +1,97 @@
+/**
+ * A real `edge-gateway start` in a child process (through tsx, as the CLI tests run it): its JSON
+ * log lines, its addresses, whether it is still alive, and a bounded wait on a log line. For tests
+ * whose point is that the process survives (an exception in the data plane would end the child,
+ * not the test runner).
+ *
+ *   const gw = await GatewayProcess.start(writeConfigFile(doc));
+ *   expect(gw.alive()).toBe(true);
+ *   await gw.stop();
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+/** tsx's ESM loader, found through its package exports. */
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+const ROOT = join(import.meta.dirname, '..', '..');
+const CLI = join(ROOT, 'gateway/cli.ts');
+const dir = mkdtempSync(join(tmpdir(), 'edge-gw-proc-'));
+let counter = 0;
+
+export type LogLine = Record<string, unknown> & { msg: string };
+
+/** Writes a configuration document (JSON is YAML) with 127.0.0.1:0 listener and admin defaults. */
+export function writeConfigFile(doc: Record<string, unknown>): string {
+  const file = join(dir, `gateway-${counter++}.yaml`);
+  writeFileSync(file, JSON.stringify({
+    listeners: [{ name: 'public', address: '127.0.0.1', port: 0 }],
+    admin: { address: '127.0.0.1', port: 0 },
+    ...doc,
+  }, null, 2));
+  return file;
+}
+
+export class GatewayProcess {
+  readonly lines: LogLine[] = [];
+  stderr = '';
+  url = '';
+  adminUrl = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly child: ChildProcess;
+  private partial = '';
+
+  private constructor(config: string) {
+    const env = { ...process.env };
+    delete env.NODE_OPTIONS;
+    this.child = spawn(process.execPath, ['--import', TSX, CLI, 'start', '--config', config], { cwd: ROOT, env });
+    this.child.stdout!.on('data', (c: Buffer) => {
+      const parts = (this.partial + c.toString('utf8')).split('\n');
+      this.partial = parts.pop()!;
+      for (const line of parts) if (line.trim() !== '') this.lines.push(JSON.parse(line) as LogLine);
+    });
+    this.child.stderr!.on('data', (c: Buffer) => { this.stderr += c.toString('utf8'); });
+    this.exited = new Promise((resolve) => this.child.on('close', (code, signal) => resolve({ code, signal })));
+  }
+
+  /** Starts the gateway and waits (bounded) for its "edge-gateway started" line. */
+  static async start(config: string): Promise<GatewayProcess> {
+    const gw = new GatewayProcess(config);
+    try {
+      const line = await gw.waitFor((l) => l.msg === 'edge-gateway started', 'edge-gateway started');
+      const listeners = line.listeners as Record<string, string>;
+      gw.url = `http://127.0.0.1:${listeners.public.split(':').pop()}`;
+      gw.adminUrl = `http://127.0.0.1:${String(line.admin).split(':').pop()}`;
+    } catch (err) {
+      await gw.stop();
+      throw err;
+    }
+    return gw;
+  }
+
+  alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** The first log line matching `pred`, polling every 5 ms for up to `timeoutMs`. */
+  async waitFor(pred: (line: LogLine) => boolean, what: string, timeoutMs = 20_000): Promise<LogLine> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.lines.find(pred);
+      if (found !== undefined) return found;
+      if (!this.alive() || Date.now() > deadline) {
+        throw new Error(`no log line "${what}" (exit ${this.child.exitCode} ${this.child.signalCode}); stderr: ${this.stderr}`);
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  /** Kills the child (by its own pid) if it still runs, and waits for it to be gone. */
+  async stop(): Promise<void> {
+    if (this.alive()) this.child.kill('SIGKILL');
+    await this.exited;
+  }
+}
