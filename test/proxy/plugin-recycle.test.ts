@@ -108,7 +108,9 @@ describe('VM recycling behind a real gateway', () => {
     const doneBefore = guestLines(gw.logs).filter((l) => l === 'grow: ctx=1 cb=done').length;
     expect(doneBefore).toBe(0);
 
-    releaseSlow!();
+    const release = releaseSlow!;
+    releaseSlow = null;
+    release();
     const slowReply = await slow;
     expect(slowReply.status).toBe(200);
     expect(Number(slowReply.headers['x-vm-pages'])).toBeGreaterThan(32);
