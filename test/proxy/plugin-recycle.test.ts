@@ -56,6 +56,31 @@ function refusingFilter(): string {
   });
 }
 
+/**
+ * Grows like growingFilter, pauses /pause for good (Stop, never continued), and ticks every 20 ms;
+ * a tick traps when shared data holds "trap-now" and the VM is past 32 pages (only the old VM).
+ */
+function pausingFilter(): string {
+  return guestWat({
+    imports: `
+  (import "env" "proxy_get_shared_data" (func $get (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_header_map_value" (func $header (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_tick_period_milliseconds" (func $tick (param i32) (result i32)))`,
+    body: `
+  (data (i32.const 0x100) "trap-now")
+  (data (i32.const 0x110) ":path")
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (drop (call $tick (i32.const 20))) (i32.const 1))
+  (func (export "proxy_on_tick") (param i32)
+    (if (i32.and (i32.eqz (call $get (i32.const 0x100) (i32.const 8) (i32.const 0x10) (i32.const 0x14) (i32.const 0x18)))
+                 (i32.gt_u (memory.size) (i32.const 32)))
+      (then unreachable)))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (drop (memory.grow (i32.const ${GROW_PAGES})))
+    (drop (call $header (i32.const 0) (i32.const 0x110) (i32.const 5) (i32.const 0x20) (i32.const 0x24)))
+    (i32.eq (i32.load8_u (i32.add (i32.load (i32.const 0x20)) (i32.const 1))) (i32.const 0x70)))`,
+  });
+}
+
 interface PluginInfo { name: string; healthy: boolean; recycles: number }
 
 async function metric(gw: TestGateway, name: string): Promise<number> {
@@ -143,5 +168,27 @@ describe('VM recycling behind a real gateway', () => {
     expect(failed[0]).toMatchObject({ level: 50, plugin: 'refuse', code: 'GW_ERR_ABI_VM_START' });
     expect(await metric(gw, 'edge_gateway_wasm_vm_recycle_failures_total')).toBe(1);
     expect(await metric(gw, 'edge_gateway_wasm_vm_recycles_total')).toBe(0);
+  });
+
+  it('answers the failure policy for a stream paused on the old VM when that VM fails, and stays healthy', async () => {
+    const upstream = await startUpstream();
+    cleanup.push(upstream.close);
+    const gw = await startGateway({
+      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
+      plugins: [{ name: 'pause', vmId: 'p', module: wasmFile(pausingFilter(), 'pause'), limits: { memoryMb: 16, recycleMemoryMb: 2 } }],
+      routes: [{ name: 'all', cluster: 'backend', filters: ['pause'], timeoutMs: 5000 }],
+    });
+    cleanup.push(gw.close);
+    const paused = send(`${gw.url}/pause`);
+    for (let i = 0; i < 8; i++) expect((await send(`${gw.url}/fast`)).status).toBe(200);
+    expect(await metric(gw, 'edge_gateway_wasm_vm_recycles_total')).toBe(1);
+    const started = Date.now();
+    sharedDataOf(gw).set('p', 'trap-now', Buffer.from('1'), 0);
+    // Without the old VM's failure reaching it, the paused stream would wait for the route timeout (504).
+    expect((await paused).status).toBe(503);
+    expect(Date.now() - started).toBeLessThan(2000);
+    const plugins = (await (await fetch(`${gw.adminUrl}/plugins`)).json()) as PluginInfo[];
+    expect(plugins.map((p) => [p.name, p.healthy])).toEqual([['pause', true]]);
+    expect((await send(`${gw.url}/fast`)).status).toBe(200);
   });
 });
