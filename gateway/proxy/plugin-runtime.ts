@@ -133,7 +133,7 @@ export class PluginRuntime {
         + 'the old one ends with its last stream');
     } else if (result.error !== null) {
       const err = result.error;
-      this.logger.error({ ...at, code: (err as { code?: unknown }).code, err },
+      this.logger.error({ ...at, code: (err as { code?: unknown } | undefined)?.code, err },
         `VM of ${result.plugins} not recycled: the fresh VM failed to start (${err instanceof Error ? err.message : String(err)}); the old VM keeps serving`);
     } else {
       this.logger.warn({ ...at, freshBytes: result.freshBytes }, `VM of ${result.plugins} not recycled: a fresh VM already `
