@@ -63,6 +63,8 @@ export class Gateway {
     this.logger = options.logger ?? createLogger(config.log.level, options.logDestination);
     this.store = createModuleStore();
     this.callouts = new ClusterCallouts(() => this.generation.clusters);
+    // The quota is fixed for the life of the process, like the listener addresses.
+    const sharedData = new MemorySharedData({ maxBytesPerVm: config.sharedState.maxBytesPerVm });
     this.metrics = new GatewayMetrics({
       // A VM shared by plugins (or by two generations of one plugin during a reload) is named once
       // after all of them, sorted, so the label is stable.
@@ -71,10 +73,12 @@ export class Gateway {
         memoryBytes: vm.mem.size, failed: vm.failed,
       })),
       moduleCache: () => this.store.stats(),
+      sharedData: () => sharedData.stats(),
+      recycles: () => this.pool.recycles(),
     });
     this.pool = new VmPool({
       logger: abiLogger(this.logger),
-      sharedData: new MemorySharedData(),
+      sharedData,
       sharedQueues: new MemorySharedQueues(),
       metrics: this.metrics,
       callouts: this.callouts,
@@ -132,7 +136,8 @@ export class Gateway {
       notReadyReason: () => (this.isDraining ? 'draining' : this.started ? null : 'starting'),
       plugins: () => [...this.generation.plugins.values()].map((p) => ({
         name: p.name, rootId: p.config.rootId, vmId: p.config.vmId, module: p.module.name, sha256: p.module.sha256,
-        failurePolicy: p.config.failurePolicy, healthy: p.healthy, reloads: p.reloads, failure: p.failure?.message ?? null,
+        failurePolicy: p.config.failurePolicy, healthy: p.healthy, reloads: p.reloads, recycles: p.recycles,
+        failure: p.failure?.message ?? null,
       })),
     });
     const admin = await listen(this.admin, this.config.admin.port, this.config.admin.address);

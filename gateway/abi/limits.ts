@@ -32,3 +32,19 @@ export const MAX_LOG_MESSAGE_BYTES = 64 * 1024;
  * fires at once. http_call refuses negative counts anyway; a gRPC deadline above this is capped.
  */
 export const MAX_CALLOUT_TIMEOUT_MS = 0x7fffffff;
+
+/**
+ * Longest shared-data key accepted (`proxy_set_shared_data` answers BAD_ARGUMENT above it, and
+ * `proxy_get_shared_data` NOT_FOUND, since nothing can be stored under it). cpp-host has no limit;
+ * this is OpenResty's for `ngx.shared.DICT` keys (65535 bytes), the shared store Kong's plugins
+ * use. The check runs before the key is read, so a guest cannot make the host hash megabytes.
+ */
+export const MAX_SHARED_DATA_KEY_BYTES = 65_535;
+
+/**
+ * Largest shared-data value accepted (BAD_ARGUMENT above it, before it is copied out of guest
+ * memory). cpp-host has no limit; 1 MiB is memcached's default item size, ample for counters,
+ * key sets and cached tokens, and a sixteenth of the default quota per vm_id, so one write can
+ * never flush a vm_id's whole store.
+ */
+export const MAX_SHARED_DATA_VALUE_BYTES = 1024 * 1024;

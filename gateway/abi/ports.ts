@@ -37,14 +37,31 @@ export interface SharedEntry {
   readonly cas: number;
 }
 
+/** Why a shared-data write was refused: key or value over its limit (abi/limits.ts), or over the quota. */
+export type SharedDataRefusal = 'key_size' | 'value_size' | 'quota';
+
 /**
  * The key-value store behind `proxy_get/set_shared_data`, scoped by vm_id. Synchronous: backends
- * answer from local memory and replicate in the background.
+ * answer from local memory and replicate in the background. A backend bounds the bytes each vm_id
+ * holds and states in its file header what it does when a write does not fit.
  */
 export interface SharedDataStore {
+  /** The entry, or undefined. A read may count as a use (an LRU backend keeps the key longer). */
   get(vmId: string, key: string): SharedEntry | undefined;
-  /** cas 0 writes unconditionally; a non-zero cas must match the key's, else CAS_MISMATCH. */
-  set(vmId: string, key: string, value: Uint8Array, cas: number): typeof Status.OK | typeof Status.CAS_MISMATCH;
+  /**
+   * cas 0 writes unconditionally; a non-zero cas must match the key's, else CAS_MISMATCH. An
+   * empty value is the ABI's delete idiom (the key then reads as OK with an empty value, as in
+   * Envoy). BAD_ARGUMENT: the entry alone is larger than the vm_id's quota and can never be stored.
+   * The store keeps its own copy of `value`.
+   */
+  set(vmId: string, key: string, value: Uint8Array, cas: number): typeof Status.OK | typeof Status.CAS_MISMATCH | typeof Status.BAD_ARGUMENT;
+  /** Told of a write the ABI host refused before it reached `set` (key or value over its limit), for the store's counters. */
+  refused?(vmId: string, reason: SharedDataRefusal): void;
+  /**
+   * The last VM with this vm_id has gone: its data may be freed (cpp-host deletes a vm_id's data
+   * with its last VM). A backend shared across nodes frees only its local copy.
+   */
+  release?(vmId: string): void;
 }
 
 /** Told when an item is enqueued on a queue it registered. May be called synchronously. */

@@ -1,16 +1,31 @@
 /**
  * The gateway's Prometheus metrics (prom-client): traffic by route and status, latency, upstream
- * errors, time spent in each filter, VMs and their memory, the module cache, and the metrics
- * filters define through proxy_define_metric (prefixed `wasmcustom_`, as Envoy namespaces them).
+ * errors, time spent in each filter, VMs and their memory, the module cache, shared data and VM
+ * recycling (memory-metrics.ts), and the metrics filters define through proxy_define_metric
+ * (prefixed `wasmcustom_`, as Envoy namespaces them).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { MetricType } from '../abi/enums.js';
 import type { MetricCell, MetricsSink, PluginOrigin } from '../abi/ports.js';
+import { memoryMetrics } from './memory-metrics.js';
+
+/** One vm_id's shared data: what it holds now, and what was evicted or refused so far. */
+export interface SharedDataFigures {
+  vmId: string;
+  bytes: number;
+  entries: number;
+  evictions: number;
+  refusals: Readonly<Record<string, number>>;
+}
 
 /** What the metrics read on each scrape. */
 export interface MetricsSources {
   vms(): Array<{ plugin: string; memoryBytes: number; failed: boolean }>;
   moduleCache(): { hits: number; misses: number; compiles: number; entries: number; bytes: number };
+  /** Shared data per vm_id (left out: no shared-data metrics). */
+  sharedData?(): SharedDataFigures[];
+  /** VM recycles so far, by the plugins of the VM (left out: none). */
+  recycles?(): Array<{ plugins: string; recycles: number; failures: number }>;
 }
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -69,6 +84,7 @@ export class GatewayMetrics implements MetricsSink {
     counter('edge_gateway_module_compiles_total', 'compiles', 'WebAssembly.compile calls');
     gauge('edge_gateway_module_cache_entries', 'entries', 'Compiled modules held by the compiled-module cache');
     gauge('edge_gateway_module_cache_bytes', 'bytes', 'Module bytes held by the compiled-module cache');
+    memoryMetrics(sources, registers);
   }
 
   /**

@@ -106,6 +106,14 @@ export const routeSchema = z.object({
   timeoutMs: millis.optional(),
 }).strict();
 
+/**
+ * Shared-data quota of one vm_id, whatever the backend: keys + values + a fixed overhead per entry
+ * (README "Shared data quota"); a write that does not fit evicts that vm_id's least recently used
+ * entries. 16 MiB by default, an eighth of the default guest memory cap.
+ */
+const maxBytesPerVm = z.number().int().min(4096).max(2 ** 40).default(16 * 1024 * 1024)
+  .describe('Bytes of shared data one vm_id may hold (keys + values + 384 per entry); past it the least recently used entries are evicted');
+
 export const configSchema = z.object({
   node: z.object({ id: z.string().min(1).default('edge-1'), cluster: z.string().default('edge') }).strict().default({ id: 'edge-1', cluster: 'edge' })
     .describe('Answers the node.* / xds.node.* properties'),
@@ -113,9 +121,9 @@ export const configSchema = z.object({
   admin: z.object({ address: z.string().default('127.0.0.1'), port: port.default(9901) }).strict().default({ address: '127.0.0.1', port: 9901 })
     .describe('Admin listener: /healthz /readyz /metrics /plugins'),
   sharedState: z.discriminatedUnion('backend', [
-    z.object({ backend: z.literal('memory') }).strict(),
-    z.object({ backend: z.literal('redis'), url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL') }).strict(),
-  ]).default({ backend: 'memory' }).describe('Where proxy_set_shared_data and shared queues live'),
+    z.object({ backend: z.literal('memory'), maxBytesPerVm }).strict(),
+    z.object({ backend: z.literal('redis'), url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'), maxBytesPerVm }).strict(),
+  ]).default({ backend: 'memory', maxBytesPerVm: 16 * 1024 * 1024 }).describe('Where proxy_set_shared_data and shared queues live'),
   log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') }).strict().default({ level: 'info' })
     .describe('Gateway log (JSON lines on stdout)'),
   /** How long SIGTERM waits for in-flight requests before closing them. */

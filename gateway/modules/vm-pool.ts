@@ -2,6 +2,14 @@
  * VM sharing: plugins with the same (vmId, module SHA-256, VM configuration, environment) share one
  * WasmVm, each with its own root context, as Envoy shares a VM between filter configs with equal
  * vm_config. A VM lives while a plugin uses it; the last release shuts its roots down.
+ *
+ * Recycling (linear memory never shrinks, so a guest that leaked keeps its high-water mark):
+ * `recycle` starts a fresh VM of the same key from the cached compiled module and re-creates the
+ * root of every plugin of the old VM in it (on_vm_start, on_configure), then points the plugins at
+ * their new roots. The old VM is retired: its roots stay alive for the streams still running on
+ * them, and when the last of those ends (`streamEnded`) the roots get on_done/on_delete and the VM
+ * is dropped, so that V8 can free its memory. If the fresh VM cannot start, the old one keeps
+ * serving and no new attempt is made for RECYCLE_RETRY_MS.
  */
 import type { PluginSpec, RootContext } from '../abi/context.js';
 import { WasmVm, type VmPorts } from '../abi/vm.js';
@@ -19,10 +27,34 @@ export interface VmSpec {
   readonly allowedHostcalls?: readonly string[];
 }
 
+/** Told when a recycle moved the plugin's root to a fresh VM. */
+export type RootMoved = (root: RootContext) => void;
+
+/** After a failed recycle, no new attempt for this long: each attempt instantiates a module. */
+export const RECYCLE_RETRY_MS = 30_000;
+
+/** What a recycle did, for the caller's log line. */
+export type RecycleResult =
+  | { readonly recycled: true; readonly plugins: string; readonly fresh: WasmVm }
+  /** The fresh VM failed to start (`error`), or already used `limitBytes` once started. */
+  | { readonly recycled: false; readonly plugins: string; readonly error: unknown; readonly freshBytes: number };
+
 interface PooledVm {
   readonly key: string;
   readonly vm: WasmVm;
-  users: number;
+  readonly module: LoadedModule;
+  readonly spec: VmSpec;
+  /** The live plugins' roots. Emptied when the VM is retired. */
+  readonly members: Map<RootContext, { readonly plugin: PluginSpec; readonly moved?: RootMoved }>;
+  /** Set once recycled: the roots left to serve the VM's in-flight streams. */
+  retired: RootContext[] | null;
+  /** No recycle attempt before this time (ms since the epoch). */
+  retryAt: number;
+}
+
+/** The plugins a VM hosts, sorted and comma-separated (the label the VM metrics use too). */
+function pluginsOf(members: Iterable<{ readonly plugin: PluginSpec }>): string {
+  return [...new Set([...members].map((m) => m.plugin.name))].sort().join(',');
 }
 
 const typedImports = (module: LoadedModule): readonly TypedImport[] | undefined =>
@@ -31,6 +63,10 @@ const typedImports = (module: LoadedModule): readonly TypedImport[] | undefined 
 export class VmPool {
   private readonly byKey = new Map<string, PooledVm>();
   private readonly byVm = new Map<WasmVm, PooledVm>();
+  /** VMs alive per vm_id: the shared data of a vm_id is released with its last VM. */
+  private readonly perVmId = new Map<string, number>();
+  /** Recycles and failed recycles so far, by the plugins of the VM. */
+  private readonly recycleCounts = new Map<string, { recycles: number; failures: number }>();
 
   constructor(private readonly ports: VmPorts) {}
 
@@ -45,18 +81,21 @@ export class VmPool {
   /**
    * Starts a plugin: reuses (or creates) the VM for its key and creates the plugin's root context
    * in it. A failed VM is never reused: the next plugin gets a fresh instance of the same module.
+   * `moved` is told of the plugin's new root each time a recycle moves it.
    */
-  startPlugin(module: LoadedModule, spec: VmSpec, plugin: PluginSpec): RootContext {
+  startPlugin(module: LoadedModule, spec: VmSpec, plugin: PluginSpec, moved?: RootMoved): RootContext {
     const key = VmPool.key(module, spec);
     let pooled = this.byKey.get(key);
-    if (pooled === undefined || pooled.vm.failed) pooled = this.createFor(plugin, key, module, spec);
-    pooled.users++;
+    if (pooled === undefined || pooled.vm.failed) pooled = this.register(this.createFor(plugin, key, module, spec));
+    let root: RootContext;
     try {
-      return pooled.vm.createRoot(plugin);
+      root = pooled.vm.createRoot(plugin);
     } catch (err) {
-      this.release(pooled.vm);
+      if (pooled.members.size === 0) this.drop(pooled);
       throw err;
     }
+    pooled.members.set(root, { plugin, moved });
+    return root;
   }
 
   /** The import check's errors name the plugin too: its allowedHostcalls may be what is at fault. */
@@ -83,27 +122,106 @@ export class VmPool {
       // by hand) the VM still checks the capability list on the import names.
       imports: typedImports(module),
     });
-    const pooled: PooledVm = { key, vm, users: 0 };
-    this.byKey.set(key, pooled);
-    this.byVm.set(vm, pooled);
+    this.perVmId.set(spec.vmId, (this.perVmId.get(spec.vmId) ?? 0) + 1);
+    return { key, vm, module, spec, members: new Map(), retired: null, retryAt: 0 };
+  }
+
+  private register(pooled: PooledVm): PooledVm {
+    this.byKey.set(pooled.key, pooled);
+    this.byVm.set(pooled.vm, pooled);
     return pooled;
   }
 
   /** Ends a plugin: shuts its root down and drops the VM when no plugin uses it any more. */
   stopPlugin(root: RootContext): void {
     root.shutdown();
-    this.release(root.vm);
+    const pooled = this.byVm.get(root.vm);
+    if (pooled === undefined || !pooled.members.delete(root)) return;
+    if (pooled.members.size === 0 && pooled.retired === null) this.drop(pooled);
   }
 
-  private release(vm: WasmVm): void {
-    const pooled = this.byVm.get(vm);
-    if (pooled === undefined || --pooled.users > 0) return;
-    this.byVm.delete(vm);
+  private drop(pooled: PooledVm): void {
+    this.byVm.delete(pooled.vm);
     if (this.byKey.get(pooled.key) === pooled) this.byKey.delete(pooled.key);
+    this.forget(pooled.spec.vmId);
   }
 
-  /** VMs alive now, for metrics (count and memory). */
+  private forget(vmId: string): void {
+    const left = (this.perVmId.get(vmId) ?? 1) - 1;
+    if (left > 0) {
+      this.perVmId.set(vmId, left);
+      return;
+    }
+    this.perVmId.delete(vmId);
+    this.ports.sharedData?.release?.(vmId);
+  }
+
+  /**
+   * Replaces `vm` for new streams by a fresh VM of the same module and key, with a root for every
+   * plugin of `vm` (see the file header). null when `vm` is not eligible: unknown, failed, already
+   * retired, or within RECYCLE_RETRY_MS of a failed attempt. A fresh VM whose memory already
+   * reaches `limitBytes` once its roots have started would be recycled again at once: it is
+   * discarded like one that failed.
+   */
+  recycle(vm: WasmVm, limitBytes: number): RecycleResult | null {
+    const old = this.byVm.get(vm);
+    const now = Date.now();
+    if (old === undefined || old.retired !== null || vm.failed || old.members.size === 0 || now < old.retryAt) return null;
+    const members = [...old.members];
+    const plugins = pluginsOf(old.members.values());
+    const counts = this.recycleCounts.get(plugins) ?? { recycles: 0, failures: 0 };
+    this.recycleCounts.set(plugins, counts);
+    let fresh: PooledVm | null = null;
+    const roots: RootContext[] = [];
+    let error: unknown = null;
+    try {
+      fresh = this.create(old.key, old.module, old.spec);
+      for (const [, member] of members) roots.push(fresh.vm.createRoot(member.plugin));
+    } catch (err) {
+      error = err;
+    }
+    const freshBytes = fresh === null ? 0 : fresh.vm.mem.size;
+    if (fresh === null || error !== null || freshBytes >= limitBytes) {
+      for (const root of roots) root.shutdown();
+      if (fresh !== null) this.forget(old.spec.vmId);
+      old.retryAt = now + RECYCLE_RETRY_MS;
+      counts.failures++;
+      return { recycled: false, plugins, error, freshBytes };
+    }
+    const next = this.register(fresh);
+    old.members.clear();
+    old.retired = members.map(([root]) => root);
+    members.forEach(([, member], i) => next.members.set(roots[i], member));
+    counts.recycles++;
+    members.forEach(([, member], i) => member.moved?.(roots[i]));
+    this.streamEnded(vm);
+    return { recycled: true, plugins, fresh: next.vm };
+  }
+
+  /**
+   * A stream of `vm` has ended. A retired VM with no stream left is ended: its roots get
+   * on_done/on_delete and it is dropped. Costs a map lookup: call it for streams of VMs that are
+   * no longer their plugin's current one.
+   */
+  streamEnded(vm: WasmVm): void {
+    const pooled = this.byVm.get(vm);
+    if (pooled?.retired == null) return;
+    // Only roots and streams are contexts: any context beyond the live roots is a stream.
+    let roots = 0;
+    for (const root of pooled.retired) if (root.alive) roots++;
+    if (vm.contexts.size > roots) return;
+    for (const root of pooled.retired) root.shutdown();
+    pooled.retired = [];
+    this.drop(pooled);
+  }
+
+  /** VMs alive now (retired ones still draining included), for metrics (count and memory). */
   vms(): WasmVm[] {
     return [...this.byVm.keys()];
+  }
+
+  /** Recycles and failed recycles so far, by the plugins of the VM (sorted, comma-separated). */
+  recycles(): Array<{ plugins: string; recycles: number; failures: number }> {
+    return [...this.recycleCounts].map(([plugins, c]) => ({ plugins, ...c }));
   }
 }

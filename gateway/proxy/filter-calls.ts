@@ -75,6 +75,8 @@ export class FilterCalls {
       slot.stream?.destroy();
       this.charge(slot, t0);
     }
+    // After every stream of the request has ended, and outside the filter time: a VM may be recycled.
+    for (const slot of slots) if (slot.stream !== null) slot.plugin.streamEnded(slot.stream);
   }
 
   private enter(slot: FilterSlot): number {

@@ -6,10 +6,16 @@
  *   reload — like closed until a fresh VM is started from the cached module, which happens on the
  *            next request after a backoff that doubles on each failure (0 s, 1 s, 2 s … 30 s) and
  *            resets after a minute without failure.
+ *
+ * Recycling: when one of the plugin's streams ends and its VM's linear memory has passed
+ * `limits.recycleMemoryMb` (default 3/4 of `limits.memoryMb`), the pool replaces the VM for new
+ * streams (vm-pool.ts); streams already running finish on the old one. One read of the memory size
+ * per ended stream, nothing per hostcall. A VM shared by plugins is recycled when it passes the
+ * lowest threshold among them.
  */
 import type { RootContext, StreamContext } from '../abi/context.js';
 import type { StreamHost } from '../abi/ports.js';
-import type { VmFailure } from '../abi/vm.js';
+import type { VmFailure, WasmVm } from '../abi/vm.js';
 import type { PluginConfig } from '../config/schema.js';
 import type { FilterSlot } from './filter-slot.js';
 import type { Logger } from '../log.js';
@@ -23,6 +29,15 @@ export const REJECT = 1;
 
 const MAX_BACKOFF_MS = 30_000;
 const HEALTHY_RESET_MS = 60_000;
+const MIB = 1024 * 1024;
+
+/** The linear memory past which the plugin's VM is recycled: recycleMemoryMb, else 3/4 of memoryMb. */
+export function recycleBytes(config: PluginConfig): number {
+  const limits = config.limits;
+  return Math.round((limits.recycleMemoryMb ?? limits.memoryMb * 0.75) * MIB);
+}
+
+const mib = (bytes: number): string => (bytes / MIB).toFixed(1);
 
 /** Configuration given as an object reaches the guest as JSON text, a string verbatim. */
 export function guestBytes(value: unknown): Uint8Array {
@@ -35,6 +50,10 @@ export class PluginRuntime {
   failure: VmFailure | null = null;
   /** Times a fresh VM was started after a failure. */
   reloads = 0;
+  /** Times the plugin's root moved to a fresh VM because the old VM's memory passed the threshold. */
+  recycles = 0;
+  /** recycleBytes(config), resolved once. */
+  readonly recycleBytes: number;
   /**
    * Streams paused on this plugin (waiting for continue_stream). When the VM fails in another
    * callback (a callout answer, another stream), nothing would resume them: they get the failure
@@ -48,6 +67,7 @@ export class PluginRuntime {
   constructor(readonly config: PluginConfig, readonly module: LoadedModule, private readonly pool: VmPool,
     private readonly logger: Logger) {
     this.name = config.name;
+    this.recycleBytes = recycleBytes(config);
   }
 
   /** Creates the root context; throws a GatewayError naming the plugin when it cannot start. */
@@ -57,12 +77,69 @@ export class PluginRuntime {
       vmConfiguration: guestBytes(this.config.vmConfiguration),
       environment: this.config.environment,
       allowedHostcalls: this.config.allowedHostcalls,
-    }, { name: this.config.name, rootId: this.config.rootId, configuration: guestBytes(this.config.configuration) });
+    }, { name: this.config.name, rootId: this.config.rootId, configuration: guestBytes(this.config.configuration) },
+    (moved) => this.moved(moved));
     this.root = root;
     this.failure = null;
+    this.watch(root);
+  }
+
+  private watch(root: RootContext): void {
     root.vm.onFail((failure) => {
       if (this.root === root) this.onFailure(failure);
+      else this.failPausedOn(root.vm);
     });
+  }
+
+  /** A recycle moved this plugin to a fresh VM: new streams start there. */
+  private moved(root: RootContext): void {
+    this.root = root;
+    this.recycles++;
+    this.watch(root);
+  }
+
+  /**
+   * A VM this plugin no longer starts streams on (recycled) failed while streams still ran on it:
+   * those paused on it get the failure policy, as in onFailure, and the plugin stays healthy.
+   */
+  private failPausedOn(vm: WasmVm): void {
+    const held = [...this.paused].filter((slot) => slot.stream?.vm === vm);
+    for (const slot of held) this.paused.delete(slot);
+    if (held.length > 0) queueMicrotask(() => { for (const slot of held) slot.vmFailed(); });
+  }
+
+  /**
+   * One of this plugin's streams has ended (on_done/on_delete delivered). On the current VM, checks
+   * its memory against the recycle threshold; on an older one, lets the pool end it if it was the
+   * last stream there.
+   */
+  streamEnded(stream: StreamContext): void {
+    const root = this.root;
+    if (stream.root !== root) {
+      this.pool.streamEnded(stream.vm);
+      return;
+    }
+    const vm = root.vm;
+    if (vm.mem.size > this.recycleBytes && !vm.failed) this.recycle(vm);
+  }
+
+  private recycle(vm: WasmVm): void {
+    const memoryBytes = vm.mem.size;
+    const result = this.pool.recycle(vm, this.recycleBytes);
+    if (result === null) return;
+    const at = { plugin: this.name, plugins: result.plugins, memoryBytes, recycleBytes: this.recycleBytes };
+    if (result.recycled) {
+      this.logger.info(at, `VM of ${result.plugins} recycled: its memory (${mib(memoryBytes)} MiB) passed `
+        + `limits.recycleMemoryMb of plugin ${this.name} (${mib(this.recycleBytes)} MiB); new streams go to a fresh VM, `
+        + 'the old one ends with its last stream');
+    } else if (result.error !== null) {
+      const err = result.error;
+      this.logger.error({ ...at, code: (err as { code?: unknown } | undefined)?.code, err },
+        `VM of ${result.plugins} not recycled: the fresh VM failed to start (${err instanceof Error ? err.message : String(err)}); the old VM keeps serving`);
+    } else {
+      this.logger.warn({ ...at, freshBytes: result.freshBytes }, `VM of ${result.plugins} not recycled: a fresh VM already `
+        + `uses ${mib(result.freshBytes)} MiB once started, not under limits.recycleMemoryMb of plugin ${this.name}; the old VM keeps serving`);
+    }
   }
 
   private onFailure(failure: VmFailure): void {

@@ -3,26 +3,117 @@
  *
  * Consistency: exact within one process (every call is synchronous on one event loop). CAS values
  * come from one counter starting at 1 that skips 0, so a CAS is never 0 (reference §6.1).
+ *
+ * Quota: each vm_id holds at most `maxBytesPerVm` bytes of shared data, counting keys, values and
+ * ENTRY_OVERHEAD_BYTES per entry (data-scope.ts). A vm_id's data is freed when the last VM with
+ * that vm_id goes (`release`), as cpp-host does.
+ *
+ * When a write does not fit, the least recently used entries of that vm_id are evicted until it
+ * does (Kong's shared dicts do the same); deleted keys go first. Reads and writes both count as a
+ * use. Eviction, not refusal, because:
+ *   - the ABI has no "full" status: the Rust SDK panics on any answer to set other than OK and
+ *     CAS_MISMATCH, so refusing would turn a full store into a trap on every request of every Rust
+ *     filter sharing the vm_id, and one filter's data could then lock the others out;
+ *   - guests already cope with a missing key (first use, another node, a restart);
+ *   - a key a guest just read is the most recently used, so a read-modify-write meets eviction last.
+ * A CAS-holding guest still gets a consistent answer: CAS values are never reused, so a key evicted
+ * and written again has a new CAS and a stale one gets CAS_MISMATCH; a CAS write to a key that was
+ * evicted meanwhile finds it missing and writes, which is what cpp-host does for any missing key.
+ * Only an entry larger than the whole quota is refused (BAD_ARGUMENT): evicting everything would
+ * not make it fit.
+ *
+ * Delete: the ABI has none; a guest writes an empty value (Rust `remove_shared_data`). As in Envoy
+ * the key then reads as OK with an empty value and a fresh CAS, so CAS loops over a deleted key
+ * keep working, but its value bytes are freed at once and the key's own cost (key bytes and the
+ * overhead) is the first thing reclaimed when a write needs room.
  */
 import { Status } from '../abi/enums.js';
-import type { QueueListener, SharedDataStore, SharedEntry, SharedQueueStore } from '../abi/ports.js';
+import type { QueueListener, SharedDataRefusal, SharedDataStore, SharedEntry, SharedQueueStore } from '../abi/ports.js';
+import { DataScope, entryBytes } from './data-scope.js';
+
+/** The default quota per vm_id: 16 MiB, an eighth of the default guest memory cap (limits.memoryMb). */
+export const DEFAULT_MAX_BYTES_PER_VM = 16 * 1024 * 1024;
+
+export interface MemorySharedDataOptions {
+  /** Bytes of shared data one vm_id may hold (keys + values + overhead per entry). */
+  readonly maxBytesPerVm?: number;
+}
+
+/** One vm_id's figures, for /metrics. Counters survive the release of the vm_id's data. */
+export interface SharedDataStats {
+  readonly vmId: string;
+  readonly bytes: number;
+  readonly entries: number;
+  readonly evictions: number;
+  readonly refusals: Readonly<Record<SharedDataRefusal, number>>;
+}
+
+interface Counts {
+  evictions: number;
+  refusals: Record<SharedDataRefusal, number>;
+}
 
 export class MemorySharedData implements SharedDataStore {
-  private readonly scopes = new Map<string, Map<string, SharedEntry>>();
+  readonly maxBytesPerVm: number;
+  private readonly scopes = new Map<string, DataScope>();
+  private readonly counts = new Map<string, Counts>();
   private nextCas = 1;
+
+  constructor(options: MemorySharedDataOptions = {}) {
+    this.maxBytesPerVm = options.maxBytesPerVm ?? DEFAULT_MAX_BYTES_PER_VM;
+  }
 
   get(vmId: string, key: string): SharedEntry | undefined {
     return this.scopes.get(vmId)?.get(key);
   }
 
-  set(vmId: string, key: string, value: Uint8Array, cas: number): typeof Status.OK | typeof Status.CAS_MISMATCH {
+  set(vmId: string, key: string, value: Uint8Array, cas: number): typeof Status.OK | typeof Status.CAS_MISMATCH | typeof Status.BAD_ARGUMENT {
+    const bytes = entryBytes(key, value.length);
+    if (bytes > this.maxBytesPerVm) {
+      this.refused(vmId, 'quota');
+      return Status.BAD_ARGUMENT;
+    }
     let scope = this.scopes.get(vmId);
-    if (scope === undefined) this.scopes.set(vmId, (scope = new Map()));
-    const current = scope.get(key);
+    if (scope === undefined) this.scopes.set(vmId, (scope = new DataScope()));
+    const current = scope.peek(key);
     // cpp-host: a non-zero cas against a missing key still writes.
     if (cas !== 0 && current !== undefined && current.cas !== cas) return Status.CAS_MISMATCH;
-    scope.set(key, { value: Uint8Array.from(value), cas: this.takeCas() });
+    const evicted = scope.put(key, value, this.takeCas(), bytes, this.maxBytesPerVm);
+    if (evicted > 0) this.countsOf(vmId).evictions += evicted;
     return Status.OK;
+  }
+
+  refused(vmId: string, reason: SharedDataRefusal): void {
+    this.countsOf(vmId).refusals[reason]++;
+  }
+
+  /** Frees every entry of `vmId` (its last VM has gone). Its counters stay. */
+  release(vmId: string): void {
+    this.scopes.delete(vmId);
+  }
+
+  /** Bytes held by `vmId` now, as counted against the quota. */
+  bytesOf(vmId: string): number {
+    return this.scopes.get(vmId)?.bytes ?? 0;
+  }
+
+  /** Every vm_id that holds data or was ever counted, for /metrics. */
+  stats(): SharedDataStats[] {
+    const ids = new Set([...this.scopes.keys(), ...this.counts.keys()]);
+    return [...ids].map((vmId) => {
+      const scope = this.scopes.get(vmId);
+      const counts = this.counts.get(vmId);
+      return {
+        vmId, bytes: scope?.bytes ?? 0, entries: scope?.size ?? 0,
+        evictions: counts?.evictions ?? 0, refusals: { ...(counts?.refusals ?? { key_size: 0, value_size: 0, quota: 0 }) },
+      };
+    });
+  }
+
+  private countsOf(vmId: string): Counts {
+    let counts = this.counts.get(vmId);
+    if (counts === undefined) this.counts.set(vmId, (counts = { evictions: 0, refusals: { key_size: 0, value_size: 0, quota: 0 } }));
+    return counts;
   }
 
   private takeCas(): number {

@@ -393,8 +393,14 @@ describe('/metrics', () => {
       'edge_gateway_module_compiles_total counter: WebAssembly.compile calls',
       'edge_gateway_request_duration_seconds histogram: Time from the start of a request to the end of its response, by route ("" when no route matched)',
       'edge_gateway_requests_total counter: Requests answered, by route ("" when no route matched) and status (0 when the client left before a response)',
+      'edge_gateway_shared_data_bytes gauge: Shared data held per vm_id as counted against sharedState.maxBytesPerVm (keys + values + 384 bytes per entry)',
+      'edge_gateway_shared_data_entries gauge: Shared-data keys held per vm_id (deleted keys, held with an empty value, included)',
+      'edge_gateway_shared_data_evictions_total counter: Shared-data entries evicted (least recently used first) to make room for a write over the vm_id\'s quota',
+      'edge_gateway_shared_data_refusals_total counter: Shared-data writes refused with BAD_ARGUMENT, by vm_id and reason (key_size, value_size, quota: larger than the whole quota)',
       'edge_gateway_upstream_errors_total counter: Upstream requests that failed (refused, reset, timed out), by cluster and error code',
       'edge_gateway_wasm_memory_bytes gauge: Linear memory of the Wasm VMs, by the plugins each hosts (comma-separated when plugins share a VM)',
+      'edge_gateway_wasm_vm_recycle_failures_total counter: Recycles abandoned because the fresh VM failed to start or was already over the threshold (the old VM kept serving), by the plugins the VM hosts (comma-separated when plugins share a VM)',
+      'edge_gateway_wasm_vm_recycles_total counter: VMs replaced by a fresh one because their memory passed limits.recycleMemoryMb, by the plugins the VM hosts (comma-separated when plugins share a VM)',
       'edge_gateway_wasm_vms gauge: Wasm VMs alive, by the plugins each hosts (comma-separated when plugins share a VM) and state (running, failed)',
     ]);
     // Node's process metrics under their standard names, as dashboards expect them.

@@ -212,11 +212,11 @@ describe('the admin listener', () => {
     expect(before.headers.get('content-type')).toBe('application/json');
     const stampEntry = {
       name: 'stamp', rootId: 'stamper', vmId: 'vm-a', module: stamp, sha256: sha(stamp),
-      failurePolicy: 'closed', healthy: true, reloads: 0, failure: null,
+      failurePolicy: 'closed', healthy: true, reloads: 0, recycles: 0, failure: null,
     };
     expect(await before.json()).toEqual([
       stampEntry,
-      { name: 'trap', rootId: '', vmId: '', module: trap, sha256: sha(trap), failurePolicy: 'open', healthy: true, reloads: 0, failure: null },
+      { name: 'trap', rootId: '', vmId: '', module: trap, sha256: sha(trap), failurePolicy: 'open', healthy: true, reloads: 0, recycles: 0, failure: null },
     ]);
 
     // Fail-open: the trap costs the filter, the request passes.
@@ -224,7 +224,7 @@ describe('the admin listener', () => {
     const after = await fetch(`${gw.adminUrl}/plugins`);
     expect(await after.json()).toEqual([
       stampEntry,
-      { name: 'trap', rootId: '', vmId: '', module: trap, sha256: sha(trap), failurePolicy: 'open', healthy: false, reloads: 0, failure: 'trap: unreachable' },
+      { name: 'trap', rootId: '', vmId: '', module: trap, sha256: sha(trap), failurePolicy: 'open', healthy: false, reloads: 0, recycles: 0, failure: 'trap: unreachable' },
     ]);
   });
 

@@ -15,7 +15,7 @@ describe('the configuration schema', () => {
       node: { id: 'edge-1', cluster: 'edge' },
       listeners: [{ name: 'public', address: '0.0.0.0', port: 8080 }],
       admin: { address: '127.0.0.1', port: 9901 },
-      sharedState: { backend: 'memory' },
+      sharedState: { backend: 'memory', maxBytesPerVm: 16 * 1024 * 1024 },
       log: { level: 'info' },
       drainTimeoutMs: 10000,
       clusters: [],
@@ -54,7 +54,9 @@ describe('the configuration schema', () => {
       clusters: [{ name: 'c', endpoints: ['https://api.example.com'], connectTimeoutMs: 5, timeoutMs: 6, maxConnections: 7, http2: true }],
       routes: [{ name: 'r', cluster: 'c', bodyLimitBytes: 10, timeoutMs: 99, match: { pathPrefix: '/api', methods: ['GET'] } }],
     });
-    expect(config.sharedState).toEqual({ backend: 'redis', url: 'redis://127.0.0.1:6379' });
+    expect(config.sharedState).toEqual({ backend: 'redis', url: 'redis://127.0.0.1:6379', maxBytesPerVm: 16 * 1024 * 1024 });
+    expect(configSchema.parse({ ...minimal, sharedState: { backend: 'memory', maxBytesPerVm: 65536 } }).sharedState)
+      .toEqual({ backend: 'memory', maxBytesPerVm: 65536 });
     expect(config.log.level).toBe('debug');
     expect(config.drainTimeoutMs).toBe(250);
     expect(config.clusters[0]).toEqual({

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { GuestFn } from '../../../gateway/abi/callbacks.js';
 import type { Context } from '../../../gateway/abi/context.js';
 import { Status } from '../../../gateway/abi/enums.js';
+import { MAX_SHARED_DATA_KEY_BYTES, MAX_SHARED_DATA_VALUE_BYTES } from '../../../gateway/abi/limits.js';
+import { ENTRY_OVERHEAD_BYTES } from '../../../gateway/shared-state/data-scope.js';
 import { MemorySharedData, MemorySharedQueues } from '../../../gateway/shared-state/memory.js';
 import { TestStream, startVm, text, until, type TestVm } from '../../helpers/host.js';
 import { guestWat } from '../../helpers/wat.js';
@@ -211,6 +213,57 @@ describe('proxy_get_shared_data and proxy_set_shared_data', () => {
     const g = guest({ ports: { sharedData: undefined } });
     expect(g.get('k')).toBe(Status.UNIMPLEMENTED);
     expect(g.set('k', 'v')).toBe(Status.UNIMPLEMENTED);
+  });
+});
+
+describe('shared-data limits', () => {
+  const refusals = (store: MemorySharedData, vmId = ''): Record<string, number> => ({ ...store.stats().find((s) => s.vmId === vmId)?.refusals });
+
+  it(`refuses a key over ${MAX_SHARED_DATA_KEY_BYTES} bytes (BAD_ARGUMENT to set, NOT_FOUND to get) before reading guest memory`, () => {
+    const g = guest();
+    // The pointer is outside guest memory: the length alone decides, so it is not INVALID_MEMORY_ACCESS.
+    expect(g.run('set', 0x7fff0000, MAX_SHARED_DATA_KEY_BYTES + 1, ...g.in('v'), 0)).toBe(Status.BAD_ARGUMENT);
+    expect(g.run('get', 0x7fff0000, MAX_SHARED_DATA_KEY_BYTES + 1)).toBe(Status.NOT_FOUND);
+    expect(refusals(g.t.sharedData)).toEqual({ key_size: 1, value_size: 0, quota: 0 });
+    // At the limit a key is accepted.
+    expect(g.run('set', 0x1000, MAX_SHARED_DATA_KEY_BYTES, ...g.in('v'), 0)).toBe(Status.OK);
+    expect(g.run('get', 0x1000, MAX_SHARED_DATA_KEY_BYTES)).toBe(Status.OK);
+  });
+
+  it(`refuses a value over ${MAX_SHARED_DATA_VALUE_BYTES} bytes with BAD_ARGUMENT before copying it, and takes one at the limit`, () => {
+    const g = guest();
+    expect(g.run('set', ...g.in('big'), 0x7fff0000, MAX_SHARED_DATA_VALUE_BYTES + 1, 0)).toBe(Status.BAD_ARGUMENT);
+    expect(g.get('big')).toBe(Status.NOT_FOUND);
+    expect(refusals(g.t.sharedData)).toEqual({ key_size: 0, value_size: 1, quota: 0 });
+    (g.t.vm.instance.exports.memory as WebAssembly.Memory).grow(17);
+    expect(g.run('set', ...g.in('big'), 0x20000, MAX_SHARED_DATA_VALUE_BYTES, 0)).toBe(Status.OK);
+    expect(g.t.sharedData.bytesOf('')).toBe(3 + MAX_SHARED_DATA_VALUE_BYTES + ENTRY_OVERHEAD_BYTES);
+  });
+
+  it('frees the value bytes when a guest deletes a key the Rust SDK way (value ptr 0, len 0)', () => {
+    const g = guest();
+    g.set('k', 'something');
+    expect(g.t.sharedData.bytesOf('')).toBe(1 + 9 + ENTRY_OVERHEAD_BYTES);
+    expect(g.run('set', ...g.in('k'), 0, 0, 0)).toBe(Status.OK);
+    expect(g.t.sharedData.bytesOf('')).toBe(1 + ENTRY_OVERHEAD_BYTES);
+  });
+
+  it('answers OK to writes over a full quota and evicts the least recently used keys', () => {
+    const sharedData = new MemorySharedData({ maxBytesPerVm: 3 * (2 + 5 + ENTRY_OVERHEAD_BYTES) });
+    const g = guest({ ports: { sharedData } });
+    for (const k of ['k1', 'k2', 'k3']) expect(g.set(k, 'value')).toBe(Status.OK);
+    expect(g.get('k1')).toBe(Status.OK);
+    expect(g.set('k4', 'value')).toBe(Status.OK);
+    expect(g.get('k2')).toBe(Status.NOT_FOUND);
+    expect([g.get('k1'), g.get('k3'), g.get('k4')]).toEqual([Status.OK, Status.OK, Status.OK]);
+  });
+
+  it('answers BAD_ARGUMENT to an entry larger than the whole quota', () => {
+    const sharedData = new MemorySharedData({ maxBytesPerVm: 4096 });
+    const g = guest({ ports: { sharedData } });
+    expect(g.run('set', ...g.in('k'), 0x1000, 4096 - ENTRY_OVERHEAD_BYTES, 0)).toBe(Status.BAD_ARGUMENT);
+    expect(g.run('set', ...g.in('k'), 0x1000, 4096 - ENTRY_OVERHEAD_BYTES - 1, 0)).toBe(Status.OK);
+    expect(refusals(sharedData)).toEqual({ key_size: 0, value_size: 0, quota: 1 });
   });
 });
 

@@ -1,0 +1,121 @@
+/**
+ * The process gives back a recycled VM's memory: a real `edge-gateway start` child process runs a
+ * filter that grows (and writes) 8 MiB of linear memory per request; past recycleMemoryMb the VM
+ * is replaced, and the child's resident set size (VmRSS in /proc/PID/status) falls back by most of
+ * what the old VM held. The child runs with --expose-gc and a preload that collects garbage on
+ * SIGUSR2, so the test does not wait on V8's own schedule (bounded polling either way).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { startUpstream, wasmFile } from '../helpers/gateway.js';
+import { Guest, send } from '../helpers/guests.js';
+
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+const ROOT = join(import.meta.dirname, '../..');
+const CLI = join(ROOT, 'gateway/cli.ts');
+const GC_ON_SIGNAL = 'data:text/javascript,process.on("SIGUSR2",()=>globalThis.gc())';
+const MIB = 1024 * 1024;
+const GROW_PAGES = 128; // 8 MiB a request
+
+const cleanup: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanup.reverse()) await c();
+  cleanup.length = 0;
+});
+
+function growingFilter(): string {
+  const g = new Guest();
+  return g.build({
+    log: false,
+    on: {
+      proxy_on_request_headers: `
+        (local.set $t (memory.grow (i32.const ${GROW_PAGES})))
+        (if (i32.ge_s (local.get $t) (i32.const 0))
+          (then (memory.fill (i32.shl (local.get $t) (i32.const 16)) (i32.const 0x5a) (i32.const ${GROW_PAGES * 65536}))))
+        (i32.const 0)`,
+    },
+  });
+}
+
+function rssBytes(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'))!;
+  return Number(/(\d+)/.exec(line)![1]) * 1024;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A running gateway child: its JSON log lines and its public URL once started. */
+async function startChild(config: string): Promise<{ child: ChildProcess; lines: Array<Record<string, unknown>>; url: string }> {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  const child = spawn(process.execPath, ['--expose-gc', '--import', TSX, '--import', GC_ON_SIGNAL, CLI, 'start', '--config', config],
+    { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: Array<Record<string, unknown>> = [];
+  let partial = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => {
+    const parts = (partial + c.toString('utf8')).split('\n');
+    partial = parts.pop()!;
+    for (const l of parts) if (l.trim() !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
+  });
+  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString('utf8'); });
+  cleanup.push(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('close', r));
+    child.kill('SIGTERM');
+    await Promise.race([exited, sleep(5000).then(() => child.kill('SIGKILL'))]);
+  });
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const started = lines.find((l) => l.msg === 'edge-gateway started') as { listeners?: Record<string, string> } | undefined;
+    if (started?.listeners?.public !== undefined) return { child, lines, url: `http://${started.listeners.public}` };
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the gateway did not start: ${stderr}`);
+    await sleep(20);
+  }
+}
+
+describe('VM recycling in a gateway process', () => {
+  it('gives the old VM\'s memory back to the OS: RSS falls well below its peak after the recycle', async () => {
+    const upstream = await startUpstream();
+    cleanup.push(upstream.close);
+    const dir = mkdtempSync(join(tmpdir(), 'edge-gw-rss-'));
+    const config = join(dir, 'gateway.json');
+    writeFileSync(config, JSON.stringify({
+      listeners: [{ name: 'public', address: '127.0.0.1', port: 0 }],
+      admin: { address: '127.0.0.1', port: 0 },
+      log: { level: 'info' },
+      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
+      plugins: [{ name: 'grow', module: wasmFile(growingFilter(), 'grow-rss'), limits: { memoryMb: 128, recycleMemoryMb: 64 } }],
+      routes: [{ name: 'all', cluster: 'backend', filters: ['grow'] }],
+    }));
+    const { child, lines, url } = await startChild(config);
+    const pid = child.pid!;
+    const recycled = (): boolean => lines.some((l) => typeof l.msg === 'string' && l.msg.startsWith('VM of grow recycled'));
+
+    // Grow the VM until it is recycled (8 requests of 8 MiB pass 64 MiB), two requests at a time.
+    let peak = rssBytes(pid);
+    for (let round = 0; round < 10 && !recycled(); round++) {
+      const replies = await Promise.all([send(`${url}/a`), send(`${url}/b`)]);
+      expect(replies.map((r) => r.status)).toEqual([200, 200]);
+      peak = Math.max(peak, rssBytes(pid));
+    }
+    expect(recycled()).toBe(true);
+    expect(peak).toBeGreaterThan(64 * MIB);
+
+    // The old VM had no stream left, so it was dropped at once: once collected, its pages go back.
+    let rss = rssBytes(pid);
+    for (let i = 0; i < 50 && rss > peak - 40 * MIB; i++) {
+      process.kill(pid, 'SIGUSR2');
+      await sleep(100);
+      rss = rssBytes(pid);
+    }
+    expect(rss).toBeLessThan(peak - 40 * MIB);
+    // And the gateway still serves, on the fresh VM.
+    expect((await send(`${url}/after`)).status).toBe(200);
+  });
+});
