@@ -39,6 +39,7 @@ describe('the configuration schema', () => {
     });
     expect(pluginSchema.parse({ name: 'p', module: 'x.wasm' })).toEqual({
       name: 'p', module: 'x.wasm', rootId: '', vmId: '', configuration: '', vmConfiguration: '', environment: {}, failurePolicy: 'closed',
+      limits: { cpuMs: 50, startCpuMs: 1000, memoryMb: 128 },
     });
     expect(routeSchema.parse({ name: 'r', cluster: 'c' })).toEqual({
       name: 'r', match: {}, cluster: 'c', filters: [], bodyLimitBytes: 1024 * 1024,
