@@ -12,7 +12,11 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LogLevel } from '../../gateway/abi/enums.js';
+import { parseConfig } from '../../gateway/config/load.js';
 import { ErrorCodes, GatewayError } from '../../gateway/errors.js';
+import { Gateway } from '../../gateway/gateway.js';
+import { createLogger } from '../../gateway/log.js';
+import { PluginsError } from '../../gateway/proxy/generation.js';
 import { createModuleStore, type LoadedModule, type ModuleStore } from '../../gateway/modules/module-store.js';
 import { sha256Hex } from '../../gateway/modules/sha256.js';
 import { VmPool } from '../../gateway/modules/vm-pool.js';
@@ -158,6 +162,39 @@ export async function runMutant(seed: number, index: number, seeds: readonly See
     writeFileSync(file, bytes);
   }
   return { index, seed: base.name, how, via: file === null ? 'compile' : 'file', outcome: await loadPath(store, bytes, base, file) };
+}
+
+/**
+ * Mutants [from, from + count) as the plugins of one configuration (each its own file and route
+ * filter), through Gateway.validate: the whole of Generation.build, its collection of every
+ * failing plugin and the disposal of those that started. Returns the codes of the failures, in
+ * plugin order, and how many started; throws what is not a PluginsError of coded failures.
+ */
+export async function validateMutants(seed: number, from: number, count: number, seeds: readonly SeedModule[], dir: string): Promise<{ started: number; failures: string[] }> {
+  const plugins = [];
+  for (let i = from; i < from + count; i++) {
+    const r = mutantRand(seed, i);
+    const base = r.pick(seeds);
+    const file = join(dir, `mutant-${i}.wasm`);
+    writeFileSync(file, mutate(base.bytes, r).bytes);
+    plugins.push({ name: `m${i}`, module: file, configuration: base.configuration });
+  }
+  const config = parseConfig({
+    listeners: [{ name: 'public', address: '127.0.0.1', port: 0 }],
+    clusters: [{ name: 'backend', endpoints: ['http://127.0.0.1:9'] }],
+    plugins,
+    routes: [{ name: 'all', cluster: 'backend', filters: plugins.map((p) => p.name) }],
+  }, 'fuzz.yaml');
+  const silent = createLogger('error');
+  silent.level = 'silent';
+  try {
+    const summary = await Gateway.validate(config, { logger: silent });
+    return { started: summary.plugins, failures: [] };
+  } catch (err) {
+    if (!(err instanceof PluginsError)) throw err;
+    for (const f of err.failures) coded('build', f.error);
+    return { started: count - err.failures.length, failures: err.failures.map((f) => f.error.code) };
+  }
 }
 
 /** A store as the gateway makes one, bounded small: thousands of distinct mutants pass through. */

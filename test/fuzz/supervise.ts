@@ -44,6 +44,8 @@ export interface FuzzReport {
   readonly children: number;
 }
 
+const STARTUP_MS = 60_000;
+
 // Crashes and hangs each cost a fresh child; past this many the run stops (the report says why).
 const MAX_CHILDREN = 20;
 
@@ -58,20 +60,25 @@ function runChild(opts: FuzzOptions, from: number, end: number, deadline: number
     let stderr = '';
     let partial = '';
     let hung = false;
+    let started = false;
     let timer: NodeJS.Timeout;
-    const arm = (): void => {
+    const arm = (ms: number): void => {
       clearTimeout(timer);
-      timer = setTimeout(() => { hung = true; child.kill('SIGKILL'); }, opts.hangMs ?? 5000);
+      timer = setTimeout(() => { hung = true; child.kill('SIGKILL'); }, ms);
     };
-    arm();
+    // Start-up (tsx, wabt, the seeds) is not a mutant: on a busy machine it takes seconds.
+    arm(STARTUP_MS);
     child.stderr.on('data', (c: Buffer) => { stderr = (stderr + c.toString('utf8')).slice(-4000); });
     child.stdout.on('data', (c: Buffer) => {
-      arm();
+      arm(opts.hangMs ?? 5000);
       const lines = (partial + c.toString('utf8')).split('\n');
       partial = lines.pop()!;
       for (const line of lines) {
         const msg = JSON.parse(line) as { started?: number; done?: boolean; index?: number; escape?: string } & Partial<MutantResult>;
-        if (msg.started !== undefined) current = msg.started;
+        if (msg.started !== undefined) {
+          current = msg.started;
+          started = true;
+        }
         else if (msg.done) finished = true;
         else if (msg.escape !== undefined) report.problems.push({ index: msg.index!, kind: 'escape', detail: msg.escape });
         else {
@@ -85,6 +92,12 @@ function runChild(opts: FuzzOptions, from: number, end: number, deadline: number
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (finished) return resolve(null);
+      if (!started) {
+        // No mutant is at fault: the process did not come up (and would not on a retry either).
+        const why = hung ? `no line in ${STARTUP_MS} ms` : `exit ${code} ${signal ?? ''}`;
+        report.problems.push({ index: from, kind: 'crash', detail: `the fuzz process did not start (${why}): ${stderr.trim()}` });
+        return resolve(null);
+      }
       report.problems.push({
         index: current,
         kind: hung ? 'hang' : 'crash',
@@ -120,11 +133,53 @@ export function budgetEnforced(hangMs = 5000): Promise<boolean> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', TSX, CHILD, 'probe'], { stdio: ['ignore', 'pipe', 'inherit'] });
     let stdout = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), hangMs);
-    child.stdout.on('data', (c: Buffer) => { stdout += c.toString('utf8'); });
+    let timer = setTimeout(() => child.kill('SIGKILL'), STARTUP_MS);
+    child.stdout.on('data', (c: Buffer) => {
+      const before = stdout.includes('"ready"');
+      stdout += c.toString('utf8');
+      // The guest's time counts from here, not from the process start.
+      if (!before && stdout.includes('"ready"')) {
+        clearTimeout(timer);
+        timer = setTimeout(() => child.kill('SIGKILL'), hangMs);
+      }
+    });
     child.on('close', () => {
       clearTimeout(timer);
       resolve(stdout.includes('"probe":"start:GW_ERR_ABI_BUDGET"'));
+    });
+  });
+}
+
+/**
+ * `count` mutants from `from` as the plugins of one configuration, validated in a child
+ * (module-fuzz.ts validateMutants): what started and the code of each failure, or the problem.
+ */
+export function fuzzGeneration(seed: number, from: number, count: number, hangMs = 20_000):
+  Promise<{ started: number; failures: string[] } | { problem: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', TSX, CHILD, 'generation', String(seed), String(from), String(count)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let hung = false;
+    const kill = (): void => { hung = true; child.kill('SIGKILL'); };
+    let timer = setTimeout(kill, STARTUP_MS);
+    child.stdout.on('data', (c: Buffer) => {
+      const before = stdout.includes('"ready"');
+      stdout += c.toString('utf8');
+      if (!before && stdout.includes('"ready"')) {
+        clearTimeout(timer);
+        timer = setTimeout(kill, hangMs);
+      }
+    });
+    child.stderr.on('data', (c: Buffer) => { stderr = (stderr + c.toString('utf8')).slice(-4000); });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const line = stdout.split('\n').find((l) => l.startsWith('{') && !l.includes('"ready"'));
+      const msg = line === undefined ? null : JSON.parse(line) as { generation?: { started: number; failures: string[] }; escape?: string };
+      if (msg?.generation !== undefined) return resolve(msg.generation);
+      resolve({ problem: hung ? `hang: no answer in ${hangMs} ms` : msg?.escape ?? `crash: exit ${code} ${signal ?? ''}: ${stderr.trim()}` });
     });
   });
 }
