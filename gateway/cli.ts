@@ -3,9 +3,13 @@
  * The `edge-gateway` command. The only module that may exit the process.
  *
  *   edge-gateway start --config FILE [--demo-upstream PORT]
- *   edge-gateway validate --config FILE      exit 2 with every error when invalid
+ *   edge-gateway validate --config FILE      build everything start builds, bind nothing; exit 2 with every error
  *   edge-gateway schema                      print the JSON Schema of the configuration file
  *   edge-gateway --version | --help
+ *
+ * Exit codes: 0 valid / stopped cleanly; 2 usage errors and a configuration that cannot run
+ * (invalid fields, and every module or plugin that fails to load or start, listed together); 1 a
+ * runtime failure (a port in use, an unexpected error).
  *
  * Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the configuration file (an invalid one
  * is rejected with its errors and the running configuration keeps serving).
@@ -16,8 +20,9 @@ import { configJsonSchemaText } from './config/json-schema.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import { startDemoUpstream } from './demo-upstream.js';
 import type { GatewayError } from './errors.js';
-import { Gateway } from './gateway.js';
-import { linesWritten, stdoutDestination } from './log.js';
+import { Gateway, type ValidationSummary } from './gateway.js';
+import { createLogger, linesWritten, stdoutDestination } from './log.js';
+import { PluginsError } from './proxy/generation.js';
 
 const HELP = `edge-gateway: a Proxy-Wasm API gateway
 
@@ -30,7 +35,8 @@ Usage:
 
 Commands:
   start      run the gateway; SIGHUP reloads FILE, SIGTERM/SIGINT drain and stop
-  validate   check FILE without starting anything (exit 2 with the errors)
+  validate   build everything start builds (modules, pins, plugins, services) without
+             binding a port; exit 2 with every error, 0 with a one-line summary
   schema     print the JSON Schema of the configuration file (config/gateway.schema.json)
 
 Options:
@@ -54,13 +60,43 @@ function version(): string {
 
 const REJECTED = 'reload rejected, the running configuration keeps serving';
 
+/**
+ * Plugin failures reported as configuration errors are: one `file: plugins[i] (name): CODE: …`
+ * line each, under the same heading, so `validate`, `start` and SIGHUP say the same thing.
+ */
+function asConfigError(file: string, err: unknown): unknown {
+  return err instanceof PluginsError ? new ConfigError(file, err.problems) : err;
+}
+
+/** Builds `file` as start does (modules, plugins, services), without listening, then disposes it. */
+async function validate(file: string): Promise<number> {
+  let summary: ValidationSummary;
+  try {
+    const config = loadConfigFile(file);
+    // Silent: every failure carries what the guest said; guest chatter would bury the report.
+    const logger = createLogger(config.log.level);
+    logger.level = 'silent';
+    summary = await Gateway.validate(config, { logger });
+  } catch (err) {
+    const reported = asConfigError(file, err);
+    if (!(reported instanceof ConfigError)) throw err;
+    process.stderr.write(`${reported.message}\n`);
+    return 2;
+  }
+  const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
+  const services = summary.services === 0 ? '' : summary.services === 1 ? ' (1 as a service)' : ` (${summary.services} as services)`;
+  const unused = summary.unused > 0 ? `, ${count(summary.unused, 'unused plugin')} not loaded` : '';
+  process.stdout.write(`${file}: valid: ${count(summary.plugins, 'plugin')} started${services}, ${count(summary.routes, 'route')}${unused}\n`);
+  return 0;
+}
+
 /** SIGHUP: load and apply the file again; on any error the running configuration stays. */
 async function reload(gateway: Gateway, file: string): Promise<void> {
   gateway.logger.info({ file }, 'reloading the configuration');
   try {
     await gateway.reload(loadConfigFile(file));
   } catch (err) {
-    const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
+    const problems = err instanceof ConfigError || err instanceof PluginsError ? err.problems : [(err as Error).message];
     gateway.logger.error({ file, code: (err as GatewayError).code, problems }, `${REJECTED}: ${(err as Error).message}`);
   }
 }
@@ -68,7 +104,10 @@ async function reload(gateway: Gateway, file: string): Promise<void> {
 async function start(file: string, demoPort: number | undefined): Promise<void> {
   if (demoPort !== undefined) await startDemoUpstream(demoPort);
   const destination = stdoutDestination();
-  const gateway = await Gateway.create(loadConfigFile(file), { logDestination: destination });
+  const config = loadConfigFile(file);
+  const gateway = await Gateway.create(config, { logDestination: destination }).catch((err: unknown) => {
+    throw asConfigError(file, err);
+  });
   // NB: the handlers go in before the listeners bind: whoever reads "edge-gateway started" may
   // signal at once, and a signal without a handler would kill the process.
   const started = gateway.start();
@@ -139,16 +178,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`edge-gateway ${command}: --config FILE is required\n`);
     return 2;
   }
-  if (command === 'validate') {
-    try {
-      loadConfigFile(values.config);
-      process.stdout.write(`${values.config}: valid\n`);
-      return 0;
-    } catch (err) {
-      process.stderr.write(`${(err as Error).message}\n`);
-      return 2;
-    }
-  }
+  if (command === 'validate') return validate(values.config);
   const demo = values['demo-upstream'] === undefined ? undefined : Number(values['demo-upstream']);
   if (demo !== undefined && !(Number.isInteger(demo) && demo >= 0 && demo <= 65535)) {
     process.stderr.write(`edge-gateway start: --demo-upstream must be a port number, not "${values['demo-upstream']}"\n`);

@@ -13,6 +13,7 @@ import { abiLogger, createLogger, type Logger } from './log.js';
 import { createModuleStore, type ModuleStore } from './modules/module-store.js';
 import { VmPool } from './modules/vm-pool.js';
 import { ClusterCallouts } from './proxy/callouts.js';
+import type { Cluster } from './proxy/cluster.js';
 import type { RequestFlow } from './proxy/flow.js';
 import { gatewayForeignFunctions } from './proxy/foreign.js';
 import { Generation } from './proxy/generation.js';
@@ -27,16 +28,35 @@ export interface GatewayOptions {
   readonly logger?: Logger;
 }
 
+/** What `Gateway.validate` built and started, for its one-line summary. */
+export interface ValidationSummary {
+  /** Plugins started (filters used by a route, and services). */
+  readonly plugins: number;
+  readonly services: number;
+  /** Plugins no route and no service uses: like `start`, validation does not load them. */
+  readonly unused: number;
+  readonly routes: number;
+  readonly clusters: number;
+}
+
 export interface BoundAddresses {
   readonly listeners: ReadonlyMap<string, AddressInfo>;
   readonly admin: AddressInfo;
 }
 
-function listen(server: Server, port: number, address: string): Promise<AddressInfo> {
+/**
+ * Binds `server`. A failure keeps Node's error (its `code`, e.g. EADDRINUSE) but says which
+ * listener of the configuration could not bind where, which Node's own message does not.
+ */
+function listen(server: Server, port: number, address: string, what: string): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (err: NodeJS.ErrnoException): void => {
+      err.message = `${what} cannot listen on ${address}:${port}: ${err.message}`;
+      reject(err);
+    };
+    server.once('error', failed);
     server.listen(port, address, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve(server.address() as AddressInfo);
     });
   });
@@ -51,6 +71,8 @@ export class Gateway {
   private readonly generations = new Set<Generation>();
   private readonly filterTimers = new Map<string, { observe(value: number): void }>();
   private readonly callouts: ClusterCallouts;
+  /** The clusters of a generation whose plugins are starting (their callouts go there). */
+  private startingClusters: ReadonlyMap<string, Cluster> | null = null;
   private readonly servers = new Map<string, Server>();
   /** Upgraded (WebSocket) connections: the HTTP server neither tracks nor closes them. */
   private readonly tunnels = new Set<Duplex>();
@@ -62,7 +84,7 @@ export class Gateway {
   private constructor(private config: GatewayConfig, options: GatewayOptions) {
     this.logger = options.logger ?? createLogger(config.log.level, options.logDestination);
     this.store = createModuleStore();
-    this.callouts = new ClusterCallouts(() => this.generation.clusters);
+    this.callouts = new ClusterCallouts(() => this.startingClusters ?? this.generation.clusters);
     // The quota is fixed for the life of the process, like the listener addresses.
     const sharedData = new MemorySharedData({ maxBytesPerVm: config.sharedState.maxBytesPerVm });
     this.metrics = new GatewayMetrics({
@@ -94,11 +116,48 @@ export class Gateway {
     return gateway;
   }
 
+  /**
+   * Everything `start` does except binding: reads, pins and compiles every module, starts every
+   * plugin's VM and root context (on_vm_start, on_configure) and every service, then disposes it
+   * all (each root gets on_done). Rejects with what `create` rejects with: a PluginsError listing
+   * every plugin that failed, each with its code.
+   */
+  static async validate(config: GatewayConfig, options: GatewayOptions = {}): Promise<ValidationSummary> {
+    const gateway = await Gateway.create(config, options);
+    const used = new Set([...config.routes.flatMap((r) => r.filters), ...config.services]);
+    const summary: ValidationSummary = {
+      plugins: gateway.generation.plugins.size,
+      services: config.services.length,
+      unused: config.plugins.filter((p) => !used.has(p.name)).length,
+      routes: config.routes.length,
+      clusters: config.clusters.length,
+    };
+    gateway.dispose();
+    return summary;
+  }
+
+  /**
+   * Ends a gateway that was built but never started (or failed to start): every root context
+   * gets on_done, services' timers stop, callouts and upstream pools are closed at once. A
+   * started gateway drains with `shutdown()` instead.
+   */
+  dispose(): void {
+    for (const g of this.generations) {
+      g.dispose();
+      // Nothing was served, so nothing is owed a graceful close: a service's callout still in
+      // flight must not keep the process alive.
+      for (const cluster of g.clusters.values()) cluster.destroy();
+    }
+    this.generations.clear();
+    this.callouts.close();
+  }
+
   private build(config: GatewayConfig): Promise<Generation> {
     return Generation.build(config, {
       store: this.store,
       pool: this.pool,
       logger: this.logger,
+      starting: (clusters) => { this.startingClusters = clusters; },
       hooks: { requestDone: (flow) => this.requestDone(flow), upstreamError: (flow, code) => this.upstreamError(flow, code) },
     }).then((generation) => {
       this.generations.add(generation);
@@ -122,7 +181,7 @@ export class Gateway {
           this.tunnels.add(socket);
           socket.once('close', () => this.tunnels.delete(socket));
         });
-        listeners.set(l.name, await listen(server, l.port, l.address));
+        listeners.set(l.name, await listen(server, l.port, l.address, `listener "${l.name}"`));
       }
     } catch (err) {
       // Never half up: close the listeners already bound. The admin listener binds last, so
@@ -140,7 +199,7 @@ export class Gateway {
         failure: p.failure?.message ?? null,
       })),
     });
-    const admin = await listen(this.admin, this.config.admin.port, this.config.admin.address);
+    const admin = await listen(this.admin, this.config.admin.port, this.config.admin.address, 'the admin listener');
     this.started = true;
     this.logger.info({ listeners: Object.fromEntries([...listeners].map(([n, a]) => [n, `${a.address}:${a.port}`])), admin: `${admin.address}:${admin.port}` }, 'edge-gateway started');
     return { listeners, admin };

@@ -1,15 +1,16 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import { connect } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { configJsonSchemaText } from '../gateway/config/json-schema.js';
 import { startUpstream, wasmFile, type Upstream } from './helpers/gateway.js';
-import { guestWat } from './helpers/wat.js';
+import { encodePairs } from '../gateway/abi/pairs.js';
+import { guestWat, watToBytes } from './helpers/wat.js';
 
 /** tsx's ESM loader, found through its package exports (not a guessed path under node_modules). */
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
@@ -154,6 +155,44 @@ const ENDS_WAT = guestWat({
       (else (drop (call $log (i32.const 2) (i32.const 0x140) (i32.const 16))))))`,
 });
 
+/** A module that is valid WebAssembly with memory and an allocator, but no proxy_abi_version_* export. */
+const NO_MARKER_WAT = `(module
+  (memory (export "memory") 1)
+  (func (export "malloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 1)))`;
+
+/** A filter whose on_vm_start says why at critical level and returns false. */
+const REFUSE_VM_START_WAT = guestWat({
+  imports: '(import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))',
+  body: `
+  (data (i32.const 0x100) "vm start refused")
+  (func (export "proxy_on_vm_start") (param $ctx i32) (param $size i32) (result i32)
+    (drop (call $log (i32.const 5) (i32.const 0x100) (i32.const 16))) (i32.const 0))`,
+});
+
+/** WAT string escape of some bytes. */
+const escaped = (bytes: Uint8Array): string => [...bytes].map((b) => `\\${b.toString(16).padStart(2, '0')}`).join('');
+
+/**
+ * A service that sets a 5 ms tick and, from on_configure, sends an http_call (60 s timeout) to
+ * cluster "backend": a validation that left either running would not exit.
+ */
+const HEADERS = encodePairs([':method', 'GET', ':path', '/hold', ':authority', 'backend']);
+const HOLDING_SERVICE_WAT = guestWat({
+  imports: `(import "env" "proxy_http_call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_tick_period_milliseconds" (func $tick (param i32) (result i32)))`,
+  body: `
+  (data (i32.const 0x100) "backend")
+  (data (i32.const 0x200) "${escaped(HEADERS)}")
+  (func (export "proxy_on_configure") (param $ctx i32) (param $size i32) (result i32)
+    (drop (call $call (i32.const 0x100) (i32.const 7) (i32.const 0x200) (i32.const ${HEADERS.length})
+      (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 60000) (i32.const 0x18)))
+    (drop (call $tick (i32.const 5)))
+    (i32.const 1))
+  (func (export "proxy_on_tick") (param $ctx i32))
+  (func (export "proxy_on_http_call_response") (param i32 i32 i32 i32 i32))`,
+});
+
 function writeConfig(name: string, text: string): string {
   const file = join(dir, name);
   writeFileSync(file, text);
@@ -243,7 +282,7 @@ describe('edge-gateway', () => {
 
   it('validates a good configuration with exit 0', async () => {
     const file = writeConfig('good.yaml', gatewayYaml('http://127.0.0.1:9000'));
-    expect(await run(['validate', '--config', file])).toEqual({ code: 0, signal: null, stdout: `${file}: valid\n`, stderr: '' });
+    expect(await run(['validate', '--config', file])).toEqual({ code: 0, signal: null, stdout: `${file}: valid: 0 plugins started, 1 route\n`, stderr: '' });
   });
 
   it('rejects a bad configuration with exit 2 and every error on stderr', async () => {
@@ -276,6 +315,134 @@ routes:
     expect(await run(['start', '--config', file])).toEqual({
       code: 2, signal: null, stdout: '',
       stderr: `edge-gateway: invalid configuration ${file}:\n  ${file}: routes[0].cluster: unknown cluster "bakend"\n`,
+    });
+  });
+
+  describe('validate, building what start builds', () => {
+    const ROUTE = (filters: string): string => `  - { name: api, match: { pathPrefix: /api }, cluster: backend, filters: [ ${filters} ] }`;
+    const modules = join(dir, 'modules');
+    /** Every broken-module case: the plugin entry, and what validate must say about it. */
+    const cases: Array<{ name: string; plugin: () => string; says: string }> = [];
+
+    beforeAll(() => {
+      mkdirSync(modules, { recursive: true });
+      const deny = readFileSync(join(ROOT, 'filters/dist/deny.wasm'));
+      writeFileSync(join(modules, 'truncated.wasm'), deny.subarray(0, Math.floor(deny.length / 2)));
+      const flipped = Buffer.from(deny);
+      flipped[8] = 0x7f; // the first section id: no such section
+      writeFileSync(join(modules, 'flipped.wasm'), flipped);
+      copyFileSync(join(ROOT, 'README.md'), join(modules, 'notes.txt'));
+      writeFileSync(join(modules, 'no-marker.wasm'), watToBytes(NO_MARKER_WAT));
+      writeFileSync(join(modules, 'refuse-vm-start.wasm'), watToBytes(REFUSE_VM_START_WAT));
+      mkdirSync(join(modules, 'a-directory.wasm'), { recursive: true });
+      const m = (f: string): string => join(modules, f);
+      cases.push(
+        { name: 'corrupt bytes (truncated)', plugin: () => `  - { name: p, module: ${m('truncated.wasm')} }`,
+          says: `plugins[0] (p): GW_ERR_MODULE_INVALID: module ${m('truncated.wasm')} is not valid WebAssembly: ` },
+        { name: 'corrupt bytes (bad section id)', plugin: () => `  - { name: p, module: ${m('flipped.wasm')} }`,
+          says: `plugins[0] (p): GW_ERR_MODULE_INVALID: module ${m('flipped.wasm')} is not valid WebAssembly: ` },
+        { name: 'a text file', plugin: () => `  - { name: p, module: ${m('notes.txt')} }`,
+          says: `plugins[0] (p): GW_ERR_MODULE_INVALID: module ${m('notes.txt')} is not valid WebAssembly: WebAssembly.compile(): expected magic word` },
+        { name: 'no ABI version marker', plugin: () => `  - { name: p, module: ${m('no-marker.wasm')} }`,
+          says: `plugins[0] (p): GW_ERR_ABI_VERSION: module ${m('no-marker.wasm')}: missing or unknown Proxy-Wasm ABI version` },
+        { name: 'a wrong sha256 pin', plugin: () => `  - { name: p, module: { file: filters/dist/deny.wasm, sha256: "${'0'.repeat(64)}" } }`,
+          says: `plugins[0] (p): GW_ERR_MODULE_SHA256: module filters/dist/deny.wasm does not match its pinned sha256: expected ${'0'.repeat(64)}, got ` },
+        { name: 'a configuration the filter rejects', plugin: () => '  - { name: p, module: filters/dist/headers.wasm, configuration: { request: { set: [ x ] } } }',
+          says: 'plugins[0] (p): GW_ERR_ABI_CONFIGURE: plugin p (root id "", module filters/dist/headers.wasm): proxy_on_configure returned false (guest said: headers: "request.set" must be an object' },
+        { name: 'on_vm_start returning false', plugin: () => `  - { name: p, module: ${m('refuse-vm-start.wasm')} }`,
+          says: `plugins[0] (p): GW_ERR_ABI_VM_START: plugin p (root id "", module ${m('refuse-vm-start.wasm')}): proxy_on_vm_start returned false (guest said: vm start refused)` },
+        { name: 'a path that cannot be read', plugin: () => `  - { name: p, module: ${m('a-directory.wasm')} }`,
+          says: `plugins[0] (p): GW_ERR_MODULE_READ: cannot read module file ${m('a-directory.wasm')}: EISDIR` },
+        // Found while the file is parsed, with every other configuration error (GW_ERR_CONFIG_INVALID).
+        { name: 'a missing file', plugin: () => `  - { name: p, module: ${m('missing.wasm')} }`,
+          says: `plugins[0].module: file not found: ${m('missing.wasm')}` },
+      );
+    });
+
+    it('exits 2 with a coded message naming the plugin for each broken module, and prints nothing on stdout', async () => {
+      for (const c of cases) {
+        const file = writeConfig('broken.yaml', gatewayYaml('http://127.0.0.1:9000', { plugins: c.plugin(), routes: ROUTE('p') }));
+        const out = await run(['validate', '--config', file]);
+        expect({ case: c.name, code: out.code, stdout: out.stdout }).toEqual({ case: c.name, code: 2, stdout: '' });
+        expect(out.stderr, c.name).toContain(`invalid configuration ${file}:\n  ${file}: ${c.says}`);
+      }
+    }, 90_000);
+
+    it('reports three broken plugins at once, in configuration order, and checks a service as well', async () => {
+      const file = writeConfig('three.yaml', gatewayYaml('http://127.0.0.1:9000', {
+        plugins: `  - { name: good, module: filters/dist/deny.wasm }
+  - { name: junk, module: ${join(modules, 'notes.txt')} }
+  - { name: pinned, module: { file: filters/dist/deny.wasm, sha256: "${'a'.repeat(64)}" } }
+  - { name: sync, module: ${join(modules, 'refuse-vm-start.wasm')} }
+services: [ sync ]`,
+        routes: ROUTE('good, junk, pinned'),
+      }));
+      const out = await run(['validate', '--config', file]);
+      expect(out.code).toBe(2);
+      const lines = out.stderr.trimEnd().split('\n');
+      expect(lines[0]).toBe(`invalid configuration ${file}:`);
+      expect(lines.slice(1).map((l) => l.split(': ').slice(1, 3).join(': '))).toEqual([
+        'plugins[1] (junk): GW_ERR_MODULE_INVALID',
+        'plugins[2] (pinned): GW_ERR_MODULE_SHA256',
+        'plugins[3] (sync): GW_ERR_ABI_VM_START',
+      ]);
+    });
+
+    it('accepts the shipped config/gateway.yaml with a one-line summary and exit 0', async () => {
+      expect(await run(['validate', '--config', 'config/gateway.yaml'])).toEqual({
+        code: 0, signal: null, stdout: 'config/gateway.yaml: valid: 6 plugins started, 2 routes\n', stderr: '',
+      });
+    });
+
+    it('binds no port: it accepts a configuration whose listener and admin ports are taken, which start refuses with exit 1', async () => {
+      const taken: Server[] = [];
+      for (let i = 0; i < 2; i++) {
+        const server = createServer();
+        await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+        taken.push(server);
+      }
+      const [listener, admin] = taken.map((s) => (s.address() as AddressInfo).port);
+      try {
+        const file = writeConfig('taken.yaml', gatewayYaml('http://127.0.0.1:9000')
+          .replace('port: 0 }\nadmin: { address: 127.0.0.1, port: 0 }', `port: ${listener} }\nadmin: { address: 127.0.0.1, port: ${admin} }`));
+        expect(readFileSync(file, 'utf8')).toContain(`port: ${admin} }`);
+        expect(await run(['validate', '--config', file])).toMatchObject({ code: 0, stdout: `${file}: valid: 0 plugins started, 1 route\n` });
+        const started = await run(['start', '--config', file]);
+        expect(started.code).toBe(1);
+        expect(started.stderr).toBe(`edge-gateway: listener "public" cannot listen on 127.0.0.1:${listener}: listen EADDRINUSE: address already in use 127.0.0.1:${listener}\n`);
+      } finally {
+        for (const s of taken) s.close();
+      }
+    });
+
+    it('exits at once after starting a service that ticks and waits on a callout, which it cancels', async () => {
+      const held: ServerResponse[] = [];
+      const upstream = await startUpstream((_req, res) => { held.push(res); });
+      try {
+        const file = writeConfig('service.yaml', gatewayYaml(upstream.url, {
+          plugins: `  - { name: sync, module: ${wasmFile(HOLDING_SERVICE_WAT, 'holding')} }\nservices: [ sync ]`,
+        }));
+        // run() fails the test when the process is still alive after 15 s; the callout waits 60 s.
+        expect(await run(['validate', '--config', file])).toEqual({
+          code: 0, signal: null, stdout: `${file}: valid: 1 plugin started (1 as a service), 1 route\n`, stderr: '',
+        });
+      } finally {
+        for (const res of held) res.destroy();
+        await upstream.close();
+      }
+    });
+
+    it('makes start refuse the same broken plugins with exit 2 and the same lines', async () => {
+      const file = writeConfig('start-broken.yaml', gatewayYaml('http://127.0.0.1:9000', {
+        plugins: `  - { name: junk, module: ${join(modules, 'notes.txt')} }\n  - { name: p, module: filters/dist/headers.wasm, configuration: { request: { set: [ x ] } } }`,
+        routes: ROUTE('junk, p'),
+      }));
+      const validated = await run(['validate', '--config', file]);
+      const started = await run(['start', '--config', file]);
+      expect(validated.code).toBe(2);
+      expect(started.code).toBe(2);
+      expect(started.stderr).toBe(`edge-gateway: ${validated.stderr}`);
+      expect(validated.stderr.split('\n')).toHaveLength(4);
     });
   });
 

@@ -40,13 +40,14 @@ export function startRoot(vm: WasmVm, root: RootContext): RootContext {
 
 /** One start-up callback's result: a trap (CALL_FAILED) or false (0) ends the start-up with an error. */
 function step(vm: WasmVm, root: RootContext, result: number, code: ErrorCode, what: string): void {
-  if (result !== CALL_FAILED && result !== 0) return;
+  // NB: a guest returning -1 (0xffffffff, true) returns CALL_FAILED's value: only a failed VM trapped.
+  const f = result === CALL_FAILED ? vm.failure : null;
+  if (f === null && result !== 0) return;
   vm.contexts.delete(root.id);
   root.alive = false;
   const plugin = root.plugin;
   const at = `plugin ${plugin.name} (root id "${plugin.rootId}", module ${vm.name}): ${what}`;
-  if (result === CALL_FAILED) {
-    const f = vm.failure!;
+  if (f !== null) {
     throw new GatewayError(f.code, `${at} failed: ${f.message}` + (f.guestMessage ? ` (guest said: ${f.guestMessage})` : ''));
   }
   throw new GatewayError(code, `${at} returned false` + (vm.lastCritical ? ` (guest said: ${vm.lastCritical})` : ''));

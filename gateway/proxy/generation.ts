@@ -5,7 +5,7 @@
  * invariant 4). VMs are shared across generations through the VM pool when their key is equal.
  */
 import type { GatewayConfig, PluginConfig } from '../config/schema.js';
-import { GatewayError } from '../errors.js';
+import { GatewayError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { LoadedModule, ModuleStore } from '../modules/module-store.js';
 import type { VmPool } from '../modules/vm-pool.js';
@@ -26,18 +26,79 @@ export interface GenerationDeps {
   readonly pool: VmPool;
   readonly logger: Logger;
   readonly hooks: GenerationHooks;
+  /**
+   * Told the clusters of the generation being built while its plugins start (then null), so a
+   * callout made from on_vm_start or on_configure goes to this configuration's clusters: there
+   * is no current generation yet at the first start, and at a reload the old one may lack them.
+   */
+  readonly starting?: (clusters: ReadonlyMap<string, Cluster> | null) => void;
 }
 
-async function loadModule(store: ModuleStore, plugin: PluginConfig, index: number): Promise<LoadedModule> {
-  const source = typeof plugin.module === 'string' ? { file: plugin.module } : plugin.module;
-  try {
-    return await store.load(source);
-  } catch (err) {
-    if (err instanceof GatewayError) {
-      throw new GatewayError(err.code, `plugins[${index}] (${plugin.name}): ${err.message}`, { cause: err });
-    }
-    throw err;
+/**
+ * One plugin that could not be loaded or started. `field` is the configuration field at fault
+ * as far as the code tells (`plugins[2].module` for a module error, `plugins[2].configuration`
+ * when on_configure refused it, `plugins[2]` otherwise).
+ */
+export interface PluginFailure {
+  readonly index: number;
+  readonly plugin: string;
+  readonly field: string;
+  readonly error: GatewayError;
+}
+
+const FIELD_BY_CODE: Partial<Record<ErrorCode, string>> = {
+  GW_ERR_MODULE_READ: 'module', GW_ERR_MODULE_FETCH: 'module', GW_ERR_MODULE_SHA256: 'module.sha256',
+  GW_ERR_MODULE_INVALID: 'module', GW_ERR_MODULE_COMPILE: 'module', GW_ERR_ABI_VM_START: 'vmConfiguration',
+  GW_ERR_ABI_CONFIGURE: 'configuration', GW_ERR_ABI_CAPABILITY: 'allowedHostcalls', GW_ERR_ABI_MEMORY: 'limits.memoryMb',
+};
+
+function failure(plugin: PluginConfig, index: number, error: GatewayError): PluginFailure {
+  const sub = FIELD_BY_CODE[error.code];
+  return { index, plugin: plugin.name, field: sub === undefined ? `plugins[${index}]` : `plugins[${index}].${sub}`, error };
+}
+
+/** `plugins[2] (deny): GW_ERR_MODULE_SHA256: module deny.wasm does not match …`: one line per failure. */
+export function describeFailure(f: PluginFailure): string {
+  return `plugins[${f.index}] (${f.plugin}): ${f.error.code}: ${f.error.message}`;
+}
+
+/**
+ * Every plugin of a configuration that could not be loaded or started, reported together (as
+ * configuration errors are) so that one run of `validate` or `start` lists them all. The code is
+ * the first failure's; each failure keeps its own.
+ */
+export class PluginsError extends GatewayError {
+  readonly problems: readonly string[];
+
+  constructor(readonly failures: readonly PluginFailure[]) {
+    const problems = failures.map(describeFailure);
+    const count = failures.length === 1 ? '1 plugin' : `${failures.length} plugins`;
+    super(failures[0].error.code, `${count} could not start:\n  ${problems.join('\n  ')}`, { cause: failures[0].error });
+    this.name = 'PluginsError';
+    this.problems = problems;
   }
+}
+
+/** The module of every wanted plugin, or why it could not be had; never rejects for a GatewayError. */
+async function loadModules(store: ModuleStore, wanted: ReadonlyArray<{ p: PluginConfig; i: number }>): Promise<Array<LoadedModule | PluginFailure>> {
+  const load = async (k: number): Promise<LoadedModule | PluginFailure> => {
+    const { p, i } = wanted[k];
+    try {
+      return await store.load(typeof p.module === 'string' ? { file: p.module } : p.module);
+    } catch (err) {
+      if (err instanceof GatewayError) return failure(p, i, err);
+      throw err;
+    }
+  };
+  // Distinct module sources load in parallel; repeats load after them and so are cache hits,
+  // not joins of a compile in flight (which would make the module-cache metrics racy).
+  const source = (k: number): string => JSON.stringify(wanted[k].p.module);
+  const firsts = await Promise.all(wanted.map((_, k) => (wanted.findIndex((_w, j) => source(j) === source(k)) === k ? load(k) : null)));
+  return Promise.all(firsts.map((m, k) => m ?? load(k)));
+}
+
+function isFailure(m: LoadedModule | PluginFailure): m is PluginFailure {
+  return 'error' in m;
 }
 
 export class Generation implements FlowEnv {
@@ -62,29 +123,45 @@ export class Generation implements FlowEnv {
 
   /**
    * Loads every module, starts every plugin used by a route or listed as a service, and builds
-   * the router. On failure nothing of it is left running and the error names the plugin.
+   * the router. A plugin that fails does not stop the others from being tried: every failure is
+   * collected and thrown together as a PluginsError, after the plugins that did start are
+   * stopped again, so on failure nothing of the generation is left running.
    */
   static async build(config: GatewayConfig, deps: GenerationDeps): Promise<Generation> {
     const used = new Set([...config.routes.flatMap((r) => r.filters), ...config.services]);
     const wanted = config.plugins.map((p, i) => ({ p, i })).filter(({ p }) => used.has(p.name));
-    // Distinct module sources load in parallel; repeats load after them and so are cache hits,
-    // not joins of a compile in flight (which would make the module-cache metrics racy).
-    const source = (k: number): string => JSON.stringify(wanted[k].p.module);
-    const load = (k: number): Promise<LoadedModule> => loadModule(deps.store, wanted[k].p, wanted[k].i);
-    const firsts = await Promise.all(wanted.map((_, k) => (wanted.findIndex((_w, j) => source(j) === source(k)) === k ? load(k) : null)));
-    const modules = await Promise.all(firsts.map((m, k) => m ?? load(k)));
+    const modules = await loadModules(deps.store, wanted);
+    const clusters = createClusters(config.clusters);
     const plugins = new Map<string, PluginRuntime>();
+    const failures: PluginFailure[] = [];
+    // NB: the starts below are synchronous, so no other build can see these clusters.
+    deps.starting?.(clusters);
     try {
-      wanted.forEach(({ p }, k) => {
-        const runtime = new PluginRuntime(p, modules[k], deps.pool, deps.logger);
-        runtime.start();
+      wanted.forEach(({ p, i }, k) => {
+        const module = modules[k];
+        if (isFailure(module)) {
+          failures.push(module);
+          return;
+        }
+        const runtime = new PluginRuntime(p, module, deps.pool, deps.logger);
+        try {
+          runtime.start();
+        } catch (err) {
+          if (!(err instanceof GatewayError)) throw err;
+          failures.push(failure(p, i, err));
+          return;
+        }
         plugins.set(p.name, runtime);
       });
+      if (failures.length > 0) throw new PluginsError(failures);
     } catch (err) {
       for (const runtime of plugins.values()) runtime.stop();
+      for (const cluster of clusters.values()) cluster.destroy();
       throw err;
+    } finally {
+      deps.starting?.(null);
     }
-    return new Generation(config, createClusters(config.clusters), plugins, deps);
+    return new Generation(config, clusters, plugins, deps);
   }
 
   done(flow: RequestFlow): void {

@@ -131,7 +131,7 @@ describe('the admin listener', () => {
     }, 'test-config.yaml');
     await expect(Gateway.create(config, { logger: silentLogger() })).rejects.toMatchObject({
       code: 'GW_ERR_ABI_CONFIGURE',
-      message: `plugin token-sync (root id "sync", module ${module}): proxy_on_configure returned false`,
+      message: `1 plugin could not start:\n  plugins[0] (token-sync): GW_ERR_ABI_CONFIGURE: plugin token-sync (root id "sync", module ${module}): proxy_on_configure returned false`,
     });
   });
 
