@@ -355,7 +355,7 @@ routes:
           says: `plugins[0] (p): GW_ERR_MODULE_READ: cannot read module file ${m('a-directory.wasm')}: EISDIR` },
         // Found while the file is parsed, with every other configuration error (GW_ERR_CONFIG_INVALID).
         { name: 'a missing file', plugin: () => `  - { name: p, module: ${m('missing.wasm')} }`,
-          says: `plugins[0].module: file not found: ${m('missing.wasm')}` },
+          says: `plugins[0].module: GW_ERR_MODULE_READ: file not found: ${m('missing.wasm')}` },
       );
     });
 

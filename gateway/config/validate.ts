@@ -87,7 +87,7 @@ export function crossCheck(config: Sections): string[] {
   config.plugins.forEach((p, i) => {
     if (p === undefined) return;
     const file = typeof p.module === 'string' ? p.module : 'file' in p.module ? p.module.file : null;
-    if (file !== null && !existsSync(file)) out.push(`plugins[${i}].module: file not found: ${file}`);
+    if (file !== null && !existsSync(file)) out.push(`plugins[${i}].module: GW_ERR_MODULE_READ: file not found: ${file}`);
   });
 
   config.services.forEach((s, i) => {

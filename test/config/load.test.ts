@@ -173,7 +173,7 @@ routes:
       ...base,
       plugins: [{ name: 'a', module: missing }, { name: 'b', module: { file: missing } }, { name: 'c', module: moduleFile }],
     }, 'mod.yaml'));
-    expect(err.problems).toEqual([`plugins[0].module: file not found: ${missing}`, `plugins[1].module: file not found: ${missing}`]);
+    expect(err.problems).toEqual([`plugins[0].module: GW_ERR_MODULE_READ: file not found: ${missing}`, `plugins[1].module: file not found: ${missing}`]);
   });
 
   it('reports a YAML syntax error with the file name and the line', () => {
@@ -236,7 +236,7 @@ bogus: 1
       'clusters[0].endpoints[0]: must be an http(s) origin such as "http://127.0.0.1:9000" (no path)',
       'plugins[1].failurePolicy: Invalid option: expected one of "closed"|"open"|"reload"',
       'bogus: unknown field',
-      `plugins[0].module: file not found: ${missing}`,
+      `plugins[0].module: GW_ERR_MODULE_READ: file not found: ${missing}`,
       'services[1]: unknown plugin "ghost"',
       'routes[0].filters[1]: unknown plugin "nope"',
       'routes[1].match: give at most one of path, pathPrefix, pathRegex',
