@@ -173,7 +173,7 @@ routes:
       ...base,
       plugins: [{ name: 'a', module: missing }, { name: 'b', module: { file: missing } }, { name: 'c', module: moduleFile }],
     }, 'mod.yaml'));
-    expect(err.problems).toEqual([`plugins[0].module: GW_ERR_MODULE_READ: file not found: ${missing}`, `plugins[1].module: file not found: ${missing}`]);
+    expect(err.problems).toEqual([`plugins[0].module: GW_ERR_MODULE_READ: file not found: ${missing}`, `plugins[1].module: GW_ERR_MODULE_READ: file not found: ${missing}`]);
   });
 
   it('reports a YAML syntax error with the file name and the line', () => {
