@@ -24,7 +24,7 @@ export interface ListenerHost {
   draining(): boolean;
   notFound(req: IncomingMessage, res: ServerResponse): void;
   upgradeError(err: Error, req: IncomingMessage): void;
-  /** A request refused before routing (already answered): status and reason for the access log. */
+  /** A request answered before routing (refused, or OPTIONS *): status and reason for the access log. */
   rejected(req: IncomingMessage, status: number, reason: string): void;
   /**
    * Node refused the bytes on a connection (a parse error: `details` is llhttp's HPE_* code) or
@@ -72,9 +72,16 @@ function rawResponse(status: number): string {
   return `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`;
 }
 
+/**
+ * Connections that had a request refused. Node may already have parsed requests pipelined behind
+ * it (their handlers run before the refusal's close): those must not reach a route or the upstream.
+ */
+const refused = new WeakSet<object>();
+
 /** Answers a request refused before routing; the connection closes after it (no desync possible). */
 function refuse(res: ServerResponse, rejection: Rejection): void {
   const body = `${STATUS_TEXT[rejection.status]}\n`;
+  refused.add(res.socket!);
   res.shouldKeepAlive = false;
   res.writeHead(rejection.status, { 'content-type': 'text/plain', 'content-length': body.length });
   res.end(body);
@@ -120,11 +127,20 @@ export function createListener(host: ListenerHost, config: ListenerConfig): Serv
   });
 
   const server = createServer(serverOptions(limits), (req, res) => {
+    // Left unanswered: the connection closes once the refusal is out.
+    if (refused.has(req.socket)) return;
     if (host.draining()) res.shouldKeepAlive = false;
     const rejection = prepareRequest(req, path);
     if (rejection !== null) {
       refuse(res, rejection);
       host.rejected(req, rejection.status, rejection.reason);
+      return;
+    }
+    if (req.url === '*') {
+      // OPTIONS * (RFC 9110 §9.3.7) is about the server, and undici cannot send that target on.
+      res.writeHead(200, { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS', 'content-length': 0 });
+      res.end();
+      host.rejected(req, 200, 'options_asterisk');
       return;
     }
     const generation = host.current();

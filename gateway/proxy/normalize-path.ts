@@ -11,10 +11,10 @@
  * 2. escaped slashes `%2F` and `%5C` stay encoded by default (Envoy's KEEP_UNCHANGED), or make the
  *    request a 400 (`reject`), or are decoded to `/` (`unescape`, Envoy's UNESCAPE_AND_FORWARD);
  * 3. a backslash is a slash (as Envoy's URL canonicalizer, from Chromium, treats it);
- * 4. adjacent slashes are merged (`mergeSlashes`);
- * 5. dot segments are removed (RFC 3986 §5.2.4): `.` goes, `..` takes the previous segment with
- *    it and never climbs above the root.
- * Steps 1, 3 and 5 are `normalize`; step 2 applies whenever either option is on.
+ * 4. dot segments are removed (RFC 3986 §5.2.4): `.` goes, `..` takes the previous segment with
+ *    it and never climbs above the root;
+ * 5. adjacent slashes are merged (`mergeSlashes`), after the dot segments as in Envoy.
+ * Steps 1, 3 and 4 are `normalize`; step 2 applies whenever either option is on.
  *
  * Most paths are already normal: one scan without allocation finds that and returns the input.
  */
@@ -128,24 +128,23 @@ function rewrite(raw: string, opts: PathOptions): string {
   return segments(decoded, opts);
 }
 
-/** Merged slashes and removed dot segments (RFC 3986 §5.2.4 on an absolute path). */
+/** Dot segments removed (RFC 3986 §5.2.4 on an absolute path), then slashes merged (Envoy's order). */
 function segments(path: string, opts: PathOptions): string {
   const parts = path.split('/');
-  const out: string[] = [];
+  let out: string[] = [];
   let trailing = false;
   for (let i = 1; i < parts.length; i++) {
     const seg = parts[i];
-    const last = i === parts.length - 1;
     trailing = false;
     if (opts.normalize && (seg === '.' || seg === '..')) {
       if (seg === '..') out.pop();
       // "/a/b/." and "/a/b/.." end in a slash: the last segment is then empty.
-      trailing = last;
+      trailing = i === parts.length - 1;
       continue;
     }
-    if (seg === '' && opts.mergeSlashes && !last) continue;
     out.push(seg);
   }
-  const rebuilt = `/${out.join('/')}`;
-  return trailing && !rebuilt.endsWith('/') ? `${rebuilt}/` : rebuilt;
+  if (trailing) out.push('');
+  if (opts.mergeSlashes) out = out.filter((seg, i) => seg !== '' || i === out.length - 1);
+  return `/${out.join('/')}`;
 }
