@@ -14,8 +14,7 @@ import { BodyWatch, hasBody, serverOptions, type ClientLimits } from './client-t
 import { RequestFlow } from './flow.js';
 import { upgradeProxyHeaders } from './headers.js';
 import type { Generation } from './generation.js';
-import type { PathOptions } from './normalize-path.js';
-import { prepareRequest, type Rejection } from './request-target.js';
+import { prepareRequest, type Rejection, type TargetOptions } from './request-target.js';
 import type { RequestFacts } from './router.js';
 
 /** What the listeners need from the gateway: the generation now in force, whether to drain, and where to report. */
@@ -78,10 +77,41 @@ function rawResponse(status: number): string {
  */
 const refused = new WeakSet<object>();
 
+/**
+ * Responses pipelined behind another on their connection, by connection. NB: Node never emits
+ * 'close' on a response that had not got its socket when the connection closed (the client left
+ * with requests pipelined): their flows would never end (no on_log/on_done/on_delete, the
+ * generation never drained, the upstream exchange left running). The connection's close ends them.
+ */
+const queuedResponses = new WeakMap<object, ServerResponse[]>();
+
+function closeQueued(this: Socket): void {
+  const queued = queuedResponses.get(this);
+  queuedResponses.delete(this);
+  for (const res of queued ?? []) {
+    if ((res as { _closed?: boolean })._closed === true) continue;
+    (res as { _closed?: boolean })._closed = true;
+    res.destroyed = true;
+    res.emit('close');
+  }
+}
+
+function trackQueued(req: IncomingMessage, res: ServerResponse): void {
+  const socket = req.socket;
+  const queued = queuedResponses.get(socket);
+  if (queued !== undefined) {
+    queued.push(res);
+    return;
+  }
+  queuedResponses.set(socket, [res]);
+  socket.once('close', closeQueued);
+}
+
 /** Answers a request refused before routing; the connection closes after it (no desync possible). */
-function refuse(res: ServerResponse, rejection: Rejection): void {
+function refuse(req: IncomingMessage, res: ServerResponse, rejection: Rejection): void {
   const body = `${STATUS_TEXT[rejection.status]}\n`;
-  refused.add(res.socket!);
+  // NB: req.socket, not res.socket: a response pipelined behind another has no socket yet.
+  refused.add(req.socket);
   res.shouldKeepAlive = false;
   res.writeHead(rejection.status, { 'content-type': 'text/plain', 'content-length': body.length });
   res.end(body);
@@ -103,9 +133,12 @@ function classify(err: NodeJS.ErrnoException, socket: Duplex): [number, string] 
   return [0, 'downstream_remote_disconnect'];
 }
 
-export function listenerOptions(config: ListenerConfig): { path: PathOptions; limits: ClientLimits } {
+export function listenerOptions(config: ListenerConfig): { path: TargetOptions; limits: ClientLimits } {
   return {
-    path: Object.freeze({ normalize: config.normalizePath, mergeSlashes: config.mergeSlashes, escapedSlashes: config.escapedSlashes }),
+    path: Object.freeze({
+      normalize: config.normalizePath, mergeSlashes: config.mergeSlashes, escapedSlashes: config.escapedSlashes,
+      maxHeaders: config.maxRequestHeaders,
+    }),
     limits: Object.freeze({
       headersTimeoutMs: config.headersTimeoutMs, requestTimeoutMs: config.requestTimeoutMs,
       idleTimeoutMs: config.idleTimeoutMs, bodyTimeoutMs: config.bodyTimeoutMs,
@@ -132,7 +165,7 @@ export function createListener(host: ListenerHost, config: ListenerConfig): Serv
     if (host.draining()) res.shouldKeepAlive = false;
     const rejection = prepareRequest(req, path);
     if (rejection !== null) {
-      refuse(res, rejection);
+      refuse(req, res, rejection);
       host.rejected(req, rejection.status, rejection.reason);
       return;
     }
@@ -151,11 +184,14 @@ export function createListener(host: ListenerHost, config: ListenerConfig): Serv
       return;
     }
     generation.inflight++;
+    if (res.socket === null) trackQueued(req, res);
     const flow = new RequestFlow(req, res, route.target, generation);
     if (watchBodies && !req.complete && hasBody(req)) new BodyWatch(req, flow, limits);
     flow.run();
   });
   server.maxConnections = config.maxConnections;
+  // One more than allowed, so that a request over the limit is seen (and refused), not cut short.
+  server.maxHeadersCount = config.maxRequestHeaders + 1;
   server.on('drop', () => host.connectionDropped());
   server.on('error', (err) => host.serverError(err));
 

@@ -9,7 +9,9 @@
  * - `*` is the target of OPTIONS only; anything else must start with "/";
  * - the path is normalized (normalize-path.ts);
  * - a second Host header, or a Host that is not `host[:port]`, is a 400 (RFC 9112 §3.2);
- * - HTTP/0.9 (a request line without a version) is a 400, a major version other than 1 a 505.
+ * - HTTP/0.9 (a request line without a version) is a 400, a major version other than 1 a 505;
+ * - more header lines than `maxRequestHeaders` is a 431 (Envoy's max_request_headers_count, 100):
+ *   Node would drop the extra ones silently, and the one dropped could be the one that matters.
  *
  * Node's parser (llhttp, strict) already refuses malformed request lines and header syntax,
  * CR/LF in values, Content-Length with Transfer-Encoding, bad chunked framing and a missing Host
@@ -21,13 +23,18 @@
 import type { IncomingMessage } from 'node:http';
 import { ESCAPED_SLASH, normalizeTarget, type PathOptions } from './normalize-path.js';
 
+export interface TargetOptions extends PathOptions {
+  /** Header lines a request may carry. */
+  readonly maxHeaders: number;
+}
+
 /** A request refused at the edge: the status and the reason (the access log's `error`). */
 export interface Rejection {
-  readonly status: 400 | 505;
+  readonly status: 400 | 431 | 505;
   readonly reason: string;
 }
 
-const reject = (status: 400 | 505, reason: string): Rejection => Object.freeze({ status, reason });
+const reject = (status: 400 | 431 | 505, reason: string): Rejection => Object.freeze({ status, reason });
 export const REJECTIONS = {
   invalidPath: reject(400, 'invalid_path'),
   escapedSlash: reject(400, 'escaped_slash_rejected'),
@@ -36,6 +43,7 @@ export const REJECTIONS = {
   duplicateHost: reject(400, 'duplicate_host'),
   http09: reject(400, 'http_0_9_not_supported'),
   version: reject(505, 'http_version_not_supported'),
+  tooManyHeaders: reject(431, 'request_headers_too_many'),
 } as const;
 
 /** Characters of a reg-name or a port: unreserved, sub-delims, "%" (RFC 3986 §3.2.2). */
@@ -93,8 +101,10 @@ function schemeLength(url: string): number {
  * Checks `req` and rewrites its target to the normalized origin-form (and Host to the
  * absolute-form's authority). Returns null when the request may go on, or why it may not.
  */
-export function prepareRequest(req: IncomingMessage, opts: PathOptions): Rejection | null {
+export function prepareRequest(req: IncomingMessage, opts: TargetOptions): Rejection | null {
   if (req.httpVersionMajor !== 1) return req.httpVersionMajor === 0 ? REJECTIONS.http09 : REJECTIONS.version;
+  // Node drops header lines past its maxHeadersCount silently (the listener sets it one higher).
+  if (req.rawHeaders.length > 2 * opts.maxHeaders) return REJECTIONS.tooManyHeaders;
   if (hostCount(req.rawHeaders) > 1) return REJECTIONS.duplicateHost;
   const url = req.url ?? '';
   let target = url;

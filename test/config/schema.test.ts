@@ -15,7 +15,7 @@ describe('the configuration schema', () => {
       node: { id: 'edge-1', cluster: 'edge' },
       listeners: [{
         name: 'public', address: '0.0.0.0', port: 8080, normalizePath: true, mergeSlashes: true, escapedSlashes: 'keep',
-        headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, bodyTimeoutMs: 60_000, idleTimeoutMs: 65_000, maxConnections: 10_000,
+        headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, bodyTimeoutMs: 60_000, idleTimeoutMs: 65_000, maxRequestHeaders: 100, maxConnections: 10_000,
       }],
       admin: { address: '127.0.0.1', port: 9901 },
       sharedState: { backend: 'memory' },
@@ -38,7 +38,7 @@ describe('the configuration schema', () => {
   it('fills every default of a listener, a cluster, a plugin and a route', () => {
     expect(listenerSchema.parse({ name: 'l', port: 0 })).toEqual({
       name: 'l', address: '0.0.0.0', port: 0, normalizePath: true, mergeSlashes: true, escapedSlashes: 'keep',
-      headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, bodyTimeoutMs: 60_000, idleTimeoutMs: 65_000, maxConnections: 10_000,
+      headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, bodyTimeoutMs: 60_000, idleTimeoutMs: 65_000, maxRequestHeaders: 100, maxConnections: 10_000,
     });
     expect(clusterSchema.parse({ name: 'c', endpoints: ['http://127.0.0.1:9000'] })).toEqual({
       name: 'c', endpoints: ['http://127.0.0.1:9000'], connectTimeoutMs: 2000, timeoutMs: 15000, maxConnections: 128,

@@ -15,7 +15,8 @@ export interface RawReply {
   readonly ms: number;
 }
 
-const STATUS_LINE = /(?:^|\r\n)HTTP\/1\.[01] (\d{3}) /g;
+// Anywhere: a pipelined response follows a body that need not end in CRLF.
+const STATUS_LINE = /HTTP\/1\.[01] (\d{3}) /g;
 
 /** The status of every response head in `data`. */
 export function statusesOf(data: string): number[] {
