@@ -6,7 +6,6 @@
  * detects come through `clientError`, answered here as Node would and reported to the host.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
 import type { ListenerConfig } from '../config/schema.js';
@@ -85,7 +84,7 @@ const refused = new WeakSet<object>();
  */
 const queuedResponses = new WeakMap<object, ServerResponse[]>();
 
-function closeQueued(this: Socket): void {
+function closeQueued(this: Duplex): void {
   const queued = queuedResponses.get(this);
   queuedResponses.delete(this);
   for (const res of queued ?? []) {
@@ -199,7 +198,7 @@ export function createListener(host: ListenerHost, config: ListenerConfig): Serv
     const [status, reason] = classify(err, socket);
     if (status !== 0) {
       // As Node does by default: answer only when no response of this connection has begun.
-      const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+      const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
       if (socket.writable && (current == null || !current.headersSent)) socket.write(rawResponse(status));
       host.clientError(status, reason, err.code ?? '', socket);
     }
