@@ -46,7 +46,7 @@ export const listenerSchema = z.object({
   bodyTimeoutMs: millisOrOff.default(60_000).describe('Longest pause between two body chunks of a request; 408 and close; 0 turns it off'),
   idleTimeoutMs: millis.default(65_000).describe('How long an idle keep-alive connection stays open between requests'),
   maxRequestHeaders: z.number().int().positive().max(10_000).default(100)
-    .describe('Header lines a request may carry (Envoy\'s max_request_headers_count); over it 431'),
+    .describe('Header lines a request may carry (Envoy\'s max_headers_count); over it 431'),
   maxConnections: z.number().int().positive().default(10_000)
     .describe('Connections open at once; a new one over the limit is closed at accept (keep it below ulimit -n)'),
 }).strict().refine((l) => l.requestTimeoutMs === 0 || l.requestTimeoutMs >= l.headersTimeoutMs, {

@@ -206,6 +206,10 @@ export function createListener(host: ListenerHost, config: ListenerConfig): Serv
   });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (refused.has(socket)) {
+      socket.destroy();
+      return;
+    }
     const rejection = prepareRequest(req, path);
     if (rejection !== null) {
       socket.end(rawResponse(rejection.status));

@@ -10,8 +10,9 @@
  * - the path is normalized (normalize-path.ts);
  * - a second Host header, or a Host that is not `host[:port]`, is a 400 (RFC 9112 §3.2);
  * - HTTP/0.9 (a request line without a version) is a 400, a major version other than 1 a 505;
- * - more header lines than `maxRequestHeaders` is a 431 (Envoy's max_request_headers_count, 100):
- *   Node would drop the extra ones silently, and the one dropped could be the one that matters.
+ * - more header lines than `maxRequestHeaders` is a 431 (Envoy's
+ *   common_http_protocol_options.max_headers_count, 100): Node would drop the extra ones
+ *   silently, and the one dropped could be the one that matters.
  *
  * Node's parser (llhttp, strict) already refuses malformed request lines and header syntax,
  * CR/LF in values, Content-Length with Transfer-Encoding, bad chunked framing and a missing Host

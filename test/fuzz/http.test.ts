@@ -32,7 +32,7 @@ describe('HTTP fuzzing on raw sockets', () => {
     const report = await runFuzz(target, cases, 16, Date.now() + BUDGET_MS);
     // The last access lines and upstream records land a moment after the last answer.
     await new Promise((r) => setTimeout(r, 500));
-    expect(report.ran).toBeGreaterThanOrEqual(1500);
+    expect(report.ran).toBeGreaterThanOrEqual(1000);
     expect(report.violations.slice(0, 10)).toEqual([]);
     expect(finalViolations(target).slice(0, 10)).toEqual([]);
     // Every family ran, and the run was not all refusals: valid requests in it were served.
