@@ -77,6 +77,8 @@ export class Gateway {
   /** Upgraded (WebSocket) connections: the HTTP server neither tracks nor closes them. */
   private readonly tunnels = new Set<Duplex>();
   private admin: Server | null = null;
+  private readonly droppedConnections = new Map<string, number>();
+  private droppedLoggedAt = 0;
   private started = false;
   private isDraining = false;
   private stopping: Promise<void> | null = null;
@@ -175,7 +177,11 @@ export class Gateway {
           draining: () => this.isDraining,
           notFound: (req, res) => this.notFound(req, res),
           upgradeError: (err, req) => this.logger.warn({ err: err.message, path: req.url }, 'websocket proxy error'),
-        });
+          rejected: (req, status, reason) => this.edgeAccessLog(l.name, status, reason, req.method ?? null, req.url ?? null, req.socket),
+          clientError: (status, reason, details, socket) => this.edgeAccessLog(l.name, status, reason, null, null, socket as { remoteAddress?: string }, details),
+          connectionDropped: () => this.connectionDropped(l.name),
+          serverError: (err) => this.logger.error({ listener: l.name, err: err.message, code: (err as { code?: string }).code }, 'listener error'),
+        }, l);
         this.servers.set(l.name, server);
         server.on('upgrade', (_req: IncomingMessage, socket: Duplex) => {
           this.tunnels.add(socket);
@@ -313,6 +319,39 @@ export class Gateway {
   private upstreamError(flow: RequestFlow, code: string): void {
     this.metrics.upstreamErrors.inc({ cluster: flow.route.cluster.name, code });
     this.logger.warn({ route: flow.route.name, cluster: flow.route.cluster.name, upstream: flow.endpoint?.origin, code, path: flow.req.url }, 'upstream error');
+  }
+
+  /**
+   * The access-log line of a request refused before routing (bad target, duplicate Host) or of
+   * bytes Node refused (a parse error: `details` is its HPE_* code) or timed out. No route, no
+   * upstream; `error` is the reason (the README lists them).
+   */
+  private edgeAccessLog(listener: string, status: number, reason: string, method: string | null, path: string | null,
+    socket: { remoteAddress?: string }, details?: string): void {
+    this.metrics.requests.inc({ route: '', status });
+    if (!this.logger.isLevelEnabled('info')) return;
+    this.logger.info({
+      access: true, listener, method, path, status, route: null, upstream: null, durationMs: 0, bytesIn: 0, bytesOut: 0,
+      requestId: null, client: socket.remoteAddress ?? null, error: reason, details,
+    }, 'request');
+  }
+
+  /**
+   * A connection closed at accept because the listener had maxConnections open. Counted, and
+   * logged at most once a second with the count since the last line (a flood must not flood the log).
+   */
+  private connectionDropped(listener: string): void {
+    const count = (this.droppedConnections.get(listener) ?? 0) + 1;
+    this.droppedConnections.set(listener, count);
+    const now = Date.now();
+    if (now - this.droppedLoggedAt < 1000) return;
+    this.droppedLoggedAt = now;
+    this.logger.warn({ listener, dropped: count }, 'connection limit reached: new connections are closed');
+  }
+
+  /** Connections each listener closed at accept since start (maxConnections). */
+  connectionsDropped(listener: string): number {
+    return this.droppedConnections.get(listener) ?? 0;
   }
 
   private notFound(req: IncomingMessage, res: ServerResponse): void {

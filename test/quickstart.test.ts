@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { startDemoUpstream } from '../gateway/demo-upstream.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
+import { get, rawExchange } from './helpers/raw-http.js';
 
 describe('the quick-start configuration', () => {
   let gw: TestGateway;
@@ -40,6 +41,18 @@ describe('the quick-start configuration', () => {
     const res = await fetch(`${gw.url}/admin/users`);
     expect(res.status).toBe(403);
     expect(await res.text()).toBe('forbidden by the deny filter\n');
+  });
+
+  it('denies /admin and guards /private however the target is spelled, on raw sockets', async () => {
+    const port = Number(new URL(gw.url).port);
+    for (const target of ['http://edge.example/admin/users', '//admin', '/./admin', '/%61dmin', '/x/../admin', '/%2e%2e/admin/users']) {
+      const reply = await rawExchange(port, [get(target)]);
+      expect([target, reply.statuses]).toEqual([target, [403]]);
+    }
+    for (const target of ['http://edge.example/private/x', '//private/x', '/%70rivate/x', '/public/../private/x']) {
+      const reply = await rawExchange(port, [get(target)]);
+      expect([target, reply.statuses]).toEqual([target, [401]]);
+    }
   });
 
   it('asks /private for an API key and forwards the key\'s name', async () => {

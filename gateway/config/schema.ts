@@ -25,11 +25,33 @@ const endpoint = z.string().refine((value) => {
   }
 }, 'must be an http(s) origin such as "http://127.0.0.1:9000" (no path)');
 
+const millisOrOff = z.number().int().min(0);
+
+/**
+ * A public listener, with what it does to requests before routing (normalization) and how long
+ * and how many clients it lets in (client timeouts, connection limit). Defaults follow Envoy's
+ * edge recommendations and nginx.
+ */
 export const listenerSchema = z.object({
   name,
   address: z.string().default('0.0.0.0'),
   port,
-}).strict();
+  normalizePath: z.boolean().default(true)
+    .describe('RFC 3986 path normalization before routing and filters: dot segments, percent-encoding, backslashes'),
+  mergeSlashes: z.boolean().default(true).describe('Merge adjacent slashes in the path before routing and filters'),
+  escapedSlashes: z.enum(['keep', 'reject', 'unescape']).default('keep')
+    .describe('%2F and %5C in the path: keep them encoded, reject the request (400), or decode them to "/"'),
+  headersTimeoutMs: millis.default(10_000).describe('Time from a connection\'s accept, or a request\'s first byte, to the end of its headers (slowloris); 408 and close'),
+  requestTimeoutMs: millisOrOff.default(300_000).describe('Time to receive a whole request, body included; 408 and close; 0 turns it off'),
+  bodyTimeoutMs: millisOrOff.default(60_000).describe('Longest pause between two body chunks of a request; 408 and close; 0 turns it off'),
+  idleTimeoutMs: millis.default(65_000).describe('How long an idle keep-alive connection stays open between requests'),
+  maxRequestHeaders: z.number().int().positive().max(10_000).default(100)
+    .describe('Header lines a request may carry (Envoy\'s max_headers_count); over it 431'),
+  maxConnections: z.number().int().positive().default(10_000)
+    .describe('Connections open at once; a new one over the limit is closed at accept (keep it below ulimit -n)'),
+}).strict().refine((l) => l.requestTimeoutMs === 0 || l.requestTimeoutMs >= l.headersTimeoutMs, {
+  message: 'must be at least headersTimeoutMs (or 0 to turn it off)', path: ['requestTimeoutMs'],
+});
 
 export const clusterSchema = z.object({
   name,
@@ -38,6 +60,10 @@ export const clusterSchema = z.object({
   timeoutMs: millis.default(15000),
   /** Connections kept per endpoint. */
   maxConnections: z.number().int().positive().default(128).describe('Connections kept per endpoint'),
+  /** Envoy's circuit breaker max_pending_requests (default 1024): requests waiting for a connection. */
+  maxPendingRequests: z.number().int().min(0).default(1024)
+    .describe('Requests waiting for a free connection, all endpoints together; over it a request gets 503 at once'),
+  queueTimeoutMs: millis.default(5000).describe('How long a request waits for a free connection before it gets 503'),
   /** Speak HTTP/2 to the endpoints (required for gRPC callouts to this cluster). */
   http2: z.boolean().default(false).describe('Speak HTTP/2 to the endpoints (required for gRPC callouts)'),
 }).strict();

@@ -1,14 +1,22 @@
 /**
  * An upstream cluster: one undici Pool per endpoint (keep-alive connections), endpoints picked
- * round-robin per request. The same clusters serve forwarded requests and filters' callouts.
+ * round-robin per request, preferring one with a free connection. The same clusters serve
+ * forwarded requests and filters' callouts; forwarded requests are admitted through each
+ * endpoint's bounded queue (upstream-queue.ts).
  */
 import { Pool } from 'undici';
 import type { ClusterConfig } from '../config/schema.js';
+import { ClusterAdmission, EndpointQueue } from './upstream-queue.js';
+
+/** Concurrent streams undici opens on one HTTP/2 connection (its maxConcurrentStreams default). */
+const H2_STREAMS_PER_CONNECTION = 100;
 
 export interface Endpoint {
   readonly origin: string;
   readonly url: URL;
   readonly pool: Pool;
+  /** Admission of forwarded requests: dispatch through it, not through the pool. */
+  readonly queue: EndpointQueue;
 }
 
 export class Cluster {
@@ -16,30 +24,37 @@ export class Cluster {
   readonly endpoints: readonly Endpoint[];
   readonly connectTimeoutMs: number;
   readonly timeoutMs: number;
+  readonly admission: ClusterAdmission;
   private next = 0;
 
   constructor(readonly config: ClusterConfig) {
     this.name = config.name;
     this.connectTimeoutMs = config.connectTimeoutMs;
     this.timeoutMs = config.timeoutMs;
-    this.endpoints = config.endpoints.map((origin) => ({
-      origin,
-      url: new URL(origin),
-      pool: new Pool(origin, {
+    this.admission = new ClusterAdmission(config.maxPendingRequests, config.queueTimeoutMs);
+    const capacity = config.maxConnections * (config.http2 ? H2_STREAMS_PER_CONNECTION : 1);
+    this.endpoints = config.endpoints.map((origin) => {
+      const pool = new Pool(origin, {
         connections: config.maxConnections,
         connect: { timeout: config.connectTimeoutMs },
         headersTimeout: config.timeoutMs,
         bodyTimeout: config.timeoutMs,
         keepAliveTimeout: 30_000,
         allowH2: config.http2,
-      }),
-    }));
+      });
+      return { origin, url: new URL(origin), pool, queue: new EndpointQueue(pool, capacity, this.admission) };
+    });
   }
 
-  /** The next endpoint in round-robin order. */
+  /** The next endpoint in round-robin order, passing over those with no free connection when another has one. */
   pick(): Endpoint {
-    const endpoint = this.endpoints[this.next];
-    this.next = (this.next + 1) % this.endpoints.length;
+    const n = this.endpoints.length;
+    let endpoint = this.endpoints[this.next];
+    for (let tried = 1; tried < n && !endpoint.queue.free; tried++) {
+      this.next = (this.next + 1) % n;
+      endpoint = this.endpoints[this.next];
+    }
+    this.next = (this.next + 1) % n;
     return endpoint;
   }
 

@@ -37,6 +37,7 @@ import { NO_BODY_STATUS, objectToPairs, removeHeader, requestHeaderMap, response
 import { failClosedHeaders, gatewayReply, isGrpcContentType, localReplyBody, localReplyHeaders } from './local-reply.js';
 import { REJECT, SKIP } from './plugin-runtime.js';
 import { streamProperty } from './properties.js';
+import { CLUSTER_OVERFLOW, QUEUE_TIMEOUT } from './upstream-queue.js';
 import { ResponseWriter, type WriterOwner } from './response-writer.js';
 import type { FlowEnv, RouteRuntime } from './types.js';
 
@@ -197,7 +198,7 @@ export class RequestFlow implements SlotOwner, BodyOwner, WriterOwner, Handler {
     }
     const endpoint = this.endpoint = this.route.cluster.pick();
     this.upstreamStartedAt = performance.now();
-    endpoint.pool.dispatch({
+    endpoint.queue.dispatch({
       path, method, headers, body,
       headersTimeout: this.route.timeoutMs,
       bodyTimeout: this.route.timeoutMs,
@@ -277,6 +278,11 @@ export class RequestFlow implements SlotOwner, BodyOwner, WriterOwner, Handler {
     }
     const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
     this.errorCode = code;
+    if (code === CLUSTER_OVERFLOW || code === QUEUE_TIMEOUT) {
+      // Envoy's circuit-breaker answer (its UO flag), also for the queue's deadline.
+      this.sendGatewayReply(503, `upstream connect error or disconnect/reset before headers. reset reason: ${code === CLUSTER_OVERFLOW ? 'overflow' : 'queue timeout'}`);
+      return;
+    }
     this.sendGatewayReply(timeout ? 504 : 502, timeout ? 'upstream request timeout' : 'upstream connect error or disconnect/reset before headers');
   }
 
@@ -508,6 +514,24 @@ export class RequestFlow implements SlotOwner, BodyOwner, WriterOwner, Handler {
     }
     this.abortUpstream();
     this.localResponse(gatewayReply(status, status === 413 ? 'Payload Too Large' : 'Internal Server Error'), []);
+  }
+
+  /**
+   * The client is too slow sending the request (client-timeouts.ts): 408 and close, through the
+   * filters that ran (Envoy's stream timeouts), or a reset once the response began. False when
+   * the flow is already over.
+   */
+  clientTimeout(reason: 'request_timeout' | 'request_body_timeout'): boolean {
+    if (this.phase === Phase.DONE) return false;
+    this.errorCode = reason;
+    this.res.shouldKeepAlive = false;
+    if (this.out.headSent) {
+      this.abortUpstream();
+      this.out.reset();
+    } else {
+      this.sendGatewayReply(408, 'request timeout');
+    }
+    return true;
   }
 
   // ---- failures ------------------------------------------------------------------------------

@@ -13,7 +13,10 @@ describe('the configuration schema', () => {
   it('fills every top-level default of the contract from a document with only a listener', () => {
     expect(configSchema.parse(minimal)).toEqual({
       node: { id: 'edge-1', cluster: 'edge' },
-      listeners: [{ name: 'public', address: '0.0.0.0', port: 8080 }],
+      listeners: [{
+        name: 'public', address: '0.0.0.0', port: 8080, normalizePath: true, mergeSlashes: true, escapedSlashes: 'keep',
+        headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, bodyTimeoutMs: 60_000, idleTimeoutMs: 65_000, maxRequestHeaders: 100, maxConnections: 10_000,
+      }],
       admin: { address: '127.0.0.1', port: 9901 },
       sharedState: { backend: 'memory', maxBytesPerVm: 16 * 1024 * 1024 },
       log: { level: 'info' },
@@ -33,9 +36,13 @@ describe('the configuration schema', () => {
   });
 
   it('fills every default of a listener, a cluster, a plugin and a route', () => {
-    expect(listenerSchema.parse({ name: 'l', port: 0 })).toEqual({ name: 'l', address: '0.0.0.0', port: 0 });
+    expect(listenerSchema.parse({ name: 'l', port: 0 })).toEqual({
+      name: 'l', address: '0.0.0.0', port: 0, normalizePath: true, mergeSlashes: true, escapedSlashes: 'keep',
+      headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, bodyTimeoutMs: 60_000, idleTimeoutMs: 65_000, maxRequestHeaders: 100, maxConnections: 10_000,
+    });
     expect(clusterSchema.parse({ name: 'c', endpoints: ['http://127.0.0.1:9000'] })).toEqual({
-      name: 'c', endpoints: ['http://127.0.0.1:9000'], connectTimeoutMs: 2000, timeoutMs: 15000, maxConnections: 128, http2: false,
+      name: 'c', endpoints: ['http://127.0.0.1:9000'], connectTimeoutMs: 2000, timeoutMs: 15000, maxConnections: 128,
+      maxPendingRequests: 1024, queueTimeoutMs: 5000, http2: false,
     });
     expect(pluginSchema.parse({ name: 'p', module: 'x.wasm' })).toEqual({
       name: 'p', module: 'x.wasm', rootId: '', vmId: '', configuration: '', vmConfiguration: '', environment: {}, failurePolicy: 'closed',
@@ -61,11 +68,20 @@ describe('the configuration schema', () => {
     expect(config.log.level).toBe('debug');
     expect(config.drainTimeoutMs).toBe(250);
     expect(config.clusters[0]).toEqual({
-      name: 'c', endpoints: ['https://api.example.com'], connectTimeoutMs: 5, timeoutMs: 6, maxConnections: 7, http2: true,
+      name: 'c', endpoints: ['https://api.example.com'], connectTimeoutMs: 5, timeoutMs: 6, maxConnections: 7,
+      maxPendingRequests: 1024, queueTimeoutMs: 5000, http2: true,
     });
     expect(config.routes[0]).toEqual({
       name: 'r', cluster: 'c', filters: [], bodyLimitBytes: 10, timeoutMs: 99, match: { pathPrefix: '/api', methods: ['GET'] },
     });
+  });
+
+  it('refuses a listener whose whole-request timeout is shorter than its headers timeout, unless it is 0 (off)', () => {
+    const listener = (extra: Record<string, unknown>) => ({ listeners: [{ name: 'l', port: 0, ...extra }] });
+    expect(issues(listener({ headersTimeoutMs: 5000, requestTimeoutMs: 1000 })))
+      .toEqual([['listeners.0.requestTimeoutMs', 'must be at least headersTimeoutMs (or 0 to turn it off)']]);
+    expect(issues(listener({ headersTimeoutMs: 5000, requestTimeoutMs: 0, bodyTimeoutMs: 0 }))).toEqual([]);
+    expect(issues(listener({ escapedSlashes: 'drop' }))[0][0]).toBe('listeners.0.escapedSlashes');
   });
 
   it('keeps configuration and vmConfiguration as given: an object as an object, a string as the same string', () => {

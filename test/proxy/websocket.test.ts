@@ -139,6 +139,16 @@ describe('WebSocket through the gateway', () => {
     await expect(connect(`${base}/feed`)).rejects.toMatchObject({ status: 404 });
   });
 
+  it('normalizes and checks an upgrade\'s target like any request\'s, before routing', async () => {
+    const upstream = await echo('up');
+    const gw = await gateway({ clusters: [{ name: 'ws', endpoints: [upstream.url] }], routes: [{ name: 'ws', match: { path: '/ws' }, cluster: 'ws' }] });
+    const ws = client(await connect(`${gw.url.replace('http', 'ws')}/x/..//%77s?q=/../a`));
+    expect((await roundTrip(ws, 'm')).text).toBe('up:m');
+    expect(upstream.upgrades.map((u) => u.url)).toEqual(['/ws?q=/../a']);
+    await expect(connect(`${gw.url.replace('http', 'ws')}/ws`, { host: 'user@h' })).rejects.toMatchObject({ status: 400 });
+    expect(upstream.upgrades).toHaveLength(1);
+  });
+
   it('answers 404 to an upgrade that matches no route', async () => {
     const upstream = await echo('up');
     const gw = await gateway({ clusters: [{ name: 'ws', endpoints: [upstream.url] }], routes: [{ name: 'ws', match: { path: '/ws' }, cluster: 'ws' }] });
