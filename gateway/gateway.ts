@@ -99,6 +99,11 @@ export class Gateway {
       moduleCache: () => this.store.stats(),
       sharedData: () => sharedData.stats(),
       recycles: () => this.pool.recycles(),
+      listeners: () => this.config.listeners.map((l) => ({ listener: l.name, dropped: this.connectionsDropped(l.name) })),
+      // The clusters of the configuration in force (a reload starts their counts again).
+      clusters: () => [...this.generation.clusters.values()].map((c) => ({
+        cluster: c.name, pending: c.admission.pending, overflows: c.admission.overflows, timeouts: c.admission.timeouts,
+      })),
     });
     this.pool = new VmPool({
       logger: abiLogger(this.logger),

@@ -7,6 +7,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { MetricType } from '../abi/enums.js';
 import type { MetricCell, MetricsSink, PluginOrigin } from '../abi/ports.js';
+import { edgeMetrics } from './edge-metrics.js';
 import { memoryMetrics } from './memory-metrics.js';
 
 /** One vm_id's shared data: what it holds now, and what was evicted or refused so far. */
@@ -26,6 +27,10 @@ export interface MetricsSources {
   sharedData?(): SharedDataFigures[];
   /** VM recycles so far, by the plugins of the VM (left out: none). */
   recycles?(): Array<{ plugins: string; recycles: number; failures: number }>;
+  /** Connections each listener closed at accept (left out: none). */
+  listeners?(): Array<{ listener: string; dropped: number }>;
+  /** Each cluster's admission queue (left out: none). */
+  clusters?(): Array<{ cluster: string; pending: number; overflows: number; timeouts: number }>;
 }
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -85,6 +90,7 @@ export class GatewayMetrics implements MetricsSink {
     gauge('edge_gateway_module_cache_entries', 'entries', 'Compiled modules held by the compiled-module cache');
     gauge('edge_gateway_module_cache_bytes', 'bytes', 'Module bytes held by the compiled-module cache');
     memoryMetrics(sources, registers);
+    edgeMetrics(sources, registers);
   }
 
   /**

@@ -383,6 +383,7 @@ describe('/metrics', () => {
     const e = await scrape(gw);
     const ours = [...e.type.keys()].filter((n) => n.startsWith('edge_gateway_')).sort();
     expect(ours.map((n) => `${n} ${e.type.get(n)}: ${e.help.get(n)}`)).toEqual([
+      'edge_gateway_connections_dropped_total counter: Connections a listener closed at accept because it had maxConnections open',
       'edge_gateway_filter_failures_total counter: Requests that failed because of a filter: its VM failed during the request, its failure policy answered 503 after an earlier failure, or it reset the stream',
       'edge_gateway_filter_seconds histogram: Time spent in one filter\'s callbacks during one request, by plugin',
       'edge_gateway_local_replies_total counter: Responses a filter sent itself (proxy_send_local_response), by plugin and status',
@@ -398,6 +399,9 @@ describe('/metrics', () => {
       'edge_gateway_shared_data_evictions_total counter: Shared-data entries evicted (least recently used first) to make room for a write over the vm_id\'s quota',
       'edge_gateway_shared_data_refusals_total counter: Shared-data writes refused with BAD_ARGUMENT, by vm_id and reason (key_size, value_size, quota: larger than the whole quota)',
       'edge_gateway_upstream_errors_total counter: Upstream requests that failed (refused, reset, timed out), by cluster and error code',
+      'edge_gateway_upstream_overflows_total counter: Requests answered 503 because the cluster\'s queue was full (cluster_overflow)',
+      'edge_gateway_upstream_pending_requests gauge: Requests waiting in a cluster\'s queue for a pooled connection now (bounded by maxPendingRequests)',
+      'edge_gateway_upstream_queue_timeouts_total counter: Requests answered 503 after waiting queueTimeoutMs for a connection (queue_timeout)',
       'edge_gateway_wasm_memory_bytes gauge: Linear memory of the Wasm VMs, by the plugins each hosts (comma-separated when plugins share a VM)',
       'edge_gateway_wasm_vm_recycle_failures_total counter: Recycles abandoned because the fresh VM failed to start or was already over the threshold (the old VM kept serving), by the plugins the VM hosts (comma-separated when plugins share a VM)',
       'edge_gateway_wasm_vm_recycles_total counter: VMs replaced by a fresh one because their memory passed limits.recycleMemoryMb, by the plugins the VM hosts (comma-separated when plugins share a VM)',

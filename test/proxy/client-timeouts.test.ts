@@ -125,6 +125,8 @@ describe('the connection limit', () => {
       const over = await rawExchange(port, [get('/over')], 1500);
       expect([over.closed, over.statuses]).toEqual([true, []]);
       expect(gw.gateway.connectionsDropped('public')).toBe(1);
+      const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
+      expect(metrics).toContain('edge_gateway_connections_dropped_total{listener="public"} 1\n');
       expect(gw.logs.some((l) => l.msg === 'connection limit reached: new connections are closed')).toBe(true);
       open.pop()!.destroy();
       const server = (gw.gateway as unknown as { servers: Map<string, { _connections: number }> }).servers.get('public')!;

@@ -106,6 +106,9 @@ describe('the cluster queue', () => {
     expect(['/q/3', '/q/4', '/q/5'].map((p) => [accessFor(gw, p)!.status, accessFor(gw, p)!.error]))
       .toEqual([[503, 'queue_timeout'], [503, 'queue_timeout'], [503, 'cluster_overflow']]);
     expect(clusterOf(gw, 'slow').admission).toMatchObject({ pending: 0, overflows: 1, timeouts: 2 });
+    const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
+    expect(metrics.split('\n').filter((l) => /^edge_gateway_upstream_(overflows|queue_timeouts)_total\{cluster="slow"\}/.test(l)))
+      .toEqual(['edge_gateway_upstream_overflows_total{cluster="slow"} 1', 'edge_gateway_upstream_queue_timeouts_total{cluster="slow"} 2']);
     expect(gw.logs.some((l) => l.msg === 'upstream error' && l.code === 'cluster_overflow' && l.cluster === 'slow')).toBe(true);
     // Only the two uploads ever reached the slow upstream's side (it records requests at their end: none).
     expect(slow.requests).toEqual([]);
