@@ -11,7 +11,8 @@
 import { basename } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, expect } from 'vitest';
-import { GatewayError } from '../../gateway/errors.js';
+import type { GatewayError } from '../../gateway/errors.js';
+import { PluginsError } from '../../gateway/proxy/generation.js';
 import type { MemorySharedData } from '../../gateway/shared-state/memory.js';
 import { startGateway, startUpstream, type TestGateway, type Upstream } from './gateway.js';
 
@@ -119,8 +120,10 @@ export class FilterHarness {
     } catch (err) {
       error = err;
     }
-    expect(error).toBeInstanceOf(GatewayError);
-    const gwError = error as GatewayError;
+    expect(error).toBeInstanceOf(PluginsError);
+    const failures = (error as PluginsError).failures;
+    expect(failures.length).toBe(1);
+    const gwError = failures[0].error;
     expect(gwError.code).toBe('GW_ERR_ABI_CONFIGURE');
     const file = basename(this.module);
     const guest = options.rootId || basename(this.module, '.wasm');
