@@ -18,3 +18,16 @@ export const MAX_BACKTRACE_FRAMES = 20;
 /** Longest guest log message kept verbatim; longer ones are cut so one filter cannot flood the log. */
 export const MAX_LOG_MESSAGE_BYTES = 64 * 1024;
 
+
+/**
+ * Budget checks (loop heads and function entries) between two looks at the clock. The counter is
+ * a module global, so a check is a few i32 ops; only every Nth one calls the host, which reads
+ * `performance.now()` (~50 ns with the wasm→JS transition). At 10 000 the host call costs under
+ * 0.01 ns per check, and since even a tight loop iteration takes ≥1 ns the clock is read at least
+ * every ~10–50 µs of ordinary guest code, so a call overruns its budget by well under a millisecond.
+ * (A guest could stretch the gap with huge loop-free bodies; start-up and the stack limit bound that.)
+ */
+export const BUDGET_CHECK_INTERVAL = 10_000;
+
+/** WebAssembly page size; `limits.memoryMb` becomes a page count with it. */
+export const WASM_PAGE_BYTES = 64 * 1024;
