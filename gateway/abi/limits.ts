@@ -31,3 +31,11 @@ export const BUDGET_CHECK_INTERVAL = 10_000;
 
 /** WebAssembly page size; `limits.memoryMb` becomes a page count with it. */
 export const WASM_PAGE_BYTES = 64 * 1024;
+
+/**
+ * Limits of a VM when the caller gives none (the config schema's defaults, repeated here because
+ * abi/ cannot import config/): 50 ms per stream callback is ~1000× what a header filter needs and
+ * still short enough that one runaway call delays the other requests only briefly; start-up parses
+ * configuration and may build tables, so it gets a second; 128 MiB is the product brief's cap.
+ */
+export const DEFAULT_VM_LIMITS = Object.freeze({ cpuMs: 50, startCpuMs: 1000, memoryMb: 128 });

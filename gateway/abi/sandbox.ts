@@ -36,3 +36,17 @@ export interface SandboxPlan {
   /** Why the memory cannot be capped (memory64, several memories), or null. */
   readonly uncapped: string | null;
 }
+
+// Compiled modules the module store instrumented, with their plan: a VM built from such a module
+// without `VmOptions.sandbox` still links (its memory import) and is budgeted.
+const plans = new WeakMap<WebAssembly.Module, SandboxPlan>();
+
+/** Records what the instrumenter did to a compiled module (the module store calls this). */
+export function registerSandboxPlan(module: WebAssembly.Module, plan: SandboxPlan): void {
+  plans.set(module, plan);
+}
+
+/** The plan of an instrumented module, or undefined for a module compiled as is. */
+export function sandboxPlanOf(module: WebAssembly.Module): SandboxPlan | undefined {
+  return plans.get(module);
+}

@@ -5,6 +5,7 @@
  */
 import type { PluginSpec, RootContext } from '../abi/context.js';
 import { WasmVm, type VmPorts } from '../abi/vm.js';
+import type { VmLimits } from '../abi/budget.js';
 import type { LoadedModule } from './module-store.js';
 import { sha256Hex } from './sha256.js';
 
@@ -13,6 +14,8 @@ export interface VmSpec {
   readonly vmId: string;
   readonly vmConfiguration: Uint8Array;
   readonly environment?: Readonly<Record<string, string>>;
+  /** The plugin's sandbox limits (config `limits`); plugins with other limits get their own VM. */
+  readonly limits?: VmLimits;
 }
 
 interface PooledVm {
@@ -30,7 +33,9 @@ export class VmPool {
   /** The key two plugins must share to share a VM. */
   static key(module: LoadedModule, spec: VmSpec): string {
     const env = Object.entries(spec.environment ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
-    return `${spec.vmId}\0${module.sha256}\0${sha256Hex(spec.vmConfiguration)}\0${JSON.stringify(env)}`;
+    const l = spec.limits;
+    const limits = l === undefined ? '' : `${l.cpuMs}/${l.startCpuMs}/${l.memoryMb}`;
+    return `${spec.vmId}\0${module.sha256}\0${sha256Hex(spec.vmConfiguration)}\0${JSON.stringify(env)}\0${limits}`;
   }
 
   /**
@@ -57,6 +62,8 @@ export class VmPool {
       vmConfiguration: spec.vmConfiguration,
       environment: spec.environment,
       ports: this.ports,
+      sandbox: module.sandbox,
+      limits: spec.limits,
     });
     const pooled: PooledVm = { key, vm, users: 0 };
     this.byKey.set(key, pooled);

@@ -56,6 +56,7 @@ export class PluginRuntime {
       vmId: this.config.vmId,
       vmConfiguration: guestBytes(this.config.vmConfiguration),
       environment: this.config.environment,
+      limits: this.config.limits,
     }, { name: this.config.name, rootId: this.config.rootId, configuration: guestBytes(this.config.configuration) });
     this.root = root;
     this.failure = null;
