@@ -26,7 +26,7 @@ import { expectEnd, findSection, readFuncTypes, readLimits, readSections, readVa
 export const INSTRUMENTATION_VERSION = 1;
 
 export interface InstrumentedModule {
-  readonly bytes: Uint8Array;
+  readonly bytes: Uint8Array<ArrayBuffer>;
   readonly plan: SandboxPlan;
 }
 
@@ -114,7 +114,7 @@ function insert(out: OutSection[], id: number, payload: Uint8Array): void {
   out.splice(at === -1 ? out.length : at, 0, { id, payload });
 }
 
-function assemble(out: readonly OutSection[]): Uint8Array {
+function assemble(out: readonly OutSection[]): Uint8Array<ArrayBuffer> {
   const w = new ByteWriter(out.reduce((n, s) => n + s.payload.length + 16, 8));
   w.bytes(new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]));
   for (const s of out) {

@@ -106,7 +106,7 @@ export class ByteReader {
 
 /** A growable byte buffer for rewritten sections. */
 export class ByteWriter {
-  private buf: Uint8Array;
+  private buf: Uint8Array<ArrayBuffer>;
   length = 0;
 
   constructor(capacity = 256) {
@@ -164,7 +164,7 @@ export class ByteWriter {
     return this.u32(data.length).bytes(data);
   }
 
-  finish(): Uint8Array {
+  finish(): Uint8Array<ArrayBuffer> {
     return this.buf.slice(0, this.length);
   }
 }

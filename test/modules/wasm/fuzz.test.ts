@@ -33,7 +33,7 @@ function rng(seed: number): () => number {
   };
 }
 
-function mutate(src: Uint8Array, next: () => number): Uint8Array {
+function mutate(src: Uint8Array, next: () => number): Uint8Array<ArrayBuffer> {
   const out = Uint8Array.from(src);
   const edits = 1 + (next() % 4);
   for (let i = 0; i < edits; i++) {
