@@ -39,3 +39,10 @@ export const WASM_PAGE_BYTES = 64 * 1024;
  * configuration and may build tables, so it gets a second; 128 MiB is the product brief's cap.
  */
 export const DEFAULT_VM_LIMITS = Object.freeze({ cpuMs: 50, startCpuMs: 1000, memoryMb: 128 });
+
+/**
+ * Hostcalls between two looks at the clock by the hostcall wrapper (budget.ts): a guest that
+ * loops over hostcalls passes few guest checks per unit of time. 64 × a typical hostcall
+ * (0.1–2 µs) stays far below a millisecond; the poll is an increment and a compare otherwise.
+ */
+export const HOSTCALL_POLL = 64;

@@ -6,10 +6,11 @@
  *   `() -> i32`. Guest code calls it every BUDGET_CHECK_INTERVAL checks (loop heads, function
  *   entries); the host answers the next interval, or throws a budget trap once the outermost
  *   guest call's deadline has passed.
- * - The module's single memory is imported (a defined memory is turned into
- *   `SANDBOX_MODULE`.`MEMORY_IMPORT`; a memory the module imported itself keeps its name), so the
- *   host creates it per VM with `maximum` = the plugin's memoryMb: `memory.grow` past it returns -1
- *   as the spec says, and one instrumented module serves every cap.
+ * - The memory is capped at the plugin's memoryMb: `memory.grow` past it returns -1 as the spec
+ *   says. A defined memory carries the cap as its maximum (`SandboxPlan.defined`: one compiled
+ *   module per cap); a memory the module imports (or one turned into
+ *   `SANDBOX_MODULE`.`MEMORY_IMPORT` when no cap was given) is created by the host per VM with
+ *   `maximum` = the cap (`SandboxPlan.memory`).
  */
 
 /** Import namespace of the sandbox; a module that imports from it itself is refused at load. */
@@ -35,6 +36,8 @@ export interface SandboxPlan {
   readonly memory: MemoryImportPlan | null;
   /** Why the memory cannot be capped (memory64, several memories), or null. */
   readonly uncapped: string | null;
+  /** The module's own memory, capped in the module itself at `capPages`; or null. */
+  readonly defined: { readonly initialPages: number; readonly capPages: number } | null;
 }
 
 // Compiled modules the module store instrumented, with their plan: a VM built from such a module

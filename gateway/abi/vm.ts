@@ -124,6 +124,7 @@ export class WasmVm {
   private start(module: WebAssembly.Module): void {
     const imports = buildImports(this);
     imports[SANDBOX_MODULE] = { [BUDGET_IMPORT]: this.budget.check };
+    if (this.sandbox !== undefined) this.budget.enable();
     const capped = createCappedMemory(this.sandbox, this.budget.limits.memoryMb, this.name);
     if (capped !== null) imports[capped.module] = { ...imports[capped.module], [capped.name]: capped.memory };
     this.budget.arm('instantiation (start section)');

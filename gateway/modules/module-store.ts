@@ -31,6 +31,7 @@ import { sameSha256, sha256Hex } from './sha256.js';
 import { INSTRUMENTATION_VERSION, instrumentModule } from './wasm/instrument.js';
 import { readImports } from './wasm/imports.js';
 import { registerSandboxPlan, type SandboxPlan } from '../abi/sandbox.js';
+import { DEFAULT_VM_LIMITS } from '../abi/limits.js';
 import type { TypedImport } from '../abi/wasm-types.js';
 
 /** Where a module's bytes come from. `sha256` pins the expected digest (any letter case). */
@@ -65,6 +66,12 @@ export interface LoadedModule {
   readonly imports: readonly TypedImport[];
   /** What the instrumenter did to `module`; hand it to the VM (VmOptions.sandbox). */
   readonly sandbox: SandboxPlan;
+  /**
+   * The module prepared for a memory cap: `module`/`sandbox` for the default cap
+   * (DEFAULT_VM_LIMITS.memoryMb), otherwise instrumented and compiled on first use (synchronously,
+   * once per cap; VMs are built at start and reload, never per request) and kept with this entry.
+   */
+  forMemoryCap(memoryMb: number): { readonly module: WebAssembly.Module; readonly sandbox: SandboxPlan };
 }
 
 export interface ModuleStoreStats {
@@ -205,9 +212,20 @@ class LruModuleStore implements ModuleStore {
   private async compileAndRemember(sha256: string, bytes: Uint8Array, generation: number): Promise<CachedModule> {
     try {
       const { imports, prepared } = await prepare(bytes);
-      const module = await WebAssembly.compile(prepared.bytes as Uint8Array<ArrayBuffer>);
+      const module = await WebAssembly.compile(prepared.bytes);
       registerSandboxPlan(module, prepared.plan);
-      const entry: CachedModule = Object.freeze({ sha256, module, bytes, size: bytes.byteLength, imports, sandbox: prepared.plan });
+      const variants = new Map<number, { module: WebAssembly.Module; sandbox: SandboxPlan }>([[DEFAULT_VM_LIMITS.memoryMb, { module, sandbox: prepared.plan }]]);
+      const forMemoryCap = (memoryMb: number): { module: WebAssembly.Module; sandbox: SandboxPlan } => {
+        let variant = variants.get(memoryMb);
+        if (variant === undefined) {
+          const again = instrumentModule(bytes, { memoryMb });
+          variant = { module: new WebAssembly.Module(again.bytes), sandbox: again.plan };
+          registerSandboxPlan(variant.module, variant.sandbox);
+          variants.set(memoryMb, variant);
+        }
+        return variant;
+      };
+      const entry: CachedModule = Object.freeze({ sha256, module, bytes, size: bytes.byteLength, imports, sandbox: prepared.plan, forMemoryCap });
       if (generation === this.generation) this.cache.set(cacheKey(sha256), entry);
       return entry;
     } catch (err) {
@@ -224,7 +242,7 @@ class LruModuleStore implements ModuleStore {
  */
 async function prepare(bytes: Uint8Array): Promise<{ imports: readonly TypedImport[]; prepared: ReturnType<typeof instrumentModule> }> {
   try {
-    return { imports: Object.freeze(readImports(bytes)), prepared: instrumentModule(bytes) };
+    return { imports: Object.freeze(readImports(bytes)), prepared: instrumentModule(bytes, { memoryMb: DEFAULT_VM_LIMITS.memoryMb }) };
   } catch (err) {
     if (!invalid(err)) throw err;
     await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>); // throws the engine's CompileError

@@ -6,6 +6,7 @@
 import type { PluginSpec, RootContext } from '../abi/context.js';
 import { WasmVm, type VmPorts } from '../abi/vm.js';
 import type { VmLimits } from '../abi/budget.js';
+import { DEFAULT_VM_LIMITS } from '../abi/limits.js';
 import type { LoadedModule } from './module-store.js';
 import { sha256Hex } from './sha256.js';
 
@@ -56,13 +57,15 @@ export class VmPool {
   }
 
   private create(key: string, module: LoadedModule, spec: VmSpec): PooledVm {
-    const vm = new WasmVm(module.module, {
+    // The module carries its memory cap, so each cap has its own compile (module-store.ts).
+    const prepared = module.forMemoryCap(spec.limits?.memoryMb ?? DEFAULT_VM_LIMITS.memoryMb);
+    const vm = new WasmVm(prepared.module, {
       name: module.name,
       vmId: spec.vmId,
       vmConfiguration: spec.vmConfiguration,
       environment: spec.environment,
       ports: this.ports,
-      sandbox: module.sandbox,
+      sandbox: prepared.sandbox,
       limits: spec.limits,
     });
     const pooled: PooledVm = { key, vm, users: 0 };

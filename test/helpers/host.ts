@@ -11,6 +11,7 @@ import { WasmVm, type VmOptions, type VmPorts } from '../../gateway/abi/vm.js';
 import { MemorySharedData, MemorySharedQueues } from '../../gateway/shared-state/memory.js';
 import { compileWat, watToBytes } from './wat.js';
 import { instrumentModule } from '../../gateway/modules/wasm/instrument.js';
+import { DEFAULT_VM_LIMITS } from '../../gateway/abi/limits.js';
 
 export interface LogLine {
   level: number;
@@ -100,7 +101,7 @@ export function startVm(wat: string, options: Partial<Omit<VmOptions, 'ports'>> 
   const sharedData = new MemorySharedData();
   const sharedQueues = new MemorySharedQueues();
   // sandboxed: the module goes through the instrumenter as the module store does it.
-  const prepared = options.sandboxed ? instrumentModule(watToBytes(wat, 'guest.wat', options.features)) : null;
+  const prepared = options.sandboxed ? instrumentModule(watToBytes(wat, 'guest.wat', options.features), { memoryMb: options.limits?.memoryMb ?? DEFAULT_VM_LIMITS.memoryMb }) : null;
   const module = prepared ? new WebAssembly.Module(prepared.bytes as Uint8Array<ArrayBuffer>) : compileWat(wat);
   const vm = new WasmVm(module, {
     sandbox: prepared?.plan,

@@ -235,8 +235,14 @@ describe('module store', () => {
     expect(loaded.bytes).toEqual(bytes);
     expect(loaded.imports).toEqual([{ module: 'env', name: 'proxy_log', kind: 'function', type: { params: ['i32', 'i32', 'i32'], results: ['i32'] } }]);
     expect(WebAssembly.Module.imports(loaded.module).map((i) => `${i.module}.${i.name}`))
-      .toEqual(['env.proxy_log', 'edge-gateway:sandbox.budget_check', 'edge-gateway:sandbox.memory']);
-    expect(loaded.sandbox.memory).toEqual({ module: 'edge-gateway:sandbox', name: 'memory', initialPages: 1, maximumPages: null, shared: false });
+      .toEqual(['env.proxy_log', 'edge-gateway:sandbox.budget_check']);
+    // The default cap (128 MiB = 2048 pages) is compiled into the module's own memory.
+    expect(loaded.sandbox.defined).toEqual({ initialPages: 1, capPages: 2048 });
+    expect(loaded.forMemoryCap(128).module).toBe(loaded.module);
+    const small = loaded.forMemoryCap(1);
+    expect(small.module).not.toBe(loaded.module);
+    expect(small.sandbox.defined).toEqual({ initialPages: 1, capPages: 16 });
+    expect(loaded.forMemoryCap(1)).toBe(small);
   });
 
   it('refuses bytes the engine accepts but the reader cannot rewrite, with the reader\'s offset, and remembers them', async () => {

@@ -1,6 +1,6 @@
 /**
- * Rewrites of instruction sequences: function bodies get a budget check at entry and after every
- * `loop`, and every function index (call, return_call, ref.func) moves past the added import.
+ * Rewrites of instruction sequences: function bodies get a budget check after every `loop` and,
+ * when they call other defined functions, at entry, and every function index (call, return_call, ref.func) moves past the added import.
  * Constant expressions (global, table and element initialisers) only get the index shift.
  */
 import { ByteReader, ByteWriter } from './leb.js';
@@ -65,8 +65,30 @@ export function rewriteConstExpr(r: ByteReader, out: ByteWriter, remap: FuncRema
   if (last !== 0x0b) r.fail('constant expression without end', at);
 }
 
-/** The code section: each body keeps its locals, gains the entry check, and is re-sized. */
-export function rewriteCode(r: ByteReader, remap: FuncRemap, check: Uint8Array): Uint8Array {
+/**
+ * Whether the body from `r.pos` to `end` calls another defined function (directly, indirectly or
+ * by reference). Only such a function needs the entry check: without calls its running time is
+ * bounded by its size and its loops (which have their own checks), and recursion or a call chain
+ * that multiplies work goes through a calling function. Leaf functions are most of what LLVM
+ * leaves un-inlined, so skipping them keeps the cost per request low.
+ */
+function callsDefined(r: ByteReader, end: number, funcImports: number): boolean {
+  const saved = r.pos;
+  try {
+    while (r.pos < end) {
+      next(r, step);
+      const op = step.opcode;
+      if ((op === 0x10 || op === 0x12) && step.funcIndex >= funcImports) return true;
+      if (op === 0x11 || op === 0x13 || op === 0x14 || op === 0x15) return true;
+    }
+    return false;
+  } finally {
+    r.pos = saved;
+  }
+}
+
+/** The code section: each body keeps its locals, gains the entry check if it calls, and is re-sized. */
+export function rewriteCode(r: ByteReader, remap: FuncRemap, check: Uint8Array, funcImports: number): Uint8Array {
   const count = r.u32();
   const out = new ByteWriter(r.end - r.pos + count * (check.length * 2 + 8));
   out.u32(count);
@@ -85,7 +107,8 @@ export function rewriteCode(r: ByteReader, remap: FuncRemap, check: Uint8Array):
     }
     if (r.pos > end) r.fail(`locals of function body ${i} run past its end`, localsAt);
     body.length = 0;
-    body.bytes(r.bytes.subarray(localsAt, r.pos)).bytes(check);
+    body.bytes(r.bytes.subarray(localsAt, r.pos));
+    if (callsDefined(r, end, funcImports)) body.bytes(check);
     const last = copyInstructions(r, end, body, remap, check, false);
     if (r.pos !== end || last !== 0x0b) r.fail(`function body ${i} does not end with end`, end);
     out.u32(body.length).bytes(body.finish());

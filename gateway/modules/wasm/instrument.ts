@@ -1,12 +1,15 @@
 /**
  * The sandbox rewrite, done once per module (cached with the compiled module under its SHA-256):
  *
- * - a new mutable i32 global counts down at every function entry and loop head; when it reaches
+ * - a new mutable i32 global counts down at every loop head and at the entry of every function that
+ *   calls another defined function (code-rewrite.ts says why leaves need none); when it reaches
  *   0 it calls a new function import (`edge-gateway:sandbox`.`budget_check`, `() -> i32`), which
  *   resets it or traps once the outermost guest call's deadline has passed (abi/sandbox.ts);
- * - the single defined memory becomes an import the host creates per VM with the plugin's cap as
- *   its maximum (so one instrumented module serves every memoryMb); an imported memory keeps its
- *   import and is created by the host the same way.
+ * - the single defined memory gets the cap (`memoryMb`) as its maximum, so `memory.grow` past it
+ *   returns -1 as the spec says. Without `memoryMb` it becomes an import the host creates per VM
+ *   instead (one module for every cap); the store does not use that form on the hot path because
+ *   V8 runs a module with a JS-created memory with millisecond p99 spikes (bench/README.md). A
+ *   memory the module imports itself (emscripten's env.memory) is created by the host with the cap.
  *
  * The new function import shifts every defined function index by one: calls, return_calls and
  * ref.func in code and constant expressions, element segments (both encodings), exports, the start
@@ -14,7 +17,7 @@
  * (DWARF, branch hints, relocations) are dropped.
  */
 import { MEMORY_IMPORT, SANDBOX_MODULE, BUDGET_IMPORT, type MemoryImportPlan, type SandboxPlan } from '../../abi/sandbox.js';
-import { BUDGET_CHECK_INTERVAL } from '../../abi/limits.js';
+import { BUDGET_CHECK_INTERVAL, WASM_PAGE_BYTES } from '../../abi/limits.js';
 import { ByteReader, ByteWriter } from './leb.js';
 import { readImportEntries } from './imports.js';
 import { budgetCheck, rewriteCode, rewriteConstExpr, type FuncRemap } from './code-rewrite.js';
@@ -23,7 +26,14 @@ import { expectEnd, findSection, readFuncTypes, readLimits, readSections, readVa
   skipRefType, type Limits, type Section } from './sections.js';
 
 /** Bump when the rewrite changes: instrumented modules are cached under (sha256, version). */
-export const INSTRUMENTATION_VERSION = 1;
+export const INSTRUMENTATION_VERSION = 3;
+
+export interface InstrumentOptions {
+  /** Budget checks between host calls (default BUDGET_CHECK_INTERVAL). */
+  readonly interval?: number;
+  /** Cap for a defined memory; absent: the memory becomes an import (see the file header). */
+  readonly memoryMb?: number;
+}
 
 export interface InstrumentedModule {
   readonly bytes: Uint8Array<ArrayBuffer>;
@@ -39,7 +49,8 @@ function staleCustom(name: string): boolean {
 }
 
 /** Rewrites `bytes` (see the file header); GW_ERR_MODULE_INVALID naming the offset for malformed input. */
-export function instrumentModule(bytes: Uint8Array, interval = BUDGET_CHECK_INTERVAL): InstrumentedModule {
+export function instrumentModule(bytes: Uint8Array, options: InstrumentOptions = {}): InstrumentedModule {
+  const interval = options.interval ?? BUDGET_CHECK_INTERVAL;
   const sections = readSections(bytes);
   const imports = readImportEntries(bytes, sections);
   const reserved = imports.find((i) => i.module === SANDBOX_MODULE);
@@ -60,15 +71,20 @@ export function instrumentModule(bytes: Uint8Array, interval = BUDGET_CHECK_INTE
   let memory: MemoryImportPlan | null = null;
   let uncapped: string | null = null;
   let convert: Limits | null = null;
+  let capped: { limits: Limits; capPages: number } | null = null;
   const total = memoryImports.length + definedMemories.length;
   if (total > 1) uncapped = `the module declares ${total} memories`;
   else if (total === 1) {
     const limits = definedMemories[0] ?? memoryImports[0].limits!;
     if (limits.is64) uncapped = 'the module declares a 64-bit memory';
     else {
-      if (definedMemories.length === 1) convert = limits;
-      const from = definedMemories.length === 1 ? { module: SANDBOX_MODULE, name: MEMORY_IMPORT } : memoryImports[0];
-      memory = { module: from.module, name: from.name, initialPages: limits.min, maximumPages: limits.max, shared: limits.shared };
+      if (definedMemories.length === 1 && options.memoryMb !== undefined) {
+        capped = { limits, capPages: capPages(options.memoryMb) };
+      } else {
+        if (definedMemories.length === 1) convert = limits;
+        const from = definedMemories.length === 1 ? { module: SANDBOX_MODULE, name: MEMORY_IMPORT } : memoryImports[0];
+        memory = { module: from.module, name: from.name, initialPages: limits.min, maximumPages: limits.max, shared: limits.shared };
+      }
     }
   }
 
@@ -88,7 +104,10 @@ export function instrumentModule(bytes: Uint8Array, interval = BUDGET_CHECK_INTE
       }
       case SectionId.TYPE: out.push({ id: s.id, payload: appendType(r) }); break;
       case SectionId.IMPORT: out.push({ id: s.id, payload: appendImports(r, typeCount, convert) }); break;
-      case SectionId.MEMORY: if (convert === null) out.push({ id: s.id, payload: r.take(s.end - s.start) }); break;
+      case SectionId.MEMORY:
+        if (capped !== null) out.push({ id: s.id, payload: cappedMemory(capped.limits, capped.capPages) });
+        else if (convert === null) out.push({ id: s.id, payload: r.take(s.end - s.start) });
+        break;
       case SectionId.TABLE: out.push({ id: s.id, payload: rewriteTables(r, remap) }); break;
       case SectionId.GLOBAL: out.push({ id: s.id, payload: rewriteGlobals(r, remap, interval) }); break;
       case SectionId.EXPORT: out.push({ id: s.id, payload: rewriteExports(r, remap) }); break;
@@ -99,14 +118,15 @@ export function instrumentModule(bytes: Uint8Array, interval = BUDGET_CHECK_INTE
         break;
       }
       case SectionId.ELEMENT: out.push({ id: s.id, payload: rewriteElements(r, remap) }); break;
-      case SectionId.CODE: out.push({ id: s.id, payload: rewriteCode(r, remap, check) }); break;
+      case SectionId.CODE: out.push({ id: s.id, payload: rewriteCode(r, remap, check, funcImports) }); break;
       default: out.push({ id: s.id, payload: r.take(s.end - s.start) });
     }
   }
   if (findSection(sections, SectionId.TYPE) === undefined) insert(out, SectionId.TYPE, appendType(null));
   if (findSection(sections, SectionId.IMPORT) === undefined) insert(out, SectionId.IMPORT, appendImports(null, typeCount, convert));
   if (globalSection === undefined) insert(out, SectionId.GLOBAL, rewriteGlobals(null, remap, interval));
-  return { bytes: assemble(out), plan: Object.freeze({ version: INSTRUMENTATION_VERSION, memory, uncapped }) };
+  return { bytes: assemble(out), plan: Object.freeze({ version: INSTRUMENTATION_VERSION, memory, uncapped,
+    defined: capped === null ? null : { initialPages: capped.limits.min, capPages: capped.capPages } }) };
 }
 
 function insert(out: OutSection[], id: number, payload: Uint8Array): void {
@@ -150,6 +170,19 @@ function appendImports(r: ByteReader | null, budgetType: number, memory: Limits 
     if (memory.max !== null) w.u32(memory.max);
   }
   return w.finish();
+}
+
+function capPages(memoryMb: number): number {
+  return Math.min(65536, Math.floor((memoryMb * 1024 * 1024) / WASM_PAGE_BYTES));
+}
+
+/**
+ * The memory section with maximum = min(declared, cap). A minimum over the cap keeps max = min so
+ * the module still compiles; the VM refuses it by its plan (GW_ERR_ABI_MEMORY names the numbers).
+ */
+function cappedMemory(limits: Limits, cap: number): Uint8Array {
+  const max = Math.max(limits.min, Math.min(limits.max ?? 65536, cap));
+  return new ByteWriter(16).u32(1).u8(1 | (limits.shared ? 2 : 0)).u32(limits.min).u32(max).finish();
 }
 
 function readMemories(bytes: Uint8Array, section: Section | undefined): Limits[] {

@@ -49,7 +49,7 @@ describe('instrumentModule on small modules', () => {
     (func $start (global.set $g (call $sum (i32.const 3))))
     (func (export "indirect") (result i32) (call_indirect (param i32) (result i32) (i32.const 4) (i32.const 0)))
     (start $start))`, 'small.wat');
-  const out = instrumentModule(src, 3);
+  const out = instrumentModule(src, { interval: 3 });
 
   it('adds the budget import after the existing ones, the counter global, and moves the memory into an import', () => {
     const wat = text(out.bytes);
@@ -58,13 +58,15 @@ describe('instrumentModule on small modules', () => {
     expect(wat).toContain('(import "edge-gateway:sandbox" "memory" (memory (;0;) 1 4))');
     expect(wat).toMatch(/\(global \(;1;\) \(mut i32\) \(i32\.const 3\)\)/);
     expect(wat).not.toMatch(/^\s*\(memory/m);
-    expect(out.plan).toEqual({ version: INSTRUMENTATION_VERSION, memory: { module: SANDBOX_MODULE, name: 'memory', initialPages: 1, maximumPages: 4, shared: false }, uncapped: null });
+    expect(out.plan).toEqual({ version: INSTRUMENTATION_VERSION, memory: { module: SANDBOX_MODULE, name: 'memory', initialPages: 1, maximumPages: 4, shared: false }, uncapped: null, defined: null });
   });
 
-  it('puts the check at function entry and right after each loop, and keeps names, element segments, exports and start', () => {
+  it('puts the check right after each loop and at the entry of functions that call, and keeps names, element segments, exports and start', () => {
     const wat = text(out.bytes);
     const check = 'global.get 1\n    i32.const 1\n    i32.sub\n    global.set 1\n    global.get 1\n    i32.const 0\n    i32.le_s\n    if  ;; label = @1\n      call $edge-gateway:sandbox.budget_check\n      global.set 1\n    end';
-    expect(wat).toContain(`(func $sum (type 1) (param $n i32) (result i32)\n    (local $acc i32)\n    ${check}`);
+    // $start calls $sum: entry check. $sum calls nothing: its loop has the check, its entry none.
+    expect(wat).toContain(`(func $start (type 2)\n    ${check}`);
+    expect(wat).toContain('(func $sum (type 1) (param $n i32) (result i32)\n    (local $acc i32)\n    loop');
     expect(wat).toContain('loop  ;; label = @1\n      global.get 1\n      i32.const 1\n      i32.sub');
     expect(wat).toContain('call $sum');
     expect(wat).toContain('(elem (;0;) (i32.const 0) func $sum $start)');
@@ -81,8 +83,8 @@ describe('instrumentModule on small modules', () => {
     }).exports as Record<string, (n?: number) => number>;
     expect(after.sum(100)).toBe(before.sum(100));
     expect(after.indirect()).toBe(before.indirect());
-    // start: 1 entry + 3 loop iterations of sum + start's own entry; sum(100): 101; indirect: 2 + 4.
-    expect(checks).toBe(Math.floor((2 + 3 + 101 + 2 + 4) / 3));
+    // start: its entry + 3 loop iterations of sum; sum(100): 100 iterations; indirect: its entry + 4.
+    expect(checks).toBe(Math.floor((1 + 3 + 100 + 1 + 4) / 3));
     expect(after.memory).toBe(memory);
   });
 
