@@ -1,8 +1,8 @@
 /**
  * The sandbox rewrite, done once per module (cached with the compiled module under its SHA-256):
  *
- * - a new mutable i32 global counts down at every loop head and at the entry of every function that
- *   calls another defined function (code-rewrite.ts says why leaves need none); when it reaches
+ * - a new mutable i32 global counts down at the entry of functions on call cycles or with a large
+ *   reach, and a new i32 local at every loop head (call-graph.ts, code-rewrite.ts); when one reaches
  *   0 it calls a new function import (`edge-gateway:sandbox`.`budget_check`, `() -> i32`), which
  *   resets it or traps once the outermost guest call's deadline has passed (abi/sandbox.ts);
  * - the single defined memory gets the cap (`memoryMb`) as its maximum, so `memory.grow` past it
@@ -20,13 +20,13 @@ import { MEMORY_IMPORT, SANDBOX_MODULE, BUDGET_IMPORT, type MemoryImportPlan, ty
 import { BUDGET_CHECK_INTERVAL, WASM_PAGE_BYTES } from '../../abi/limits.js';
 import { ByteReader, ByteWriter } from './leb.js';
 import { readImportEntries } from './imports.js';
-import { budgetCheck, rewriteCode, rewriteConstExpr, type FuncRemap } from './code-rewrite.js';
+import { rewriteCode, rewriteConstExpr, type FuncRemap } from './code-rewrite.js';
 import { rewriteNames } from './name-section.js';
 import { expectEnd, findSection, readFuncTypes, readLimits, readSections, readValType, sectionRank, sectionReader, SectionId,
   skipRefType, type Limits, type Section } from './sections.js';
 
 /** Bump when the rewrite changes: instrumented modules are cached under (sha256, version). */
-export const INSTRUMENTATION_VERSION = 3;
+export const INSTRUMENTATION_VERSION = 5;
 
 export interface InstrumentOptions {
   /** Budget checks between host calls (default BUDGET_CHECK_INTERVAL). */
@@ -57,7 +57,8 @@ export function instrumentModule(bytes: Uint8Array, options: InstrumentOptions =
   if (reserved !== undefined) {
     new ByteReader(bytes).fail(`the module imports ${reserved.module}.${reserved.name}, a name reserved for the host's sandbox`, findSection(sections, SectionId.IMPORT)!.start);
   }
-  const typeCount = readFuncTypes(bytes, findSection(sections, SectionId.TYPE)).length;
+  const types = readFuncTypes(bytes, findSection(sections, SectionId.TYPE));
+  const typeCount = types.length;
   const funcImports = imports.filter((i) => i.kind === 'function').length;
   const importedGlobals = imports.filter((i) => i.kind === 'global').length;
   const memoryImports = imports.filter((i) => i.kind === 'memory');
@@ -66,7 +67,7 @@ export function instrumentModule(bytes: Uint8Array, options: InstrumentOptions =
   const definedGlobals = globalSection ? sectionReader(bytes, globalSection).u32() : 0;
 
   const remap: FuncRemap = (index) => (index >= funcImports ? index + 1 : index);
-  const check = budgetCheck(importedGlobals + definedGlobals, funcImports);
+  const params = readFunctionTypes(bytes, findSection(sections, SectionId.FUNCTION), typeCount).map((t) => types[t].params.length);
 
   let memory: MemoryImportPlan | null = null;
   let uncapped: string | null = null;
@@ -118,7 +119,7 @@ export function instrumentModule(bytes: Uint8Array, options: InstrumentOptions =
         break;
       }
       case SectionId.ELEMENT: out.push({ id: s.id, payload: rewriteElements(r, remap) }); break;
-      case SectionId.CODE: out.push({ id: s.id, payload: rewriteCode(r, remap, check, funcImports) }); break;
+      case SectionId.CODE: out.push({ id: s.id, payload: rewriteCode(r, { remap, counterGlobal: importedGlobals + definedGlobals, budgetFunc: funcImports, funcImports, interval, params }) }); break;
       default: out.push({ id: s.id, payload: r.take(s.end - s.start) });
     }
   }
@@ -183,6 +184,23 @@ function capPages(memoryMb: number): number {
 function cappedMemory(limits: Limits, cap: number): Uint8Array {
   const max = Math.max(limits.min, Math.min(limits.max ?? 65536, cap));
   return new ByteWriter(16).u32(1).u8(1 | (limits.shared ? 2 : 0)).u32(limits.min).u32(max).finish();
+}
+
+/** The function section: the type index of each defined function. */
+function readFunctionTypes(bytes: Uint8Array, section: Section | undefined, typeCount: number): number[] {
+  if (section === undefined) return [];
+  const r = sectionReader(bytes, section);
+  const count = r.u32();
+  if (count > r.end - r.pos) r.fail(`${count} functions cannot fit`);
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const at = r.pos;
+    const t = r.u32();
+    if (t >= typeCount) r.fail(`function ${i} uses type ${t} of ${typeCount}`, at);
+    out.push(t);
+  }
+  expectEnd(r, 'function section');
+  return out;
 }
 
 function readMemories(bytes: Uint8Array, section: Section | undefined): Limits[] {

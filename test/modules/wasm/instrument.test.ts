@@ -47,7 +47,7 @@ describe('instrumentModule on small modules', () => {
         (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
       (local.get $acc))
     (func $start (global.set $g (call $sum (i32.const 3))))
-    (func (export "indirect") (result i32) (call_indirect (param i32) (result i32) (i32.const 4) (i32.const 0)))
+    (func $indirect (export "indirect") (result i32) (call_indirect (param i32) (result i32) (i32.const 4) (i32.const 0)))
     (start $start))`, 'small.wat');
   const out = instrumentModule(src, { interval: 3 });
 
@@ -61,13 +61,18 @@ describe('instrumentModule on small modules', () => {
     expect(out.plan).toEqual({ version: INSTRUMENTATION_VERSION, memory: { module: SANDBOX_MODULE, name: 'memory', initialPages: 1, maximumPages: 4, shared: false }, uncapped: null, defined: null });
   });
 
-  it('puts the check right after each loop and at the entry of functions that call, and keeps names, element segments, exports and start', () => {
+  it('puts a check right after each loop and at the entry of functions that call indirectly, and keeps names, element segments, exports and start', () => {
     const wat = text(out.bytes);
     const check = 'global.get 1\n    i32.const 1\n    i32.sub\n    global.set 1\n    global.get 1\n    i32.const 0\n    i32.le_s\n    if  ;; label = @1\n      call $edge-gateway:sandbox.budget_check\n      global.set 1\n    end';
-    // $start calls $sum: entry check. $sum calls nothing: its loop has the check, its entry none.
-    expect(wat).toContain(`(func $start (type 2)\n    ${check}`);
-    expect(wat).toContain('(func $sum (type 1) (param $n i32) (result i32)\n    (local $acc i32)\n    loop');
-    expect(wat).toContain('loop  ;; label = @1\n      global.get 1\n      i32.const 1\n      i32.sub');
+    // $indirect may reach anything: the entry check on the global. $start only calls the small
+    // $sum and $sum calls nothing: no entry checks (call-graph.ts). $sum loops, so it gets a local
+    // counter (index 2), set to the interval on entry and checked after `loop`.
+    const fn = (name: string): string => wat.slice(wat.indexOf(`(func ${name} `), wat.indexOf('(func', wat.indexOf(`(func ${name} `) + 1));
+    expect(fn('$indirect')).toContain(`(result i32)\n    ${check}`);
+    expect(fn('$start')).not.toContain('global.get 1');
+    expect(wat).toContain('(func $sum (type 1) (param $n i32) (result i32)\n    (local $acc i32) (local i32)\n    i32.const 3\n    local.set 2\n'
+      + '    loop  ;; label = @1\n      local.get 2\n      i32.const 1\n      i32.sub\n      local.tee 2\n      i32.const 0\n      i32.le_s\n'
+      + '      if  ;; label = @2\n        call $edge-gateway:sandbox.budget_check\n        local.set 2\n      end\n      local.get $acc');
     expect(wat).toContain('call $sum');
     expect(wat).toContain('(elem (;0;) (i32.const 0) func $sum $start)');
     expect(wat).toContain('(export "sum" (func $sum))');
@@ -83,8 +88,9 @@ describe('instrumentModule on small modules', () => {
     }).exports as Record<string, (n?: number) => number>;
     expect(after.sum(100)).toBe(before.sum(100));
     expect(after.indirect()).toBe(before.indirect());
-    // start: its entry + 3 loop iterations of sum; sum(100): 100 iterations; indirect: its entry + 4.
-    expect(checks).toBe(Math.floor((1 + 3 + 100 + 1 + 4) / 3));
+    // Loops count per invocation from 3: sum(3) in start → 1 host call, sum(100) → 33, sum(4) in
+    // indirect → 1; the two entry checks (start, indirect) bring the global from 3 to 1 → none.
+    expect(checks).toBe(1 + 33 + 1);
     expect(after.memory).toBe(memory);
   });
 
