@@ -2,7 +2,8 @@
  * The sandbox end to end, in a real `edge-gateway start` process: a filter that loops for ever in
  * on_request_headers costs its own request a fail-closed 503 within its CPU budget (plus a
  * margin), while another route and the admin /healthz keep answering; a filter that loops in
- * on_vm_start stops `start` with a clear error naming the plugin and the start-up budget.
+ * on_vm_start stops `start` with a clear error naming the plugin and the start-up budget, and
+ * the same plugin in a SIGHUP reload is rejected while the old generation keeps serving.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -37,8 +38,7 @@ function childEnv(): NodeJS.ProcessEnv {
 
 interface Gateway { child: ChildProcess; lines: Array<Record<string, unknown>>; stderr: () => string; exited: Promise<number | null> }
 
-function launch(config: string): Gateway {
-  const file = join(dir, `config-${Math.random().toString(36).slice(2)}.yaml`);
+function launch(config: string, file = join(dir, `config-${Math.random().toString(36).slice(2)}.yaml`)): Gateway {
   writeFileSync(file, config);
   const child = spawn(process.execPath, ['--import', TSX, CLI, 'start', '--config', file], { cwd: ROOT, env: childEnv() });
   const lines: Array<Record<string, unknown>> = [];
@@ -139,5 +139,25 @@ describe('the sandbox in a running gateway', () => {
     expect(code).toBe(1);
     expect(gw.stderr()).toContain('plugin looper');
     expect(gw.stderr()).toContain('proxy_on_vm_start ran past its CPU budget: limits.startCpuMs = 200 ms');
+  });
+
+  it('rejects on SIGHUP a configuration whose plugin loops in on_vm_start, and keeps serving the old one', async () => {
+    const file = join(dir, 'reload.yaml');
+    const good = yaml(upstream.url, wasmFile(guestWat({ body: '(func (export "proxy_on_context_create") (param i32 i32))' }), 'quiet'));
+    const gw = launch(good, file);
+    running.push(gw);
+    const { url } = await started(gw);
+    expect((await timedGet(`${url}/loop/before`)).status).toBe(200);
+    writeFileSync(file, yaml(upstream.url, wasmFile(LOOPER('proxy_on_vm_start'), 'looper-reload')));
+    gw.child.kill('SIGHUP');
+    const deadline = Date.now() + 20_000;
+    let rejected: Record<string, unknown> | undefined;
+    while (rejected === undefined && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      rejected = gw.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('reload rejected'));
+    }
+    expect(String(rejected?.msg)).toContain('proxy_on_vm_start ran past its CPU budget');
+    expect((await timedGet(`${url}/loop/after`)).status).toBe(200);
+    expect(gw.child.exitCode).toBe(null);
   });
 });
