@@ -12,6 +12,11 @@
  * root. Fresh request and response header maps are built inside the timed region (the data plane
  * builds them per request too). No network, no data plane, no body. bench/README.md
  * ("Per-filter cost (ABI host)") describes the per-filter set-up and records figures.
+ *
+ * Each filter runs twice side by side, in the same process and interleaved in rounds: as compiled
+ * from its bytes (no budget), and as the module store prepares it (modules/wasm/instrument.ts:
+ * budget checks at function entries and loop heads, the capped memory import, the VM's deadline
+ * per outermost call). The "budget" column is the cost of the sandbox per request.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -22,6 +27,7 @@ import type {
   AbiLogger, Callouts, HttpCallRequest, HttpCallResponse, LocalResponse, MetricCell, MetricsSink, Scheduler,
 } from '../gateway/abi/ports.js';
 import { WasmVm, type VmPorts } from '../gateway/abi/vm.js';
+import { instrumentModule } from '../gateway/modules/wasm/instrument.js';
 import { MemorySharedData } from '../gateway/shared-state/memory.js';
 import { FILTER_CASES, unmet } from './lib/filter-cases.js';
 import { measureSync } from './lib/report.js';
@@ -107,7 +113,7 @@ function check(ok: boolean, what: string): void {
   if (!ok) throw new Error(`benchmark sanity check failed: ${what}`);
 }
 
-interface Result { name: string; median: number; p99: number; samples: number; note: string }
+interface Result { name: string; median: number; p99: number; samples: number; note: string; budgeted: number; budgetedP99: number }
 
 const cpus = os.cpus();
 console.log('edge-gateway per-filter cost (ABI host)');
@@ -116,12 +122,19 @@ console.log(`node ${process.version} · ${os.platform()}-${os.arch()} · ${cpus[
 
 const only = process.env.BENCH_ONLY?.split(',').map((name) => name.trim());
 const results: Result[] = [];
-for (const c of FILTER_CASES.filter((c) => only === undefined || c.name === 'stamp' || only.includes(c.name))) {
+/** Rounds of plain / budgeted measurements, alternating which goes first, per filter. */
+const ROUNDS = 4;
+
+/** One VM of the filter, configured, checked once; returns the per-request function. */
+function prepare(c: (typeof FILTER_CASES)[number], budgeted: boolean): { vm: WasmVm; oneRequest: () => void; last: () => FilterStream } {
   const file = new URL(`${c.name}.wasm`, DIST);
   if (!existsSync(file)) throw new Error(`${file.pathname} is missing: run npm run build:filters`);
   const scheduler = new ManualScheduler();
   const ports: VmPorts = { logger, metrics, sharedData: new MemorySharedData(), callouts, scheduler };
-  const vm = new WasmVm(new WebAssembly.Module(readFileSync(file)), { name: `${c.name}.wasm`, ports });
+  const bytes = new Uint8Array(readFileSync(file));
+  const prepared = budgeted ? instrumentModule(bytes, { memoryMb: 128 }) : null; // as the module store does
+  const module = new WebAssembly.Module(prepared?.bytes ?? bytes);
+  const vm = new WasmVm(module, { name: `${c.name}.wasm`, ports, sandbox: prepared?.plan });
   const configuration = Buffer.from(typeof c.config === 'string' ? c.config : JSON.stringify(c.config));
   const root = vm.createRoot({ name: c.name, rootId: c.rootId, configuration });
 
@@ -148,25 +161,44 @@ for (const c of FILTER_CASES.filter((c) => only === undefined || c.name === 'sta
     last = host;
   };
 
+  const kind = budgeted ? 'budgeted' : 'plain';
   complaints = 0;
   oneRequest();
   const h = last as unknown as FilterStream;
-  check(!vm.failed, `${c.name}: VM failed: ${vm.failure?.message}`);
-  check(reqAction === (c.pauses ? 1 : 0) && resAction === 0, `${c.name}: actions ${reqAction}/${resAction}`);
-  check(h.localReplies === 0, `${c.name}: sent a local reply`);
-  check(complaints === 0, `${c.name}: logged at warn or worse`);
+  check(!vm.failed, `${c.name} (${kind}): VM failed: ${vm.failure?.message}`);
+  check(reqAction === (c.pauses ? 1 : 0) && resAction === 0, `${c.name} (${kind}): actions ${reqAction}/${resAction}`);
+  check(h.localReplies === 0, `${c.name} (${kind}): sent a local reply`);
+  check(complaints === 0, `${c.name} (${kind}): logged at warn or worse`);
   const problems = unmet(c, (name) => h.requestHeaders.get(name), (name) => h.responseHeaders.get(name));
-  check(problems.length === 0, `${c.name}: the filter did not do its work: ${problems.join('; ')}`);
+  check(problems.length === 0, `${c.name} (${kind}): the filter did not do its work: ${problems.join('; ')}`);
+  return { vm, oneRequest, last: () => last as unknown as FilterStream };
+}
 
-  const m = measureSync(c.name, oneRequest, { timeMs: 2000, warmupMs: 300 });
-  check(!vm.failed && complaints === 0 && (last as unknown as FilterStream).localReplies === 0, `${c.name}: after the run`);
-  results.push({ name: c.name, median: m.median / 1e3, p99: m.p99 / 1e3, samples: m.samples, note: c.note });
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+for (const c of FILTER_CASES.filter((c) => only === undefined || c.name === 'stamp' || only.includes(c.name))) {
+  const sides = [prepare(c, false), prepare(c, true)];
+  const medians: number[][] = [[], []];
+  const p99s: number[][] = [[], []];
+  let samples = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const k of round % 2 === 0 ? [0, 1] : [1, 0]) {
+      const m = measureSync(c.name, sides[k].oneRequest, { timeMs: 2000 / ROUNDS, warmupMs: round === 0 ? 300 : 50 });
+      medians[k].push(m.median / 1e3);
+      p99s[k].push(m.p99 / 1e3);
+      if (k === 0) samples += m.samples;
+    }
+  }
+  for (const side of sides) check(!side.vm.failed && complaints === 0 && side.last().localReplies === 0, `${c.name}: after the run`);
+  results.push({ name: c.name, median: median(medians[0]), p99: median(p99s[0]), samples, note: c.note,
+    budgeted: median(medians[1]), budgetedP99: median(p99s[1]) });
 }
 if (results.some((r) => r.name === 'ext-authz')) check(calloutsMade > 0, 'ext-authz made its callout');
 
 const stamp = results.find((r) => r.name === 'stamp')!;
-const rows = [['filter', 'median µs', 'p99 µs', 'ratio to stamp', 'samples'],
-  ...results.map((r) => [r.name, r.median.toFixed(2), r.p99.toFixed(2), `${(r.median / stamp.median).toFixed(1)}×`, String(r.samples)])];
+const rows = [['filter', 'median µs', 'p99 µs', 'ratio to stamp', 'samples', 'budget median µs', 'budget p99 µs', 'budget cost'],
+  ...results.map((r) => [r.name, r.median.toFixed(2), r.p99.toFixed(2), `${(r.median / stamp.median).toFixed(1)}×`, String(r.samples),
+    r.budgeted.toFixed(2), r.budgetedP99.toFixed(2), `${(((r.budgeted - r.median) / r.median) * 100).toFixed(1)}%`])];
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
 const line = (r: string[]): string => `| ${r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join(' | ')} |`;
 console.log(line(rows[0]));

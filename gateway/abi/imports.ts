@@ -34,10 +34,13 @@ const ENV_ALLOWED: Readonly<Record<string, number>> = {
 export const WASI_MODULES = ['wasi_snapshot_preview1', 'wasi_unstable'] as const;
 
 function guard(vm: WasmVm, name: string, fn: Hostcall, allowed: number): Hostcall {
+  const budget = vm.budget;
   // Fixed arity instead of rest parameters: no arguments array on the hot path.
   return (a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown, g?: unknown,
     h?: unknown, i?: unknown, j?: unknown, k?: unknown, l?: unknown) => {
     if (vm.phase !== Phase.RUNNING && (allowed & (1 << vm.phase)) === 0) vm.restricted(name);
+    // The CPU budget looks at the clock every HOSTCALL_POLL hostcalls too (budget.ts); its trap unwinds the guest.
+    if (++budget.hostcalls >= budget.pollEvery) budget.poll();
     try {
       return fn(a, b, c, d, e, f, g, h, i, j, k, l);
     } catch (err) {

@@ -48,3 +48,31 @@ export const MAX_SHARED_DATA_KEY_BYTES = 65_535;
  * never flush a vm_id's whole store.
  */
 export const MAX_SHARED_DATA_VALUE_BYTES = 1024 * 1024;
+
+/**
+ * Budget checks (loop heads and function entries) between two looks at the clock. The counter is
+ * a module global, so a check is a few i32 ops; only every Nth one calls the host, which reads
+ * `performance.now()` (~50 ns with the wasm→JS transition). At 10 000 the host call costs under
+ * 0.01 ns per check, and since even a tight loop iteration takes ≥1 ns the clock is read at least
+ * every ~10–50 µs of ordinary guest code, so a call overruns its budget by well under a millisecond.
+ * (A guest could stretch the gap with huge loop-free bodies; start-up and the stack limit bound that.)
+ */
+export const BUDGET_CHECK_INTERVAL = 10_000;
+
+/** WebAssembly page size; `limits.memoryMb` becomes a page count with it. */
+export const WASM_PAGE_BYTES = 64 * 1024;
+
+/**
+ * Limits of a VM when the caller gives none (the config schema's defaults, repeated here because
+ * abi/ cannot import config/): 50 ms per stream callback is ~1000× what a header filter needs and
+ * still short enough that one runaway call delays the other requests only briefly; start-up parses
+ * configuration and may build tables, so it gets a second; 128 MiB is the product brief's cap.
+ */
+export const DEFAULT_VM_LIMITS = Object.freeze({ cpuMs: 50, startCpuMs: 1000, memoryMb: 128 });
+
+/**
+ * Hostcalls between two looks at the clock by the hostcall wrapper (budget.ts): a guest that
+ * loops over hostcalls passes few guest checks per unit of time. 64 × a typical hostcall
+ * (0.1–2 µs) stays far below a millisecond; the poll is an increment and a compare otherwise.
+ */
+export const HOSTCALL_POLL = 64;

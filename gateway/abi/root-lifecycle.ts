@@ -18,6 +18,17 @@ import type { WasmVm } from './vm.js';
 export function startRoot(vm: WasmVm, root: RootContext): RootContext {
   vm.contexts.set(root.id, root);
   root.alive = true;
+  // Root start-up runs under startCpuMs (budget.ts), as on_vm_start may parse a large configuration.
+  vm.budget.startup = true;
+  try {
+    runStartup(vm, root);
+  } finally {
+    vm.budget.startup = false;
+  }
+  return root;
+}
+
+function runStartup(vm: WasmVm, root: RootContext): void {
   const { onContextCreate, onVmStart, onValidateConfiguration, onConfigure } = vm.callbacks;
   const configLength = root.plugin.configuration.length;
   if (onContextCreate !== null) {
@@ -35,7 +46,6 @@ export function startRoot(vm: WasmVm, root: RootContext): RootContext {
   } finally {
     root.configuring = false;
   }
-  return root;
 }
 
 /** One start-up callback's result: a trap (CALL_FAILED) or false (0) ends the start-up with an error. */

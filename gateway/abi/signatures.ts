@@ -6,6 +6,7 @@
  * import type differs from the host's; a JS host function links whatever the import says, so
  * import-check.ts compares against this table before instantiation.
  */
+import { SANDBOX_MODULE } from './sandbox.js';
 import type { FuncType, ValType } from './wasm-types.js';
 
 /** `i` is an i32, `I` an i64; results default to one i32 (every hostcall and WASI errno). */
@@ -158,7 +159,7 @@ export const NON_CAPABILITY_NAMES: ReadonlySet<string> = new Set(Object.keys(EXT
  * added after the check runs on the module's original imports, so a module that imports from it
  * itself is refused: it could otherwise call the budget check or shadow it.
  */
-export const INSTRUMENTATION_MODULE = 'edge_gateway';
+export const INSTRUMENTATION_MODULE = SANDBOX_MODULE;
 
 /** `(i32, i64) -> i32`, `() -> ()`, `(i32) -> (i32, i32)`: the form used in link errors. */
 export function formatFuncType(type: FuncType): string {

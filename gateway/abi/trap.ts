@@ -4,10 +4,22 @@
  * restricted hostcall, WASI `proc_exit`, or AssemblyScript `abort`.
  */
 import { MAX_BACKTRACE_FRAMES } from './limits.js';
+import type { ErrorCode } from '../errors.js';
+
+/** Why a VM stopped working: the first trap, with what the guest last said. */
+export interface VmFailure {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly backtrace: readonly string[];
+  /** The guest's last critical log line (a Rust panic message, an AS abort), if any. */
+  readonly guestMessage: string | null;
+  readonly at: Date;
+}
+
 
 /** Thrown by the host to unwind a guest call: restricted hostcall or AssemblyScript abort. */
 export class GuestTrap extends Error {
-  constructor(message: string, readonly reason: 'restricted' | 'abort' | 'trap' = 'trap') {
+  constructor(message: string, readonly reason: 'restricted' | 'abort' | 'trap' | 'budget' = 'trap') {
     super(message);
     this.name = 'GuestTrap';
   }
@@ -41,4 +53,26 @@ export function wasmBacktrace(err: unknown): string[] {
     if (frames.length === MAX_BACKTRACE_FRAMES) break;
   }
   return frames;
+}
+
+/** What a failed guest call looks like in logs and to the failure policy. */
+export function describeTrap(err: unknown, guestMessage: string | null): VmFailure {
+  let code: ErrorCode = 'GW_ERR_ABI_TRAP';
+  let message: string;
+  if (err instanceof ProcExit) {
+    code = 'GW_ERR_ABI_PROC_EXIT';
+    message = `guest called proc_exit(${err.code})`;
+  } else if (err instanceof GuestTrap) {
+    if (err.reason === 'restricted') code = 'GW_ERR_ABI_RESTRICTED';
+    else if (err.reason === 'budget') code = 'GW_ERR_ABI_BUDGET';
+    message = err.message;
+  } else if (err instanceof RangeError && /call stack/i.test(err.message)) {
+    code = 'GW_ERR_ABI_STACK';
+    message = `stack overflow: ${err.message}`;
+  } else if (err instanceof Error) {
+    message = `${err.name === 'RuntimeError' ? 'trap' : err.name}: ${err.message}`;
+  } else {
+    message = String(err);
+  }
+  return { code, message, backtrace: wasmBacktrace(err), guestMessage, at: new Date() };
 }

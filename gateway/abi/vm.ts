@@ -12,12 +12,19 @@ import { resolveAllocator, resolveCallbacks, exportedFunction, type Callbacks, t
 import { AbiVersion, LogLevel, Status } from './enums.js';
 import { checkVmImports } from './import-check.js';
 import { buildImports } from './imports.js';
+import { CallBudget, type VmLimits } from './budget.js';
+import { DEFAULT_VM_LIMITS } from './limits.js';
+import { createCappedMemory } from './memory-cap.js';
+import { SANDBOX_MODULE, BUDGET_IMPORT, sandboxPlanOf, type SandboxPlan } from './sandbox.js';
 import { GuestMemory, MemoryFault } from './memory.js';
-import { GuestTrap, ProcExit, isTrap, wasmBacktrace } from './trap.js';
+import { GuestTrap, ProcExit, describeTrap, isTrap, type VmFailure } from './trap.js';
+
+export type { VmFailure } from './trap.js';
 import { Deferred, Phase } from './phase.js';
 import * as lifecycle from './root-lifecycle.js';
 import { detectAbiVersion } from './version.js';
 import type { TypedImport } from './wasm-types.js';
+import { defaultClock, defaultScheduler } from './vm-defaults.js';
 import { GatewayError, type ErrorCode } from '../errors.js';
 import type { AbiLogger, Callouts, ForeignFunction, GrpcStreamHandle, LocalResponse, MetricCell, MetricsSink, PropertySource,
   Scheduler, SharedDataStore, SharedQueueStore } from './ports.js';
@@ -52,40 +59,17 @@ export interface VmOptions {
   readonly imports?: readonly TypedImport[];
   /** The plugin's capability list: absent allows every hostcall, a list exactly its names. */
   readonly allowedHostcalls?: readonly string[];
-}
-
-/** Why a VM stopped working: the first trap, with what the guest last said. */
-export interface VmFailure {
-  readonly code: ErrorCode;
-  readonly message: string;
-  readonly backtrace: readonly string[];
-  /** The guest's last critical log line (a Rust panic message, an AS abort), if any. */
-  readonly guestMessage: string | null;
-  readonly at: Date;
+  /**
+   * What the instrumenter did to `module` (modules/wasm/instrument.ts). Default: the plan the
+   * module store registered for `module`; a module compiled as is (tests that compile WAT
+   * directly) has none and runs unbudgeted and uncapped.
+   */
+  readonly sandbox?: SandboxPlan;
+  /** CPU budgets and memory cap; only enforced for an instrumented module. Default DEFAULT_VM_LIMITS. */
+  readonly limits?: VmLimits;
 }
 
 interface DeferredAction { kind: Deferred; ctx: Context; arg: number; reply: LocalResponse | null }
-
-const defaultScheduler: Scheduler = {
-  every(periodMs, fn) {
-    const timer = setInterval(fn, periodMs);
-    timer.unref();
-    return { cancel: () => clearInterval(timer) };
-  },
-  defer(fn) {
-    setImmediate(fn);
-  },
-};
-
-// Wall time is the epoch origin plus the monotonic clock, as performance.timeOrigin + now() is,
-// but one process.hrtime.bigint() per read: ~100 ns less per proxy_get_current_time_nanoseconds
-// than now() + BigInt(Math.round(…)) (bench/README.md, row 1), and exact ns instead of 256 ns steps.
-const wallOriginNs = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)) - process.hrtime.bigint();
-
-const defaultClock = {
-  wallNs: () => wallOriginNs + process.hrtime.bigint(),
-  monotonicNs: () => process.hrtime.bigint(),
-};
 
 export class WasmVm {
   readonly name: string;
@@ -117,6 +101,10 @@ export class WasmVm {
   private deferred: DeferredAction[] = [];
   private allocator: GuestFn | null = null;
   private readonly failListeners: Array<(failure: VmFailure) => void> = [];
+  /** Deadline of the outermost guest call (budget.ts); checked by instrumented modules only. */
+  readonly budget: CallBudget;
+  private readonly sandbox: SandboxPlan | undefined;
+  private exportNames = new Map<unknown, string>();
 
   constructor(module: WebAssembly.Module, options: VmOptions) {
     this.name = options.name;
@@ -126,6 +114,9 @@ export class WasmVm {
     this.clock = options.ports.clock ?? defaultClock;
     this.vmConfiguration = options.vmConfiguration ?? new Uint8Array(0);
     this.environment = Object.entries(options.environment ?? {}).map(([k, v]) => `${k}=${v}`);
+    this.budget = new CallBudget(options.limits ?? DEFAULT_VM_LIMITS,
+      (call) => (typeof call === 'string' ? call : this.exportNames.get(call) ?? 'a guest call'));
+    this.sandbox = options.sandbox ?? sandboxPlanOf(module);
     const version = detectAbiVersion(module);
     if (version === null) {
       throw new GatewayError('GW_ERR_ABI_VERSION',
@@ -142,19 +133,29 @@ export class WasmVm {
 
   /** Instantiate (start section), find exports, then `_initialize` (+ `main`) or `_start` (§2.1). */
   private start(module: WebAssembly.Module): void {
+    const imports = buildImports(this);
+    imports[SANDBOX_MODULE] = { [BUDGET_IMPORT]: this.budget.check };
+    if (this.sandbox !== undefined) this.budget.enable();
+    const capped = createCappedMemory(this.sandbox, this.budget.limits.memoryMb, this.name);
+    if (capped !== null) imports[capped.module] = { ...imports[capped.module], [capped.name]: capped.memory };
+    this.budget.arm('instantiation (start section)');
     try {
-      this.instance = new WebAssembly.Instance(module, buildImports(this));
+      this.instance = new WebAssembly.Instance(module, imports);
     } catch (err) {
       if (err instanceof WebAssembly.LinkError) {
         throw new GatewayError('GW_ERR_ABI_LINK', `module ${this.name}: ${err.message}`, { cause: err });
       }
       throw this.startError('instantiation (start section)', err);
+    } finally {
+      this.budget.disarm();
     }
     const exports = this.instance.exports;
-    if (!(exports.memory instanceof WebAssembly.Memory)) {
+    for (const [key, value] of Object.entries(exports)) if (typeof value === 'function') this.exportNames.set(value, key);
+    const memory = exports.memory ?? capped?.memory;
+    if (!(memory instanceof WebAssembly.Memory)) {
       throw new GatewayError('GW_ERR_ABI_EXPORT', `module ${this.name}: does not export its linear memory as "memory"`);
     }
-    this.mem.attach(exports.memory);
+    this.mem.attach(memory);
     this.allocator = resolveAllocator(exports);
     if (this.allocator === null) {
       throw new GatewayError('GW_ERR_ABI_EXPORT',
@@ -163,6 +164,7 @@ export class WasmVm {
     this.callbacks = resolveCallbacks(exports, this.abiVersion, this.name);
     const initialize = exportedFunction(exports, '_initialize');
     const startFn = exportedFunction(exports, '_start');
+    this.budget.arm(initialize !== null ? '_initialize' : '_start');
     try {
       if (initialize !== null) {
         initialize();
@@ -175,7 +177,10 @@ export class WasmVm {
       }
     } catch (err) {
       throw this.startError(initialize !== null ? '_initialize' : '_start', err);
+    } finally {
+      this.budget.disarm();
     }
+    this.budget.startup = false;
     this.phase = Phase.RUNNING;
   }
 
@@ -190,7 +195,8 @@ export class WasmVm {
 
   private startError(stage: string, err: unknown): GatewayError {
     const failure = this.describe(err);
-    return new GatewayError('GW_ERR_ABI_START', `module ${this.name}: ${stage} failed: ${failure.message}`
+    const code = failure.code === 'GW_ERR_ABI_BUDGET' || failure.code === 'GW_ERR_ABI_STACK' ? failure.code : 'GW_ERR_ABI_START';
+    return new GatewayError(code, `module ${this.name}: ${stage} failed: ${failure.message}`
       + (failure.guestMessage ? ` (guest said: ${failure.guestMessage})` : '')
       + (failure.backtrace.length ? `\n  at ${failure.backtrace.join('\n  at ')}` : ''), { cause: err });
   }
@@ -208,16 +214,25 @@ export class WasmVm {
     this.current = ctx;
     this.effective = null;
     // A failure quotes what the guest said during the call that failed, not in an earlier one.
-    if (this.depth++ === 0) this.lastCritical = null;
+    if (this.depth++ === 0) {
+      this.lastCritical = null;
+      this.budget.arm(fn);
+    }
     try {
-      return (fn(a, b, c, d, e) as number | undefined) ?? 0;
+      const result = (fn(a, b, c, d, e) as number | undefined) ?? 0;
+      // A guest that caught the budget trap and returned is still over budget.
+      if (this.budget.expired) throw this.budget.trap();
+      return result;
     } catch (err) {
       this.fail(err, ctx);
       return CALL_FAILED;
     } finally {
       this.current = savedCurrent;
       this.effective = savedEffective;
-      if (--this.depth === 0 && this.deferred.length > 0) this.flushDeferred();
+      if (--this.depth === 0) {
+        this.budget.disarm();
+        if (this.deferred.length > 0) this.flushDeferred();
+      }
     }
   }
 
@@ -233,10 +248,14 @@ export class WasmVm {
     this.current = null;
     this.effective = null;
     this.phase = Phase.ALLOCATING;
+    const outermost = this.depth === 0;
+    if (outermost) this.budget.arm('the allocator');
     let ptr: number;
     try {
       ptr = (this.allocator!(size) as number) >>> 0;
+      if (outermost && this.budget.expired) throw this.budget.trap();
     } finally {
+      if (outermost) this.budget.disarm();
       this.current = savedCurrent;
       this.effective = savedEffective;
       this.phase = savedPhase;
@@ -256,20 +275,7 @@ export class WasmVm {
   // ---- failure -----------------------------------------------------------------------------
 
   private describe(err: unknown): VmFailure {
-    let code: ErrorCode = 'GW_ERR_ABI_TRAP';
-    let message: string;
-    if (err instanceof ProcExit) {
-      code = 'GW_ERR_ABI_PROC_EXIT';
-      message = `guest called proc_exit(${err.code})`;
-    } else if (err instanceof GuestTrap) {
-      if (err.reason === 'restricted') code = 'GW_ERR_ABI_RESTRICTED';
-      message = err.message;
-    } else if (err instanceof Error) {
-      message = `${err.name === 'RuntimeError' ? 'trap' : err.name}: ${err.message}`;
-    } else {
-      message = String(err);
-    }
-    return { code, message, backtrace: wasmBacktrace(err), guestMessage: this.lastCritical, at: new Date() };
+    return describeTrap(err, this.lastCritical);
   }
 
   private fail(err: unknown, ctx: Context): void {

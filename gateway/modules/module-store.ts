@@ -13,6 +13,10 @@
  *   GW_ERR_MODULE_INVALID at once instead of paying for another compile. Only the engine's
  *   CompileError is remembered; any other failure (e.g. out of memory) is GW_ERR_MODULE_COMPILE
  *   and the next load tries again.
+ * - Before compiling, the bytes are instrumented for the sandbox (wasm/instrument.ts: the CPU
+ *   budget check and the capped memory import); that runs once per SHA-256 too, and the cache is
+ *   keyed by (SHA-256, instrumentation version) so a new rewrite never meets an old compile.
+ *   `bytes`, `sha256` and `imports` describe the original module, as its author built it.
  * - Every error is a GatewayError whose message names the file or module at fault.
  * - A module larger than the whole budget is compiled and returned, but not cached.
  * - `clear()` forgets cached and failed modules; a compile in flight at that moment still answers
@@ -24,6 +28,11 @@ import { GatewayError } from '../errors.js';
 import { readModuleFile } from './file-source.js';
 import { fetchModule } from './url-source.js';
 import { sameSha256, sha256Hex } from './sha256.js';
+import { INSTRUMENTATION_VERSION, instrumentModule } from './wasm/instrument.js';
+import { readImports } from './wasm/imports.js';
+import { registerSandboxPlan, type SandboxPlan } from '../abi/sandbox.js';
+import { DEFAULT_VM_LIMITS } from '../abi/limits.js';
+import type { TypedImport } from '../abi/wasm-types.js';
 
 /** Where a module's bytes come from. `sha256` pins the expected digest (any letter case). */
 export interface FileModuleSource {
@@ -53,6 +62,16 @@ export interface LoadedModule {
   readonly size: number;
   /** What this load called the module (the file path for `load`), for messages. */
   readonly name: string;
+  /** The original module's imports with function types (for signature and capability checks). */
+  readonly imports: readonly TypedImport[];
+  /** What the instrumenter did to `module`; hand it to the VM (VmOptions.sandbox). */
+  readonly sandbox: SandboxPlan;
+  /**
+   * The module prepared for a memory cap: `module`/`sandbox` for the default cap
+   * (DEFAULT_VM_LIMITS.memoryMb), otherwise instrumented and compiled on first use (synchronously,
+   * once per cap; VMs are built at start and reload, never per request) and kept with this entry.
+   */
+  forMemoryCap(memoryMb: number): { readonly module: WebAssembly.Module; readonly sandbox: SandboxPlan };
 }
 
 export interface ModuleStoreStats {
@@ -158,13 +177,14 @@ class LruModuleStore implements ModuleStore {
 
   // Cache, then remembered failure, then a compile in flight, then a new compile.
   private async resolve(sha256: string, bytes: Uint8Array, name: string, borrowed: boolean): Promise<LoadedModule> {
-    const cached = this.cache.get(sha256);
+    const key = cacheKey(sha256);
+    const cached = this.cache.get(key);
     if (cached !== undefined) {
       this.hits++;
       return named(cached, name);
     }
     this.misses++;
-    const failure = this.failures.get(sha256);
+    const failure = this.failures.get(key);
     if (failure !== undefined) throw compileFailure(name, failure);
     // NB: new Uint8Array(x) copies even when x is a Buffer (whose slice() would share memory), so
     // a caller reusing its buffer cannot change the bytes behind a cached digest.
@@ -191,19 +211,57 @@ class LruModuleStore implements ModuleStore {
 
   private async compileAndRemember(sha256: string, bytes: Uint8Array, generation: number): Promise<CachedModule> {
     try {
-      const module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
-      const entry: CachedModule = Object.freeze({ sha256, module, bytes, size: bytes.byteLength });
-      if (generation === this.generation) this.cache.set(sha256, entry);
+      const { imports, prepared } = await prepare(bytes);
+      const module = await WebAssembly.compile(prepared.bytes);
+      registerSandboxPlan(module, prepared.plan);
+      const variants = new Map<number, { module: WebAssembly.Module; sandbox: SandboxPlan }>([[DEFAULT_VM_LIMITS.memoryMb, { module, sandbox: prepared.plan }]]);
+      const forMemoryCap = (memoryMb: number): { module: WebAssembly.Module; sandbox: SandboxPlan } => {
+        let variant = variants.get(memoryMb);
+        if (variant === undefined) {
+          const again = instrumentModule(bytes, { memoryMb });
+          variant = { module: new WebAssembly.Module(again.bytes), sandbox: again.plan };
+          registerSandboxPlan(variant.module, variant.sandbox);
+          variants.set(memoryMb, variant);
+        }
+        return variant;
+      };
+      const entry: CachedModule = Object.freeze({ sha256, module, bytes, size: bytes.byteLength, imports, sandbox: prepared.plan, forMemoryCap });
+      if (generation === this.generation) this.cache.set(cacheKey(sha256), entry);
       return entry;
     } catch (err) {
-      if (err instanceof WebAssembly.CompileError && generation === this.generation) this.failures.set(sha256, err);
+      if (invalid(err) && generation === this.generation) this.failures.set(cacheKey(sha256), err as Error);
       throw err;
     }
   }
 }
 
+/**
+ * Typed imports and the instrumented bytes. When the binary reader refuses the bytes, the engine's
+ * own verdict on the original is preferred (its messages are the ones users search for); only a
+ * module the engine would accept but the reader cannot rewrite gets the reader's message.
+ */
+async function prepare(bytes: Uint8Array): Promise<{ imports: readonly TypedImport[]; prepared: ReturnType<typeof instrumentModule> }> {
+  try {
+    return { imports: Object.freeze(readImports(bytes)), prepared: instrumentModule(bytes, { memoryMb: DEFAULT_VM_LIMITS.memoryMb }) };
+  } catch (err) {
+    if (!invalid(err)) throw err;
+    await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>); // throws the engine's CompileError
+    throw err;
+  }
+}
+
 function named(entry: CachedModule, name: string): LoadedModule {
-  return Object.freeze({ sha256: entry.sha256, module: entry.module, bytes: entry.bytes, size: entry.size, name });
+  return Object.freeze({ ...entry, name });
+}
+
+/** Cached compiles are instrumented ones: a new instrumentation version is a new entry. */
+function cacheKey(sha256: string): string {
+  return `${sha256}/i${INSTRUMENTATION_VERSION}`;
+}
+
+/** Bytes that can never compile: the engine's verdict, or the binary reader's. */
+function invalid(err: unknown): boolean {
+  return err instanceof WebAssembly.CompileError || (err instanceof GatewayError && err.code === 'GW_ERR_MODULE_INVALID');
 }
 
 function checkPin(file: string, pinned: string, actual: string): void {
@@ -213,8 +271,9 @@ function checkPin(file: string, pinned: string, actual: string): void {
 }
 
 function compileFailure(name: string, err: unknown): GatewayError {
-  if (err instanceof WebAssembly.CompileError) {
-    return new GatewayError('GW_ERR_MODULE_INVALID', `module ${name} is not valid WebAssembly: ${err.message}`, { cause: err });
+  if (invalid(err)) {
+    const reason = err instanceof GatewayError ? err.message : (err as Error).message;
+    return new GatewayError('GW_ERR_MODULE_INVALID', `module ${name} is not valid WebAssembly: ${reason}`, { cause: err });
   }
   const reason = err instanceof Error ? err.message : String(err);
   return new GatewayError('GW_ERR_MODULE_COMPILE', `module ${name} could not be compiled: ${reason}`, { cause: err });

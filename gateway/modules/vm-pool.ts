@@ -15,6 +15,8 @@ import type { PluginSpec, RootContext } from '../abi/context.js';
 import { WasmVm, type VmPorts } from '../abi/vm.js';
 import type { TypedImport } from '../abi/wasm-types.js';
 import { GatewayError, isGatewayError } from '../errors.js';
+import type { VmLimits } from '../abi/budget.js';
+import { DEFAULT_VM_LIMITS } from '../abi/limits.js';
 import type { LoadedModule } from './module-store.js';
 import { sha256Hex } from './sha256.js';
 
@@ -25,6 +27,8 @@ export interface VmSpec {
   readonly environment?: Readonly<Record<string, string>>;
   /** The plugin's capability list (absent: every hostcall); checked against the module's imports. */
   readonly allowedHostcalls?: readonly string[];
+  /** The plugin's sandbox limits (config `limits`); plugins with other limits get their own VM. */
+  readonly limits?: VmLimits;
 }
 
 /** Told when a recycle moved the plugin's root to a fresh VM. */
@@ -73,9 +77,11 @@ export class VmPool {
   /** The key two plugins must share to share a VM. */
   static key(module: LoadedModule, spec: VmSpec): string {
     const env = Object.entries(spec.environment ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
+    const l = spec.limits;
+    const limits = l === undefined ? '' : `${l.cpuMs}/${l.startCpuMs}/${l.memoryMb}`;
     // Two plugins with different capability lists must not share a VM: the check runs per VM.
     const caps = spec.allowedHostcalls === undefined ? '*' : JSON.stringify([...new Set(spec.allowedHostcalls)].sort());
-    return `${spec.vmId}\0${module.sha256}\0${sha256Hex(spec.vmConfiguration)}\0${JSON.stringify(env)}\0${caps}`;
+    return `${spec.vmId}\0${module.sha256}\0${sha256Hex(spec.vmConfiguration)}\0${JSON.stringify(env)}\0${limits}\0${caps}`;
   }
 
   /**
@@ -111,7 +117,9 @@ export class VmPool {
   }
 
   private create(key: string, module: LoadedModule, spec: VmSpec): PooledVm {
-    const vm = new WasmVm(module.module, {
+    // The module carries its memory cap, so each cap has its own compile (module-store.ts).
+    const prepared = module.forMemoryCap(spec.limits?.memoryMb ?? DEFAULT_VM_LIMITS.memoryMb);
+    const vm = new WasmVm(prepared.module, {
       name: module.name,
       vmId: spec.vmId,
       vmConfiguration: spec.vmConfiguration,
@@ -121,6 +129,8 @@ export class VmPool {
       // The typed import section the module layer read; without it (tests building a LoadedModule
       // by hand) the VM still checks the capability list on the import names.
       imports: typedImports(module),
+      sandbox: prepared.sandbox,
+      limits: spec.limits,
     });
     this.perVmId.set(spec.vmId, (this.perVmId.get(spec.vmId) ?? 0) + 1);
     return { key, vm, module, spec, members: new Map(), retired: null, retryAt: 0 };

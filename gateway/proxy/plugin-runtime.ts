@@ -76,6 +76,7 @@ export class PluginRuntime {
       vmId: this.config.vmId,
       vmConfiguration: guestBytes(this.config.vmConfiguration),
       environment: this.config.environment,
+      limits: this.config.limits,
       allowedHostcalls: this.config.allowedHostcalls,
     }, { name: this.config.name, rootId: this.config.rootId, configuration: guestBytes(this.config.configuration) },
     (moved) => this.moved(moved));

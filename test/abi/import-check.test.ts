@@ -96,7 +96,7 @@ describe('checkImports: signatures', () => {
   });
 
   it('refuses any import from the instrumentation module edge_gateway, which the host adds itself', () => {
-    const { code, message } = failure([...RUST_FILTER, fn('edge_gateway', 'budget', t('', ''))]);
+    const { code, message } = failure([...RUST_FILTER, fn('edge-gateway:sandbox', 'budget_check', t('', ''))]);
     expect(code).toBe('GW_ERR_ABI_LINK');
     expect(message).toContain('edge_gateway.budget: the import module "edge_gateway" is reserved for the host\'s instrumentation');
   });

@@ -46,8 +46,9 @@ const shapeNamed = (file: string): Shape => SHAPES.find((s) => s.file === file)!
 
 const PLUGIN = { name: 'sdk-shape', rootId: 'add_header', configuration: text('{}') };
 
-function start(shape: Shape): TestVm {
-  return startVm(fixture(shape.file), { name: `${shape.file}.wasm` });
+/** `sandboxed`: through the instrumenter (budget checks, capped memory import), as the module store loads modules. */
+function startShape(shape: Shape, sandboxed = false): TestVm {
+  return startVm(fixture(shape.file), { name: `${shape.file}.wasm`, sandboxed });
 }
 
 /** One request through a stream of `root` (a new root if none); returns its host and headers result. */
@@ -59,8 +60,9 @@ function request(vm: WasmVm, path: string, root = vm.createRoot(PLUGIN)): { host
   return { host, result };
 }
 
-for (const shape of SHAPES) {
-  describe(`the ${shape.file} shape`, () => {
+for (const [shape, sandboxed] of SHAPES.flatMap((s) => [[s, false], [s, true]] as const)) {
+  const start = (s: Shape): TestVm => startShape(s, sandboxed);
+  describe(`the ${shape.file} shape${sandboxed ? ', instrumented' : ''}`, () => {
     it(`links against the host and declares ABI ${shape.abi}`, () => {
       const { vm } = start(shape);
       expect(vm.abiVersion).toBe(shape.abi);
@@ -97,6 +99,8 @@ for (const shape of SHAPES) {
     });
   });
 }
+
+const start = (shape: Shape): TestVm => startShape(shape);
 
 describe('toolchain specifics', () => {
   it('lets the Rust wasip1 _initialize run its ctors and seed the HashMap through random_get', () => {

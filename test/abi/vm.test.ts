@@ -103,6 +103,6 @@ describe('WasmVm import check (VmOptions.imports, VmOptions.allowedHostcalls)', 
     });
     const err = startError(() => startVm(instrumented, { allowedHostcalls: ['fd_write'] }));
     expect(err.code).toBe('GW_ERR_ABI_CAPABILITY');
-    expect(err.message).not.toContain('edge_gateway');
+    expect(err.message).not.toContain('edge-gateway:sandbox');
   });
 });

@@ -9,7 +9,9 @@ import { HeaderMap } from '../../gateway/abi/header-map.js';
 import type { AbiLogger, LocalResponse, MetricCell, MetricsSink, PluginOrigin, StreamHost } from '../../gateway/abi/ports.js';
 import { WasmVm, type VmOptions, type VmPorts } from '../../gateway/abi/vm.js';
 import { MemorySharedData, MemorySharedQueues } from '../../gateway/shared-state/memory.js';
-import { compileWat } from './wat.js';
+import { compileWat, watToBytes } from './wat.js';
+import { instrumentModule } from '../../gateway/modules/wasm/instrument.js';
+import { DEFAULT_VM_LIMITS } from '../../gateway/abi/limits.js';
 
 export interface LogLine {
   level: number;
@@ -93,12 +95,17 @@ export interface TestVm {
 }
 
 /** Starts a VM from WAT with real in-memory ports; `ports` overrides or adds any of them. */
-export function startVm(wat: string, options: Partial<Omit<VmOptions, 'ports'>> & { ports?: Partial<VmPorts> } = {}): TestVm {
+export function startVm(wat: string, options: Partial<Omit<VmOptions, 'ports'>> & { ports?: Partial<VmPorts>; sandboxed?: boolean; features?: Record<string, boolean> } = {}): TestVm {
   const logger = new RecordingLogger();
   const metrics = new MemoryMetrics();
   const sharedData = new MemorySharedData();
   const sharedQueues = new MemorySharedQueues();
-  const vm = new WasmVm(compileWat(wat), {
+  // sandboxed: the module goes through the instrumenter as the module store does it.
+  const prepared = options.sandboxed ? instrumentModule(watToBytes(wat, 'guest.wat', options.features), { memoryMb: options.limits?.memoryMb ?? DEFAULT_VM_LIMITS.memoryMb }) : null;
+  const module = prepared ? new WebAssembly.Module(prepared.bytes as Uint8Array<ArrayBuffer>) : compileWat(wat);
+  const vm = new WasmVm(module, {
+    sandbox: prepared?.plan,
+    limits: options.limits,
     name: options.name ?? 'test.wasm',
     vmId: options.vmId,
     vmConfiguration: options.vmConfiguration,

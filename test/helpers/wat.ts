@@ -3,8 +3,9 @@ import wabtInit from 'wabt';
 
 const wabt = await wabtInit();
 
-export function watToBytes(text: string, name = 'guest.wat'): Uint8Array {
-  const parsed = wabt.parseWat(name, text, { mutable_globals: true, sat_float_to_int: true, sign_extension: true, bulk_memory: true });
+/** `features` turns on more wabt proposals (e.g. `{ exceptions: true, simd: true, threads: true, tail_call: true }`). */
+export function watToBytes(text: string, name = 'guest.wat', features: Record<string, boolean> = {}): Uint8Array {
+  const parsed = wabt.parseWat(name, text, { mutable_globals: true, sat_float_to_int: true, sign_extension: true, bulk_memory: true, ...features });
   try {
     parsed.resolveNames();
     parsed.validate();

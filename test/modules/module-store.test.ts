@@ -227,6 +227,36 @@ describe('module store', () => {
     expect(store.stats().entries).toBe(0);
   });
 
+  it('instruments before compiling and keeps the original sha256, bytes and typed imports', async () => {
+    const text = `(module (import "env" "proxy_log" (func (param i32 i32 i32) (result i32))) (memory (export "memory") 1) (func (export "f") (loop)))`;
+    const bytes = new Uint8Array(wabt.parseWat('m.wat', text).toBinary({}).buffer);
+    const loaded = await createModuleStore().compile(bytes, 'typed.wasm');
+    expect(loaded.sha256).toBe(sha256(bytes));
+    expect(loaded.bytes).toEqual(bytes);
+    expect(loaded.imports).toEqual([{ module: 'env', name: 'proxy_log', kind: 'function', type: { params: ['i32', 'i32', 'i32'], results: ['i32'] } }]);
+    expect(WebAssembly.Module.imports(loaded.module).map((i) => `${i.module}.${i.name}`))
+      .toEqual(['env.proxy_log', 'edge-gateway:sandbox.budget_check']);
+    // The default cap (128 MiB = 2048 pages) is compiled into the module's own memory.
+    expect(loaded.sandbox.defined).toEqual({ initialPages: 1, capPages: 2048 });
+    expect(loaded.forMemoryCap(128).module).toBe(loaded.module);
+    const small = loaded.forMemoryCap(1);
+    expect(small.module).not.toBe(loaded.module);
+    expect(small.sandbox.defined).toEqual({ initialPages: 1, capPages: 16 });
+    expect(loaded.forMemoryCap(1)).toBe(small);
+  });
+
+  it('refuses bytes the engine accepts but the reader cannot rewrite, with the reader\'s offset, and remembers them', async () => {
+    const text = `(module (import "edge-gateway:sandbox" "budget_check" (func (result i32))))`;
+    const bytes = new Uint8Array(wabt.parseWat('m.wat', text).toBinary({}).buffer);
+    const store = createModuleStore();
+    const err = await failure(store.compile(bytes, 'sneaky.wasm'));
+    expect(isGatewayError(err, 'GW_ERR_MODULE_INVALID')).toBe(true);
+    expect(err.message).toContain('sneaky.wasm');
+    expect(err.message).toMatch(/byte offset \d+/);
+    await failure(store.compile(bytes, 'sneaky.wasm'));
+    expect(store.stats().compiles).toBe(1);
+  });
+
   it('rejects a maxBytes that is not a positive integer', () => {
     for (const maxBytes of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
       expect(() => createModuleStore({ maxBytes })).toThrow(RangeError);

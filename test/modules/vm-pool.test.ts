@@ -96,4 +96,21 @@ describe('VmPool', () => {
       expect((err as Error).message).toContain('env.proxy_log: expected (i32, i32, i32) -> i32, got (i32) -> i32');
     });
   });
+
+  it('gives plugins with other limits their own VM, and each VM its plugin\'s budget and memory cap', async () => {
+    const module = await createModuleStore().compile(counting, 'counting.wasm');
+    const pool = new VmPool({ logger: new RecordingLogger() });
+    const spec = { vmId: '', vmConfiguration: text('') };
+    const small = { cpuMs: 5, startCpuMs: 100, memoryMb: 1 };
+    const a = pool.startPlugin(module, { ...spec, limits: small }, plugin('a'));
+    const b = pool.startPlugin(module, { ...spec, limits: { ...small, memoryMb: 2 } }, plugin('b'));
+    const c = pool.startPlugin(module, { ...spec, limits: { ...small } }, plugin('c'));
+    expect(a.vm).not.toBe(b.vm);
+    expect(c.vm).toBe(a.vm);
+    expect(a.vm.budget.limits).toEqual(small);
+    // The module's memory is the capped import: it cannot grow past 1 MiB (16 pages).
+    const memory = a.vm.instance.exports.memory as WebAssembly.Memory;
+    expect(() => memory.grow(15)).toThrow(RangeError);
+    expect(() => (b.vm.instance.exports.memory as WebAssembly.Memory).grow(30)).not.toThrow();
+  });
 });

@@ -1,0 +1,163 @@
+/**
+ * The sandbox end to end, in a real `edge-gateway start` process: a filter that loops for ever in
+ * on_request_headers costs its own request a fail-closed 503 within its CPU budget (plus a
+ * margin), while another route and the admin /healthz keep answering; a filter that loops in
+ * on_vm_start stops `start` with a clear error naming the plugin and the start-up budget, and
+ * the same plugin in a SIGHUP reload is rejected while the old generation keeps serving.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startUpstream, wasmFile, type Upstream } from './helpers/gateway.js';
+import { guestWat } from './helpers/wat.js';
+
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+const ROOT = join(import.meta.dirname, '..');
+const CLI = join(ROOT, 'gateway/cli.ts');
+const dir = mkdtempSync(join(tmpdir(), 'edge-gw-sandbox-'));
+const CPU_MS = 200;
+// The machine running the suite is shared with other work: generous, but far below "for ever".
+const MARGIN_MS = 1500;
+
+const LOOPER = (callback: 'proxy_on_request_headers' | 'proxy_on_vm_start'): string => guestWat({ body: `
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "${callback}") (param i32 i32 ${callback === 'proxy_on_request_headers' ? 'i32' : ''}) (result i32)
+    (loop $spin (br $spin))
+    (i32.const 0))` });
+
+function childEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  return env;
+}
+
+interface Gateway { child: ChildProcess; lines: Array<Record<string, unknown>>; stderr: () => string; exited: Promise<number | null> }
+
+function launch(config: string, file = join(dir, `config-${Math.random().toString(36).slice(2)}.yaml`)): Gateway {
+  writeFileSync(file, config);
+  const child = spawn(process.execPath, ['--import', TSX, CLI, 'start', '--config', file], { cwd: ROOT, env: childEnv() });
+  const lines: Array<Record<string, unknown>> = [];
+  let partial = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => {
+    const parts = (partial + c.toString('utf8')).split('\n');
+    partial = parts.pop()!;
+    for (const line of parts) if (line.trim() !== '') lines.push(JSON.parse(line));
+  });
+  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString('utf8'); });
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return { child, lines, stderr: () => stderr, exited };
+}
+
+async function started(gw: Gateway): Promise<{ url: string; adminUrl: string }> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const line = gw.lines.find((l) => l.msg === 'edge-gateway started');
+    if (line !== undefined) {
+      const port = (l: string): string => l.split(':').pop()!;
+      return { url: `http://127.0.0.1:${port((line.listeners as Record<string, string>).public)}`, adminUrl: `http://127.0.0.1:${port(String(line.admin))}` };
+    }
+    if (gw.child.exitCode !== null || Date.now() > deadline) throw new Error(`gateway did not start: ${gw.stderr()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A GET on its own connection; resolves with the status and how long the answer took. */
+function timedGet(url: string): Promise<{ status: number; ms: number }> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    request(url, { agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode!, ms: performance.now() - t0 }));
+    }).on('error', reject).end();
+  });
+}
+
+function yaml(upstream: string, module: string): string {
+  return `listeners:
+  - { name: public, address: 127.0.0.1, port: 0 }
+admin: { address: 127.0.0.1, port: 0 }
+log: { level: info }
+clusters:
+  - { name: backend, endpoints: [ "${upstream}" ] }
+plugins:
+  - name: looper
+    module: ${module}
+    failurePolicy: closed
+    limits: { cpuMs: ${CPU_MS}, startCpuMs: ${CPU_MS} }
+routes:
+  - { name: loop, match: { pathPrefix: /loop }, cluster: backend, filters: [ looper ] }
+  - { name: api, match: { pathPrefix: /api }, cluster: backend }
+`;
+}
+
+describe('the sandbox in a running gateway', () => {
+  let upstream: Upstream;
+  const running: Gateway[] = [];
+  beforeAll(async () => { upstream = await startUpstream(); });
+  afterEach(async () => {
+    for (const gw of running.splice(0)) {
+      if (gw.child.exitCode === null) gw.child.kill('SIGKILL');
+      await gw.exited;
+    }
+  });
+  afterAll(async () => {
+    await upstream.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers a looping filter\'s request with 503 within its budget while another route and /healthz keep answering', async () => {
+    const gw = launch(yaml(upstream.url, wasmFile(LOOPER('proxy_on_request_headers'), 'looper')));
+    running.push(gw);
+    const { url, adminUrl } = await started(gw);
+    expect((await timedGet(`${url}/api/warm`)).status).toBe(200);
+    const looping = timedGet(`${url}/loop/1`);
+    await new Promise((r) => setTimeout(r, 30)); // the gateway is inside the loop now
+    const [loop, api, health] = await Promise.all([looping, timedGet(`${url}/api/during`), timedGet(`${adminUrl}/healthz`)]);
+    expect(loop.status).toBe(503);
+    expect(loop.ms).toBeGreaterThanOrEqual(CPU_MS);
+    expect(loop.ms).toBeLessThan(CPU_MS + MARGIN_MS);
+    expect(api.status).toBe(200);
+    expect(api.ms).toBeLessThan(CPU_MS + MARGIN_MS);
+    expect(health.status).toBe(200);
+    expect(health.ms).toBeLessThan(CPU_MS + MARGIN_MS);
+    const failed = gw.lines.find((l) => l.plugin === 'looper' && l.code === 'GW_ERR_ABI_BUDGET');
+    expect(failed?.msg).toContain('proxy_on_request_headers ran past its CPU budget: limits.cpuMs = 200 ms');
+    // The process is alive and serving after the trap.
+    expect((await timedGet(`${url}/api/after`)).status).toBe(200);
+  });
+
+  it('refuses to start when a plugin loops in on_vm_start: exit 1, the error names the plugin and startCpuMs', async () => {
+    const gw = launch(yaml(upstream.url, wasmFile(LOOPER('proxy_on_vm_start'), 'looper-start')));
+    running.push(gw);
+    const code = await Promise.race([gw.exited, new Promise((r) => setTimeout(() => r('still running'), 20_000))]);
+    expect(code).toBe(1);
+    expect(gw.stderr()).toContain('plugin looper');
+    expect(gw.stderr()).toContain('proxy_on_vm_start ran past its CPU budget: limits.startCpuMs = 200 ms');
+  });
+
+  it('rejects on SIGHUP a configuration whose plugin loops in on_vm_start, and keeps serving the old one', async () => {
+    const file = join(dir, 'reload.yaml');
+    const good = yaml(upstream.url, wasmFile(guestWat({ body: '(func (export "proxy_on_context_create") (param i32 i32))' }), 'quiet'));
+    const gw = launch(good, file);
+    running.push(gw);
+    const { url } = await started(gw);
+    expect((await timedGet(`${url}/loop/before`)).status).toBe(200);
+    writeFileSync(file, yaml(upstream.url, wasmFile(LOOPER('proxy_on_vm_start'), 'looper-reload')));
+    gw.child.kill('SIGHUP');
+    const deadline = Date.now() + 20_000;
+    let rejected: Record<string, unknown> | undefined;
+    while (rejected === undefined && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      rejected = gw.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('reload rejected'));
+    }
+    expect(String(rejected?.msg)).toContain('proxy_on_vm_start ran past its CPU budget');
+    expect((await timedGet(`${url}/loop/after`)).status).toBe(200);
+    expect(gw.child.exitCode).toBe(null);
+  });
+});
