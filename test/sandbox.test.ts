@@ -132,11 +132,12 @@ describe('the sandbox in a running gateway', () => {
     expect((await timedGet(`${url}/api/after`)).status).toBe(200);
   });
 
-  it('refuses to start when a plugin loops in on_vm_start: exit 1, the error names the plugin and startCpuMs', async () => {
+  it('refuses to start when a plugin loops in on_vm_start: exit 2 (a plugin error), the error names the plugin and startCpuMs', async () => {
     const gw = launch(yaml(upstream.url, wasmFile(LOOPER('proxy_on_vm_start'), 'looper-start')));
     running.push(gw);
     const code = await Promise.race([gw.exited, new Promise((r) => setTimeout(() => r('still running'), 20_000))]);
-    expect(code).toBe(1);
+    expect(code).toBe(2);
+    expect(gw.stderr()).toContain('GW_ERR_ABI_BUDGET');
     expect(gw.stderr()).toContain('plugin looper');
     expect(gw.stderr()).toContain('proxy_on_vm_start ran past its CPU budget: limits.startCpuMs = 200 ms');
   });

@@ -95,10 +95,10 @@ describe('checkImports: signatures', () => {
       .toContain('env.proxy_continue_request: expected () -> i32 or () -> (), got (i32) -> i32');
   });
 
-  it('refuses any import from the instrumentation module edge_gateway, which the host adds itself', () => {
+  it('refuses any import from the instrumentation module edge-gateway:sandbox, which the host adds itself', () => {
     const { code, message } = failure([...RUST_FILTER, fn('edge-gateway:sandbox', 'budget_check', t('', ''))]);
     expect(code).toBe('GW_ERR_ABI_LINK');
-    expect(message).toContain('edge_gateway.budget: the import module "edge_gateway" is reserved for the host\'s instrumentation');
+    expect(message).toContain('edge-gateway:sandbox.budget_check: the import module "edge-gateway:sandbox" is reserved for the host\'s instrumentation');
   });
 
   it('checks only the name of a function import whose type was not read', () => {

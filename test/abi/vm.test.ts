@@ -94,10 +94,10 @@ describe('WasmVm import check (VmOptions.imports, VmOptions.allowedHostcalls)', 
     expect(err.message).toContain('does not list: proxy_add_header_map_value');
   });
 
-  it('leaves the host\'s own edge_gateway imports of an instrumented module out of the name-only check', () => {
+  it('leaves the host\'s own sandbox imports of an instrumented module out of the name-only check', () => {
     const instrumented = guestWat({
       imports: `
-  (import "edge_gateway" "budget" (func $budget))
+  (import "edge-gateway:sandbox" "budget_check" (func $budget (result i32)))
   (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))`,
       body: '(func (export "proxy_on_context_create") (param i32 i32))',
     });
