@@ -222,7 +222,8 @@ export class WasmVm {
       const result = (fn(a, b, c, d, e) as number | undefined) ?? 0;
       // A guest that caught the budget trap and returned is still over budget.
       if (this.budget.expired) throw this.budget.trap();
-      return result;
+      // i32 results are unsigned to the host: a guest's -1 must not read as CALL_FAILED.
+      return result >>> 0;
     } catch (err) {
       this.fail(err, ctx);
       return CALL_FAILED;

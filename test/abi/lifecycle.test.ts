@@ -331,6 +331,13 @@ describe('proxy_set_tick_period_milliseconds', () => {
 describe('a failed VM', () => {
   const trapping = { onRequestHeaders: 'unreachable' };
 
+  it('is not what a guest returning -1 (0xffffffff) from a stream callback gets: only a trap fails the VM', () => {
+    const t = startedRoot({ onRequestHeaders: '(return (i32.const -1))' });
+    const stream = t.vm.createStream(t.root, new TestStream());
+    expect(stream.onRequestHeaders(0, true)).not.toBe(CALL_FAILED);
+    expect(t.vm.failed).toBe(false);
+  });
+
   it('skips every later callback of the failing stream and of other streams', () => {
     const t = startedRoot(trapping);
     const failing = t.vm.createStream(t.root, new TestStream());
