@@ -76,3 +76,10 @@ export function describeTrap(err: unknown, guestMessage: string | null): VmFailu
   }
   return { code, message, backtrace: wasmBacktrace(err), guestMessage, at: new Date() };
 }
+
+/** A failure as one message: what happened, what the guest last said, and where (one frame a line). */
+export function failureText(failure: VmFailure): string {
+  return failure.message
+    + (failure.guestMessage ? ` (guest said: ${failure.guestMessage})` : '')
+    + (failure.backtrace.length ? `\n  at ${failure.backtrace.join('\n  at ')}` : '');
+}

@@ -8,7 +8,7 @@
  * are queued and run after the outermost guest call returns.
  */
 import { CALL_FAILED, RootContext, StreamContext, type Context, type PluginSpec } from './context.js';
-import { resolveAllocator, resolveCallbacks, exportedFunction, type Callbacks, type GuestFn } from './callbacks.js';
+import { resolveAllocator, resolveCallbacks, type Callbacks, type GuestFn } from './callbacks.js';
 import { AbiVersion, LogLevel, Status } from './enums.js';
 import { checkVmImports } from './import-check.js';
 import { buildImports } from './imports.js';
@@ -17,7 +17,8 @@ import { DEFAULT_VM_LIMITS } from './limits.js';
 import { createCappedMemory } from './memory-cap.js';
 import { SANDBOX_MODULE, BUDGET_IMPORT, sandboxPlanOf, type SandboxPlan } from './sandbox.js';
 import { GuestMemory, MemoryFault } from './memory.js';
-import { GuestTrap, ProcExit, describeTrap, isTrap, type VmFailure } from './trap.js';
+import { GuestTrap, describeTrap, failureText, isTrap, type VmFailure } from './trap.js';
+import { runStartFunctions, startError, startStage } from './vm-start.js';
 
 export type { VmFailure } from './trap.js';
 import { Deferred, Phase } from './phase.js';
@@ -145,7 +146,7 @@ export class WasmVm {
       if (err instanceof WebAssembly.LinkError) {
         throw new GatewayError('GW_ERR_ABI_LINK', `module ${this.name}: ${err.message}`, { cause: err });
       }
-      throw this.startError('instantiation (start section)', err);
+      throw startError(this.name, 'instantiation (start section)', err, this.lastCritical);
     } finally {
       this.budget.disarm();
     }
@@ -162,43 +163,17 @@ export class WasmVm {
         `module ${this.name}: exports no allocator (proxy_on_memory_allocate or malloc)`);
     }
     this.callbacks = resolveCallbacks(exports, this.abiVersion, this.name);
-    const initialize = exportedFunction(exports, '_initialize');
-    const startFn = exportedFunction(exports, '_start');
-    this.budget.arm(initialize !== null ? '_initialize' : '_start');
+    const stage = startStage(exports);
+    this.budget.arm(stage);
     try {
-      if (initialize !== null) {
-        initialize();
-        const main = exportedFunction(exports, 'main');
-        const mainVoid = exportedFunction(exports, '__main_void');
-        if (main !== null && main.length === 2) main(0, 0);
-        else if (mainVoid !== null) mainVoid();
-      } else if (startFn !== null) {
-        this.runCommand(startFn);
-      }
+      runStartFunctions(exports);
     } catch (err) {
-      throw this.startError(initialize !== null ? '_initialize' : '_start', err);
+      throw startError(this.name, stage, err, this.lastCritical);
     } finally {
       this.budget.disarm();
     }
     this.budget.startup = false;
     this.phase = Phase.RUNNING;
-  }
-
-  /** A WASI command's `_start` may end with proc_exit(0): that is a clean exit, not a failure. */
-  private runCommand(startFn: GuestFn): void {
-    try {
-      startFn();
-    } catch (err) {
-      if (!(err instanceof ProcExit && err.code === 0)) throw err;
-    }
-  }
-
-  private startError(stage: string, err: unknown): GatewayError {
-    const failure = this.describe(err);
-    const code = failure.code === 'GW_ERR_ABI_BUDGET' || failure.code === 'GW_ERR_ABI_STACK' ? failure.code : 'GW_ERR_ABI_START';
-    return new GatewayError(code, `module ${this.name}: ${stage} failed: ${failure.message}`
-      + (failure.guestMessage ? ` (guest said: ${failure.guestMessage})` : '')
-      + (failure.backtrace.length ? `\n  at ${failure.backtrace.join('\n  at ')}` : ''), { cause: err });
   }
 
   // ---- guest calls -------------------------------------------------------------------------
@@ -285,9 +260,7 @@ export class WasmVm {
     this.failure = failure;
     this.deferred = [];
     const origin = ctx.root;
-    this.ports.logger.log(LogLevel.CRITICAL, `VM failed in module ${this.name}: ${failure.message}`
-      + (failure.guestMessage ? ` (guest said: ${failure.guestMessage})` : '')
-      + (failure.backtrace.length ? `\n  at ${failure.backtrace.join('\n  at ')}` : ''), origin);
+    this.ports.logger.log(LogLevel.CRITICAL, `VM failed in module ${this.name}: ${failureText(failure)}`, origin);
     for (const root of this.roots()) root.tick?.cancel();
     for (const listener of this.failListeners) listener(failure);
   }
