@@ -5,20 +5,15 @@
  * on_vm_start stops `start` with a clear error naming the plugin and the start-up budget, and
  * the same plugin in a SIGHUP reload is rejected while the old generation keeps serving.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startUpstream, wasmFile, type Upstream } from './helpers/gateway.js';
+import { GatewayProcess } from './helpers/gateway-process.js';
 import { guestWat } from './helpers/wat.js';
 
-const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-const ROOT = join(import.meta.dirname, '..');
-const CLI = join(ROOT, 'gateway/cli.ts');
 const dir = mkdtempSync(join(tmpdir(), 'edge-gw-sandbox-'));
 const CPU_MS = 200;
 // The machine running the suite is shared with other work: generous, but far below "for ever".
@@ -30,41 +25,10 @@ const LOOPER = (callback: 'proxy_on_request_headers' | 'proxy_on_vm_start'): str
     (loop $spin (br $spin))
     (i32.const 0))` });
 
-function childEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS;
-  return env;
-}
-
-interface Gateway { child: ChildProcess; lines: Array<Record<string, unknown>>; stderr: () => string; exited: Promise<number | null> }
-
-function launch(config: string, file = join(dir, `config-${Math.random().toString(36).slice(2)}.yaml`)): Gateway {
+/** Writes `config` (YAML text) and spawns a gateway on it. */
+function launch(config: string, file = join(dir, `config-${Math.random().toString(36).slice(2)}.yaml`)): GatewayProcess {
   writeFileSync(file, config);
-  const child = spawn(process.execPath, ['--import', TSX, CLI, 'start', '--config', file], { cwd: ROOT, env: childEnv() });
-  const lines: Array<Record<string, unknown>> = [];
-  let partial = '';
-  let stderr = '';
-  child.stdout!.on('data', (c: Buffer) => {
-    const parts = (partial + c.toString('utf8')).split('\n');
-    partial = parts.pop()!;
-    for (const line of parts) if (line.trim() !== '') lines.push(JSON.parse(line));
-  });
-  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString('utf8'); });
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, lines, stderr: () => stderr, exited };
-}
-
-async function started(gw: Gateway): Promise<{ url: string; adminUrl: string }> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const line = gw.lines.find((l) => l.msg === 'edge-gateway started');
-    if (line !== undefined) {
-      const port = (l: string): string => l.split(':').pop()!;
-      return { url: `http://127.0.0.1:${port((line.listeners as Record<string, string>).public)}`, adminUrl: `http://127.0.0.1:${port(String(line.admin))}` };
-    }
-    if (gw.child.exitCode !== null || Date.now() > deadline) throw new Error(`gateway did not start: ${gw.stderr()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  return GatewayProcess.launch(file);
 }
 
 /** A GET on its own connection; resolves with the status and how long the answer took. */
@@ -98,12 +62,11 @@ routes:
 
 describe('the sandbox in a running gateway', () => {
   let upstream: Upstream;
-  const running: Gateway[] = [];
+  const running: GatewayProcess[] = [];
   beforeAll(async () => { upstream = await startUpstream(); });
   afterEach(async () => {
     for (const gw of running.splice(0)) {
-      if (gw.child.exitCode === null) gw.child.kill('SIGKILL');
-      await gw.exited;
+      await gw.stop();
     }
   });
   afterAll(async () => {
@@ -114,7 +77,7 @@ describe('the sandbox in a running gateway', () => {
   it('answers a looping filter\'s request with 503 within its budget while another route and /healthz keep answering', async () => {
     const gw = launch(yaml(upstream.url, wasmFile(LOOPER('proxy_on_request_headers'), 'looper')));
     running.push(gw);
-    const { url, adminUrl } = await started(gw);
+    const { url, adminUrl } = await gw.started();
     expect((await timedGet(`${url}/api/warm`)).status).toBe(200);
     const looping = timedGet(`${url}/loop/1`);
     await new Promise((r) => setTimeout(r, 30)); // the gateway is inside the loop now
@@ -135,11 +98,11 @@ describe('the sandbox in a running gateway', () => {
   it('refuses to start when a plugin loops in on_vm_start: exit 2 (a plugin error), the error names the plugin and startCpuMs', async () => {
     const gw = launch(yaml(upstream.url, wasmFile(LOOPER('proxy_on_vm_start'), 'looper-start')));
     running.push(gw);
-    const code = await Promise.race([gw.exited, new Promise((r) => setTimeout(() => r('still running'), 20_000))]);
+    const code = await Promise.race([gw.exited.then((e) => e.code), new Promise((r) => setTimeout(() => r('still running'), 20_000))]);
     expect(code).toBe(2);
-    expect(gw.stderr()).toContain('GW_ERR_ABI_BUDGET');
-    expect(gw.stderr()).toContain('plugin looper');
-    expect(gw.stderr()).toContain('proxy_on_vm_start ran past its CPU budget: limits.startCpuMs = 200 ms');
+    expect(gw.stderr).toContain('GW_ERR_ABI_BUDGET');
+    expect(gw.stderr).toContain('plugin looper');
+    expect(gw.stderr).toContain('proxy_on_vm_start ran past its CPU budget: limits.startCpuMs = 200 ms');
   });
 
   it('rejects on SIGHUP a configuration whose plugin loops in on_vm_start, and keeps serving the old one', async () => {
@@ -147,10 +110,10 @@ describe('the sandbox in a running gateway', () => {
     const good = yaml(upstream.url, wasmFile(guestWat({ body: '(func (export "proxy_on_context_create") (param i32 i32))' }), 'quiet'));
     const gw = launch(good, file);
     running.push(gw);
-    const { url } = await started(gw);
+    const { url } = await gw.started();
     expect((await timedGet(`${url}/loop/before`)).status).toBe(200);
     writeFileSync(file, yaml(upstream.url, wasmFile(LOOPER('proxy_on_vm_start'), 'looper-reload')));
-    gw.child.kill('SIGHUP');
+    gw.signal('SIGHUP');
     const deadline = Date.now() + 20_000;
     let rejected: Record<string, unknown> | undefined;
     while (rejected === undefined && Date.now() < deadline) {
@@ -159,6 +122,6 @@ describe('the sandbox in a running gateway', () => {
     }
     expect(String(rejected?.msg)).toContain('proxy_on_vm_start ran past its CPU budget');
     expect((await timedGet(`${url}/loop/after`)).status).toBe(200);
-    expect(gw.child.exitCode).toBe(null);
+    expect(gw.alive()).toBe(true);
   });
 });

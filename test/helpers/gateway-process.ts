@@ -44,10 +44,10 @@ export class GatewayProcess {
   private readonly child: ChildProcess;
   private partial = '';
 
-  private constructor(config: string) {
+  private constructor(config: string, nodeArgs: readonly string[]) {
     const env = { ...process.env };
     delete env.NODE_OPTIONS;
-    this.child = spawn(process.execPath, ['--import', TSX, CLI, 'start', '--config', config], { cwd: ROOT, env });
+    this.child = spawn(process.execPath, [...nodeArgs, '--import', TSX, CLI, 'start', '--config', config], { cwd: ROOT, env });
     this.child.stdout!.on('data', (c: Buffer) => {
       const parts = (this.partial + c.toString('utf8')).split('\n');
       this.partial = parts.pop()!;
@@ -57,19 +57,39 @@ export class GatewayProcess {
     this.exited = new Promise((resolve) => this.child.on('close', (code, signal) => resolve({ code, signal })));
   }
 
+  /** Spawns the gateway (`nodeArgs` go before the CLI, e.g. --expose-gc) without waiting for it. */
+  static launch(config: string, nodeArgs: readonly string[] = []): GatewayProcess {
+    return new GatewayProcess(config, nodeArgs);
+  }
+
   /** Starts the gateway and waits (bounded) for its "edge-gateway started" line. */
-  static async start(config: string): Promise<GatewayProcess> {
-    const gw = new GatewayProcess(config);
+  static async start(config: string, nodeArgs: readonly string[] = []): Promise<GatewayProcess> {
+    const gw = new GatewayProcess(config, nodeArgs);
     try {
-      const line = await gw.waitFor((l) => l.msg === 'edge-gateway started', 'edge-gateway started');
-      const listeners = line.listeners as Record<string, string>;
-      gw.url = `http://127.0.0.1:${listeners.public.split(':').pop()}`;
-      gw.adminUrl = `http://127.0.0.1:${String(line.admin).split(':').pop()}`;
+      await gw.started();
     } catch (err) {
       await gw.stop();
       throw err;
     }
     return gw;
+  }
+
+  /** Waits (bounded) for the "edge-gateway started" line and reads the bound addresses from it. */
+  async started(timeoutMs = 20_000): Promise<this> {
+    const line = await this.waitFor((l) => l.msg === 'edge-gateway started', 'edge-gateway started', timeoutMs);
+    const listeners = line.listeners as Record<string, string>;
+    this.url = `http://127.0.0.1:${listeners.public.split(':').pop()}`;
+    this.adminUrl = `http://127.0.0.1:${String(line.admin).split(':').pop()}`;
+    return this;
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** Sends `signal` to the child (its own pid), e.g. SIGHUP for a reload. */
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
   }
 
   alive(): boolean {

@@ -6,19 +6,16 @@
  * nor any request the gateway did not log as routed (no desync between what the gateway parsed
  * and what went upstream).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { startUpstream, type Upstream } from './gateway.js';
+import { GatewayProcess } from './gateway-process.js';
 import { PROBE, type FuzzCase } from './http-fuzz-cases.js';
 import { statusesOf } from './raw-http.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 export interface FuzzTarget {
   readonly port: number;
@@ -45,36 +42,24 @@ export async function startFuzzTarget(): Promise<FuzzTarget> {
     plugins: [{ name: 'deny-admin', module: join(ROOT, 'filters/dist/deny.wasm') }],
     routes: [{ name: 'all', cluster: 'backend', filters: ['deny-admin'] }],
   }));
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS;
-  const child: ChildProcess = spawn(process.execPath, ['--import', TSX, join(ROOT, 'gateway/cli.ts'), 'start', '--config', config], { cwd: ROOT, env });
-  const lines: Array<Record<string, unknown>> = [];
-  let stderr = '';
-  let partial = '';
-  child.stdout!.on('data', (c: Buffer) => {
-    const parts = (partial + c.toString('utf8')).split('\n');
-    partial = parts.pop()!;
-    for (const line of parts) if (line.trim() !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
-  });
-  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString('utf8'); });
-  const alive = (): boolean => child.exitCode === null && child.signalCode === null;
-  const deadline = Date.now() + 30_000;
-  let started: Record<string, unknown> | undefined;
-  while ((started = lines.find((l) => l.msg === 'edge-gateway started')) === undefined) {
-    if (!alive() || Date.now() > deadline) throw new Error(`the fuzz gateway did not start: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 20));
+  const gw = GatewayProcess.launch(config);
+  try {
+    await gw.started(30_000);
+  } catch (err) {
+    await gw.stop();
+    await upstream.close();
+    throw err;
   }
-  const portOf = (address: unknown): number => Number(String(address).split(':').pop());
+  const portOf = (url: string): number => Number(new URL(url).port);
   return {
-    port: portOf((started.listeners as Record<string, string>).public),
-    adminPort: portOf(started.admin),
-    upstream, lines, alive,
-    stderr: () => stderr,
+    port: portOf(gw.url),
+    adminPort: portOf(gw.adminUrl),
+    upstream,
+    lines: gw.lines,
+    alive: () => gw.alive(),
+    stderr: () => gw.stderr,
     stop: async () => {
-      if (alive()) {
-        child.kill('SIGKILL');
-        await new Promise((r) => child.once('close', r));
-      }
+      await gw.stop();
       await upstream.close();
     },
   };

@@ -6,18 +6,13 @@
  * SIGUSR2, so the test does not wait on V8's own schedule (bounded polling either way).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { startUpstream, wasmFile } from '../helpers/gateway.js';
+import { GatewayProcess } from '../helpers/gateway-process.js';
 import { Guest, send } from '../helpers/guests.js';
 
-const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-const ROOT = join(import.meta.dirname, '../..');
-const CLI = join(ROOT, 'gateway/cli.ts');
 const GC_ON_SIGNAL = 'data:text/javascript,process.on("SIGUSR2",()=>globalThis.gc())';
 const MIB = 1024 * 1024;
 const GROW_PAGES = 128; // 8 MiB a request
@@ -49,36 +44,6 @@ function rssBytes(pid: number): number {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** A running gateway child: its JSON log lines and its public URL once started. */
-async function startChild(config: string): Promise<{ child: ChildProcess; lines: Array<Record<string, unknown>>; url: string }> {
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS;
-  const child = spawn(process.execPath, ['--expose-gc', '--import', TSX, '--import', GC_ON_SIGNAL, CLI, 'start', '--config', config],
-    { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: Array<Record<string, unknown>> = [];
-  let partial = '';
-  let stderr = '';
-  child.stdout!.on('data', (c: Buffer) => {
-    const parts = (partial + c.toString('utf8')).split('\n');
-    partial = parts.pop()!;
-    for (const l of parts) if (l.trim() !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
-  });
-  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString('utf8'); });
-  cleanup.push(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('close', r));
-    child.kill('SIGTERM');
-    await Promise.race([exited, sleep(5000).then(() => child.kill('SIGKILL'))]);
-  });
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const started = lines.find((l) => l.msg === 'edge-gateway started') as { listeners?: Record<string, string> } | undefined;
-    if (started?.listeners?.public !== undefined) return { child, lines, url: `http://${started.listeners.public}` };
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the gateway did not start: ${stderr}`);
-    await sleep(20);
-  }
-}
-
 describe('VM recycling in a gateway process', () => {
   it('gives the old VM\'s memory back to the OS: RSS falls well below its peak after the recycle', async () => {
     const upstream = await startUpstream();
@@ -93,8 +58,10 @@ describe('VM recycling in a gateway process', () => {
       plugins: [{ name: 'grow', module: wasmFile(growingFilter(), 'grow-rss'), limits: { memoryMb: 128, recycleMemoryMb: 64 } }],
       routes: [{ name: 'all', cluster: 'backend', filters: ['grow'] }],
     }));
-    const { child, lines, url } = await startChild(config);
-    const pid = child.pid!;
+    // --expose-gc and a SIGUSR2 handler that collects: the test asks for a collection, bounded.
+    const gw = await GatewayProcess.start(config, ['--expose-gc', '--import', GC_ON_SIGNAL]);
+    cleanup.push(() => gw.stop());
+    const { lines, url, pid } = gw;
     const recycled = (): boolean => lines.some((l) => typeof l.msg === 'string' && l.msg.startsWith('VM of grow recycled'));
 
     // Grow the VM until it is recycled (8 requests of 8 MiB pass 64 MiB), two requests at a time.
