@@ -216,7 +216,7 @@ export class Gateway {
   /**
    * Applies a new configuration: a new generation is built beside the old one, new requests go to
    * it, and the old one ends with its last request. On any error the old configuration keeps
-   * serving and the error is thrown. Listener and admin addresses are fixed until restart.
+   * serving and the error is thrown. Listener and admin addresses and sharedState are fixed until restart.
    */
   async reload(config: GatewayConfig): Promise<void> {
     if (this.isDraining) throw draining();
