@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { configJsonSchemaText } from './config/json-schema.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import { startDemoUpstream } from './demo-upstream.js';
-import type { GatewayError } from './errors.js';
+import { isGatewayError, type GatewayError } from './errors.js';
 import { Gateway, type ValidationSummary } from './gateway.js';
 import { createLogger, linesWritten, stdoutDestination } from './log.js';
 import { PluginsError } from './proxy/generation.js';
@@ -62,10 +62,17 @@ const REJECTED = 'reload rejected, the running configuration keeps serving';
 
 /**
  * Plugin failures reported as configuration errors are: one `file: plugins[i] (name): CODE: …`
- * line each, under the same heading, so `validate`, `start` and SIGHUP say the same thing.
+ * line each, under the same heading, so `validate`, `start` and SIGHUP say the same thing. A
+ * setting the schema reserves but this version lacks (its message starts with the field) too.
  */
 function asConfigError(file: string, err: unknown): unknown {
-  return err instanceof PluginsError ? new ConfigError(file, err.problems) : err;
+  if (err instanceof PluginsError) return new ConfigError(file, err.problems);
+  if (isGatewayError(err, 'GW_ERR_CONFIG_UNSUPPORTED')) {
+    // `field: what`, told as `field: CODE: what` like the plugin lines.
+    const at = err.message.indexOf(': ');
+    return new ConfigError(file, [`${err.message.slice(0, at)}: ${err.code}${err.message.slice(at)}`], err.code);
+  }
+  return err;
 }
 
 /** Builds `file` as start does (modules, plugins, services), without listening, then disposes it. */

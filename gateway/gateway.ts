@@ -2,13 +2,13 @@
  * The composition root: builds every layer from one frozen configuration and wires the ports.
  * It owns the listeners, the admin listener, the current generation, reload and graceful drain.
  */
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { once } from 'node:events';
 import { createAdminServer } from './admin/server.js';
 import { GatewayMetrics } from './admin/metrics.js';
 import type { GatewayConfig } from './config/schema.js';
+import { GatewayError } from './errors.js';
 import { abiLogger, createLogger, type Logger } from './log.js';
 import { createModuleStore, type ModuleStore } from './modules/module-store.js';
 import { VmPool } from './modules/vm-pool.js';
@@ -19,7 +19,9 @@ import { gatewayForeignFunctions } from './proxy/foreign.js';
 import { Generation } from './proxy/generation.js';
 import { createListener } from './proxy/listener.js';
 import { nodeProperties } from './proxy/node-properties.js';
-import { MemorySharedData, MemorySharedQueues } from './shared-state/memory.js';
+import { closeServer, listen } from './server-binding.js';
+import { checkSharedState, createSharedState, type SharedState } from './shared-state/create.js';
+import { TrafficObserver } from './traffic-observer.js';
 import type { DestinationStream } from 'pino';
 
 export interface GatewayOptions {
@@ -44,32 +46,17 @@ export interface BoundAddresses {
   readonly admin: AddressInfo;
 }
 
-/**
- * Binds `server`. A failure keeps Node's error (its `code`, e.g. EADDRINUSE) but says which
- * listener of the configuration could not bind where, which Node's own message does not.
- */
-function listen(server: Server, port: number, address: string, what: string): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    const failed = (err: NodeJS.ErrnoException): void => {
-      err.message = `${what} cannot listen on ${address}:${port}: ${err.message}`;
-      reject(err);
-    };
-    server.once('error', failed);
-    server.listen(port, address, () => {
-      server.off('error', failed);
-      resolve(server.address() as AddressInfo);
-    });
-  });
-}
-
 export class Gateway {
   readonly logger: Logger;
   readonly metrics: GatewayMetrics;
   readonly store: ModuleStore;
   readonly pool: VmPool;
+  /** Shared data and queues, chosen by `sharedState` once for the life of the gateway. */
+  readonly sharedState: SharedState;
+  private sharedStateClosed: Promise<void> | null = null;
+  private readonly traffic: TrafficObserver;
   private generation!: Generation;
   private readonly generations = new Set<Generation>();
-  private readonly filterTimers = new Map<string, { observe(value: number): void }>();
   private readonly callouts: ClusterCallouts;
   /** The clusters of a generation whose plugins are starting (their callouts go there). */
   private startingClusters: ReadonlyMap<string, Cluster> | null = null;
@@ -77,18 +64,17 @@ export class Gateway {
   /** Upgraded (WebSocket) connections: the HTTP server neither tracks nor closes them. */
   private readonly tunnels = new Set<Duplex>();
   private admin: Server | null = null;
-  private readonly droppedConnections = new Map<string, number>();
-  private droppedLoggedAt = 0;
   private started = false;
   private isDraining = false;
   private stopping: Promise<void> | null = null;
 
   private constructor(private config: GatewayConfig, options: GatewayOptions) {
     this.logger = options.logger ?? createLogger(config.log.level, options.logDestination);
+    // First: a backend that cannot be had refuses the configuration before anything is built.
+    // Fixed for the life of the gateway, like the listener addresses.
+    this.sharedState = createSharedState(config.sharedState);
     this.store = createModuleStore();
     this.callouts = new ClusterCallouts(() => this.startingClusters ?? this.generation.clusters);
-    // The quota is fixed for the life of the process, like the listener addresses.
-    const sharedData = new MemorySharedData({ maxBytesPerVm: config.sharedState.maxBytesPerVm });
     this.metrics = new GatewayMetrics({
       // A VM shared by plugins (or by two generations of one plugin during a reload) is named once
       // after all of them, sorted, so the label is stable.
@@ -97,18 +83,19 @@ export class Gateway {
         memoryBytes: vm.mem.size, failed: vm.failed,
       })),
       moduleCache: () => this.store.stats(),
-      sharedData: () => sharedData.stats(),
+      sharedData: () => this.sharedState.stats(),
       recycles: () => this.pool.recycles(),
-      listeners: () => this.config.listeners.map((l) => ({ listener: l.name, dropped: this.connectionsDropped(l.name) })),
+      listeners: () => this.config.listeners.map((l) => ({ listener: l.name, dropped: this.traffic.connectionsDropped(l.name) })),
       // The clusters of the configuration in force (a reload starts their counts again).
       clusters: () => [...this.generation.clusters.values()].map((c) => ({
         cluster: c.name, pending: c.admission.pending, overflows: c.admission.overflows, timeouts: c.admission.timeouts,
       })),
     });
+    this.traffic = new TrafficObserver(this.metrics, this.logger);
     this.pool = new VmPool({
       logger: abiLogger(this.logger),
-      sharedData,
-      sharedQueues: new MemorySharedQueues(),
+      sharedData: this.sharedState.data,
+      sharedQueues: this.sharedState.queues,
       metrics: this.metrics,
       callouts: this.callouts,
       properties: nodeProperties(() => this.config.node),
@@ -157,6 +144,14 @@ export class Gateway {
     }
     this.generations.clear();
     this.callouts.close();
+    void this.closeSharedState();
+  }
+
+  /** Once, after every root context has ended (their on_done may still write shared data). */
+  private closeSharedState(): Promise<void> {
+    return (this.sharedStateClosed ??= this.sharedState.close().catch((err: unknown) => {
+      this.logger.error({ backend: this.sharedState.backend, err: (err as Error)?.message ?? String(err) }, 'closing the shared state failed');
+    }));
   }
 
   private build(config: GatewayConfig): Promise<Generation> {
@@ -165,7 +160,7 @@ export class Gateway {
       pool: this.pool,
       logger: this.logger,
       starting: (clusters) => { this.startingClusters = clusters; },
-      hooks: { requestDone: (flow) => this.requestDone(flow), upstreamError: (flow, code) => this.upstreamError(flow, code) },
+      hooks: { requestDone: (flow) => this.requestDone(flow), upstreamError: (flow, code) => this.traffic.upstreamError(flow, code) },
     }).then((generation) => {
       this.generations.add(generation);
       return generation;
@@ -180,11 +175,11 @@ export class Gateway {
         const server = createListener({
           current: () => this.generation,
           draining: () => this.isDraining,
-          notFound: (req, res) => this.notFound(req, res),
+          notFound: (req, seconds, bytesOut) => this.traffic.notFound(req, seconds, bytesOut),
           upgradeError: (err, req) => this.logger.warn({ err: err.message, path: req.url }, 'websocket proxy error'),
-          rejected: (req, status, reason) => this.edgeAccessLog(l.name, status, reason, req.method ?? null, req.url ?? null, req.socket),
-          clientError: (status, reason, details, socket) => this.edgeAccessLog(l.name, status, reason, null, null, socket as { remoteAddress?: string }, details),
-          connectionDropped: () => this.connectionDropped(l.name),
+          rejected: (req, status, reason) => this.traffic.edgeRequest(l.name, status, reason, req.method ?? null, req.url ?? null, req.socket),
+          clientError: (status, reason, details, socket) => this.traffic.edgeRequest(l.name, status, reason, null, null, socket as { remoteAddress?: string }, details),
+          connectionDropped: () => this.traffic.connectionDropped(l.name),
           serverError: (err) => this.logger.error({ listener: l.name, err: err.message, code: (err as { code?: string }).code }, 'listener error'),
         }, l);
         this.servers.set(l.name, server);
@@ -197,7 +192,7 @@ export class Gateway {
     } catch (err) {
       // Never half up: close the listeners already bound. The admin listener binds last, so
       // /readyz never answered for a gateway that could not bind all of its listeners.
-      await Promise.all([...this.servers.values()].map((s) => new Promise<void>((r) => s.close(() => r()))));
+      await Promise.all([...this.servers].map(([name, s]) => closeServer(s, `listener "${name}"`, this.logger)));
       this.servers.clear();
       throw err;
     }
@@ -211,6 +206,8 @@ export class Gateway {
       })),
     });
     const admin = await listen(this.admin, this.config.admin.port, this.config.admin.address, 'the admin listener');
+    // Accept errors (EMFILE) after the bind must not end the process, nor go unheard.
+    this.admin.on('error', (err: NodeJS.ErrnoException) => this.logger.error({ err: err.message, code: err.code }, 'admin listener error'));
     this.started = true;
     this.logger.info({ listeners: Object.fromEntries([...listeners].map(([n, a]) => [n, `${a.address}:${a.port}`])), admin: `${admin.address}:${admin.port}` }, 'edge-gateway started');
     return { listeners, admin };
@@ -219,10 +216,12 @@ export class Gateway {
   /**
    * Applies a new configuration: a new generation is built beside the old one, new requests go to
    * it, and the old one ends with its last request. On any error the old configuration keeps
-   * serving and the error is thrown. Listener and admin addresses are fixed until restart.
+   * serving and the error is thrown. Listener and admin addresses and sharedState are fixed until restart.
    */
   async reload(config: GatewayConfig): Promise<void> {
-    if (this.isDraining) throw new Error('the gateway is draining: the configuration is not reloaded');
+    if (this.isDraining) throw draining();
+    // Refused as a start refuses it, before anything is built.
+    checkSharedState(config.sharedState);
     // The log level applies at once, so the new plugins' start-up logs already follow it.
     const level = this.logger.level;
     this.logger.level = config.log.level;
@@ -235,7 +234,7 @@ export class Gateway {
       this.generations.delete(next);
       next.dispose();
       this.logger.level = level;
-      throw new Error('the gateway is draining: the configuration is not reloaded');
+      throw draining();
     }
     const previous = this.generation;
     this.config = config;
@@ -244,6 +243,9 @@ export class Gateway {
     if (JSON.stringify(config.listeners) !== JSON.stringify(previous.config.listeners)
       || JSON.stringify(config.admin) !== JSON.stringify(previous.config.admin)) {
       this.logger.warn('listener and admin addresses changed: they take effect at the next restart');
+    }
+    if (JSON.stringify(config.sharedState) !== JSON.stringify(previous.config.sharedState)) {
+      this.logger.warn('sharedState changed: it takes effect at the next restart');
     }
     this.logger.info({ routes: config.routes.length, plugins: next.plugins.size }, 'configuration reloaded');
   }
@@ -259,7 +261,7 @@ export class Gateway {
 
   private async drain(): Promise<void> {
     this.isDraining = true;
-    const closed = [...this.servers.values()].map((s) => new Promise<void>((r) => s.close(() => r())));
+    const closed = [...this.servers].map(([name, s]) => closeServer(s, `listener "${name}"`, this.logger));
     for (const s of this.servers.values()) s.closeIdleConnections();
     const inflight = (): number => [...this.generations].reduce((n, g) => n + g.inflight, 0);
     const deadline = Date.now() + this.config.drainTimeoutMs;
@@ -273,10 +275,11 @@ export class Gateway {
     while (inflight() > 0 && Date.now() < settle) await new Promise((r) => setTimeout(r, 5));
     for (const g of this.generations) g.dispose();
     this.callouts.close();
+    await this.closeSharedState();
     if (this.admin !== null) {
+      const closing = closeServer(this.admin, 'the admin listener', this.logger);
       this.admin.closeAllConnections();
-      this.admin.close();
-      await once(this.admin, 'close').catch(() => undefined);
+      await closing;
     }
     this.logger.info('edge-gateway stopped');
   }
@@ -284,95 +287,23 @@ export class Gateway {
   private requestDone(flow: RequestFlow): void {
     const generation = flow.env as Generation;
     if (generation.retired && generation.inflight === 0) this.generations.delete(generation);
-    const seconds = (performance.now() - flow.startedAt) / 1000;
-    const route = flow.route.name;
-    this.metrics.requests.inc({ route, status: flow.status });
-    this.metrics.latency.observe({ route }, seconds);
-    // Only filters that ran: one that answered locally ends the request phase for those after it.
-    for (const slot of flow.slots) if (slot.requestRan) this.filterTimer(slot.plugin.name).observe(slot.timeMs / 1000);
-    if (flow.localReplyBy !== null) this.metrics.localReplies.inc({ plugin: flow.localReplyBy, status: flow.status });
-    if (flow.failedFilter !== null) this.metrics.filterFailures.inc({ plugin: flow.failedFilter });
-    // The access-log object is built only when it will be written (the bench runs at level error).
-    if (!this.logger.isLevelEnabled('info')) return;
-    this.logger.info({
-      access: true,
-      method: flow.req.method,
-      path: flow.req.url,
-      status: flow.status,
-      route,
-      upstream: flow.endpoint?.origin ?? null,
-      durationMs: Math.round(seconds * 1e6) / 1e3,
-      bytesIn: flow.bytesIn,
-      bytesOut: flow.bytesOut,
-      requestId: flow.requestHeaders.get('x-request-id'),
-      localReplyBy: flow.localReplyBy ?? undefined,
-      failedFilter: flow.failedFilter ?? undefined,
-      error: flow.errorCode ?? undefined,
-    }, 'request');
-  }
-
-  /**
-   * The per-plugin series of the filter-time histogram, resolved once: prom-client validates and
-   * hashes labels on every labelled call, which costs about a microsecond per filter and request.
-   */
-  private filterTimer(plugin: string): { observe(value: number): void } {
-    let timer = this.filterTimers.get(plugin);
-    if (timer === undefined) this.filterTimers.set(plugin, (timer = this.metrics.filterSeconds.labels(plugin)));
-    return timer;
-  }
-
-  private upstreamError(flow: RequestFlow, code: string): void {
-    this.metrics.upstreamErrors.inc({ cluster: flow.route.cluster.name, code });
-    this.logger.warn({ route: flow.route.name, cluster: flow.route.cluster.name, upstream: flow.endpoint?.origin, code, path: flow.req.url }, 'upstream error');
-  }
-
-  /**
-   * The access-log line of a request refused before routing (bad target, duplicate Host) or of
-   * bytes Node refused (a parse error: `details` is its HPE_* code) or timed out. No route, no
-   * upstream; `error` is the reason (the README lists them).
-   */
-  private edgeAccessLog(listener: string, status: number, reason: string, method: string | null, path: string | null,
-    socket: { remoteAddress?: string }, details?: string): void {
-    this.metrics.requests.inc({ route: '', status });
-    if (!this.logger.isLevelEnabled('info')) return;
-    this.logger.info({
-      access: true, listener, method, path, status, route: null, upstream: null, durationMs: 0, bytesIn: 0, bytesOut: 0,
-      requestId: null, client: socket.remoteAddress ?? null, error: reason, details,
-    }, 'request');
-  }
-
-  /**
-   * A connection closed at accept because the listener had maxConnections open. Counted, and
-   * logged at most once a second with the count since the last line (a flood must not flood the log).
-   */
-  private connectionDropped(listener: string): void {
-    const count = (this.droppedConnections.get(listener) ?? 0) + 1;
-    this.droppedConnections.set(listener, count);
-    const now = Date.now();
-    if (now - this.droppedLoggedAt < 1000) return;
-    this.droppedLoggedAt = now;
-    this.logger.warn({ listener, dropped: count }, 'connection limit reached: new connections are closed');
+    this.traffic.requestDone(flow);
   }
 
   /** Connections each listener closed at accept since start (maxConnections). */
   connectionsDropped(listener: string): number {
-    return this.droppedConnections.get(listener) ?? 0;
+    return this.traffic.connectionsDropped(listener);
   }
+}
 
-  private notFound(req: IncomingMessage, res: ServerResponse): void {
-    const startedAt = performance.now();
-    const body = 'no route matched\n';
-    res.writeHead(404, { 'content-type': 'text/plain', 'content-length': body.length });
-    res.end(body);
-    // The same access-log fields and metrics as a routed request; "" is the route label of no route.
-    const seconds = (performance.now() - startedAt) / 1000;
-    this.metrics.requests.inc({ route: '', status: 404 });
-    this.metrics.latency.observe({ route: '' }, seconds);
-    const requestId = req.headers['x-request-id'];
-    this.logger.info({
-      access: true, method: req.method, path: req.url, status: 404, route: null, upstream: null,
-      durationMs: Math.round(seconds * 1e6) / 1e3, bytesIn: 0, bytesOut: body.length,
-      requestId: typeof requestId === 'string' ? requestId : null, error: 'route_not_found',
-    }, 'request');
-  }
+function draining(): GatewayError {
+  return new GatewayError('GW_ERR_GATEWAY_DRAINING', 'the gateway is draining: the configuration is not reloaded');
+}
+
+/**
+ * Builds a gateway for `config` (from `loadConfigFile` or `parseConfig`): every module compiled,
+ * every plugin and service started, nothing bound yet. `start()` binds, `shutdown()` drains.
+ */
+export function createGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
+  return Gateway.create(config, options);
 }

@@ -1,6 +1,19 @@
 /**
  * The public surface of edge-gateway as a library, every export by name.
  */
+// The gateway: a configuration in, a running proxy out (README "Use as a library").
+export { createGateway, Gateway } from './gateway.js';
+export type { BoundAddresses, GatewayOptions, ValidationSummary } from './gateway.js';
+export { ConfigError, loadConfigFile, parseConfig } from './config/load.js';
+export { configJsonSchema } from './config/schema.js';
+export type { ClusterConfig, GatewayConfig, ListenerConfig, PluginConfig, PluginLimits, RouteConfig } from './config/schema.js';
+export { PluginsError } from './proxy/generation.js';
+export type { PluginFailure } from './proxy/generation.js';
+export { createLogger } from './log.js';
+export type { Logger, LogLevelName } from './log.js';
+export { createSharedState } from './shared-state/create.js';
+export type { SharedState, SharedStateOptions } from './shared-state/create.js';
+// The Proxy-Wasm host on its own, for embedding filters without the proxy.
 export { WasmVm } from './abi/vm.js';
 export type { VmOptions, VmPorts, VmFailure } from './abi/vm.js';
 export { RootContext, StreamContext, CALL_FAILED } from './abi/context.js';

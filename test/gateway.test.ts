@@ -3,11 +3,13 @@ import { createServer, request, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
+import { Status } from '../gateway/abi/enums.js';
 import { encodePairs } from '../gateway/abi/pairs.js';
 import { parseConfig } from '../gateway/config/load.js';
 import { Gateway } from '../gateway/gateway.js';
 import { createLogger } from '../gateway/log.js';
 import { PluginsError } from '../gateway/proxy/generation.js';
+import { captureLog } from './helpers/log-capture.js';
 import { startGateway, startUpstream, wasmFile } from './helpers/gateway.js';
 import { until } from './helpers/host.js';
 import { guestWat } from './helpers/wat.js';
@@ -213,8 +215,73 @@ describe('the gateway stopping', () => {
     const gw = await startGateway(doc);
     cleanup.push(gw.close);
     const stopped = gw.gateway.shutdown();
-    await expect(gw.gateway.reload(parseConfig(doc, 'next.yaml'))).rejects.toThrow('the gateway is draining: the configuration is not reloaded');
+    await expect(gw.gateway.reload(parseConfig(doc, 'next.yaml'))).rejects.toMatchObject({
+      code: 'GW_ERR_GATEWAY_DRAINING', message: 'the gateway is draining: the configuration is not reloaded',
+    });
     await stopped;
     expect(gw.logs.some((l) => l.msg === 'configuration reloaded')).toBe(false);
+  });
+});
+
+describe('the gateway\'s shared state and admin listener', () => {
+  const cleanup: Array<() => Promise<void> | void> = [];
+  afterEach(async () => { for (const c of cleanup.splice(0).reverse()) await c(); });
+
+  const doc = (upstream: string, sharedState?: Record<string, unknown>) => ({
+    listeners: [{ name: 'public', address: '127.0.0.1', port: 0 }],
+    admin: { address: '127.0.0.1', port: 0 },
+    clusters: [{ name: 'backend', endpoints: [upstream] }],
+    routes: [{ name: 'all', cluster: 'backend' }],
+    ...(sharedState === undefined ? {} : { sharedState }),
+  });
+  const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+  it('refuses to build with the redis backend, not implemented yet, rather than serve process-local data', async () => {
+    const config = parseConfig(doc('http://127.0.0.1:9', { backend: 'redis', url: 'redis://127.0.0.1:6379' }), 'redis.yaml');
+    await expect(Gateway.create(config, { logger: captureLog().logger })).rejects.toMatchObject({
+      code: 'GW_ERR_CONFIG_UNSUPPORTED', message: expect.stringMatching(/^sharedState\.backend: "redis" is not implemented yet/),
+    });
+  });
+
+  it('closes the shared state when it stops: the data is freed once every root has ended', async () => {
+    const upstream = await startUpstream();
+    cleanup.push(upstream.close);
+    const gw = await startGateway(doc(upstream.url, { backend: 'memory', maxBytesPerVm: 65536 }));
+    expect(gw.gateway.sharedState.data.set('vm', 'k', text('v'), 0)).toBe(Status.OK);
+    await gw.close();
+    expect(gw.gateway.sharedState.data.get('vm', 'k')).toBeUndefined();
+  });
+
+  it('closes the shared state on dispose too (a gateway built, never started)', async () => {
+    const gateway = await Gateway.create(parseConfig(doc('http://127.0.0.1:9'), 'built.yaml'), { logger: captureLog().logger });
+    gateway.sharedState.data.set('vm', 'k', text('v'), 0);
+    gateway.dispose();
+    await settle(0);
+    expect(gateway.sharedState.data.get('vm', 'k')).toBeUndefined();
+  });
+
+  it('rejects a reload to the redis backend and keeps serving; another memory quota waits for a restart', async () => {
+    const upstream = await startUpstream();
+    cleanup.push(upstream.close);
+    const gw = await startGateway(doc(upstream.url));
+    cleanup.push(gw.close);
+    await expect(gw.gateway.reload(parseConfig(doc(upstream.url, { backend: 'redis', url: 'redis://127.0.0.1:6379' }), 'next.yaml')))
+      .rejects.toMatchObject({ code: 'GW_ERR_CONFIG_UNSUPPORTED' });
+    expect((await fetch(`${gw.url}/still`)).status).toBe(200);
+    await gw.gateway.reload(parseConfig(doc(upstream.url, { backend: 'memory', maxBytesPerVm: 65536 }), 'next.yaml'));
+    await settle(20);
+    expect(gw.logs.filter((l) => l.level === 40).map((l) => l.msg)).toEqual(['sharedState changed: it takes effect at the next restart']);
+  });
+
+  it('logs an error of the admin listener instead of dying of it, and still stops', async () => {
+    const gw = await startGateway({});
+    // NB: accept errors (EMFILE) cannot be provoked here; the admin server reports them as this event.
+    const admin = (gw.gateway as unknown as { admin: import('node:http').Server }).admin;
+    admin.emit('error', Object.assign(new Error('accept EMFILE'), { code: 'EMFILE' }));
+    expect((await fetch(`${gw.adminUrl}/healthz`)).status).toBe(200);
+    await gw.close();
+    expect(gw.logs.filter((l) => l.msg === 'admin listener error').map((l) => ({ err: l.err, code: l.code })))
+      .toEqual([{ err: 'accept EMFILE', code: 'EMFILE' }]);
+    expect(gw.logs.at(-1)?.msg).toBe('edge-gateway stopped');
   });
 });

@@ -7,6 +7,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { MetricType } from '../abi/enums.js';
 import type { MetricCell, MetricsSink, PluginOrigin } from '../abi/ports.js';
+import { GatewayError } from '../errors.js';
 import { edgeMetrics } from './edge-metrics.js';
 import { memoryMetrics } from './memory-metrics.js';
 
@@ -96,14 +97,14 @@ export class GatewayMetrics implements MetricsSink {
   /**
    * MetricsSink for proxy_define_metric: the same name twice is the same metric, whichever plugin
    * or generation defines it (as Envoy's stats store). Names that sanitize alike are one metric;
-   * one name defined with another type throws (the hostcall answers INTERNAL_FAILURE).
+   * one name defined with another type throws GW_ERR_METRIC_TYPE (the hostcall answers INTERNAL_FAILURE).
    */
   define(type: MetricType, name: string, _origin: PluginOrigin): MetricCell {
     const full = metricName(name);
     const existing = this.custom.get(full);
     if (existing !== undefined) {
       if (existing.type === type) return existing.cell;
-      throw new Error(`metric ${full} is already defined with another type`);
+      throw new GatewayError('GW_ERR_METRIC_TYPE', `metric ${full} is already defined with another type`);
     }
     const help = `Metric "${name}" defined by a Wasm filter (proxy_define_metric)`;
     let cell: MetricCell;

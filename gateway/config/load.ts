@@ -6,14 +6,17 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { GatewayError } from '../errors.js';
+import { GatewayError, type ErrorCode } from '../errors.js';
 import { configSchema, type GatewayConfig } from './schema.js';
 import { crossCheck, sectionsOf } from './validate.js';
 
-/** The error for a configuration that cannot be used; `problems` lists each finding. */
+/**
+ * The error for a configuration that cannot be used; `problems` lists each finding. `code` is
+ * for findings made beyond the schema (GW_ERR_CONFIG_UNSUPPORTED from the shared-state factory).
+ */
 export class ConfigError extends GatewayError {
-  constructor(readonly file: string, readonly problems: readonly string[]) {
-    super(problems.length === 1 && problems[0].startsWith('cannot read') ? 'GW_ERR_CONFIG_READ' : 'GW_ERR_CONFIG_INVALID',
+  constructor(readonly file: string, readonly problems: readonly string[], code?: ErrorCode) {
+    super(code ?? (problems.length === 1 && problems[0].startsWith('cannot read') ? 'GW_ERR_CONFIG_READ' : 'GW_ERR_CONFIG_INVALID'),
       `invalid configuration ${file}:\n  ${problems.map((p) => `${file}: ${p}`).join('\n  ')}`);
     this.name = 'ConfigError';
   }

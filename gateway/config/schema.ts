@@ -148,8 +148,12 @@ export const configSchema = z.object({
     .describe('Admin listener: /healthz /readyz /metrics /plugins'),
   sharedState: z.discriminatedUnion('backend', [
     z.object({ backend: z.literal('memory'), maxBytesPerVm }).strict(),
-    z.object({ backend: z.literal('redis'), url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'), maxBytesPerVm }).strict(),
-  ]).default({ backend: 'memory', maxBytesPerVm: 16 * 1024 * 1024 }).describe('Where proxy_set_shared_data and shared queues live'),
+    // Reserved for the Redis backend: the shape is the contract, the backend is not there yet, so
+    // the shared-state factory refuses it (GW_ERR_CONFIG_UNSUPPORTED) instead of serving memory.
+    z.object({ backend: z.literal('redis'), url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'), maxBytesPerVm }).strict()
+      .describe('Not implemented yet: refused at start with GW_ERR_CONFIG_UNSUPPORTED'),
+  ]).default({ backend: 'memory', maxBytesPerVm: 16 * 1024 * 1024 })
+    .describe('Where proxy_set_shared_data and shared queues live: memory (this process); redis is reserved, refused until implemented'),
   log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') }).strict().default({ level: 'info' })
     .describe('Gateway log (JSON lines on stdout)'),
   /** How long SIGTERM waits for in-flight requests before closing them. */

@@ -112,7 +112,7 @@ const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
 // a stream of distinct bad uploads from growing memory without end.
 const MAX_REMEMBERED_FAILURES = 256;
 
-/** Builds a store; throws a RangeError for a `maxBytes` that is not a positive integer. */
+/** Builds a store; throws GW_ERR_MODULE_OPTIONS for a `maxBytes` that is not a positive integer. */
 export function createModuleStore(options?: ModuleStoreOptions): ModuleStore {
   return new LruModuleStore(resolveMaxBytes(options));
 }
@@ -120,7 +120,7 @@ export function createModuleStore(options?: ModuleStoreOptions): ModuleStore {
 function resolveMaxBytes(options: ModuleStoreOptions | undefined): number {
   const maxBytes = options?.maxBytes ?? DEFAULT_MAX_BYTES;
   if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
-    throw new RangeError(`module store maxBytes must be a positive integer number of bytes, got ${String(maxBytes)}`);
+    throw new GatewayError('GW_ERR_MODULE_OPTIONS', `module store maxBytes must be a positive integer number of bytes, got ${String(maxBytes)}`);
   }
   return maxBytes;
 }

@@ -6,6 +6,7 @@
  */
 import { Pool } from 'undici';
 import type { ClusterConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
 import { ClusterAdmission, EndpointQueue } from './upstream-queue.js';
 
 /** Concurrent streams undici opens on one HTTP/2 connection (its maxConcurrentStreams default). */
@@ -27,7 +28,8 @@ export class Cluster {
   readonly admission: ClusterAdmission;
   private next = 0;
 
-  constructor(readonly config: ClusterConfig) {
+  /** `logger` hears of a pool that fails to close: the stop goes on, the error is not lost. */
+  constructor(readonly config: ClusterConfig, private readonly logger: Logger) {
     this.name = config.name;
     this.connectTimeoutMs = config.connectTimeoutMs;
     this.timeoutMs = config.timeoutMs;
@@ -58,15 +60,23 @@ export class Cluster {
     return endpoint;
   }
 
+  /** Lets requests in flight finish, then closes every pool. Never rejects: a failure is logged. */
   async close(): Promise<void> {
-    await Promise.all(this.endpoints.map((e) => e.pool.close().catch(() => undefined)));
+    await Promise.all(this.endpoints.map((e) => e.pool.close().catch((err: unknown) => this.closeFailed(e, 'close', err))));
   }
 
+  /** Closes every pool at once, cutting what is in flight. A failure is logged. */
   destroy(): void {
-    for (const e of this.endpoints) void e.pool.destroy().catch(() => undefined);
+    for (const e of this.endpoints) void e.pool.destroy().catch((err: unknown) => this.closeFailed(e, 'destroy', err));
+  }
+
+  private closeFailed(endpoint: Endpoint, how: 'close' | 'destroy', err: unknown): void {
+    const error = err as { code?: string; message?: string };
+    this.logger.warn({ cluster: this.name, upstream: endpoint.origin, code: error?.code, err: error?.message ?? String(err) },
+      `upstream pool ${how} failed`);
   }
 }
 
-export function createClusters(configs: readonly ClusterConfig[]): Map<string, Cluster> {
-  return new Map(configs.map((c) => [c.name, new Cluster(c)]));
+export function createClusters(configs: readonly ClusterConfig[], logger: Logger): Map<string, Cluster> {
+  return new Map(configs.map((c) => [c.name, new Cluster(c, logger)]));
 }

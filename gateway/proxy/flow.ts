@@ -39,7 +39,7 @@ import { REJECT, SKIP } from './plugin-runtime.js';
 import { streamProperty } from './properties.js';
 import { CLUSTER_OVERFLOW, QUEUE_TIMEOUT } from './upstream-queue.js';
 import { ResponseWriter, type WriterOwner } from './response-writer.js';
-import type { FlowEnv, RouteRuntime } from './types.js';
+import type { FlowEnv, RouteRuntime, Scheme } from './types.js';
 
 type Handler = Dispatcher.DispatchHandler;
 type Controller = Dispatcher.DispatchController;
@@ -93,9 +93,10 @@ export class RequestFlow implements SlotOwner, BodyOwner, WriterOwner, Handler {
   /** Envoy's is_grpc_request, from the request as the client sent it: the form of local replies. */
   private readonly grpcRequest: boolean;
 
+  /** `scheme` is the listener's: the transport the request came in on, not the configuration's. */
   constructor(readonly req: IncomingMessage, readonly res: ServerResponse, readonly route: RouteRuntime,
-    readonly env: FlowEnv) {
-    this.requestHeaders = requestHeaderMap(req, env.scheme);
+    readonly env: FlowEnv, scheme: Scheme) {
+    this.requestHeaders = requestHeaderMap(req, scheme);
     this.out = new ResponseWriter(res, this);
     const te = req.headers['transfer-encoding'];
     const cl = req.headers['content-length'];

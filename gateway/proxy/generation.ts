@@ -102,7 +102,6 @@ function isFailure(m: LoadedModule | PluginFailure): m is PluginFailure {
 }
 
 export class Generation implements FlowEnv {
-  readonly scheme = 'http';
   readonly node: NodeInfo;
   readonly router: Router<RouteRuntime>;
   inflight = 0;
@@ -131,7 +130,7 @@ export class Generation implements FlowEnv {
     const used = new Set([...config.routes.flatMap((r) => r.filters), ...config.services]);
     const wanted = config.plugins.map((p, i) => ({ p, i })).filter(({ p }) => used.has(p.name));
     const modules = await loadModules(deps.store, wanted);
-    const clusters = createClusters(config.clusters);
+    const clusters = createClusters(config.clusters, deps.logger);
     const plugins = new Map<string, PluginRuntime>();
     const failures: PluginFailure[] = [];
     // NB: the starts below are synchronous, so no other build can see these clusters.

@@ -15,12 +15,14 @@ import { upgradeProxyHeaders } from './headers.js';
 import type { Generation } from './generation.js';
 import { prepareRequest, type Rejection, type TargetOptions } from './request-target.js';
 import type { RequestFacts } from './router.js';
+import type { Scheme } from './types.js';
 
 /** What the listeners need from the gateway: the generation now in force, whether to drain, and where to report. */
 export interface ListenerHost {
   current(): Generation;
   draining(): boolean;
-  notFound(req: IncomingMessage, res: ServerResponse): void;
+  /** A request no route matched, answered 404 here in `seconds` with `bytesOut` body bytes. */
+  notFound(req: IncomingMessage, seconds: number, bytesOut: number): void;
   upgradeError(err: Error, req: IncomingMessage): void;
   /** A request answered before routing (refused, or OPTIONS *): status and reason for the access log. */
   rejected(req: IncomingMessage, status: number, reason: string): void;
@@ -106,6 +108,16 @@ function trackQueued(req: IncomingMessage, res: ServerResponse): void {
   socket.once('close', closeQueued);
 }
 
+const NOT_FOUND_BODY = 'no route matched\n';
+
+/** Answers a request no route matched with a 404, and reports it. */
+function notFound(host: ListenerHost, req: IncomingMessage, res: ServerResponse): void {
+  const startedAt = performance.now();
+  res.writeHead(404, { 'content-type': 'text/plain', 'content-length': NOT_FOUND_BODY.length });
+  res.end(NOT_FOUND_BODY);
+  host.notFound(req, (performance.now() - startedAt) / 1000, NOT_FOUND_BODY.length);
+}
+
 /** Answers a request refused before routing; the connection closes after it (no desync possible). */
 function refuse(req: IncomingMessage, res: ServerResponse, rejection: Rejection): void {
   const body = `${STATUS_TEXT[rejection.status]}\n`;
@@ -145,8 +157,17 @@ export function listenerOptions(config: ListenerConfig): { path: TargetOptions; 
   };
 }
 
+/**
+ * The scheme of a listener's requests. Every listener speaks plain HTTP/1.1 today; a TLS listener
+ * will answer https here, and the flow and the WebSocket proxy take it from the listener.
+ */
+export function listenerScheme(_config: ListenerConfig): Scheme {
+  return 'http';
+}
+
 export function createListener(host: ListenerHost, config: ListenerConfig): Server {
   const { path, limits } = listenerOptions(config);
+  const scheme = listenerScheme(config);
   const watchBodies = limits.bodyTimeoutMs > 0 || limits.requestTimeoutMs > 0;
   // x-forwarded-* come from upgradeProxyHeaders (as for plain requests), not from http-proxy-3's xfwd.
   const ws = createProxyServer({ ws: true, xfwd: false });
@@ -178,13 +199,13 @@ export function createListener(host: ListenerHost, config: ListenerConfig): Serv
     const generation = host.current();
     const route = generation.router.match(new Facts(req));
     if (route === undefined) {
-      host.notFound(req, res);
+      notFound(host, req, res);
       if (watchBodies && !req.complete && hasBody(req)) new BodyWatch(req, null, limits);
       return;
     }
     generation.inflight++;
     if (res.socket === null) trackQueued(req, res);
-    const flow = new RequestFlow(req, res, route.target, generation);
+    const flow = new RequestFlow(req, res, route.target, generation, scheme);
     if (watchBodies && !req.complete && hasBody(req)) new BodyWatch(req, flow, limits);
     flow.run();
   });
@@ -222,7 +243,7 @@ export function createListener(host: ListenerHost, config: ListenerConfig): Serv
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
-    ws.ws(req, socket, head, { target: route.target.cluster.pick().origin, headers: upgradeProxyHeaders(req, generation.scheme) });
+    ws.ws(req, socket, head, { target: route.target.cluster.pick().origin, headers: upgradeProxyHeaders(req, scheme) });
   });
   return server;
 }

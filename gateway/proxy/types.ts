@@ -19,8 +19,10 @@ export interface NodeInfo {
   readonly cluster: string;
 }
 
+/** The scheme a listener's requests arrive with (the :scheme pseudo-header); the listener owns it. */
+export type Scheme = 'http' | 'https';
+
 export interface FlowEnv {
-  readonly scheme: 'http' | 'https';
   readonly node: NodeInfo;
   /** Called once when the request is over (access log, metrics, generation accounting). */
   done(flow: RequestFlow): void;

@@ -92,6 +92,11 @@ export class MemorySharedData implements SharedDataStore {
     this.scopes.delete(vmId);
   }
 
+  /** Frees every vm_id's data (the gateway stops); counters stay, as for `release`. */
+  clear(): void {
+    this.scopes.clear();
+  }
+
   /** Bytes held by `vmId` now, as counted against the quota. */
   bytesOf(vmId: string): number {
     return this.scopes.get(vmId)?.bytes ?? 0;
@@ -163,5 +168,11 @@ export class MemorySharedQueues implements SharedQueueStore {
     const queue = this.byId.get(queueId);
     if (queue === undefined) return Status.NOT_FOUND;
     return queue.items.shift() ?? Status.EMPTY;
+  }
+
+  /** Drops every queue and its items (the gateway stops): their ids resolve no more. */
+  clear(): void {
+    this.byName.clear();
+    this.byId.clear();
   }
 }

@@ -374,7 +374,7 @@ describe('/metrics', () => {
     expect(e.type.get('wasmcustom_a_b')).toBe('counter');
     expect(series(e, 'wasmcustom_a_b')).toEqual(['{} 6']);
     expect(gw.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('hostcall proxy_define_metric failed')).map((l) => l.msg))
-      .toEqual([`hostcall proxy_define_metric failed in module ${module}: Error: metric wasmcustom_a_b is already defined with another type`]);
+      .toEqual([`hostcall proxy_define_metric failed in module ${module}: GW_ERR_METRIC_TYPE: metric wasmcustom_a_b is already defined with another type`]);
   });
 
   it('names and documents every gateway metric by Prometheus conventions', async () => {

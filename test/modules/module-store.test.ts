@@ -257,9 +257,11 @@ describe('module store', () => {
     expect(store.stats().compiles).toBe(1);
   });
 
-  it('rejects a maxBytes that is not a positive integer', () => {
+  it('rejects a maxBytes that is not a positive integer with GW_ERR_MODULE_OPTIONS naming the value', () => {
     for (const maxBytes of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
-      expect(() => createModuleStore({ maxBytes })).toThrow(RangeError);
+      expect(() => createModuleStore({ maxBytes })).toThrow(expect.objectContaining({
+        code: 'GW_ERR_MODULE_OPTIONS', message: `module store maxBytes must be a positive integer number of bytes, got ${String(maxBytes)}`,
+      }));
     }
   });
 });

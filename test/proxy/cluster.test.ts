@@ -3,9 +3,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { clusterSchema } from '../../gateway/config/schema.js';
 import { Cluster, createClusters } from '../../gateway/proxy/cluster.js';
 import { startUpstream, type Upstream } from '../helpers/gateway.js';
+import { captureLog, type CapturedLog } from '../helpers/log-capture.js';
 
-function cluster(doc: Record<string, unknown>): Cluster {
-  return new Cluster(clusterSchema.parse({ name: 'backend', ...doc }));
+function cluster(doc: Record<string, unknown>, log: CapturedLog = captureLog()): Cluster {
+  return new Cluster(clusterSchema.parse({ name: 'backend', ...doc }), log.logger);
 }
 
 describe('Cluster', () => {
@@ -81,6 +82,17 @@ describe('Cluster', () => {
     c.destroy();
     expect(c.endpoints.map((e) => e.pool.destroyed)).toEqual([true, true]);
   });
+
+  it('logs a pool that fails to close, naming the cluster and the endpoint, and still resolves', async () => {
+    const log = captureLog();
+    const c = cluster({ endpoints: ['http://127.0.0.1:9001'] }, log);
+    // undici refuses to close a pool already destroyed (ClientDestroyedError): a real close failure.
+    c.destroy();
+    await c.close();
+    await log.flushed();
+    expect(log.lines.filter((l) => l.level === 40).map((l) => ({ msg: l.msg, cluster: l.cluster, upstream: l.upstream, code: l.code })))
+      .toEqual([{ msg: 'upstream pool close failed', cluster: 'backend', upstream: 'http://127.0.0.1:9001', code: 'UND_ERR_DESTROYED' }]);
+  });
 });
 
 describe('createClusters', () => {
@@ -88,7 +100,7 @@ describe('createClusters', () => {
     const map = createClusters([
       clusterSchema.parse({ name: 'a', endpoints: ['http://127.0.0.1:9001'] }),
       clusterSchema.parse({ name: 'b', endpoints: ['http://127.0.0.1:9002'], timeoutMs: 500 }),
-    ]);
+    ], captureLog().logger);
     expect([...map.keys()]).toEqual(['a', 'b']);
     expect(map.get('b')!.timeoutMs).toBe(500);
     await Promise.all([...map.values()].map((c) => c.close()));

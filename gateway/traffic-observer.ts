@@ -1,0 +1,109 @@
+/**
+ * What the gateway tells about its traffic: the access-log line and the request metrics of every
+ * request (routed, not routed, refused before routing, refused by Node), upstream errors, and the
+ * connections a listener closed at accept. The listeners and generations report here through
+ * their hooks; nothing here touches a request or decides anything about it.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { GatewayMetrics } from './admin/metrics.js';
+import type { Logger } from './log.js';
+import type { RequestFlow } from './proxy/flow.js';
+
+export class TrafficObserver {
+  private readonly filterTimers = new Map<string, { observe(value: number): void }>();
+  private readonly droppedConnections = new Map<string, number>();
+  private droppedLoggedAt = 0;
+
+  constructor(private readonly metrics: GatewayMetrics, private readonly logger: Logger) {}
+
+  /** A routed request is over: its metrics, its filters' times and its access-log line. */
+  requestDone(flow: RequestFlow): void {
+    const seconds = (performance.now() - flow.startedAt) / 1000;
+    const route = flow.route.name;
+    this.metrics.requests.inc({ route, status: flow.status });
+    this.metrics.latency.observe({ route }, seconds);
+    // Only filters that ran: one that answered locally ends the request phase for those after it.
+    for (const slot of flow.slots) if (slot.requestRan) this.filterTimer(slot.plugin.name).observe(slot.timeMs / 1000);
+    if (flow.localReplyBy !== null) this.metrics.localReplies.inc({ plugin: flow.localReplyBy, status: flow.status });
+    if (flow.failedFilter !== null) this.metrics.filterFailures.inc({ plugin: flow.failedFilter });
+    // The access-log object is built only when it will be written (the bench runs at level error).
+    if (!this.logger.isLevelEnabled('info')) return;
+    this.logger.info({
+      access: true,
+      method: flow.req.method,
+      path: flow.req.url,
+      status: flow.status,
+      route,
+      upstream: flow.endpoint?.origin ?? null,
+      durationMs: Math.round(seconds * 1e6) / 1e3,
+      bytesIn: flow.bytesIn,
+      bytesOut: flow.bytesOut,
+      requestId: flow.requestHeaders.get('x-request-id'),
+      localReplyBy: flow.localReplyBy ?? undefined,
+      failedFilter: flow.failedFilter ?? undefined,
+      error: flow.errorCode ?? undefined,
+    }, 'request');
+  }
+
+  upstreamError(flow: RequestFlow, code: string): void {
+    this.metrics.upstreamErrors.inc({ cluster: flow.route.cluster.name, code });
+    this.logger.warn({ route: flow.route.name, cluster: flow.route.cluster.name, upstream: flow.endpoint?.origin, code, path: flow.req.url }, 'upstream error');
+  }
+
+  /** A request no route matched, answered 404 by the listener in `seconds` with `bytesOut` body bytes. */
+  notFound(req: IncomingMessage, seconds: number, bytesOut: number): void {
+    // The same access-log fields and metrics as a routed request; "" is the route label of no route.
+    this.metrics.requests.inc({ route: '', status: 404 });
+    this.metrics.latency.observe({ route: '' }, seconds);
+    if (!this.logger.isLevelEnabled('info')) return;
+    const requestId = req.headers['x-request-id'];
+    this.logger.info({
+      access: true, method: req.method, path: req.url, status: 404, route: null, upstream: null,
+      durationMs: Math.round(seconds * 1e6) / 1e3, bytesIn: 0, bytesOut,
+      requestId: typeof requestId === 'string' ? requestId : null, error: 'route_not_found',
+    }, 'request');
+  }
+
+  /**
+   * The access-log line of a request refused before routing (bad target, duplicate Host) or of
+   * bytes Node refused (a parse error: `details` is its HPE_* code) or timed out. No route, no
+   * upstream; `error` is the reason (the README lists them).
+   */
+  edgeRequest(listener: string, status: number, reason: string, method: string | null, path: string | null,
+    socket: { remoteAddress?: string }, details?: string): void {
+    this.metrics.requests.inc({ route: '', status });
+    if (!this.logger.isLevelEnabled('info')) return;
+    this.logger.info({
+      access: true, listener, method, path, status, route: null, upstream: null, durationMs: 0, bytesIn: 0, bytesOut: 0,
+      requestId: null, client: socket.remoteAddress ?? null, error: reason, details,
+    }, 'request');
+  }
+
+  /**
+   * A connection closed at accept because the listener had maxConnections open. Counted, and
+   * logged at most once a second with the count since the last line (a flood must not flood the log).
+   */
+  connectionDropped(listener: string): void {
+    const count = (this.droppedConnections.get(listener) ?? 0) + 1;
+    this.droppedConnections.set(listener, count);
+    const now = Date.now();
+    if (now - this.droppedLoggedAt < 1000) return;
+    this.droppedLoggedAt = now;
+    this.logger.warn({ listener, dropped: count }, 'connection limit reached: new connections are closed');
+  }
+
+  /** Connections `listener` closed at accept since start (maxConnections). */
+  connectionsDropped(listener: string): number {
+    return this.droppedConnections.get(listener) ?? 0;
+  }
+
+  /**
+   * The per-plugin series of the filter-time histogram, resolved once: prom-client validates and
+   * hashes labels on every labelled call, which costs about a microsecond per filter and request.
+   */
+  private filterTimer(plugin: string): { observe(value: number): void } {
+    let timer = this.filterTimers.get(plugin);
+    if (timer === undefined) this.filterTimers.set(plugin, (timer = this.metrics.filterSeconds.labels(plugin)));
+    return timer;
+  }
+}
