@@ -69,6 +69,21 @@ describe('the CPU budget of a guest call', () => {
     expect(failures.map((f) => f.code)).toEqual(['GW_ERR_ABI_BUDGET']);
   });
 
+  it('counts loops across calls as one: three nested loop functions below the interval each are still stopped', () => {
+    // Each level loops 9 000 times (under the 10 000-check interval) and calls the level below:
+    // with a counter per frame no level would ever reach a check, 7·10^11 iterations in all.
+    const level = (name: string, inner: string) => `
+      (func ${name} (local $i i32)
+        (loop $l ${inner} (br_if $l (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 9000)))))`;
+    const t = sandboxed(`
+      ${level('$c', '(nop)')} ${level('$b', '(call $c)')} ${level('$a', '(call $b)')}
+      (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) (loop $forever (call $a) (br $forever)) (i32.const 0))`);
+    const { result, failures, ms } = requestHeaders(t);
+    expect(result).toBe(CALL_FAILED);
+    expect(failures.map((f) => f.code)).toEqual(['GW_ERR_ABI_BUDGET']);
+    expect(ms).toBeLessThan(LIMITS.cpuMs + MARGIN_MS);
+  });
+
   it('is armed per outermost call: short calls never add up to a trap', () => {
     // Each call spins ~5 ms; 20 of them (100 ms in all) stay under the 30 ms budget each.
     const t = sandboxed(`

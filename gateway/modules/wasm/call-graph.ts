@@ -11,6 +11,13 @@
  *   function spends the interval faster than a tight loop: the clock is read after a bounded
  *   amount of code, not after a fixed number of checks.
  * Small non-recursive functions, most of what LLVM leaves un-inlined, get no entry check.
+ *
+ * The count is one for the whole call: a function that loops keeps it in a local for speed and
+ * hands it back to the global around every call that may count too (code-rewrite.ts), so that
+ * loops in callees add to their callers' loops instead of each frame starting afresh (three
+ * nested loop functions of 9 000 iterations each would otherwise never reach a check). The plan
+ * says which functions may count (`touching`): those that loop, check at entry, call indirectly,
+ * call the host (which may call the guest's allocator back), or call one that may.
  */
 import type { ByteReader } from './leb.js';
 import { newStep, next } from './instructions.js';
@@ -25,6 +32,10 @@ export interface BodyInfo {
   readonly end: number;
   readonly loops: boolean;
   readonly indirect: boolean;
+  /** Calls a function import (a hostcall may re-enter the guest, e.g. its allocator). */
+  readonly imports: boolean;
+  /** Catches exceptions (try, try_table, delegate): the body keeps the count on the global. */
+  readonly catches: boolean;
   /** Defined callees (0-based among defined functions), once per call site. */
   readonly callees: readonly number[];
 }
@@ -33,6 +44,8 @@ export interface CheckPlan {
   readonly entry: boolean;
   /** Units each check of this function counts (≥ 1, ≤ the interval). */
   readonly weight: number;
+  /** A call to it may count (see the file header): a caller holding the count hands it over. */
+  readonly touching: boolean;
 }
 
 /** One pass over the bodies (after the locals) of the code section at `r.pos`; `r` is restored. */
@@ -50,6 +63,8 @@ export function scanBodies(r: ByteReader, funcImports: number): BodyInfo[] {
       const callees: number[] = [];
       let loops = false;
       let indirect = false;
+      let imports = false;
+      let catches = false;
       const groups = r.u32();
       for (let g = 0; g < groups; g++) {
         r.u32();
@@ -59,12 +74,15 @@ export function scanBodies(r: ByteReader, funcImports: number): BodyInfo[] {
       while (r.pos < end) {
         next(r, step);
         const op = step.opcode;
-        if ((op === 0x10 || op === 0x12) && step.funcIndex >= funcImports) callees.push(step.funcIndex - funcImports);
-        else if (op === 0x11 || op === 0x13 || op === 0x14 || op === 0x15) indirect = true;
+        if (op === 0x10 || op === 0x12) {
+          if (step.funcIndex >= funcImports) callees.push(step.funcIndex - funcImports);
+          else imports = true;
+        } else if (op === 0x11 || op === 0x13 || op === 0x14 || op === 0x15) indirect = true;
         else if (op === 0x03) loops = true;
+        else if (op === 0x06 || op === 0x1f || op === 0x18) catches = true;
       }
       r.pos = end;
-      out.push({ start, end, loops, indirect, callees });
+      out.push({ start, end, loops, indirect, imports, catches, callees });
     }
     return out;
   } finally {
@@ -77,17 +95,26 @@ export function planChecks(bodies: readonly BodyInfo[], interval: number): Check
   const n = bodies.length;
   const reach = new Float64Array(n);
   const exposed = new Float64Array(n); // what a caller inherits: 0 for a checked function
+  const touching = new Uint8Array(n);
   const plan: CheckPlan[] = new Array(n);
   for (const scc of stronglyConnected(bodies)) {
     const cyclic = scc.length > 1 || bodies[scc[0]].callees.includes(scc[0]);
     for (const f of scc) {
       const b = bodies[f];
       let w = b.end - b.start;
-      for (const c of b.callees) if (c < n) w += exposed[c];
+      let calleeTouches = false;
+      for (const c of b.callees) {
+        if (c >= n) continue;
+        w += exposed[c];
+        if (touching[c] === 1) calleeTouches = true;
+      }
       reach[f] = Math.min(w, 1e15);
       const entry = cyclic || b.indirect || reach[f] > UNCHECKED_REACH_BYTES;
       exposed[f] = entry ? 0 : reach[f];
-      plan[f] = { entry, weight: Math.max(1, Math.min(interval, Math.ceil(reach[f] / CHECK_CHUNK_BYTES))) };
+      // In a cycle every member checks at entry, so callees later in the same SCC need no look.
+      const touches = entry || b.loops || b.imports || calleeTouches;
+      touching[f] = touches ? 1 : 0;
+      plan[f] = { entry, weight: Math.max(1, Math.min(interval, Math.ceil(reach[f] / CHECK_CHUNK_BYTES))), touching: touches };
     }
   }
   return plan;

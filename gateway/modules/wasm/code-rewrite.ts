@@ -1,7 +1,8 @@
 /**
- * Rewrites of instruction sequences: function bodies get a budget check after every `loop` (on a
- * local counter) and, where call-graph.ts says so, at entry (on the global counter); every
- * function index (call, return_call, ref.func) moves past the added import.
+ * Rewrites of instruction sequences: function bodies get a budget check after every `loop` (on the
+ * count held in a local, or on the global in a body that catches) and, where call-graph.ts says
+ * so, at entry (on the global); every function index (call, return_call, ref.func) moves past the
+ * added import.
  * Constant expressions (global, table and element initialisers) only get the index shift.
  */
 import { ByteReader, ByteWriter } from './leb.js';
@@ -35,16 +36,49 @@ export function budgetCheck(counterGlobal: number, budgetFunc: number, weight = 
 const step = newStep();
 
 /**
- * Copies instructions from `r` up to `end` into `out`, remapping function indices and, when
- * `check` is given, inserting it after each loop's block type. Returns the last opcode read.
+ * How a looping body holds the count (see call-graph.ts): in local `local`, loaded from the
+ * global at entry and handed back before anything that may count or leave; `touching` says
+ * which function indices (old numbering) may count.
  */
-function copyInstructions(r: ByteReader, end: number, out: ByteWriter, remap: FuncRemap, check: Uint8Array | null, stopAtEnd: boolean): number {
+interface HeldCount {
+  readonly local: number;
+  readonly global: number;
+  readonly touching: (funcIndex: number) => boolean;
+}
+
+/**
+ * Copies instructions from `r` up to `end` into `out`, remapping function indices and, when
+ * `check` is given, inserting it after each loop's block type; with `held`, also the hand-overs
+ * (HeldCount). Returns the last opcode read.
+ */
+function copyInstructions(r: ByteReader, end: number, out: ByteWriter, remap: FuncRemap, check: Uint8Array | null,
+  stopAtEnd: boolean, held: HeldCount | null = null): number {
   const bytes = r.bytes;
+  const store = held === null ? null : new ByteWriter(12).u8(0x20).u32(held.local).u8(0x24).u32(held.global).finish(); // local.get; global.set
+  const load = held === null ? null : new ByteWriter(12).u8(0x23).u32(held.global).u8(0x21).u32(held.local).finish(); // global.get; local.set
   let from = r.pos;
   let last = -1;
+  let depth = 0; // blocks open inside the body: a branch to label `depth` leaves the function
   while (r.pos < end) {
+    const at = r.pos;
     next(r, step);
-    last = step.opcode;
+    const opcode = step.opcode;
+    last = opcode;
+    let after = false;
+    if (held !== null) {
+      let before = false;
+      if (opcode === 0x02 || opcode === 0x03 || opcode === 0x04) depth++;
+      else if (opcode === 0x0b) before = depth-- === 0; // the body's own end: leaving
+      else if (step.op === Op.BRANCH) before = step.label >= depth;
+      else if (opcode === 0x10) before = after = held.touching(step.funcIndex);
+      else if (opcode === 0x11 || opcode === 0x14) before = after = true; // call_indirect, call_ref
+      else before = opcode === 0x0f || opcode === 0x12 || opcode === 0x13 || opcode === 0x15 // return, return_call*
+        || opcode === 0x08 || opcode === 0x09 || opcode === 0x0a; // throw, rethrow, throw_ref
+      if (before) {
+        out.bytes(bytes.subarray(from, at)).bytes(store!);
+        from = at;
+      }
+    }
     if (step.op === Op.FUNC_INDEX) {
       out.bytes(bytes.subarray(from, step.indexAt)).u32(remap(step.funcIndex));
       from = r.pos;
@@ -53,6 +87,10 @@ function copyInstructions(r: ByteReader, end: number, out: ByteWriter, remap: Fu
       from = r.pos;
     } else if (step.op === Op.END && stopAtEnd) {
       break;
+    }
+    if (after) {
+      out.bytes(bytes.subarray(from, r.pos)).bytes(load!);
+      from = r.pos;
     }
   }
   if (r.pos > end) r.fail('instruction runs past the end of its body');
@@ -68,11 +106,11 @@ export function rewriteConstExpr(r: ByteReader, out: ByteWriter, remap: FuncRema
 }
 
 /**
- * The loop-head check on a local counter: `c -= 1; if (c <= 0) c = budget_check()`. A local
- * lives in a register, so a tight loop pays one subtract and one branch; the same on a global
- * would add a store-to-load dependency to every iteration (jwt's hashing loops measured ~25%).
- * The local starts at the interval on entry: loops that span calls are counted by the caller's
- * loop, recursion by the entry check on the global.
+ * The loop-head check on the count held in a local: `c -= w; if (c <= 0) c = budget_check()`. A
+ * local lives in a register, so a tight loop pays one subtract and one branch; the same on the
+ * global would add a store-to-load dependency to every iteration (jwt's hashing loops measured
+ * ~25%). The local is loaded from the global at entry and handed back around calls that may
+ * count and wherever the function leaves (HeldCount), so one count spans the whole call.
  */
 function loopCheck(local: number, budgetFunc: number, weight: number): Uint8Array {
   return new ByteWriter(24)
@@ -87,20 +125,6 @@ function loopCheck(local: number, budgetFunc: number, weight: number): Uint8Arra
     .u8(0x21).u32(local) // local.set
     .u8(0x0b) // end
     .finish();
-}
-
-/** Whether the body from `r.pos` to `end` has a loop (`r` is restored). */
-function scanLoops(r: ByteReader, end: number): boolean {
-  const saved = r.pos;
-  try {
-    while (r.pos < end) {
-      next(r, step);
-      if (step.opcode === 0x03) return true;
-    }
-    return false;
-  } finally {
-    r.pos = saved;
-  }
 }
 
 /** What the code rewrite needs to know about the module. */
@@ -124,7 +148,9 @@ export function rewriteCode(r: ByteReader, ctx: CodeContext): Uint8Array {
   const count = r.u32();
   if (count !== ctx.params.length) r.fail(`code section has ${count} bodies for ${ctx.params.length} functions`);
   r.pos = countAt;
-  const plan = planChecks(scanBodies(r, ctx.funcImports), ctx.interval);
+  const bodies = scanBodies(r, ctx.funcImports);
+  const plan = planChecks(bodies, ctx.interval);
+  const touching = (funcIndex: number): boolean => funcIndex < ctx.funcImports || plan[funcIndex - ctx.funcImports]?.touching !== false;
   r.u32();
   const out = new ByteWriter(r.end - r.pos + count * 64);
   out.u32(count);
@@ -145,19 +171,23 @@ export function rewriteCode(r: ByteReader, ctx: CodeContext): Uint8Array {
     }
     if (r.pos > end) r.fail(`locals of function body ${i} run past its end`, localsAt);
     const { entry, weight } = plan[i];
-    const loops = scanLoops(r, end);
     body.length = 0;
-    let loopCheckBytes: Uint8Array | null = null;
-    if (loops) {
+    let check: Uint8Array | null = null;
+    let held: HeldCount | null = null;
+    // A body that catches keeps the count on the global: a catch arrives from a callee's throw
+    // without passing a point where the local could be reloaded.
+    if (bodies[i].loops && !bodies[i].catches) {
       // One more i32 local, after all others: index = params + declared locals.
       body.u32(groups + 1).bytes(r.bytes.subarray(groupsAt, r.pos)).u32(1).u8(0x7f);
-      loopCheckBytes = loopCheck(locals, ctx.budgetFunc, weight);
+      held = { local: locals, global: ctx.counterGlobal, touching };
+      check = loopCheck(locals, ctx.budgetFunc, weight);
     } else {
       body.bytes(r.bytes.subarray(localsAt, r.pos));
+      if (bodies[i].loops) check = budgetCheck(ctx.counterGlobal, ctx.budgetFunc, weight);
     }
     if (entry) body.bytes(budgetCheck(ctx.counterGlobal, ctx.budgetFunc, weight));
-    if (loopCheckBytes !== null) body.u8(0x41).s32(ctx.interval).u8(0x21).u32(locals); // local = interval
-    const last = copyInstructions(r, end, body, ctx.remap, loopCheckBytes, false);
+    if (held !== null) body.u8(0x23).u32(ctx.counterGlobal).u8(0x21).u32(locals); // local = global
+    const last = copyInstructions(r, end, body, ctx.remap, check, false, held);
     if (r.pos !== end || last !== 0x0b) r.fail(`function body ${i} does not end with end`, end);
     out.u32(body.length).bytes(body.finish());
   }

@@ -17,6 +17,8 @@ export const Op = {
   /** loop and its block type: a budget check goes right after it. */
   LOOP: 2,
   END: 3,
+  /** br, br_if, br_table, br_on_null, br_on_non_null: `label` holds the outermost label it may take. */
+  BRANCH: 4,
 } as const;
 
 /** Where `next` leaves details of the instruction it just read. */
@@ -26,9 +28,11 @@ export interface Step {
   funcIndex: number;
   /** Offset of the function index immediate (FUNC_INDEX only). */
   indexAt: number;
+  /** The largest label index of a branch (BRANCH only). */
+  label: number;
 }
 
-const enum Imm { NONE, BLOCK, U32, U32X2, MEMARG, BR_TABLE, SELECT_T, I32, I64, F32, F64, HEAP, TRY_TABLE, FUNC, LOOP, END }
+const enum Imm { NONE, BLOCK, U32, U32X2, MEMARG, BR_TABLE, SELECT_T, I32, I64, F32, F64, HEAP, TRY_TABLE, FUNC, LOOP, END, LABEL }
 
 /** Immediates of the one-byte opcodes; undefined = unknown opcode. */
 const ONE_BYTE: (Imm | undefined)[] = new Array(256);
@@ -44,7 +48,7 @@ set(0x06, 0x06, Imm.BLOCK); // try (legacy exception handling)
 set(0x07, 0x09, Imm.U32); // catch tag, throw tag, rethrow label
 set(0x0a, 0x0a, Imm.NONE); // throw_ref
 set(0x0b, 0x0b, Imm.END);
-set(0x0c, 0x0d, Imm.U32); // br br_if
+set(0x0c, 0x0d, Imm.LABEL); // br br_if
 set(0x0e, 0x0e, Imm.BR_TABLE);
 set(0x0f, 0x0f, Imm.NONE); // return
 set(0x10, 0x10, Imm.FUNC); // call
@@ -69,7 +73,7 @@ set(0xd0, 0xd0, Imm.HEAP); // ref.null
 set(0xd1, 0xd1, Imm.NONE); // ref.is_null
 set(0xd2, 0xd2, Imm.FUNC); // ref.func
 set(0xd3, 0xd4, Imm.NONE); // ref.eq ref.as_non_null
-set(0xd5, 0xd6, Imm.U32); // br_on_null br_on_non_null
+set(0xd5, 0xd6, Imm.LABEL); // br_on_null br_on_non_null
 
 /** 0xFC: saturating truncation (0–7) and bulk memory/table (8–17). */
 const FC: readonly Imm[] = [
@@ -118,10 +122,14 @@ function immediates(r: ByteReader, imm: Imm, step: Step): void {
     case Imm.U32: r.u32(); return;
     case Imm.U32X2: r.u32(); r.u32(); return;
     case Imm.MEMARG: memarg(r); return;
+    case Imm.LABEL: step.op = Op.BRANCH; step.label = r.u32(); return;
     case Imm.BR_TABLE: {
       const n = r.u32();
       if (n > r.end - r.pos) r.fail(`br_table of ${n} labels cannot fit`);
-      for (let i = 0; i <= n; i++) r.u32();
+      let label = 0;
+      for (let i = 0; i <= n; i++) label = Math.max(label, r.u32());
+      step.op = Op.BRANCH;
+      step.label = label;
       return;
     }
     case Imm.SELECT_T: {
@@ -205,5 +213,5 @@ function atomic(r: ByteReader, at: number): Imm | undefined {
 
 /** A fresh Step for `next`. */
 export function newStep(): Step {
-  return { op: Op.OTHER, opcode: 0, funcIndex: 0, indexAt: 0 };
+  return { op: Op.OTHER, opcode: 0, funcIndex: 0, indexAt: 0, label: 0 };
 }

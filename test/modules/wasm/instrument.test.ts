@@ -66,11 +66,11 @@ describe('instrumentModule on small modules', () => {
     const check = 'global.get 1\n    i32.const 1\n    i32.sub\n    global.set 1\n    global.get 1\n    i32.const 0\n    i32.le_s\n    if  ;; label = @1\n      call $edge-gateway:sandbox.budget_check\n      global.set 1\n    end';
     // $indirect may reach anything: the entry check on the global. $start only calls the small
     // $sum and $sum calls nothing: no entry checks (call-graph.ts). $sum loops, so it gets a local
-    // counter (index 2), set to the interval on entry and checked after `loop`.
+    // counter (index 2), loaded from the global on entry, checked after `loop` and handed back at the end.
     const fn = (name: string): string => wat.slice(wat.indexOf(`(func ${name} `), wat.indexOf('(func', wat.indexOf(`(func ${name} `) + 1));
     expect(fn('$indirect')).toContain(`(result i32)\n    ${check}`);
     expect(fn('$start')).not.toContain('global.get 1');
-    expect(wat).toContain('(func $sum (type 1) (param $n i32) (result i32)\n    (local $acc i32) (local i32)\n    i32.const 3\n    local.set 2\n'
+    expect(wat).toContain('(func $sum (type 1) (param $n i32) (result i32)\n    (local $acc i32) (local i32)\n    global.get 1\n    local.set 2\n'
       + '    loop  ;; label = @1\n      local.get 2\n      i32.const 1\n      i32.sub\n      local.tee 2\n      i32.const 0\n      i32.le_s\n'
       + '      if  ;; label = @2\n        call $edge-gateway:sandbox.budget_check\n        local.set 2\n      end\n      local.get $acc');
     expect(wat).toContain('call $sum');
@@ -88,10 +88,44 @@ describe('instrumentModule on small modules', () => {
     }).exports as Record<string, (n?: number) => number>;
     expect(after.sum(100)).toBe(before.sum(100));
     expect(after.indirect()).toBe(before.indirect());
-    // Loops count per invocation from 3: sum(3) in start → 1 host call, sum(100) → 33, sum(4) in
-    // indirect → 1; the two entry checks (start, indirect) bring the global from 3 to 1 → none.
-    expect(checks).toBe(1 + 33 + 1);
+    // One count for the whole run, from 3: sum(3) in start → 1 host call (back to 3), sum(100) → 33
+    // (leaves 2), the entry check of indirect → 1, then sum(4) in indirect → 2.
+    expect(checks).toBe(1 + 33 + 2);
     expect(after.memory).toBe(memory);
+  });
+
+  it('hands the held count back to the global around calls that may count and wherever a looping function leaves', () => {
+    const wat = text(instrumentModule(watToBytes(`(module
+      (import "env" "log" (func $log (param i32)))
+      (func $leaf (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+      (func $counts (loop $l (br_if $l (i32.const 0))))
+      (func $outer (param $n i32) (result i32)
+        (block $out
+          (loop $l
+            (drop (call $leaf (local.get $n)))
+            (call $counts)
+            (call $log (local.get $n))
+            (br_if $out (i32.eqz (local.get $n)))
+            (br_if 2 (local.get $n) (i32.eq (local.get $n) (i32.const 7)))
+            (if (i32.eq (local.get $n) (i32.const 9)) (then (return (i32.const 9))))
+            (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+            (br $l)))
+        (local.get $n)))`, 'held.wat'), { interval: 3 }).bytes);
+    const at = wat.indexOf('(func $outer');
+    const outer = wat.slice(at, wat.indexOf('\n  (', at));
+    const store = 'local.get 1\n\\s*global.set 0';
+    const load = 'global.get 0\n\\s*local.set 1';
+    // The leaf neither loops nor calls: no hand-over. $counts loops and the host may call the
+    // guest's allocator back: a store before and a load after each.
+    expect(outer).toMatch(/local.get \$n\n\s*call \$leaf\n\s*drop/);
+    expect(outer).toMatch(new RegExp(`${store}\\n\\s*call \\$counts\\n\\s*${load}`));
+    expect(outer).toMatch(new RegExp(`${store}\\n\\s*call \\$log\\n\\s*${load}`));
+    // A branch out of the function (label 2 inside the loop is the function's own), a return and
+    // the final end store; a branch to a block inside does not.
+    expect(outer).toMatch(new RegExp(`i32.eqz\\n\\s*br_if 1`));
+    expect(outer).toMatch(new RegExp(`i32.eq\\n\\s*${store}\\n\\s*br_if 2`));
+    expect(outer).toMatch(new RegExp(`${store}\\n\\s*return`));
+    expect(outer).toMatch(new RegExp(`local.get \\$n\\n\\s*${store}\\)`));
   });
 
   it('keeps an imported memory as it is and reports it for the host to create', () => {
