@@ -11,14 +11,11 @@ import { GatewayMetrics } from './admin/metrics.js';
 import type { GatewayConfig } from './config/schema.js';
 import { abiLogger, createLogger, type Logger } from './log.js';
 import { createModuleStore, type ModuleStore } from './modules/module-store.js';
-import { VmPool } from './modules/vm-pool.js';
-import { ClusterCallouts } from './proxy/callouts.js';
-import type { Cluster } from './proxy/cluster.js';
+import { VmPool } from './abi/vm-pool.js';
 import type { RequestFlow } from './proxy/flow.js';
 import { gatewayForeignFunctions } from './proxy/foreign.js';
 import { Generation } from './proxy/generation.js';
 import { createListener } from './proxy/listener.js';
-import { nodeProperties } from './proxy/node-properties.js';
 import { MemorySharedData, MemorySharedQueues } from './shared-state/memory.js';
 import type { DestinationStream } from 'pino';
 
@@ -68,11 +65,9 @@ export class Gateway {
   readonly store: ModuleStore;
   readonly pool: VmPool;
   private generation!: Generation;
+  /** Every generation not yet disposed: each one removes itself when disposed (hooks.disposed). */
   private readonly generations = new Set<Generation>();
   private readonly filterTimers = new Map<string, { observe(value: number): void }>();
-  private readonly callouts: ClusterCallouts;
-  /** The clusters of a generation whose plugins are starting (their callouts go there). */
-  private startingClusters: ReadonlyMap<string, Cluster> | null = null;
   private readonly servers = new Map<string, Server>();
   /** Upgraded (WebSocket) connections: the HTTP server neither tracks nor closes them. */
   private readonly tunnels = new Set<Duplex>();
@@ -86,7 +81,6 @@ export class Gateway {
   private constructor(private config: GatewayConfig, options: GatewayOptions) {
     this.logger = options.logger ?? createLogger(config.log.level, options.logDestination);
     this.store = createModuleStore();
-    this.callouts = new ClusterCallouts(() => this.startingClusters ?? this.generation.clusters);
     // The quota is fixed for the life of the process, like the listener addresses.
     const sharedData = new MemorySharedData({ maxBytesPerVm: config.sharedState.maxBytesPerVm });
     this.metrics = new GatewayMetrics({
@@ -110,8 +104,7 @@ export class Gateway {
       sharedData,
       sharedQueues: new MemorySharedQueues(),
       metrics: this.metrics,
-      callouts: this.callouts,
-      properties: nodeProperties(() => this.config.node),
+      // No callouts or properties here: each plugin brings its generation's (PluginSpec.ports).
       foreignFunctions: gatewayForeignFunctions(),
     });
   }
@@ -149,14 +142,12 @@ export class Gateway {
    * started gateway drains with `shutdown()` instead.
    */
   dispose(): void {
-    for (const g of this.generations) {
+    for (const g of [...this.generations]) {
       g.dispose();
       // Nothing was served, so nothing is owed a graceful close: a service's callout still in
       // flight must not keep the process alive.
       for (const cluster of g.clusters.values()) cluster.destroy();
     }
-    this.generations.clear();
-    this.callouts.close();
   }
 
   private build(config: GatewayConfig): Promise<Generation> {
@@ -164,8 +155,11 @@ export class Gateway {
       store: this.store,
       pool: this.pool,
       logger: this.logger,
-      starting: (clusters) => { this.startingClusters = clusters; },
-      hooks: { requestDone: (flow) => this.requestDone(flow), upstreamError: (flow, code) => this.upstreamError(flow, code) },
+      hooks: {
+        requestDone: (flow) => this.requestDone(flow),
+        upstreamError: (flow, code) => this.upstreamError(flow, code),
+        disposed: (generation) => this.generations.delete(generation),
+      },
     }).then((generation) => {
       this.generations.add(generation);
       return generation;
@@ -232,7 +226,6 @@ export class Gateway {
     });
     if (this.isDraining) {
       // The drain began while this was building: it must not outlive the drain.
-      this.generations.delete(next);
       next.dispose();
       this.logger.level = level;
       throw new Error('the gateway is draining: the configuration is not reloaded');
@@ -271,8 +264,7 @@ export class Gateway {
     // off above; wait for those (bounded) so every stream ends before its root context does.
     const settle = Date.now() + 1000;
     while (inflight() > 0 && Date.now() < settle) await new Promise((r) => setTimeout(r, 5));
-    for (const g of this.generations) g.dispose();
-    this.callouts.close();
+    for (const g of [...this.generations]) g.dispose();
     if (this.admin !== null) {
       this.admin.closeAllConnections();
       this.admin.close();
@@ -282,8 +274,6 @@ export class Gateway {
   }
 
   private requestDone(flow: RequestFlow): void {
-    const generation = flow.env as Generation;
-    if (generation.retired && generation.inflight === 0) this.generations.delete(generation);
     const seconds = (performance.now() - flow.startedAt) / 1000;
     const route = flow.route.name;
     this.metrics.requests.inc({ route, status: flow.status });
@@ -352,6 +342,14 @@ export class Gateway {
     if (now - this.droppedLoggedAt < 1000) return;
     this.droppedLoggedAt = now;
     this.logger.warn({ listener, dropped: count }, 'connection limit reached: new connections are closed');
+  }
+
+  /**
+   * Generations alive: the current one and any retired one still serving requests. One when no
+   * reload is draining (for diagnostics and the leak tests).
+   */
+  generationsAlive(): number {
+    return this.generations.size;
   }
 
   /** Connections each listener closed at accept since start (maxConnections). */

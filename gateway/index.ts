@@ -22,8 +22,8 @@ export type {
 } from './abi/ports.js';
 export { createModuleStore } from './modules/module-store.js';
 export type { LoadedModule, ModuleStore, ModuleStoreStats } from './modules/module-store.js';
-export { VmPool } from './modules/vm-pool.js';
-export type { VmSpec } from './modules/vm-pool.js';
+export { VmPool } from './abi/vm-pool.js';
+export type { VmSpec } from './abi/vm-pool.js';
 export { MemorySharedData, MemorySharedQueues } from './shared-state/memory.js';
 export { ErrorCodes, GatewayError, isGatewayError } from './errors.js';
 export type { ErrorCode } from './errors.js';

@@ -211,3 +211,15 @@ export interface StreamHost {
 export interface PropertySource {
   property(path: readonly string[], origin: PluginOrigin): Uint8Array | undefined;
 }
+
+/**
+ * The ports that depend on a plugin's configuration rather than on its VM (`PluginSpec.ports`):
+ * which clusters its callouts reach, which node its properties describe. A VM shared by two
+ * configurations of a plugin (the old and the new generation during a reload, later a canary)
+ * then serves each root, and every stream of that root, what its own configuration says. Each
+ * one left out falls back to the VM's port of that name.
+ */
+export interface PluginPorts {
+  readonly callouts?: Callouts;
+  readonly properties?: PropertySource;
+}

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { TypedImport } from '../../gateway/abi/wasm-types.js';
 import { isGatewayError } from '../../gateway/errors.js';
 import { createModuleStore } from '../../gateway/modules/module-store.js';
-import { VmPool } from '../../gateway/modules/vm-pool.js';
+import { VmPool } from '../../gateway/abi/vm-pool.js';
 import { RecordingLogger, text } from '../helpers/host.js';
 import { guestWat, watToBytes } from '../helpers/wat.js';
 
