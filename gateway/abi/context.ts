@@ -47,6 +47,11 @@ export class RootContext implements PluginOrigin {
   /** true while on_configure / validate_configuration runs (buffer 7, 0.1.0 get_configuration). */
   configuring = false;
   tick: { cancel(): void } | null = null;
+  /**
+   * The shared queues the root registered, by id, each with its unsubscribe (run when the root is
+   * deleted). By id: a guest registering the same queue on every tick holds one entry.
+   */
+  readonly queues = new Map<number, () => void>();
   /** The http-call answer being delivered right now (maps 6/7, buffer 4), else null. */
   callout: HttpCallResponse | null = null;
   grpc: GrpcDelivery | null = null;
