@@ -11,14 +11,11 @@ import type { GatewayConfig } from './config/schema.js';
 import { GatewayError } from './errors.js';
 import { abiLogger, createLogger, type Logger } from './log.js';
 import { createModuleStore, type ModuleStore } from './modules/module-store.js';
-import { VmPool } from './modules/vm-pool.js';
-import { ClusterCallouts } from './proxy/callouts.js';
-import type { Cluster } from './proxy/cluster.js';
+import { VmPool } from './abi/vm-pool.js';
 import type { RequestFlow } from './proxy/flow.js';
 import { gatewayForeignFunctions } from './proxy/foreign.js';
 import { Generation } from './proxy/generation.js';
 import { createListener } from './proxy/listener.js';
-import { nodeProperties } from './proxy/node-properties.js';
 import { closeServer, listen } from './server-binding.js';
 import { checkSharedState, createSharedState, type SharedState } from './shared-state/create.js';
 import { TrafficObserver } from './traffic-observer.js';
@@ -56,10 +53,8 @@ export class Gateway {
   private sharedStateClosed: Promise<void> | null = null;
   private readonly traffic: TrafficObserver;
   private generation!: Generation;
+  /** Every generation not yet disposed: each one removes itself when disposed (hooks.disposed). */
   private readonly generations = new Set<Generation>();
-  private readonly callouts: ClusterCallouts;
-  /** The clusters of a generation whose plugins are starting (their callouts go there). */
-  private startingClusters: ReadonlyMap<string, Cluster> | null = null;
   private readonly servers = new Map<string, Server>();
   /** Upgraded (WebSocket) connections: the HTTP server neither tracks nor closes them. */
   private readonly tunnels = new Set<Duplex>();
@@ -74,7 +69,6 @@ export class Gateway {
     // Fixed for the life of the gateway, like the listener addresses.
     this.sharedState = createSharedState(config.sharedState);
     this.store = createModuleStore();
-    this.callouts = new ClusterCallouts(() => this.startingClusters ?? this.generation.clusters);
     this.metrics = new GatewayMetrics({
       // A VM shared by plugins (or by two generations of one plugin during a reload) is named once
       // after all of them, sorted, so the label is stable.
@@ -97,8 +91,7 @@ export class Gateway {
       sharedData: this.sharedState.data,
       sharedQueues: this.sharedState.queues,
       metrics: this.metrics,
-      callouts: this.callouts,
-      properties: nodeProperties(() => this.config.node),
+      // No callouts or properties here: each plugin brings its generation's (PluginSpec.ports).
       foreignFunctions: gatewayForeignFunctions(),
     });
   }
@@ -136,14 +129,13 @@ export class Gateway {
    * started gateway drains with `shutdown()` instead.
    */
   dispose(): void {
-    for (const g of this.generations) {
+    for (const g of [...this.generations]) {
       g.dispose();
       // Nothing was served, so nothing is owed a graceful close: a service's callout still in
       // flight must not keep the process alive.
       for (const cluster of g.clusters.values()) cluster.destroy();
     }
     this.generations.clear();
-    this.callouts.close();
     void this.closeSharedState();
   }
 
@@ -159,8 +151,11 @@ export class Gateway {
       store: this.store,
       pool: this.pool,
       logger: this.logger,
-      starting: (clusters) => { this.startingClusters = clusters; },
-      hooks: { requestDone: (flow) => this.requestDone(flow), upstreamError: (flow, code) => this.traffic.upstreamError(flow, code) },
+      hooks: {
+        requestDone: (flow) => this.requestDone(flow),
+        upstreamError: (flow, code) => this.traffic.upstreamError(flow, code),
+        disposed: (generation) => this.generations.delete(generation),
+      },
     }).then((generation) => {
       this.generations.add(generation);
       return generation;
@@ -231,7 +226,6 @@ export class Gateway {
     });
     if (this.isDraining) {
       // The drain began while this was building: it must not outlive the drain.
-      this.generations.delete(next);
       next.dispose();
       this.logger.level = level;
       throw draining();
@@ -273,8 +267,7 @@ export class Gateway {
     // off above; wait for those (bounded) so every stream ends before its root context does.
     const settle = Date.now() + 1000;
     while (inflight() > 0 && Date.now() < settle) await new Promise((r) => setTimeout(r, 5));
-    for (const g of this.generations) g.dispose();
-    this.callouts.close();
+    for (const g of [...this.generations]) g.dispose();
     await this.closeSharedState();
     if (this.admin !== null) {
       const closing = closeServer(this.admin, 'the admin listener', this.logger);
@@ -285,9 +278,15 @@ export class Gateway {
   }
 
   private requestDone(flow: RequestFlow): void {
-    const generation = flow.env as Generation;
-    if (generation.retired && generation.inflight === 0) this.generations.delete(generation);
     this.traffic.requestDone(flow);
+  }
+
+  /**
+   * Generations alive: the current one and any retired one still serving requests. One when no
+   * reload is draining (for diagnostics and the leak tests).
+   */
+  generationsAlive(): number {
+    return this.generations.size;
   }
 
   /** Connections each listener closed at accept since start (maxConnections). */

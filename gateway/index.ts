@@ -31,12 +31,12 @@ export { detectAbiVersion } from './abi/version.js';
 export type {
   AbiLogger, Callouts, ForeignCallContext, ForeignFunction, GrpcCallRequest, GrpcCallResult, GrpcStreamEvents,
   GrpcStreamHandle, HttpCallRequest, HttpCallResponse, LocalResponse, MetricCell, MetricsSink, PluginOrigin,
-  PropertySource, QueueListener, Scheduler, SharedDataStore, SharedEntry, SharedQueueStore, StreamHost,
+  PluginPorts, PropertySource, QueueListener, QueueRegistration, Scheduler, SharedDataStore, SharedEntry, SharedQueueStore, StreamHost,
 } from './abi/ports.js';
 export { createModuleStore } from './modules/module-store.js';
 export type { LoadedModule, ModuleStore, ModuleStoreStats } from './modules/module-store.js';
-export { VmPool } from './modules/vm-pool.js';
-export type { VmSpec } from './modules/vm-pool.js';
+export { VmPool } from './abi/vm-pool.js';
+export type { PoolModule, RootEvents, VmSpec } from './abi/vm-pool.js';
 export { MemorySharedData, MemorySharedQueues } from './shared-state/memory.js';
 export { ErrorCodes, GatewayError, isGatewayError } from './errors.js';
 export type { ErrorCode } from './errors.js';

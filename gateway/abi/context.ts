@@ -5,7 +5,7 @@
  */
 import { BodyAction, HeadersAction, StopAction } from './enums.js';
 import type { GuestFn } from './callbacks.js';
-import type { HttpCallResponse, PluginOrigin, StreamHost } from './ports.js';
+import type { Callouts, HttpCallResponse, PluginOrigin, PluginPorts, PropertySource, StreamHost } from './ports.js';
 import type { Pairs } from './pairs.js';
 import type { WasmVm } from './vm.js';
 
@@ -20,6 +20,8 @@ export interface PluginSpec {
   readonly rootId: string;
   /** Plugin configuration bytes (buffer 7, `on_configure`). */
   readonly configuration: Uint8Array;
+  /** Ports of the plugin's own configuration, used before the VM's (ports.ts PluginPorts). */
+  readonly ports?: PluginPorts;
 }
 
 /** gRPC results readable (maps 4/5, buffer 5) while one is being delivered to a root. */
@@ -35,12 +37,21 @@ export class RootContext implements PluginOrigin {
   readonly pluginName: string;
   readonly rootId: string;
   readonly vmId: string;
+  /** Where this root's callouts (and its streams') go: the plugin's port, else the VM's. */
+  readonly callouts: Callouts | undefined;
+  /** The VM-wide properties this root and its streams read: the plugin's port, else the VM's. */
+  readonly properties: PropertySource | undefined;
   alive = false;
   /** on_done returned false: waiting for proxy_done(). */
   pendingDone = false;
   /** true while on_configure / validate_configuration runs (buffer 7, 0.1.0 get_configuration). */
   configuring = false;
   tick: { cancel(): void } | null = null;
+  /**
+   * The shared queues the root registered, by id, each with its unsubscribe (run when the root is
+   * deleted). By id: a guest registering the same queue on every tick holds one entry.
+   */
+  readonly queues = new Map<number, () => void>();
   /** The http-call answer being delivered right now (maps 6/7, buffer 4), else null. */
   callout: HttpCallResponse | null = null;
   grpc: GrpcDelivery | null = null;
@@ -52,6 +63,8 @@ export class RootContext implements PluginOrigin {
     this.pluginName = plugin.name;
     this.rootId = plugin.rootId;
     this.vmId = vm.vmId;
+    this.callouts = plugin.ports?.callouts ?? vm.ports.callouts;
+    this.properties = plugin.ports?.properties ?? vm.ports.properties;
   }
 
   /** Ends the root: on_done, then on_delete now or once the guest calls proxy_done(). */

@@ -67,10 +67,21 @@ export interface SharedDataStore {
 /** Told when an item is enqueued on a queue it registered. May be called synchronously. */
 export type QueueListener = (queueId: number) => void;
 
+/** A registration on a shared queue: its id (non-zero), and how to stop listening. */
+export interface QueueRegistration {
+  readonly id: number;
+  unsubscribe(): void;
+}
+
 /** Shared queues behind `proxy_*_shared_queue`, keyed by (vm_id, name); ids are global and non-zero. */
 export interface SharedQueueStore {
-  /** Creates or re-opens the queue; re-registering rebinds the listener and keeps the items. */
-  register(vmId: string, name: string, listener: QueueListener): number;
+  /**
+   * Creates or re-opens the queue; re-registering rebinds the listener and keeps the items.
+   * `unsubscribe` unbinds `listener` if it is still the one bound; the queue and its items stay
+   * (another VM may enqueue, a later root may register again). The ABI host unsubscribes when the
+   * registering root is deleted, so a queue never keeps a retired root, or its VM, alive.
+   */
+  register(vmId: string, name: string, listener: QueueListener): QueueRegistration;
   resolve(vmId: string, name: string): number | undefined;
   enqueue(queueId: number, data: Uint8Array): typeof Status.OK | typeof Status.NOT_FOUND;
   /** The front item, or EMPTY, or NOT_FOUND for an unknown queue. */
@@ -210,4 +221,16 @@ export interface StreamHost {
 /** VM-wide properties (node, xds.node, cluster info…), serialised per reference §5.11. */
 export interface PropertySource {
   property(path: readonly string[], origin: PluginOrigin): Uint8Array | undefined;
+}
+
+/**
+ * The ports that depend on a plugin's configuration rather than on its VM (`PluginSpec.ports`):
+ * which clusters its callouts reach, which node its properties describe. A VM shared by two
+ * configurations of a plugin (the old and the new generation during a reload, later a canary)
+ * then serves each root, and every stream of that root, what its own configuration says. Each
+ * one left out falls back to the VM's port of that name.
+ */
+export interface PluginPorts {
+  readonly callouts?: Callouts;
+  readonly properties?: PropertySource;
 }

@@ -82,7 +82,7 @@ export function rootDone(vm: WasmVm, root: RootContext): number {
   return Status.OK;
 }
 
-/** on_delete, then the root is gone: its timer, its id and its outstanding callouts. */
+/** on_delete, then the root is gone: its timer, its id, its outstanding callouts and its queue listeners. */
 export function deleteRoot(vm: WasmVm, root: RootContext): void {
   if (!root.alive) return;
   const onDelete = vm.callbacks.onDelete;
@@ -94,4 +94,6 @@ export function deleteRoot(vm: WasmVm, root: RootContext): void {
   root.pendingDone = false;
   vm.contexts.delete(root.id);
   for (const [token, call] of vm.calls) if (call.root === root) vm.calls.delete(token);
+  for (const unsubscribe of root.queues.values()) unsubscribe();
+  root.queues.clear();
 }

@@ -262,12 +262,26 @@ export class WasmVm {
     const origin = ctx.root;
     this.ports.logger.log(LogLevel.CRITICAL, `VM failed in module ${this.name}: ${failureText(failure)}`, origin);
     for (const root of this.roots()) root.tick?.cancel();
-    for (const listener of this.failListeners) listener(failure);
+    // A copy: a listener may unsubscribe while it is told.
+    for (const listener of [...this.failListeners]) listener(failure);
   }
 
-  /** Called once when the VM fails; the data plane applies the plugin's failure policy. */
-  onFail(listener: (failure: VmFailure) => void): void {
+  /**
+   * Called once when the VM fails; the data plane applies the plugin's failure policy. Returns
+   * the unsubscribe: NB a listener left registered keeps whatever it closes over alive as long
+   * as the VM, which outlives a generation when it is shared (vm-pool.ts).
+   */
+  onFail(listener: (failure: VmFailure) => void): () => void {
     this.failListeners.push(listener);
+    return () => {
+      const i = this.failListeners.indexOf(listener);
+      if (i >= 0) this.failListeners.splice(i, 1);
+    };
+  }
+
+  /** Fail listeners registered now (for diagnostics and the leak tests). */
+  get failListenerCount(): number {
+    return this.failListeners.length;
   }
 
   /** Throws the trap that ends the current guest call for a hostcall not allowed in this phase. */

@@ -2,6 +2,8 @@
  * Filters' outbound calls to configured clusters (reference §3.8, §3.9): `proxy_http_call` through
  * the cluster's undici pools, `proxy_grpc_call` (unary) over HTTP/2 with node:http2. Answers are
  * handed back through `done`, which the ABI host delivers to the root context on a later turn.
+ * One per generation: its plugins' callouts reach that configuration's clusters, whichever
+ * generation is current when the call is made.
  */
 import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import { Status } from '../abi/enums.js';
@@ -46,10 +48,10 @@ export function grpcUnframe(body: Buffer): Buffer | null {
 export class ClusterCallouts implements Callouts {
   private readonly sessions = new Map<string, ClientHttp2Session>();
 
-  constructor(private readonly clusters: () => ReadonlyMap<string, Cluster>) {}
+  constructor(private readonly clusters: ReadonlyMap<string, Cluster>) {}
 
   httpCall(req: HttpCallRequest, done: (res: HttpCallResponse | null) => void): Status {
-    const cluster = this.clusters().get(req.cluster);
+    const cluster = this.clusters.get(req.cluster);
     if (cluster === undefined) return Status.BAD_ARGUMENT;
     // Guest bytes bound for the wire: the same rules as a request a filter edits (header-check.ts).
     if (!isHeaderList(HeaderTarget.REQUEST, req.headers) || !isHeaderList(HeaderTarget.TRAILERS, req.trailers)) return Status.BAD_ARGUMENT;
@@ -81,7 +83,7 @@ export class ClusterCallouts implements Callouts {
   }
 
   grpcCall(req: GrpcCallRequest, done: (res: GrpcCallResult) => void): { cancel(): void } | Status {
-    const cluster = this.clusters().get(req.cluster);
+    const cluster = this.clusters.get(req.cluster);
     // Envoy answers an unknown gRPC upstream with PARSE_FAILURE, kept for compatibility.
     if (cluster === undefined) return Status.PARSE_FAILURE;
     // node:http2 throws on metadata it cannot send; refuse it as a bad argument before that.

@@ -3,14 +3,22 @@
  * the router. Requests stay on the generation they started on; a reload builds a new generation,
  * points new requests at it, and the old one is disposed when its last request ends (design
  * invariant 4). VMs are shared across generations through the VM pool when their key is equal.
+ *
+ * A generation owns what its configuration names: its clusters, the callouts to them and the node
+ * facts its plugins read (each plugin's ports, so a stream of an old generation still reaches the
+ * old clusters during an overlap), and its plugins' roots. Disposing ends them all and tells the
+ * owner of the set of generations (`hooks.disposed`), which forgets it.
  */
 import type { GatewayConfig, PluginConfig } from '../config/schema.js';
 import { GatewayError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { LoadedModule, ModuleStore } from '../modules/module-store.js';
-import type { VmPool } from '../modules/vm-pool.js';
+import type { PluginPorts } from '../abi/ports.js';
+import type { VmPool } from '../abi/vm-pool.js';
+import { ClusterCallouts } from './callouts.js';
 import { createClusters, type Cluster } from './cluster.js';
 import type { RequestFlow } from './flow.js';
+import { nodeProperties } from './node-properties.js';
 import { PluginRuntime } from './plugin-runtime.js';
 import { Router, compileRoute } from './router.js';
 import type { FlowEnv, NodeInfo, RouteRuntime } from './types.js';
@@ -19,6 +27,8 @@ import type { FlowEnv, NodeInfo, RouteRuntime } from './types.js';
 export interface GenerationHooks {
   requestDone(flow: RequestFlow): void;
   upstreamError(flow: RequestFlow, code: string): void;
+  /** The generation was disposed (once): whoever holds it drops it now. */
+  disposed(generation: Generation): void;
 }
 
 export interface GenerationDeps {
@@ -26,12 +36,6 @@ export interface GenerationDeps {
   readonly pool: VmPool;
   readonly logger: Logger;
   readonly hooks: GenerationHooks;
-  /**
-   * Told the clusters of the generation being built while its plugins start (then null), so a
-   * callout made from on_vm_start or on_configure goes to this configuration's clusters: there
-   * is no current generation yet at the first start, and at a reload the old one may lack them.
-   */
-  readonly starting?: (clusters: ReadonlyMap<string, Cluster> | null) => void;
 }
 
 /**
@@ -109,7 +113,7 @@ export class Generation implements FlowEnv {
   private disposed = false;
 
   private constructor(readonly config: GatewayConfig, readonly clusters: Map<string, Cluster>,
-    readonly plugins: Map<string, PluginRuntime>, private readonly deps: GenerationDeps) {
+    readonly plugins: Map<string, PluginRuntime>, private readonly callouts: ClusterCallouts, private readonly deps: GenerationDeps) {
     this.node = config.node;
     this.router = new Router(config.routes.map((route) => compileRoute<RouteRuntime>(route, {
       name: route.name,
@@ -131,10 +135,12 @@ export class Generation implements FlowEnv {
     const wanted = config.plugins.map((p, i) => ({ p, i })).filter(({ p }) => used.has(p.name));
     const modules = await loadModules(deps.store, wanted);
     const clusters = createClusters(config.clusters, deps.logger);
+    // A callout made from on_vm_start or on_configure already goes to these clusters: there is no
+    // current generation at the first start, and at a reload the old one may lack them.
+    const callouts = new ClusterCallouts(clusters);
+    const ports: PluginPorts = { callouts, properties: nodeProperties(config.node) };
     const plugins = new Map<string, PluginRuntime>();
     const failures: PluginFailure[] = [];
-    // NB: the starts below are synchronous, so no other build can see these clusters.
-    deps.starting?.(clusters);
     try {
       wanted.forEach(({ p, i }, k) => {
         const module = modules[k];
@@ -142,7 +148,7 @@ export class Generation implements FlowEnv {
           failures.push(module);
           return;
         }
-        const runtime = new PluginRuntime(p, module, deps.pool, deps.logger);
+        const runtime = new PluginRuntime(p, module, deps.pool, deps.logger, ports);
         try {
           runtime.start();
         } catch (err) {
@@ -155,12 +161,11 @@ export class Generation implements FlowEnv {
       if (failures.length > 0) throw new PluginsError(failures);
     } catch (err) {
       for (const runtime of plugins.values()) runtime.stop();
+      callouts.close();
       for (const cluster of clusters.values()) cluster.destroy();
       throw err;
-    } finally {
-      deps.starting?.(null);
     }
-    return new Generation(config, clusters, plugins, deps);
+    return new Generation(config, clusters, plugins, callouts, deps);
   }
 
   done(flow: RequestFlow): void {
@@ -188,11 +193,16 @@ export class Generation implements FlowEnv {
     if (this.inflight === 0) this.dispose();
   }
 
-  /** Ends every root context (on_done → on_delete) and closes the upstream pools. */
+  /**
+   * Ends every root context (on_done → on_delete), closes the callouts and upstream pools, and
+   * tells the owner. Once: a later call does nothing.
+   */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     for (const plugin of this.plugins.values()) plugin.stop();
+    this.callouts.close();
     for (const cluster of this.clusters.values()) void cluster.close();
+    this.deps.hooks.disposed(this);
   }
 }

@@ -23,24 +23,19 @@ export function nodeProtobuf(node: NodeInfo): Uint8Array {
   return Buffer.concat([field(1, node.id), field(2, node.cluster)]);
 }
 
-/** `node()` gives the node now in force (it changes with a reload). */
-export function nodeProperties(node: () => NodeInfo): PropertySource {
-  let cachedFor: NodeInfo | null = null;
-  let proto: Uint8Array = new Uint8Array(0);
+/**
+ * The properties of `node`, the node of one configuration: each generation has its own, so a
+ * request keeps the node facts of the configuration it started on across a reload.
+ */
+export function nodeProperties(node: NodeInfo): PropertySource {
+  let proto: Uint8Array | null = null;
   return {
     property(path: readonly string[], _origin: PluginOrigin): Uint8Array | undefined {
       const rest = path[0] === 'xds' && path[1] === 'node' ? path.slice(2) : path[0] === 'node' ? path.slice(1) : null;
       if (rest === null) return undefined;
-      const current = node();
-      if (rest.length === 0) {
-        if (cachedFor !== current) {
-          cachedFor = current;
-          proto = nodeProtobuf(current);
-        }
-        return proto;
-      }
-      if (rest[0] === 'id') return propString(current.id);
-      if (rest[0] === 'cluster') return propString(current.cluster);
+      if (rest.length === 0) return (proto ??= nodeProtobuf(node));
+      if (rest[0] === 'id') return propString(node.id);
+      if (rest[0] === 'cluster') return propString(node.cluster);
       return undefined;
     },
   };

@@ -12,15 +12,19 @@
  * streams (vm-pool.ts); streams already running finish on the old one. One read of the memory size
  * per ended stream, nothing per hostcall. A VM shared by plugins is recycled when it passes the
  * lowest threshold among them.
+ *
+ * The pool tells the runtime of a recycle and of a VM failure through the RootEvents it was given
+ * at start, until the runtime stops: a stopped runtime is not told and not kept alive by the VM.
+ * The runtime's ports (its generation's callouts and node properties) go with its root.
  */
 import type { RootContext, StreamContext } from '../abi/context.js';
-import type { StreamHost } from '../abi/ports.js';
+import type { PluginPorts, StreamHost } from '../abi/ports.js';
 import type { VmFailure, WasmVm } from '../abi/vm.js';
+import type { RootEvents, VmPool } from '../abi/vm-pool.js';
 import type { PluginConfig } from '../config/schema.js';
 import type { FilterSlot } from './filter-slot.js';
 import type { Logger } from '../log.js';
 import type { LoadedModule } from '../modules/module-store.js';
-import type { VmPool } from '../modules/vm-pool.js';
 
 /** The filter is not installed on this stream (fail-open after a failure). */
 export const SKIP = 0;
@@ -63,9 +67,14 @@ export class PluginRuntime {
   private backoffMs = 0;
   private nextReloadAt = 0;
   private failedAt = 0;
+  /** One object for every start, so the pool holds nothing new per start. */
+  private readonly events: RootEvents = {
+    moved: (root) => this.moved(root),
+    failed: (root, failure) => this.failed(root, failure),
+  };
 
   constructor(readonly config: PluginConfig, readonly module: LoadedModule, private readonly pool: VmPool,
-    private readonly logger: Logger) {
+    private readonly logger: Logger, private readonly ports: PluginPorts = {}) {
     this.name = config.name;
     this.recycleBytes = recycleBytes(config);
   }
@@ -78,25 +87,22 @@ export class PluginRuntime {
       environment: this.config.environment,
       limits: this.config.limits,
       allowedHostcalls: this.config.allowedHostcalls,
-    }, { name: this.config.name, rootId: this.config.rootId, configuration: guestBytes(this.config.configuration) },
-    (moved) => this.moved(moved));
+    }, { name: this.config.name, rootId: this.config.rootId, configuration: guestBytes(this.config.configuration), ports: this.ports },
+    this.events);
     this.root = root;
     this.failure = null;
-    this.watch(root);
   }
 
-  private watch(root: RootContext): void {
-    root.vm.onFail((failure) => {
-      if (this.root === root) this.onFailure(failure);
-      else this.failPausedOn(root.vm);
-    });
+  /** The VM of `root` failed: the plugin's current one, or one it was recycled away from. */
+  private failed(root: RootContext, failure: VmFailure): void {
+    if (this.root === root) this.onFailure(failure);
+    else this.failPausedOn(root.vm);
   }
 
   /** A recycle moved this plugin to a fresh VM: new streams start there. */
   private moved(root: RootContext): void {
     this.root = root;
     this.recycles++;
-    this.watch(root);
   }
 
   /**

@@ -28,7 +28,7 @@
  * overhead) is the first thing reclaimed when a write needs room.
  */
 import { Status } from '../abi/enums.js';
-import type { QueueListener, SharedDataRefusal, SharedDataStore, SharedEntry, SharedQueueStore } from '../abi/ports.js';
+import type { QueueListener, QueueRegistration, SharedDataRefusal, SharedDataStore, SharedEntry, SharedQueueStore } from '../abi/ports.js';
 import { DataScope, entryBytes } from './data-scope.js';
 
 /** The default quota per vm_id: 16 MiB, an eighth of the default guest memory cap (limits.memoryMb). */
@@ -128,6 +128,9 @@ export class MemorySharedData implements SharedDataStore {
   }
 }
 
+/** The listener of a queue nobody listens to (its items wait for the next registration). */
+const unbound: QueueListener = () => undefined;
+
 interface Queue {
   readonly id: number;
   readonly items: Uint8Array[];
@@ -139,17 +142,21 @@ export class MemorySharedQueues implements SharedQueueStore {
   private readonly byId = new Map<number, Queue>();
   private nextId = 1;
 
-  register(vmId: string, name: string, listener: QueueListener): number {
+  register(vmId: string, name: string, listener: QueueListener): QueueRegistration {
     const key = `${vmId}\0${name}`;
-    const existing = this.byName.get(key);
-    if (existing !== undefined) {
-      existing.listener = listener;
-      return existing.id;
+    let queue = this.byName.get(key);
+    if (queue !== undefined) {
+      queue.listener = listener;
+    } else {
+      queue = { id: this.nextId++, items: [], listener };
+      this.byName.set(key, queue);
+      this.byId.set(queue.id, queue);
     }
-    const queue: Queue = { id: this.nextId++, items: [], listener };
-    this.byName.set(key, queue);
-    this.byId.set(queue.id, queue);
-    return queue.id;
+    const bound = queue;
+    return {
+      id: bound.id,
+      unsubscribe: () => { if (bound.listener === listener) bound.listener = unbound; },
+    };
   }
 
   resolve(vmId: string, name: string): number | undefined {

@@ -249,6 +249,23 @@ describe('a failed VM', () => {
     expect(second).toEqual([vm.failure]);
   });
 
+  it('tells no listener that unsubscribed, even one that unsubscribes another while it is told', () => {
+    const { vm } = startVm(counting);
+    const told: string[] = [];
+    const gone = vm.onFail(() => told.push('gone'));
+    let second = (): void => undefined;
+    vm.onFail(() => { told.push('first'); second(); });
+    second = vm.onFail(() => told.push('second'));
+    gone();
+    gone();
+    expect(vm.failListenerCount).toBe(2);
+    const root = vm.createRoot(PLUGIN);
+    expect(vm.createStream(root, new TestStream()).onRequestHeaders(0, false)).toBe(CALL_FAILED);
+    // The second was told too: the listeners are those registered when the VM failed.
+    expect(told).toEqual(['first', 'second']);
+    expect(vm.failListenerCount).toBe(1);
+  });
+
   it('answers CALL_FAILED to every stream callback and skips ticks, queue deliveries and on_log', () => {
     const { scheduler, ticks, flush } = manualScheduler();
     const { vm, sharedQueues } = startVm(counting, { ports: { scheduler } });

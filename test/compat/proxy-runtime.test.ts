@@ -16,7 +16,7 @@ import type { HttpCallRequest, HttpCallResponse } from '../../gateway/abi/ports.
 import { WasmVm, type VmPorts } from '../../gateway/abi/vm.js';
 import { GatewayError } from '../../gateway/errors.js';
 import { createModuleStore, type LoadedModule } from '../../gateway/modules/module-store.js';
-import { VmPool } from '../../gateway/modules/vm-pool.js';
+import { VmPool } from '../../gateway/abi/vm-pool.js';
 import { RecordingLogger, TestStream, text, until } from '../helpers/host.js';
 import { NodeCallouts, refusingUrl, startHttpServer, type SeenRequest, type TestServer } from '../helpers/http-callouts.js';
 

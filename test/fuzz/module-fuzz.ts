@@ -19,7 +19,7 @@ import { createLogger } from '../../gateway/log.js';
 import { PluginsError } from '../../gateway/proxy/generation.js';
 import { createModuleStore, type LoadedModule, type ModuleStore } from '../../gateway/modules/module-store.js';
 import { sha256Hex } from '../../gateway/modules/sha256.js';
-import { VmPool } from '../../gateway/modules/vm-pool.js';
+import { VmPool } from '../../gateway/abi/vm-pool.js';
 import { MemorySharedData, MemorySharedQueues } from '../../gateway/shared-state/memory.js';
 import { Guest, loggingFilter } from '../helpers/guests.js';
 import { MemoryMetrics, TestStream } from '../helpers/host.js';

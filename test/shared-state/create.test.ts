@@ -35,7 +35,7 @@ describe('createSharedState', () => {
   it('frees the data and the queues on close()', async () => {
     const state = createSharedState(section({ backend: 'memory' }));
     state.data.set('vm', 'k', text('v'), 0);
-    const queue = state.queues.register('vm', 'q', () => undefined);
+    const { id: queue } = state.queues.register('vm', 'q', () => undefined);
     state.queues.enqueue(queue, text('item'));
     await state.close();
     expect(state.data.get('vm', 'k')).toBeUndefined();

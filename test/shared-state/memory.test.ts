@@ -64,16 +64,16 @@ describe('MemorySharedData', () => {
 describe('MemorySharedQueues', () => {
   it('gives a non-zero id and the same id when the queue is registered again', () => {
     const queues = new MemorySharedQueues();
-    const id = queues.register('vm', 'jobs', () => {});
+    const id = queues.register('vm', 'jobs', () => {}).id;
     expect(id).not.toBe(0);
-    expect(queues.register('vm', 'jobs', () => {})).toBe(id);
-    expect(queues.register('vm', 'other', () => {})).not.toBe(id);
-    expect(queues.register('other-vm', 'jobs', () => {})).not.toBe(id);
+    expect(queues.register('vm', 'jobs', () => {}).id).toBe(id);
+    expect(queues.register('vm', 'other', () => {}).id).not.toBe(id);
+    expect(queues.register('other-vm', 'jobs', () => {}).id).not.toBe(id);
   });
 
   it('resolves a queue by (vm_id, name) and nothing else', () => {
     const queues = new MemorySharedQueues();
-    const id = queues.register('vm', 'jobs', () => {});
+    const id = queues.register('vm', 'jobs', () => {}).id;
     expect(queues.resolve('vm', 'jobs')).toBe(id);
     expect(queues.resolve('vm', 'nope')).toBeUndefined();
     expect(queues.resolve('other-vm', 'jobs')).toBeUndefined();
@@ -81,7 +81,7 @@ describe('MemorySharedQueues', () => {
 
   it('dequeues items in order, then EMPTY', () => {
     const queues = new MemorySharedQueues();
-    const id = queues.register('vm', 'jobs', () => {});
+    const id = queues.register('vm', 'jobs', () => {}).id;
     expect(queues.enqueue(id, text('1'))).toBe(Status.OK);
     expect(queues.enqueue(id, text('2'))).toBe(Status.OK);
     expect(str(queues.dequeue(id))).toBe('1');
@@ -91,7 +91,7 @@ describe('MemorySharedQueues', () => {
 
   it.each([['a Uint8Array', text], ['a Buffer', (s: string) => Buffer.from(s)]])('keeps a copy of %s item, not the caller’s bytes', (_, make) => {
     const queues = new MemorySharedQueues();
-    const id = queues.register('vm', 'jobs', () => {});
+    const id = queues.register('vm', 'jobs', () => {}).id;
     const item = make('abc');
     queues.enqueue(id, item);
     item[0] = 0x7a;
@@ -107,7 +107,7 @@ describe('MemorySharedQueues', () => {
   it('tells the listener of the last registration, and keeps the items when rebinding', () => {
     const queues = new MemorySharedQueues();
     const told: string[] = [];
-    const id = queues.register('vm', 'jobs', (q) => told.push(`first ${q}`));
+    const id = queues.register('vm', 'jobs', (q) => told.push(`first ${q}`)).id;
     queues.enqueue(id, text('kept'));
     queues.register('vm', 'jobs', (q) => told.push(`second ${q}`));
     queues.enqueue(id, text('next'));

@@ -117,7 +117,7 @@ export function calloutHostcalls(vm: WasmVm): HostcallTable {
         return Status.BAD_ARGUMENT;
       }
       const root = vm.target()?.root;
-      const callouts = vm.ports.callouts;
+      const callouts = root?.callouts;
       if (root === undefined) return Status.INTERNAL_FAILURE;
       if (callouts?.httpCall === undefined) return Status.UNIMPLEMENTED;
       // A refused call takes no token: the next call gets the one this would have had.
@@ -142,7 +142,7 @@ export function calloutHostcalls(vm: WasmVm): HostcallTable {
       vm.mem.check(tokenPtr, 4);
       if (initialMetadata === null) return Status.BAD_ARGUMENT;
       const root = vm.target()?.root;
-      const callouts = vm.ports.callouts;
+      const callouts = root?.callouts;
       if (root === undefined) return Status.INTERNAL_FAILURE;
       if (callouts?.grpcCall === undefined) return Status.UNIMPLEMENTED;
       const token = vm.peekToken(TOKEN_GRPC_CALL);
@@ -164,7 +164,7 @@ export function calloutHostcalls(vm: WasmVm): HostcallTable {
       vm.mem.check(tokenPtr, 4);
       if (initialMetadata === null) return Status.BAD_ARGUMENT;
       const root = vm.target()?.root;
-      const callouts = vm.ports.callouts;
+      const callouts = root?.callouts;
       if (root === undefined) return Status.INTERNAL_FAILURE;
       if (callouts?.grpcStream === undefined) return Status.UNIMPLEMENTED;
       const token = vm.peekToken(TOKEN_GRPC_STREAM);

@@ -2,7 +2,8 @@
  * Properties and foreign functions (reference §3.13, §3.14, §6.9). The Wasm attributes
  * (`plugin_name`, `plugin_root_id`, `plugin_vm_id`) are answered here in every context, including
  * the root's on_context_create, where the AssemblyScript SDK requires `plugin_root_id`. Everything
- * else comes from the stream (request.*, response.*, filter state) or the VM's property source.
+ * else comes from the stream (request.*, response.*, filter state) or the root's property source
+ * (its plugin's, else the VM's).
  */
 import { Status } from '../enums.js';
 import { EMPTY } from '../memory.js';
@@ -25,7 +26,7 @@ function lookup(vm: WasmVm, path: string[]): Uint8Array | undefined {
     const value = ctx.host.property(path);
     if (value !== undefined) return value;
   }
-  return root === undefined ? undefined : vm.ports.properties?.property(path, root);
+  return root?.properties?.property(path, root);
 }
 
 export function propertyHostcalls(vm: WasmVm): HostcallTable {

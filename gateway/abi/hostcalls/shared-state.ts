@@ -54,7 +54,9 @@ export function sharedStateHostcalls(vm: WasmVm): HostcallTable {
       const root = vm.target()?.root;
       if (store === undefined) return Status.UNIMPLEMENTED;
       if (root === undefined) return Status.INTERNAL_FAILURE;
-      vm.mem.setU32(idPtr, store.register(vm.vmId, name, onQueueReady(root)));
+      const registration = store.register(vm.vmId, name, onQueueReady(root));
+      root.queues.set(registration.id, registration.unsubscribe);
+      vm.mem.setU32(idPtr, registration.id);
       return Status.OK;
     },
 

@@ -3,6 +3,7 @@ import type { GuestFn } from '../../../gateway/abi/callbacks.js';
 import type { Context } from '../../../gateway/abi/context.js';
 import { Status } from '../../../gateway/abi/enums.js';
 import { MAX_SHARED_DATA_KEY_BYTES, MAX_SHARED_DATA_VALUE_BYTES } from '../../../gateway/abi/limits.js';
+import type { QueueListener, QueueRegistration } from '../../../gateway/abi/ports.js';
 import { ENTRY_OVERHEAD_BYTES } from '../../../gateway/shared-state/data-scope.js';
 import { MemorySharedData, MemorySharedQueues } from '../../../gateway/shared-state/memory.js';
 import { TestStream, startVm, text, until, type TestVm } from '../../helpers/host.js';
@@ -111,6 +112,16 @@ class Guest {
     const out: Array<[number, number]> = [];
     for (let i = 0; i < this.u32(QUEUE_LOG); i++) out.push([this.u32(QUEUE_LOG + 4 + 8 * i), this.u32(QUEUE_LOG + 8 + 8 * i)]);
     return out;
+  }
+}
+
+/** The memory queues, recording each unsubscribe the ABI host makes (by queue id). */
+class UnsubscribeCounting extends MemorySharedQueues {
+  readonly unsubscribed: number[] = [];
+
+  override register(vmId: string, name: string, listener: QueueListener): QueueRegistration {
+    const registration = super.register(vmId, name, listener);
+    return { id: registration.id, unsubscribe: () => { this.unsubscribed.push(registration.id); registration.unsubscribe(); } };
   }
 }
 
@@ -362,6 +373,25 @@ describe('shared queues', () => {
     expect(g.queueReady()).toEqual([[g.root.id, id], [other.id, id]]);
     g.run('dequeue', id);
     expect(g.returned()).toBe('kept');
+  });
+
+  it('unsubscribes a deleted root from its queues once, and keeps their items for the next root that registers', async () => {
+    const sharedQueues = new UnsubscribeCounting();
+    const g = guest({ ports: { sharedQueues } });
+    const other = g.t.vm.createRoot({ name: 'second', rootId: 'second', configuration: new Uint8Array(0) });
+    g.register('jobs');
+    const id = g.u32(RET_ID);
+    g.register('jobs');
+    g.root.shutdown();
+    expect(g.root.alive).toBe(false);
+    expect(sharedQueues.unsubscribed).toEqual([id]);
+    expect(g.runAs(other, 'enqueue', id, ...g.in('waiting'))).toBe(Status.OK);
+    expect(g.register('jobs', other)).toBe(Status.OK);
+    g.runAs(other, 'enqueue', id, ...g.in('next'));
+    await until(() => g.queueReady().length === 1);
+    expect(g.queueReady()).toEqual([[other.id, id]]);
+    g.runAs(other, 'dequeue', id);
+    expect(g.returned()).toBe('waiting');
   });
 
   it('notifies the registering VM when another VM enqueues, and only that VM', async () => {

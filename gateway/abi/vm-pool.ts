@@ -1,5 +1,5 @@
 /**
- * VM sharing: plugins with the same (vmId, module SHA-256, VM configuration, environment) share one
+ * The lifecycle of VMs. VM sharing: plugins with the same (vmId, module SHA-256, VM configuration, environment) share one
  * WasmVm, each with its own root context, as Envoy shares a VM between filter configs with equal
  * vm_config. A VM lives while a plugin uses it; the last release shuts its roots down.
  *
@@ -10,15 +10,34 @@
  * them, and when the last of those ends (`streamEnded`) the roots get on_done/on_delete and the VM
  * is dropped, so that V8 can free its memory. If the fresh VM cannot start, the old one keeps
  * serving and no new attempt is made for RECYCLE_RETRY_MS.
+ *
+ * Failure: the pool watches each VM it creates once (one fail listener per VM, removed when the VM
+ * is dropped) and tells the plugins on it through their RootEvents; a plugin that stopped is not
+ * told, and nothing of it stays reachable from a VM that outlives it.
  */
-import type { PluginSpec, RootContext } from '../abi/context.js';
-import { WasmVm, type VmPorts } from '../abi/vm.js';
-import type { TypedImport } from '../abi/wasm-types.js';
+import { createHash } from 'node:crypto';
+import type { PluginSpec, RootContext } from './context.js';
+import { WasmVm, type VmFailure, type VmPorts } from './vm.js';
+import type { TypedImport } from './wasm-types.js';
 import { GatewayError, isGatewayError } from '../errors.js';
-import type { VmLimits } from '../abi/budget.js';
-import { DEFAULT_VM_LIMITS } from '../abi/limits.js';
-import type { LoadedModule } from './module-store.js';
-import { sha256Hex } from './sha256.js';
+import type { VmLimits } from './budget.js';
+import { DEFAULT_VM_LIMITS } from './limits.js';
+import type { SandboxPlan } from './sandbox.js';
+
+/**
+ * A compiled module as the pool needs it; the module layer's LoadedModule is one. Declared here
+ * so that VM lifecycle needs nothing above abi/.
+ */
+export interface PoolModule {
+  /** SHA-256 of the module bytes (lower-case hex): part of the VM key. */
+  readonly sha256: string;
+  /** For messages (usually the file path). */
+  readonly name: string;
+  /** The original module's typed imports, checked before instantiation (absent: only the names). */
+  readonly imports?: readonly TypedImport[];
+  /** The module prepared (instrumented, compiled) for a memory cap. */
+  forMemoryCap(memoryMb: number): { readonly module: WebAssembly.Module; readonly sandbox: SandboxPlan };
+}
 
 /** What makes two plugins' VMs interchangeable. */
 export interface VmSpec {
@@ -31,8 +50,16 @@ export interface VmSpec {
   readonly limits?: VmLimits;
 }
 
-/** Told when a recycle moved the plugin's root to a fresh VM. */
-export type RootMoved = (root: RootContext) => void;
+/** What the pool tells the owner of a plugin's root (the plugin runtime), for as long as the plugin runs. */
+export interface RootEvents {
+  /** A recycle moved the plugin's root to a fresh VM: new streams start there. */
+  moved?(root: RootContext): void;
+  /**
+   * The VM of `root` failed: the plugin's current root, or after a recycle a retired one still
+   * serving streams. Called from inside the failing guest call: defer what re-enters a guest.
+   */
+  failed?(root: RootContext, failure: VmFailure): void;
+}
 
 /** After a failed recycle, no new attempt for this long: each attempt instantiates a module. */
 export const RECYCLE_RETRY_MS = 30_000;
@@ -43,15 +70,22 @@ export type RecycleResult =
   /** The fresh VM failed to start (`error`), or already used `limitBytes` once started. */
   | { readonly recycled: false; readonly plugins: string; readonly error: unknown; readonly freshBytes: number };
 
+interface Member {
+  readonly plugin: PluginSpec;
+  readonly events?: RootEvents;
+}
+
 interface PooledVm {
   readonly key: string;
   readonly vm: WasmVm;
-  readonly module: LoadedModule;
+  readonly module: PoolModule;
   readonly spec: VmSpec;
   /** The live plugins' roots. Emptied when the VM is retired. */
-  readonly members: Map<RootContext, { readonly plugin: PluginSpec; readonly moved?: RootMoved }>;
-  /** Set once recycled: the roots left to serve the VM's in-flight streams. */
-  retired: RootContext[] | null;
+  readonly members: Map<RootContext, Member>;
+  /** Set once recycled: the roots left to serve the VM's in-flight streams, and their plugins. */
+  retired: Map<RootContext, Member> | null;
+  /** Removes the pool's fail listener from the VM. */
+  unwatch: () => void;
   /** No recycle attempt before this time (ms since the epoch). */
   retryAt: number;
 }
@@ -60,9 +94,6 @@ interface PooledVm {
 function pluginsOf(members: Iterable<{ readonly plugin: PluginSpec }>): string {
   return [...new Set([...members].map((m) => m.plugin.name))].sort().join(',');
 }
-
-const typedImports = (module: LoadedModule): readonly TypedImport[] | undefined =>
-  (module as LoadedModule & { readonly imports?: readonly TypedImport[] }).imports;
 
 export class VmPool {
   private readonly byKey = new Map<string, PooledVm>();
@@ -75,21 +106,23 @@ export class VmPool {
   constructor(private readonly ports: VmPorts) {}
 
   /** The key two plugins must share to share a VM. */
-  static key(module: LoadedModule, spec: VmSpec): string {
+  static key(module: PoolModule, spec: VmSpec): string {
     const env = Object.entries(spec.environment ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
     const l = spec.limits;
     const limits = l === undefined ? '' : `${l.cpuMs}/${l.startCpuMs}/${l.memoryMb}`;
     // Two plugins with different capability lists must not share a VM: the check runs per VM.
     const caps = spec.allowedHostcalls === undefined ? '*' : JSON.stringify([...new Set(spec.allowedHostcalls)].sort());
-    return `${spec.vmId}\0${module.sha256}\0${sha256Hex(spec.vmConfiguration)}\0${JSON.stringify(env)}\0${limits}\0${caps}`;
+    const vmConfiguration = createHash('sha256').update(spec.vmConfiguration).digest('hex');
+    return `${spec.vmId}\0${module.sha256}\0${vmConfiguration}\0${JSON.stringify(env)}\0${limits}\0${caps}`;
   }
 
   /**
    * Starts a plugin: reuses (or creates) the VM for its key and creates the plugin's root context
    * in it. A failed VM is never reused: the next plugin gets a fresh instance of the same module.
-   * `moved` is told of the plugin's new root each time a recycle moves it.
+   * `events` is told of the plugin's new root each time a recycle moves it, and of its VM failing,
+   * until the plugin stops.
    */
-  startPlugin(module: LoadedModule, spec: VmSpec, plugin: PluginSpec, moved?: RootMoved): RootContext {
+  startPlugin(module: PoolModule, spec: VmSpec, plugin: PluginSpec, events?: RootEvents): RootContext {
     const key = VmPool.key(module, spec);
     let pooled = this.byKey.get(key);
     if (pooled === undefined || pooled.vm.failed) pooled = this.register(this.createFor(plugin, key, module, spec));
@@ -100,12 +133,12 @@ export class VmPool {
       if (pooled.members.size === 0) this.drop(pooled);
       throw err;
     }
-    pooled.members.set(root, { plugin, moved });
+    pooled.members.set(root, { plugin, events });
     return root;
   }
 
   /** The import check's errors name the plugin too: its allowedHostcalls may be what is at fault. */
-  private createFor(plugin: PluginSpec, key: string, module: LoadedModule, spec: VmSpec): PooledVm {
+  private createFor(plugin: PluginSpec, key: string, module: PoolModule, spec: VmSpec): PooledVm {
     try {
       return this.create(key, module, spec);
     } catch (err) {
@@ -116,8 +149,8 @@ export class VmPool {
     }
   }
 
-  private create(key: string, module: LoadedModule, spec: VmSpec): PooledVm {
-    // The module carries its memory cap, so each cap has its own compile (module-store.ts).
+  private create(key: string, module: PoolModule, spec: VmSpec): PooledVm {
+    // The module carries its memory cap, so each cap has its own compile (in the module layer).
     const prepared = module.forMemoryCap(spec.limits?.memoryMb ?? DEFAULT_VM_LIMITS.memoryMb);
     const vm = new WasmVm(prepared.module, {
       name: module.name,
@@ -126,14 +159,22 @@ export class VmPool {
       environment: spec.environment,
       ports: this.ports,
       allowedHostcalls: spec.allowedHostcalls,
-      // The typed import section the module layer read; without it (tests building a LoadedModule
-      // by hand) the VM still checks the capability list on the import names.
-      imports: typedImports(module),
+      // The typed import section the module layer read; without it (tests building a module by
+      // hand) the VM still checks the capability list on the import names.
+      imports: module.imports,
       sandbox: prepared.sandbox,
       limits: spec.limits,
     });
     this.perVmId.set(spec.vmId, (this.perVmId.get(spec.vmId) ?? 0) + 1);
-    return { key, vm, module, spec, members: new Map(), retired: null, retryAt: 0 };
+    const pooled: PooledVm = { key, vm, module, spec, members: new Map(), retired: null, unwatch: () => undefined, retryAt: 0 };
+    pooled.unwatch = vm.onFail((failure) => this.failed(pooled, failure));
+    return pooled;
+  }
+
+  /** Tells every plugin with a root on the failed VM, live or retired (copied: a reaction may stop one). */
+  private failed(pooled: PooledVm, failure: VmFailure): void {
+    const told = [...pooled.members, ...(pooled.retired ?? [])];
+    for (const [root, member] of told) member.events?.failed?.(root, failure);
   }
 
   private register(pooled: PooledVm): PooledVm {
@@ -151,6 +192,7 @@ export class VmPool {
   }
 
   private drop(pooled: PooledVm): void {
+    pooled.unwatch();
     this.byVm.delete(pooled.vm);
     if (this.byKey.get(pooled.key) === pooled) this.byKey.delete(pooled.key);
     this.forget(pooled.spec.vmId);
@@ -193,17 +235,20 @@ export class VmPool {
     const freshBytes = fresh === null ? 0 : fresh.vm.mem.size;
     if (fresh === null || error !== null || freshBytes >= limitBytes) {
       for (const root of roots) root.shutdown();
-      if (fresh !== null) this.forget(old.spec.vmId);
+      if (fresh !== null) {
+        fresh.unwatch();
+        this.forget(old.spec.vmId);
+      }
       old.retryAt = now + RECYCLE_RETRY_MS;
       counts.failures++;
       return { recycled: false, plugins, error, freshBytes };
     }
     const next = this.register(fresh);
     old.members.clear();
-    old.retired = members.map(([root]) => root);
+    old.retired = new Map(members);
     members.forEach(([, member], i) => next.members.set(roots[i], member));
     counts.recycles++;
-    members.forEach(([, member], i) => member.moved?.(roots[i]));
+    members.forEach(([, member], i) => member.events?.moved?.(roots[i]));
     this.streamEnded(vm);
     return { recycled: true, plugins, fresh: next.vm };
   }
@@ -218,10 +263,10 @@ export class VmPool {
     if (pooled?.retired == null) return;
     // Only roots and streams are contexts: any context beyond the live roots is a stream.
     let roots = 0;
-    for (const root of pooled.retired) if (root.alive) roots++;
+    for (const root of pooled.retired.keys()) if (root.alive) roots++;
     if (vm.contexts.size > roots) return;
-    for (const root of pooled.retired) root.shutdown();
-    pooled.retired = [];
+    for (const root of pooled.retired.keys()) root.shutdown();
+    pooled.retired = new Map();
     this.drop(pooled);
   }
 

@@ -1,8 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import type { GuestFn } from '../../gateway/abi/callbacks.js';
+import type { RootContext } from '../../gateway/abi/context.js';
+import { Status } from '../../gateway/abi/enums.js';
+import { encodePairs } from '../../gateway/abi/pairs.js';
+import type { PluginPorts } from '../../gateway/abi/ports.js';
+import type { VmFailure } from '../../gateway/abi/vm.js';
+import { VmPool } from '../../gateway/abi/vm-pool.js';
 import type { TypedImport } from '../../gateway/abi/wasm-types.js';
 import { isGatewayError } from '../../gateway/errors.js';
 import { createModuleStore } from '../../gateway/modules/module-store.js';
-import { VmPool } from '../../gateway/modules/vm-pool.js';
 import { RecordingLogger, text } from '../helpers/host.js';
 import { guestWat, watToBytes } from '../helpers/wat.js';
 
@@ -13,7 +19,26 @@ const counting = watToBytes(guestWat({ body: `
   (func (export "proxy_on_context_create") (param $id i32) (param $parent i32)
     (if (i32.eqz (local.get $parent)) (then (global.set $roots (i32.add (global.get $roots) (i32.const 1))))))` }));
 
-const plugin = (name: string) => ({ name, rootId: name, configuration: text(`{"name":"${name}"}`) });
+const plugin = (name: string, ports?: PluginPorts) => ({ name, rootId: name, configuration: text(`{"name":"${name}"}`), ports });
+
+/** Traps when its `boom` export is called. */
+const failing = watToBytes(guestWat({ body: '(func (export "boom") unreachable)' }));
+
+const CALL = encodePairs([':method', 'GET', ':path', '/', ':authority', 'c']);
+const escaped = (bytes: Uint8Array): string => [...bytes].map((b) => `\\${b.toString(16).padStart(2, '0')}`).join('');
+/** `callout` makes an http_call to cluster "c", `property` reads property "node". */
+const calling = watToBytes(guestWat({
+  imports: `(import "env" "proxy_http_call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_property" (func $prop (param i32 i32 i32 i32) (result i32)))`,
+  body: `
+  (data (i32.const 0x100) "c")
+  (data (i32.const 0x200) "${escaped(CALL)}")
+  (data (i32.const 0x300) "node")
+  (func (export "callout") (result i32)
+    (call $call (i32.const 0x100) (i32.const 1) (i32.const 0x200) (i32.const ${CALL.length})
+      (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 0x18)))
+  (func (export "property") (result i32) (call $prop (i32.const 0x300) (i32.const 4) (i32.const 0x10) (i32.const 0x14)))`,
+}));
 
 describe('VmPool', () => {
   it('shares one VM between plugins with the same vmId, module and VM configuration, one root each', async () => {
@@ -112,5 +137,58 @@ describe('VmPool', () => {
     const memory = a.vm.instance.exports.memory as WebAssembly.Memory;
     expect(() => memory.grow(15)).toThrow(RangeError);
     expect(() => (b.vm.instance.exports.memory as WebAssembly.Memory).grow(30)).not.toThrow();
+  });
+
+  it('watches each VM once however many plugins start and stop on it, and tells only the plugins still on it of a failure', async () => {
+    const module = await createModuleStore().compile(failing, 'failing.wasm');
+    const pool = new VmPool({ logger: new RecordingLogger() });
+    const spec = { vmId: '', vmConfiguration: text('') };
+    const told: Array<[string, RootContext, VmFailure]> = [];
+    const events = (name: string) => ({ failed: (root: RootContext, f: VmFailure) => { told.push([name, root, f]); } });
+    // A hundred generations of one plugin, each stopped when the next has started (a reload each).
+    let current = pool.startPlugin(module, spec, plugin('a'), events('a'));
+    for (let i = 0; i < 100; i++) {
+      const next = pool.startPlugin(module, spec, plugin('a'), events('a'));
+      pool.stopPlugin(current);
+      current = next;
+    }
+    const other = pool.startPlugin(module, spec, plugin('b'), events('b'));
+    const vm = current.vm;
+    expect(pool.vms()).toEqual([vm]);
+    expect(vm.failListenerCount).toBe(1);
+    vm.call(current, vm.instance.exports.boom as GuestFn);
+    expect(told).toEqual([['a', current, vm.failure], ['b', other, vm.failure]]);
+    // Its last plugin gone, the pool lets the VM go and stops listening to it.
+    pool.stopPlugin(current);
+    pool.stopPlugin(other);
+    expect(pool.vms()).toEqual([]);
+    expect(vm.failListenerCount).toBe(0);
+  });
+
+  it('gives each plugin on a shared VM its own callouts and properties, and the VM\'s to a plugin without', async () => {
+    const module = await createModuleStore().compile(calling, 'calling.wasm');
+    const asked: string[] = [];
+    const ports = (name: string): PluginPorts => ({
+      callouts: { httpCall: (req) => { asked.push(`${name} callouts for ${req.origin.pluginName}`); return Status.OK; } },
+      properties: { property: (_path, origin) => { asked.push(`${name} properties for ${origin.pluginName}`); return undefined; } },
+    });
+    const pool = new VmPool({ logger: new RecordingLogger(), ...ports('vm') });
+    const spec = { vmId: '', vmConfiguration: text('') };
+    const roots = [
+      pool.startPlugin(module, spec, plugin('old', ports('old'))),
+      pool.startPlugin(module, spec, plugin('new', ports('new'))),
+      pool.startPlugin(module, spec, plugin('plain')),
+    ];
+    const vm = roots[0].vm;
+    expect(new Set(roots.map((r) => r.vm)).size).toBe(1);
+    for (const root of roots) {
+      vm.call(root, vm.instance.exports.callout as GuestFn);
+      vm.call(root, vm.instance.exports.property as GuestFn);
+    }
+    expect(asked).toEqual([
+      'old callouts for old', 'old properties for old',
+      'new callouts for new', 'new properties for new',
+      'vm callouts for plain', 'vm properties for plain',
+    ]);
   });
 });

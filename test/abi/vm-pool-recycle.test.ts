@@ -3,7 +3,7 @@ import type { RootContext } from '../../gateway/abi/context.js';
 import type { WasmVm } from '../../gateway/abi/vm.js';
 import { isGatewayError } from '../../gateway/errors.js';
 import { createModuleStore, type LoadedModule } from '../../gateway/modules/module-store.js';
-import { RECYCLE_RETRY_MS, VmPool } from '../../gateway/modules/vm-pool.js';
+import { RECYCLE_RETRY_MS, VmPool } from '../../gateway/abi/vm-pool.js';
 import { MemorySharedData } from '../../gateway/shared-state/memory.js';
 import { RecordingLogger, TestStream, text } from '../helpers/host.js';
 import { guestWat, watToBytes } from '../helpers/wat.js';
@@ -53,9 +53,11 @@ async function setup(plugins: string[], vmId = ''): Promise<Setup> {
   const roots = new Map<string, RootContext>();
   const moves: Array<[string, RootContext]> = [];
   for (const name of plugins) {
-    const root = pool.startPlugin(module, { vmId, vmConfiguration: text('') }, plugin(name), (moved) => {
-      roots.set(name, moved);
-      moves.push([name, moved]);
+    const root = pool.startPlugin(module, { vmId, vmConfiguration: text('') }, plugin(name), {
+      moved: (moved) => {
+        roots.set(name, moved);
+        moves.push([name, moved]);
+      },
     });
     roots.set(name, root);
   }
