@@ -76,3 +76,13 @@ export const DEFAULT_VM_LIMITS = Object.freeze({ cpuMs: 50, startCpuMs: 1000, me
  * (0.1–2 µs) stays far below a millisecond; the poll is an increment and a compare otherwise.
  */
 export const HOSTCALL_POLL = 64;
+
+/**
+ * Most metrics (distinct name and type) one VM's guests may define with `proxy_define_metric`,
+ * and most names one plugin may add to the gateway's metrics over the life of the process
+ * (admin/metrics.ts, across its VMs: reloads and recycles start fresh VMs). Each is a Prometheus
+ * series that is never dropped, so without a cap a guest naming metrics after request data
+ * (a path, a user id) grows the process and /metrics without bound. cpp-host and Envoy have no
+ * cap; 1000 is ample for per-route or per-status metrics, the usual use.
+ */
+export const MAX_GUEST_METRICS = 1000;

@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { MetricType } from '../abi/enums.js';
+import { MAX_GUEST_METRICS } from '../abi/limits.js';
 import type { MetricCell, MetricsSink, PluginOrigin } from '../abi/ports.js';
 import { GatewayError } from '../errors.js';
 import { edgeMetrics } from './edge-metrics.js';
@@ -53,6 +54,8 @@ export class GatewayMetrics implements MetricsSink {
   readonly localReplies: Counter<'plugin' | 'status'>;
   readonly filterFailures: Counter<'plugin'>;
   private readonly custom = new Map<string, { type: MetricType; cell: MetricCell }>();
+  /** Custom metrics each plugin added to the registry (by plugin name), for the cap. */
+  private readonly addedBy = new Map<string, number>();
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -97,15 +100,21 @@ export class GatewayMetrics implements MetricsSink {
   /**
    * MetricsSink for proxy_define_metric: the same name twice is the same metric, whichever plugin
    * or generation defines it (as Envoy's stats store). Names that sanitize alike are one metric;
-   * one name defined with another type throws GW_ERR_METRIC_TYPE (the hostcall answers INTERNAL_FAILURE).
+   * one name defined with another type throws GW_ERR_METRIC_TYPE (the hostcall answers
+   * INTERNAL_FAILURE). A plugin adds at most MAX_GUEST_METRICS names over the life of the
+   * process, whatever its VMs (a series is never dropped, and every reload or recycle starts a VM
+   * with an empty table): null past that. Names another plugin defined first do not count.
    */
-  define(type: MetricType, name: string, _origin: PluginOrigin): MetricCell {
+  define(type: MetricType, name: string, origin: PluginOrigin): MetricCell | null {
     const full = metricName(name);
     const existing = this.custom.get(full);
     if (existing !== undefined) {
       if (existing.type === type) return existing.cell;
       throw new GatewayError('GW_ERR_METRIC_TYPE', `metric ${full} is already defined with another type`);
     }
+    const added = this.addedBy.get(origin.pluginName) ?? 0;
+    if (added >= MAX_GUEST_METRICS) return null;
+    this.addedBy.set(origin.pluginName, added + 1);
     const help = `Metric "${name}" defined by a Wasm filter (proxy_define_metric)`;
     let cell: MetricCell;
     if (type === MetricType.COUNTER) {

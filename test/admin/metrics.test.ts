@@ -2,6 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync, statSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { MetricType } from '../../gateway/abi/enums.js';
+import { MAX_GUEST_METRICS } from '../../gateway/abi/limits.js';
+import { GatewayMetrics } from '../../gateway/admin/metrics.js';
 import { parseConfig } from '../../gateway/config/load.js';
 import { startGateway, startUpstream, wasmFile, type TestGateway } from '../helpers/gateway.js';
 import { guestWat } from '../helpers/wat.js';
@@ -410,5 +413,29 @@ describe('/metrics', () => {
     // Node's process metrics under their standard names, as dashboards expect them.
     expect(e.type.get('process_cpu_seconds_total')).toBe('counter');
     expect(e.type.get('nodejs_eventloop_lag_seconds')).toBe('gauge');
+  });
+});
+
+describe('GatewayMetrics as the sink of proxy_define_metric', () => {
+  const origin = (pluginName: string) => ({ pluginName, rootId: '', vmId: '' });
+  const sink = (): GatewayMetrics => new GatewayMetrics({
+    vms: () => [], moduleCache: () => ({ hits: 0, misses: 0, compiles: 0, entries: 0, bytes: 0 }),
+  });
+
+  it(`lets one plugin add at most ${MAX_GUEST_METRICS} metrics whatever its VMs, without counting names it shares`, async () => {
+    const metrics = sink();
+    for (let i = 0; i < MAX_GUEST_METRICS; i++) expect(metrics.define(MetricType.COUNTER, `a_${i}`, origin('a'))).not.toBeNull();
+    // A new VM of the same plugin (a reload, a recycle) starts with an empty table: the cap holds here.
+    expect(metrics.define(MetricType.COUNTER, 'a_more', origin('a'))).toBeNull();
+    // Names already in the registry are the same metric: no new series, so still answered.
+    const shared = metrics.define(MetricType.COUNTER, 'a_7', origin('a'));
+    expect(shared).not.toBeNull();
+    expect(metrics.define(MetricType.COUNTER, 'b_own', origin('b'))).not.toBeNull();
+    expect(metrics.define(MetricType.COUNTER, 'a_8', origin('b'))).not.toBeNull();
+    shared!.add(2);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('\nwasmcustom_a_7 2\n');
+    expect(text).not.toContain('wasmcustom_a_more');
+    expect(text.match(/^# TYPE wasmcustom_/gm)).toHaveLength(MAX_GUEST_METRICS + 1);
   });
 });
