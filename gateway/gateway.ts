@@ -240,6 +240,7 @@ export class Gateway {
     this.config = config;
     this.generation = next;
     previous.retire();
+    this.forgetGonePlugins();
     if (JSON.stringify(config.listeners) !== JSON.stringify(previous.config.listeners)
       || JSON.stringify(config.admin) !== JSON.stringify(previous.config.admin)) {
       this.logger.warn('listener and admin addresses changed: they take effect at the next restart');
@@ -286,8 +287,19 @@ export class Gateway {
 
   private requestDone(flow: RequestFlow): void {
     const generation = flow.env as Generation;
-    if (generation.retired && generation.inflight === 0) this.generations.delete(generation);
+    const ended = generation.retired && generation.inflight === 0;
+    if (ended) this.generations.delete(generation);
     this.traffic.requestDone(flow);
+    // After this request's own filter times: they are its generation's last.
+    if (ended) this.forgetGonePlugins();
+  }
+
+  /** Drops the filter timers of plugins that no live generation runs (one a reload removed). */
+  private forgetGonePlugins(): void {
+    const live = new Set<string>();
+    // A retired generation with nothing in flight has ended, whether or not it has left the set yet.
+    for (const g of this.generations) if (!(g.retired && g.inflight === 0)) for (const name of g.plugins.keys()) live.add(name);
+    this.metrics.keepFilterTimers(live);
   }
 
   /** Connections each listener closed at accept since start (maxConnections). */

@@ -7,6 +7,7 @@ import { MAX_GUEST_METRICS } from '../../gateway/abi/limits.js';
 import { GatewayMetrics } from '../../gateway/admin/metrics.js';
 import { parseConfig } from '../../gateway/config/load.js';
 import { startGateway, startUpstream, wasmFile, type TestGateway } from '../helpers/gateway.js';
+import { until } from '../helpers/host.js';
 import { guestWat } from '../helpers/wat.js';
 
 const cleanup: Array<() => Promise<void>> = [];
@@ -220,6 +221,44 @@ describe('/metrics', () => {
     expect(series(e, 'edge_gateway_local_replies_total')).toEqual(['{"plugin":"deny","status":"403"} 1']);
     expect(series(e, 'edge_gateway_requests_total')).toEqual(['{"route":"all","status":"200"} 2', '{"route":"all","status":"403"} 1']);
     expect(series(e, 'edge_gateway_filter_failures_total')).toEqual([]);
+  });
+
+  it('drops the filter time of a plugin a reload removed once its last request ended, and keeps counting one that stayed', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => { release = r; });
+    const upstream = await startUpstream((req, res) => {
+      void (req.url === '/hold' ? held : Promise.resolve()).then(() => res.end('ok'));
+    });
+    cleanup.push(upstream.close);
+    const stamp = wasmFile(STAMP, 'stamp');
+    const doc = (plugins: string[]) => ({
+      listeners: [{ name: 'public', address: '127.0.0.1', port: 0 }], admin: { address: '127.0.0.1', port: 0 },
+      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
+      plugins: plugins.map((name) => ({ name, module: stamp })),
+      routes: [{ name: 'all', cluster: 'backend', filters: plugins }],
+    });
+    const gw = await startGateway(doc(['stamp', 'old']));
+    cleanup.push(gw.close);
+    const f = 'edge_gateway_filter_seconds_count';
+    const counts = (e: Exposition): string[] => series(e, f);
+
+    await (await fetch(`${gw.url}/a`)).arrayBuffer();
+    const inflight = fetch(`${gw.url}/hold`);
+    await until(() => upstream.requests.some((r) => r.url === '/hold'));
+    await gw.gateway.reload(parseConfig(doc(['stamp', 'new']), 'test-config.yaml'));
+    await (await fetch(`${gw.url}/x`)).arrayBuffer();
+    // The first generation still serves /hold: "old" is not gone yet.
+    expect(counts(await scrapeUntil(gw, (e) => value(e, f, { plugin: 'new' }) === 1)))
+      .toEqual(['{"plugin":"new"} 1', '{"plugin":"old"} 1', '{"plugin":"stamp"} 2']);
+
+    release();
+    await (await inflight).arrayBuffer();
+    expect(counts(await scrapeUntil(gw, (e) => value(e, f, { plugin: 'stamp' }) === 3)))
+      .toEqual(['{"plugin":"new"} 1', '{"plugin":"stamp"} 3']);
+
+    // A reload with nothing in flight ends the previous generation at once.
+    await gw.gateway.reload(parseConfig(doc(['stamp']), 'test-config.yaml'));
+    expect(counts(await scrape(gw))).toEqual(['{"plugin":"stamp"} 3']);
   });
 
   it('counts the time a filter spends in on_log toward its filter seconds', async () => {
