@@ -30,6 +30,7 @@
 import { Status } from '../abi/enums.js';
 import type { QueueListener, SharedDataRefusal, SharedDataStore, SharedEntry, SharedQueueStore } from '../abi/ports.js';
 import { DataScope, entryBytes } from './data-scope.js';
+import { Fifo } from './fifo.js';
 
 /** The default quota per vm_id: 16 MiB, an eighth of the default guest memory cap (limits.memoryMb). */
 export const DEFAULT_MAX_BYTES_PER_VM = 16 * 1024 * 1024;
@@ -130,7 +131,7 @@ export class MemorySharedData implements SharedDataStore {
 
 interface Queue {
   readonly id: number;
-  readonly items: Uint8Array[];
+  readonly items: Fifo<Uint8Array>;
   listener: QueueListener;
 }
 
@@ -146,7 +147,7 @@ export class MemorySharedQueues implements SharedQueueStore {
       existing.listener = listener;
       return existing.id;
     }
-    const queue: Queue = { id: this.nextId++, items: [], listener };
+    const queue: Queue = { id: this.nextId++, items: new Fifo(), listener };
     this.byName.set(key, queue);
     this.byId.set(queue.id, queue);
     return queue.id;
