@@ -74,7 +74,7 @@ export class Gateway {
     // Fixed for the life of the gateway, like the listener addresses.
     this.sharedState = createSharedState(config.sharedState);
     this.store = createModuleStore();
-    this.callouts = new ClusterCallouts(() => this.startingClusters ?? this.generation.clusters);
+    this.callouts = new ClusterCallouts(() => this.startingClusters ?? this.generation.clusters, this.logger);
     this.metrics = new GatewayMetrics({
       // A VM shared by plugins (or by two generations of one plugin during a reload) is named once
       // after all of them, sorted, so the label is stable.
