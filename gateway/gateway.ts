@@ -154,7 +154,11 @@ export class Gateway {
       hooks: {
         requestDone: (flow) => this.requestDone(flow),
         upstreamError: (flow, code) => this.traffic.upstreamError(flow, code),
-        disposed: (generation) => this.generations.delete(generation),
+        // After the last request's own filter times (the generation reports requestDone first).
+        disposed: (generation) => {
+          this.generations.delete(generation);
+          this.forgetGonePlugins();
+        },
       },
     }).then((generation) => {
       this.generations.add(generation);
@@ -234,6 +238,7 @@ export class Gateway {
     this.config = config;
     this.generation = next;
     previous.retire();
+    this.forgetGonePlugins();
     if (JSON.stringify(config.listeners) !== JSON.stringify(previous.config.listeners)
       || JSON.stringify(config.admin) !== JSON.stringify(previous.config.admin)) {
       this.logger.warn('listener and admin addresses changed: they take effect at the next restart');
@@ -279,6 +284,13 @@ export class Gateway {
 
   private requestDone(flow: RequestFlow): void {
     this.traffic.requestDone(flow);
+  }
+
+  /** Drops the filter timers of plugins that no live generation runs (one a reload removed). */
+  private forgetGonePlugins(): void {
+    const live = new Set<string>();
+    for (const g of this.generations) for (const name of g.plugins.keys()) live.add(name);
+    this.metrics.keepFilterTimers(live);
   }
 
   /**

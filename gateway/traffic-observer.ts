@@ -10,7 +10,6 @@ import type { Logger } from './log.js';
 import type { RequestFlow } from './proxy/flow.js';
 
 export class TrafficObserver {
-  private readonly filterTimers = new Map<string, { observe(value: number): void }>();
   private readonly droppedConnections = new Map<string, number>();
   private droppedLoggedAt = 0;
 
@@ -23,7 +22,7 @@ export class TrafficObserver {
     this.metrics.requests.inc({ route, status: flow.status });
     this.metrics.latency.observe({ route }, seconds);
     // Only filters that ran: one that answered locally ends the request phase for those after it.
-    for (const slot of flow.slots) if (slot.requestRan) this.filterTimer(slot.plugin.name).observe(slot.timeMs / 1000);
+    for (const slot of flow.slots) if (slot.requestRan) this.metrics.filterTimer(slot.plugin.name).observe(slot.timeMs / 1000);
     if (flow.localReplyBy !== null) this.metrics.localReplies.inc({ plugin: flow.localReplyBy, status: flow.status });
     if (flow.failedFilter !== null) this.metrics.filterFailures.inc({ plugin: flow.failedFilter });
     // The access-log object is built only when it will be written (the bench runs at level error).
@@ -95,15 +94,5 @@ export class TrafficObserver {
   /** Connections `listener` closed at accept since start (maxConnections). */
   connectionsDropped(listener: string): number {
     return this.droppedConnections.get(listener) ?? 0;
-  }
-
-  /**
-   * The per-plugin series of the filter-time histogram, resolved once: prom-client validates and
-   * hashes labels on every labelled call, which costs about a microsecond per filter and request.
-   */
-  private filterTimer(plugin: string): { observe(value: number): void } {
-    let timer = this.filterTimers.get(plugin);
-    if (timer === undefined) this.filterTimers.set(plugin, (timer = this.metrics.filterSeconds.labels(plugin)));
-    return timer;
   }
 }

@@ -27,7 +27,7 @@ const RULES: Record<string, { packages: string[]; layers: string[] }> = {
   abi: { packages: ['node:crypto'], layers: ['abi', 'errors.ts', 'log.ts'] },
   modules: { packages: ['node:crypto', 'node:fs', 'node:fs/promises', 'lru-cache', 'undici', 'ioredis'], layers: ['modules', 'abi', 'errors.ts', 'log.ts'] },
   'shared-state': { packages: ['ioredis'], layers: ['shared-state', 'abi', 'errors.ts', 'log.ts'] },
-  config: { packages: ['node:fs', 'yaml', 'zod'], layers: ['config', 'errors.ts'] },
+  config: { packages: ['node:fs', 'yaml', 'zod', 're2js'], layers: ['config', 'errors.ts'] },
   proxy: {
     packages: ['node:http', 'node:http2', 'node:crypto', 'node:stream', 'node:zlib', 'undici', 'http-proxy-3'],
     layers: ['proxy', 'abi', 'modules', 'config', 'errors.ts', 'log.ts'],

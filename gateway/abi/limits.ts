@@ -76,3 +76,25 @@ export const DEFAULT_VM_LIMITS = Object.freeze({ cpuMs: 50, startCpuMs: 1000, me
  * (0.1–2 µs) stays far below a millisecond; the poll is an increment and a compare otherwise.
  */
 export const HOSTCALL_POLL = 64;
+
+/**
+ * Most metrics (distinct name and type) one VM's guests may define with `proxy_define_metric`,
+ * and most names one plugin may add to the gateway's metrics over the life of the process
+ * (admin/metrics.ts, across its VMs: reloads and recycles start fresh VMs). Each is a Prometheus
+ * series that is never dropped, so without a cap a guest naming metrics after request data
+ * (a path, a user id) grows the process and /metrics without bound. cpp-host and Envoy have no
+ * cap; 1000 is ample for per-route or per-status metrics, the usual use.
+ */
+export const MAX_GUEST_METRICS = 1000;
+
+/**
+ * The gateway's zlib foreign functions (proxy/foreign.ts) run synchronously inside the guest's
+ * call, as the ABI requires, so their size is their time on the event loop. Envoy caps neither.
+ * `compress` takes at most 1 MiB (the default route bodyLimitBytes; deflate at zlib's default
+ * level costs ~30-60 ms per MiB of JSON measured here, about one default cpuMs budget) and
+ * `uncompress` writes at most 8 MiB (inflate runs ~5 ms per MiB, so the same budget, and a
+ * zlib bomb, 1000:1 for zeros, stops there instead of filling guest memory). Over either the
+ * function answers BAD_ARGUMENT having produced nothing.
+ */
+export const MAX_COMPRESS_INPUT_BYTES = 1024 * 1024;
+export const MAX_UNCOMPRESS_OUTPUT_BYTES = 8 * 1024 * 1024;

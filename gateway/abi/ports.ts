@@ -102,7 +102,11 @@ export interface MetricCell {
 
 /** Where `proxy_define_metric` creates metrics. Defining a name twice returns the same cell. */
 export interface MetricsSink {
-  define(type: MetricType, name: string, origin: PluginOrigin): MetricCell;
+  /**
+   * The cell for `name`, or null to refuse a new one (a sink's own cap, such as a number of
+   * metrics per plugin); the hostcall then answers INTERNAL_FAILURE and logs a warning.
+   */
+  define(type: MetricType, name: string, origin: PluginOrigin): MetricCell | null;
 }
 
 /** `proxy_http_call` as the guest asked for it. */

@@ -15,6 +15,7 @@ import { buildImports } from './imports.js';
 import { CallBudget, type VmLimits } from './budget.js';
 import { DEFAULT_VM_LIMITS } from './limits.js';
 import { createCappedMemory } from './memory-cap.js';
+import { MetricTable } from './metric-table.js';
 import { SANDBOX_MODULE, BUDGET_IMPORT, sandboxPlanOf, type SandboxPlan } from './sandbox.js';
 import { GuestMemory, MemoryFault } from './memory.js';
 import { GuestTrap, describeTrap, failureText, isTrap, type VmFailure } from './trap.js';
@@ -27,7 +28,7 @@ import { detectAbiVersion } from './version.js';
 import type { TypedImport } from './wasm-types.js';
 import { defaultClock, defaultScheduler } from './vm-defaults.js';
 import { GatewayError, type ErrorCode } from '../errors.js';
-import type { AbiLogger, Callouts, ForeignFunction, GrpcStreamHandle, LocalResponse, MetricCell, MetricsSink, PropertySource,
+import type { AbiLogger, Callouts, ForeignFunction, GrpcStreamHandle, LocalResponse, MetricsSink, PropertySource,
   Scheduler, SharedDataStore, SharedQueueStore } from './ports.js';
 
 /** The services a VM reaches through ports; everything but the logger is optional. */
@@ -94,9 +95,8 @@ export class WasmVm {
   lastCritical: string | null = null;
   /** Outstanding callouts by token (cpp-host encoding: low 2 bits = kind, step 4, never 0). */
   readonly calls = new Map<number, { root: RootContext; cancel?: () => void; stream?: GrpcStreamHandle }>();
-  readonly metricCells = new Map<number, MetricCell>();
+  readonly metrics = new MetricTable();
   private readonly nextToken = [4, 5, 6];
-  private readonly nextMetricId = [4, 5, 6];
   private nextContextId = 1;
   private depth = 0;
   private deferred: DeferredAction[] = [];
@@ -374,12 +374,6 @@ export class WasmVm {
     const t = this.nextToken[kind];
     this.nextToken[kind] = (t + 4) >>> 0 || kind + 4;
     return t;
-  }
-
-  metricId(type: number): number {
-    const id = this.nextMetricId[type];
-    this.nextMetricId[type] = id + 4;
-    return id;
   }
 
   /** Runs `fn` on the root as a background callback (tick, queue, callout); skipped if failed. */

@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { MetricType } from '../abi/enums.js';
+import { MAX_GUEST_METRICS } from '../abi/limits.js';
 import type { MetricCell, MetricsSink, PluginOrigin } from '../abi/ports.js';
 import { GatewayError } from '../errors.js';
 import { edgeMetrics } from './edge-metrics.js';
@@ -53,6 +54,10 @@ export class GatewayMetrics implements MetricsSink {
   readonly localReplies: Counter<'plugin' | 'status'>;
   readonly filterFailures: Counter<'plugin'>;
   private readonly custom = new Map<string, { type: MetricType; cell: MetricCell }>();
+  /** The filter-time series of each plugin, resolved once (filterTimer). */
+  private readonly filterTimers = new Map<string, { observe(value: number): void }>();
+  /** Custom metrics each plugin added to the registry (by plugin name), for the cap. */
+  private readonly addedBy = new Map<string, number>();
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -95,17 +100,46 @@ export class GatewayMetrics implements MetricsSink {
   }
 
   /**
+   * The per-plugin series of the filter-time histogram, resolved once: prom-client validates and
+   * hashes labels on every labelled call, which costs about a microsecond per filter and request.
+   */
+  filterTimer(plugin: string): { observe(value: number): void } {
+    let timer = this.filterTimers.get(plugin);
+    if (timer === undefined) this.filterTimers.set(plugin, (timer = this.filterSeconds.labels(plugin)));
+    return timer;
+  }
+
+  /**
+   * Drops the filter-time series (and its cached handle) of every plugin not in `live`: a plugin
+   * a reload removed, once the last generation that ran it has ended. Without this, each name a
+   * configuration ever used stays in memory and on /metrics for the life of the process.
+   */
+  keepFilterTimers(live: ReadonlySet<string>): void {
+    for (const plugin of this.filterTimers.keys()) {
+      if (live.has(plugin)) continue;
+      this.filterTimers.delete(plugin);
+      this.filterSeconds.remove(plugin);
+    }
+  }
+
+  /**
    * MetricsSink for proxy_define_metric: the same name twice is the same metric, whichever plugin
    * or generation defines it (as Envoy's stats store). Names that sanitize alike are one metric;
-   * one name defined with another type throws GW_ERR_METRIC_TYPE (the hostcall answers INTERNAL_FAILURE).
+   * one name defined with another type throws GW_ERR_METRIC_TYPE (the hostcall answers
+   * INTERNAL_FAILURE). A plugin adds at most MAX_GUEST_METRICS names over the life of the
+   * process, whatever its VMs (a series is never dropped, and every reload or recycle starts a VM
+   * with an empty table): null past that. Names another plugin defined first do not count.
    */
-  define(type: MetricType, name: string, _origin: PluginOrigin): MetricCell {
+  define(type: MetricType, name: string, origin: PluginOrigin): MetricCell | null {
     const full = metricName(name);
     const existing = this.custom.get(full);
     if (existing !== undefined) {
       if (existing.type === type) return existing.cell;
       throw new GatewayError('GW_ERR_METRIC_TYPE', `metric ${full} is already defined with another type`);
     }
+    const added = this.addedBy.get(origin.pluginName) ?? 0;
+    if (added >= MAX_GUEST_METRICS) return null;
+    this.addedBy.set(origin.pluginName, added + 1);
     const help = `Metric "${name}" defined by a Wasm filter (proxy_define_metric)`;
     let cell: MetricCell;
     if (type === MetricType.COUNTER) {

@@ -109,7 +109,7 @@ export const pluginSchema = z.object({
 const headerMatch = z.object({
   name: z.string().min(1),
   exact: z.string().optional(),
-  regex: z.string().optional(),
+  regex: z.string().describe('RE2 syntax, matching the whole value').optional(),
   present: z.boolean().optional(),
 }).strict();
 
@@ -118,7 +118,7 @@ export const routeSchema = z.object({
   match: z.object({
     pathPrefix: z.string().regex(/^\//, 'must start with "/"').optional(),
     path: z.string().regex(/^\//, 'must start with "/"').optional(),
-    pathRegex: z.string().optional(),
+    pathRegex: z.string().describe('RE2 syntax, matching the whole path without the query').optional(),
     /** Exact host, or "*.example.com" for any subdomain. Compared without the port. */
     host: z.string().optional(),
     methods: z.array(z.string().min(1)).optional(),

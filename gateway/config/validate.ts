@@ -1,9 +1,10 @@
 /**
  * Cross-reference checks the schema cannot express: names unique per kind, every reference
- * resolving, regexes compiling, one path matcher per route, module files present.
+ * resolving, regexes compiling as RE2 (regex.ts), one path matcher per route, module files present.
  */
 import { existsSync } from 'node:fs';
 import type { z } from 'zod';
+import { compileRegex } from './regex.js';
 import {
   clusterSchema, listenerSchema, nameSchema, pluginSchema, routeSchema,
   type ClusterConfig, type ListenerConfig, type PluginConfig, type RouteConfig,
@@ -61,7 +62,7 @@ function duplicates(items: readonly ({ name: string } | undefined)[], kind: stri
 
 function checkRegex(source: string, field: string, out: string[]): void {
   try {
-    new RegExp(source);
+    compileRegex(source);
   } catch (err) {
     out.push(`${field}: ${(err as Error).message}`);
   }

@@ -10,6 +10,7 @@ import { Status } from '../abi/enums.js';
 import { HeaderTarget, isHeaderList } from '../abi/header-check.js';
 import type { Callouts, GrpcCallRequest, GrpcCallResult, HttpCallRequest, HttpCallResponse } from '../abi/ports.js';
 import type { Pairs } from '../abi/pairs.js';
+import type { Logger } from '../log.js';
 import type { Cluster } from './cluster.js';
 import { objectToPairs, withoutPseudo } from './headers.js';
 
@@ -48,7 +49,8 @@ export function grpcUnframe(body: Buffer): Buffer | null {
 export class ClusterCallouts implements Callouts {
   private readonly sessions = new Map<string, ClientHttp2Session>();
 
-  constructor(private readonly clusters: ReadonlyMap<string, Cluster>) {}
+  /** `logger` gets the HTTP/2 connection failures, which the guest sees only as UNAVAILABLE. */
+  constructor(private readonly clusters: ReadonlyMap<string, Cluster>, private readonly logger: Pick<Logger, 'warn'>) {}
 
   httpCall(req: HttpCallRequest, done: (res: HttpCallResponse | null) => void): Status {
     const cluster = this.clusters.get(req.cluster);
@@ -98,7 +100,8 @@ export class ClusterCallouts implements Callouts {
     let session: ClientHttp2Session;
     try {
       session = this.session(endpoint.origin);
-    } catch {
+    } catch (err) {
+      this.connectionFailed(endpoint.origin, err);
       queueMicrotask(() => finish({ status: GRPC_UNAVAILABLE, statusMessage: 'connection failed' }));
       return { cancel: () => { finished = true; } };
     }
@@ -160,11 +163,20 @@ export class ClusterCallouts implements Callouts {
     const existing = this.sessions.get(origin);
     if (existing !== undefined && !existing.closed && !existing.destroyed) return existing;
     const session = connect(origin);
-    session.on('error', () => this.sessions.delete(origin));
+    session.on('error', (err) => {
+      // The calls on the session fail with it (UNAVAILABLE to the guest); the cause goes to the log.
+      this.connectionFailed(origin, err);
+      this.sessions.delete(origin);
+    });
     session.on('close', () => this.sessions.delete(origin));
     session.unref();
     this.sessions.set(origin, session);
     return session;
+  }
+
+  private connectionFailed(origin: string, err: unknown): void {
+    const e = err as { message?: string; code?: string };
+    this.logger.warn({ origin, err: e?.message ?? String(err), code: e?.code }, 'gRPC callout connection failed');
   }
 
   close(): void {

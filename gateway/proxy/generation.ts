@@ -137,7 +137,7 @@ export class Generation implements FlowEnv {
     const clusters = createClusters(config.clusters, deps.logger);
     // A callout made from on_vm_start or on_configure already goes to these clusters: there is no
     // current generation at the first start, and at a reload the old one may lack them.
-    const callouts = new ClusterCallouts(clusters);
+    const callouts = new ClusterCallouts(clusters, deps.logger);
     const ports: PluginPorts = { callouts, properties: nodeProperties(config.node) };
     const plugins = new Map<string, PluginRuntime>();
     const failures: PluginFailure[] = [];

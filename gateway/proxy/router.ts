@@ -1,8 +1,10 @@
 /**
  * Route matching: host (exact or "*.suffix"), path (exact, prefix or regex, on the path without
  * the query), methods and header values. Routes are tried in order and the first match wins.
- * Matchers are compiled once per configuration, never per request.
+ * Matchers are compiled once per configuration, never per request. Regexes are RE2 (linear time
+ * on client input, config/regex.ts), never a backtracking RegExp.
  */
+import { compileRegex } from '../config/regex.js';
 import type { RouteConfig } from '../config/schema.js';
 
 export interface RequestFacts {
@@ -42,7 +44,7 @@ function pathTest(match: RouteConfig['match']): Test | null {
   }
   if (match.pathRegex !== undefined) {
     // Anchored: the whole path must match, as Envoy's safe_regex does.
-    const re = new RegExp(`^(?:${match.pathRegex})$`);
+    const re = compileRegex(match.pathRegex);
     return (req) => re.test(req.path);
   }
   return null;
@@ -56,7 +58,7 @@ function headerTests(match: RouteConfig['match']): Test[] {
       return (req: RequestFacts) => req.header(name) === exact;
     }
     if (h.regex !== undefined) {
-      const re = new RegExp(`^(?:${h.regex})$`);
+      const re = compileRegex(h.regex);
       return (req: RequestFacts) => {
         const value = req.header(name);
         return value !== undefined && re.test(value);

@@ -30,6 +30,7 @@
 import { Status } from '../abi/enums.js';
 import type { QueueListener, QueueRegistration, SharedDataRefusal, SharedDataStore, SharedEntry, SharedQueueStore } from '../abi/ports.js';
 import { DataScope, entryBytes } from './data-scope.js';
+import { Fifo } from './fifo.js';
 
 /** The default quota per vm_id: 16 MiB, an eighth of the default guest memory cap (limits.memoryMb). */
 export const DEFAULT_MAX_BYTES_PER_VM = 16 * 1024 * 1024;
@@ -133,7 +134,7 @@ const unbound: QueueListener = () => undefined;
 
 interface Queue {
   readonly id: number;
-  readonly items: Uint8Array[];
+  readonly items: Fifo<Uint8Array>;
   listener: QueueListener;
 }
 
@@ -148,7 +149,7 @@ export class MemorySharedQueues implements SharedQueueStore {
     if (queue !== undefined) {
       queue.listener = listener;
     } else {
-      queue = { id: this.nextId++, items: [], listener };
+      queue = { id: this.nextId++, items: new Fifo(), listener };
       this.byName.set(key, queue);
       this.byId.set(queue.id, queue);
     }

@@ -2,8 +2,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync, statSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { MetricType } from '../../gateway/abi/enums.js';
+import { MAX_GUEST_METRICS } from '../../gateway/abi/limits.js';
+import { GatewayMetrics } from '../../gateway/admin/metrics.js';
 import { parseConfig } from '../../gateway/config/load.js';
 import { startGateway, startUpstream, wasmFile, type TestGateway } from '../helpers/gateway.js';
+import { until } from '../helpers/host.js';
 import { guestWat } from '../helpers/wat.js';
 
 const cleanup: Array<() => Promise<void>> = [];
@@ -219,6 +223,44 @@ describe('/metrics', () => {
     expect(series(e, 'edge_gateway_filter_failures_total')).toEqual([]);
   });
 
+  it('drops the filter time of a plugin a reload removed once its last request ended, and keeps counting one that stayed', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => { release = r; });
+    const upstream = await startUpstream((req, res) => {
+      void (req.url === '/hold' ? held : Promise.resolve()).then(() => res.end('ok'));
+    });
+    cleanup.push(upstream.close);
+    const stamp = wasmFile(STAMP, 'stamp');
+    const doc = (plugins: string[]) => ({
+      listeners: [{ name: 'public', address: '127.0.0.1', port: 0 }], admin: { address: '127.0.0.1', port: 0 },
+      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
+      plugins: plugins.map((name) => ({ name, module: stamp })),
+      routes: [{ name: 'all', cluster: 'backend', filters: plugins }],
+    });
+    const gw = await startGateway(doc(['stamp', 'old']));
+    cleanup.push(gw.close);
+    const f = 'edge_gateway_filter_seconds_count';
+    const counts = (e: Exposition): string[] => series(e, f);
+
+    await (await fetch(`${gw.url}/a`)).arrayBuffer();
+    const inflight = fetch(`${gw.url}/hold`);
+    await until(() => upstream.requests.some((r) => r.url === '/hold'));
+    await gw.gateway.reload(parseConfig(doc(['stamp', 'new']), 'test-config.yaml'));
+    await (await fetch(`${gw.url}/x`)).arrayBuffer();
+    // The first generation still serves /hold: "old" is not gone yet.
+    expect(counts(await scrapeUntil(gw, (e) => value(e, f, { plugin: 'new' }) === 1)))
+      .toEqual(['{"plugin":"new"} 1', '{"plugin":"old"} 1', '{"plugin":"stamp"} 2']);
+
+    release();
+    await (await inflight).arrayBuffer();
+    expect(counts(await scrapeUntil(gw, (e) => value(e, f, { plugin: 'stamp' }) === 3)))
+      .toEqual(['{"plugin":"new"} 1', '{"plugin":"stamp"} 3']);
+
+    // A reload with nothing in flight ends the previous generation at once.
+    await gw.gateway.reload(parseConfig(doc(['stamp']), 'test-config.yaml'));
+    expect(counts(await scrape(gw))).toEqual(['{"plugin":"stamp"} 3']);
+  });
+
   it('counts the time a filter spends in on_log toward its filter seconds', async () => {
     const upstream = await startUpstream();
     cleanup.push(upstream.close);
@@ -410,5 +452,29 @@ describe('/metrics', () => {
     // Node's process metrics under their standard names, as dashboards expect them.
     expect(e.type.get('process_cpu_seconds_total')).toBe('counter');
     expect(e.type.get('nodejs_eventloop_lag_seconds')).toBe('gauge');
+  });
+});
+
+describe('GatewayMetrics as the sink of proxy_define_metric', () => {
+  const origin = (pluginName: string) => ({ pluginName, rootId: '', vmId: '' });
+  const sink = (): GatewayMetrics => new GatewayMetrics({
+    vms: () => [], moduleCache: () => ({ hits: 0, misses: 0, compiles: 0, entries: 0, bytes: 0 }),
+  });
+
+  it(`lets one plugin add at most ${MAX_GUEST_METRICS} metrics whatever its VMs, without counting names it shares`, async () => {
+    const metrics = sink();
+    for (let i = 0; i < MAX_GUEST_METRICS; i++) expect(metrics.define(MetricType.COUNTER, `a_${i}`, origin('a'))).not.toBeNull();
+    // A new VM of the same plugin (a reload, a recycle) starts with an empty table: the cap holds here.
+    expect(metrics.define(MetricType.COUNTER, 'a_more', origin('a'))).toBeNull();
+    // Names already in the registry are the same metric: no new series, so still answered.
+    const shared = metrics.define(MetricType.COUNTER, 'a_7', origin('a'));
+    expect(shared).not.toBeNull();
+    expect(metrics.define(MetricType.COUNTER, 'b_own', origin('b'))).not.toBeNull();
+    expect(metrics.define(MetricType.COUNTER, 'a_8', origin('b'))).not.toBeNull();
+    shared!.add(2);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('\nwasmcustom_a_7 2\n');
+    expect(text).not.toContain('wasmcustom_a_more');
+    expect(text.match(/^# TYPE wasmcustom_/gm)).toHaveLength(MAX_GUEST_METRICS + 1);
   });
 });

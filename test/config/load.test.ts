@@ -150,8 +150,26 @@ routes:
       routes: [{ name: 'r', cluster: 'backend', match: { pathRegex: '^/(a', headers: [{ name: 'x', regex: '[' }] } }],
     }, 're.yaml'));
     expect(err.problems).toEqual([
-      'routes[0].match.pathRegex: Invalid regular expression: /^/(a/: Unterminated group',
-      'routes[0].match.headers[0].regex: Invalid regular expression: /[/: Unterminated character class',
+      'routes[0].match.pathRegex: not a valid RE2 pattern (no lookarounds or backreferences): error parsing regexp: missing closing ): `^/(a`',
+      'routes[0].match.headers[0].regex: not a valid RE2 pattern (no lookarounds or backreferences): error parsing regexp: missing closing ]: `[`',
+    ]);
+  });
+
+  it('refuses what RE2 cannot run in linear time (lookarounds, backreferences) and a pattern over the size limit, naming the field', () => {
+    const err = configError(() => parseConfig({
+      ...base,
+      routes: [
+        { name: 'ahead', cluster: 'backend', match: { pathRegex: '/(?!admin).*' } },
+        { name: 'behind', cluster: 'backend', match: { headers: [{ name: 'x', regex: '(?<=a)b' }] } },
+        { name: 'backref', cluster: 'backend', match: { pathRegex: '/(a+)/\\1' } },
+        { name: 'huge', cluster: 'backend', match: { headers: [{ name: 'y', exact: '1' }, { name: 'x', regex: '(a|b){1000}' }] } },
+      ],
+    }, 're2.yaml'));
+    expect(err.problems).toEqual([
+      'routes[0].match.pathRegex: not a valid RE2 pattern (no lookarounds or backreferences): error parsing regexp: invalid or unsupported Perl syntax: `(?!`',
+      'routes[1].match.headers[0].regex: not a valid RE2 pattern (no lookarounds or backreferences): error parsing regexp: invalid named capture: `(?<=a)b`',
+      'routes[2].match.pathRegex: not a valid RE2 pattern (no lookarounds or backreferences): error parsing regexp: invalid escape sequence: `\\1`',
+      expect.stringMatching(/^routes\[3\]\.match\.headers\[1\]\.regex: pattern too complex: RE2 program size \d+, the limit is 1000$/),
     ]);
   });
 
@@ -240,7 +258,7 @@ bogus: 1
       'services[1]: unknown plugin "ghost"',
       'routes[0].filters[1]: unknown plugin "nope"',
       'routes[1].match: give at most one of path, pathPrefix, pathRegex',
-      'routes[1].match.pathRegex: Invalid regular expression: /(/: Unterminated group',
+      'routes[1].match.pathRegex: not a valid RE2 pattern (no lookarounds or backreferences): error parsing regexp: missing closing ): `(`',
       'routes[2].cluster: unknown cluster "bakend"',
     ]);
     expect(err.message.split('\n')).toEqual([`invalid configuration ${file}:`, ...err.problems.map((p) => `  ${file}: ${p}`)]);

@@ -351,13 +351,16 @@ describe('callouts from filters', () => {
       ]);
     });
 
-    it('delivers an unreachable gRPC cluster as UNAVAILABLE (14) through on_grpc_close', async () => {
-      const { gw } = await setup(grpcFilter('grpc'), [{ name: 'grpc', endpoints: [await refusingUrl()], http2: true }]);
+    it('delivers an unreachable gRPC cluster as UNAVAILABLE (14) through on_grpc_close, and logs why the connection failed', async () => {
+      const origin = await refusingUrl();
+      const { gw } = await setup(grpcFilter('grpc'), [{ name: 'grpc', endpoints: [origin], http2: true }]);
       const reply = await send(`${gw.url}/api`);
       expect(reply.status).toBe(200);
       expect(guestLines(gw.logs).filter((l) => !l.includes(' cb=')).slice(0, 3)).toEqual([
         'callout: grpc_call=0 token=5', 'callout: token=5 status=14', 'callout: status=14',
       ]);
+      const failures = gw.logs.filter((l) => l.msg === 'gRPC callout connection failed');
+      expect(failures).toEqual([expect.objectContaining({ level: 40, origin, code: 'ECONNREFUSED', err: expect.stringContaining('ECONNREFUSED') })]);
     });
   });
 });

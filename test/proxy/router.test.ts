@@ -1,6 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeSchema } from '../../gateway/config/schema.js';
 import { Router, compileRoute, type RequestFacts } from '../../gateway/proxy/router.js';
+import { startGateway, startUpstream, type TestGateway, type Upstream } from '../helpers/gateway.js';
 
 function route(name: string, match: Record<string, unknown>): ReturnType<typeof compileRoute<string>> {
   return compileRoute(routeSchema.parse({ name, cluster: 'backend', match }), name);
@@ -133,5 +135,60 @@ describe('Router', () => {
     const router = new Router([route('api', { pathPrefix: '/api' }), route('admin', { host: 'admin.local' })]);
     expect(router.match(facts({ path: '/web' }))).toBeUndefined();
     expect(new Router<string>([]).match(facts())).toBeUndefined();
+  });
+});
+
+describe('regex routes on hostile input', () => {
+  // `(a+)+` against "aaa…a!" is the textbook catastrophic backtrack: a backtracking engine tries
+  // every way to split the a's (2^n) before it gives up; at 25 characters V8's RegExp takes
+  // seconds. RE2 is linear in the input.
+  let upstream: Upstream;
+  let gw: TestGateway;
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    gw = await startGateway({
+      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
+      routes: [
+        { name: 'by-path', cluster: 'backend', match: { pathRegex: '/(a+)+' } },
+        { name: 'by-header', cluster: 'backend', match: { headers: [{ name: 'x-name', regex: '(a+)+' }] } },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await upstream?.close();
+  });
+
+  /**
+   * Sends the requests one after another while the event loop's delay is sampled every 5 ms, and
+   * returns their statuses and the longest the loop was blocked. The gateway runs in this process,
+   * so a match that blocks it shows up here as lag, whatever the wall time of a request.
+   */
+  async function lagOf(requests: Array<{ path: string; headers?: Record<string, string> }>): Promise<{ statuses: number[]; maxLagMs: number }> {
+    const delay = monitorEventLoopDelay({ resolution: 5 });
+    delay.enable();
+    const statuses: number[] = [];
+    for (const r of requests) statuses.push((await fetch(gw.url + r.path, { headers: r.headers })).status);
+    delay.disable();
+    return { statuses, maxLagMs: delay.max / 1e6 };
+  }
+
+  it('answers a path built to make (a+)+ backtrack, short and 8 KiB long, without blocking the event loop', async () => {
+    // The short one first: a backtracking engine fails this check after seconds instead of hanging.
+    const short = await lagOf([{ path: `/${'a'.repeat(25)}!` }]);
+    expect(short.statuses).toEqual([404]);
+    expect(short.maxLagMs).toBeLessThan(250);
+    const long = await lagOf([{ path: `/${'a'.repeat(8192)}!` }, { path: `/${'a'.repeat(8192)}` }]);
+    expect(long.statuses).toEqual([404, 200]);
+    expect(long.maxLagMs).toBeLessThan(250);
+  });
+
+  it('answers a header value built to make (a+)+ backtrack without blocking the event loop', async () => {
+    const short = await lagOf([{ path: '/x', headers: { 'x-name': `${'a'.repeat(25)}!` } }]);
+    expect(short.statuses).toEqual([404]);
+    expect(short.maxLagMs).toBeLessThan(250);
+    const long = await lagOf([{ path: '/x', headers: { 'x-name': `${'a'.repeat(8000)}!` } }, { path: '/x', headers: { 'x-name': 'a'.repeat(8000) } }]);
+    expect(long.statuses).toEqual([404, 200]);
+    expect(long.maxLagMs).toBeLessThan(250);
   });
 });

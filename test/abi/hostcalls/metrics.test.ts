@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { GuestFn } from '../../../gateway/abi/callbacks.js';
 import type { Context, RootContext } from '../../../gateway/abi/context.js';
-import { MetricType, Status } from '../../../gateway/abi/enums.js';
+import { LogLevel, MetricType, Status } from '../../../gateway/abi/enums.js';
+import { MAX_GUEST_METRICS } from '../../../gateway/abi/limits.js';
 import type { MetricCell, MetricsSink, PluginOrigin } from '../../../gateway/abi/ports.js';
 import { MemoryMetrics, TestStream, startVm, text, type TestVm } from '../../helpers/host.js';
 import { guestWat } from '../../helpers/wat.js';
@@ -101,17 +102,44 @@ describe('proxy_define_metric', () => {
     expect(g.t.metrics.cells.size).toBe(0);
   });
 
-  it('gives a name defined twice a new id that refers to the same cell', () => {
+  it('gives a name defined twice (from the root or a stream) the same id and the same cell', () => {
     const g = guest({ add5: ['increment', 5n], add2: ['increment', 2n] });
     const first = g.id(MetricType.COUNTER, 'hits');
     const second = g.id(MetricType.COUNTER, 'hits');
-    expect([first, second]).toEqual([4, 8]);
+    const fromStream = g.define(MetricType.COUNTER, 'hits', g.t.vm.createStream(g.root, new TestStream()));
+    expect([first, second, fromStream]).toEqual([4, 4, { status: Status.OK, id: 4 }]);
     expect(g.run('add5', first)).toBe(Status.OK);
     expect(g.run('add2', second)).toBe(Status.OK);
     expect(g.value(first)).toBe(7);
-    expect(g.value(second)).toBe(7);
     expect(g.t.metrics.cells.size).toBe(1);
     expect(g.t.metrics.cells.get('hits')!.value).toBe(7);
+    // The same name as another type is another metric (the sink decides whether it may exist).
+    expect(g.id(MetricType.GAUGE, 'hits')).toBe(5);
+    expect(g.t.vm.metrics.size).toBe(2);
+  });
+
+  it(`refuses a VM's metric number ${MAX_GUEST_METRICS + 1} with INTERNAL_FAILURE and one warning, and keeps the defined ones`, () => {
+    const g = guest({ add1: ['increment', 1n] });
+    const ids = Array.from({ length: MAX_GUEST_METRICS }, (_, i) => g.id(MetricType.COUNTER, `m${i}`));
+    expect(ids.at(-1)).toBe(4 * MAX_GUEST_METRICS);
+    expect(g.define(MetricType.COUNTER, 'one-more')).toEqual({ status: Status.INTERNAL_FAILURE, id: POISON });
+    expect(g.define(MetricType.HISTOGRAM, 'and-another')).toEqual({ status: Status.INTERNAL_FAILURE, id: POISON });
+    expect(g.t.metrics.cells.size).toBe(MAX_GUEST_METRICS);
+    // Defined names still answer their id, and their cells still count.
+    expect(g.define(MetricType.COUNTER, 'm7')).toEqual({ status: Status.OK, id: ids[7] });
+    expect(g.run('add1', ids[7])).toBe(Status.OK);
+    expect(g.value(ids[7])).toBe(1);
+    const warnings = g.t.logger.lines.filter((l) => l.level === LogLevel.WARN).map((l) => l.message);
+    expect(warnings).toEqual([`proxy_define_metric refused "one-more" in module test.wasm: at most ${MAX_GUEST_METRICS} metrics per VM and per plugin; new names answer INTERNAL_FAILURE, defined ones keep working`]);
+  });
+
+  it('answers INTERNAL_FAILURE and takes no id when the sink refuses a new metric', () => {
+    const memory = new MemoryMetrics();
+    const metrics: MetricsSink = { define: (type, name) => (name === 'refused' ? null : memory.define(type, name)) };
+    const g = guest({}, { ports: { metrics } });
+    expect(g.define(MetricType.COUNTER, 'refused')).toEqual({ status: Status.INTERNAL_FAILURE, id: POISON });
+    expect(g.define(MetricType.COUNTER, 'kept')).toEqual({ status: Status.OK, id: 4 });
+    expect(g.t.logger.lines.filter((l) => l.level === LogLevel.WARN)).toHaveLength(1);
   });
 
   it('defines metrics on behalf of the plugin, the root of the calling stream', () => {
