@@ -16,8 +16,8 @@
  * hands it back to the global around every call that may count too (code-rewrite.ts), so that
  * loops in callees add to their callers' loops instead of each frame starting afresh (three
  * nested loop functions of 9 000 iterations each would otherwise never reach a check). The plan
- * says which functions may count (`touching`): those that loop, check at entry, call indirectly,
- * call the host (which may call the guest's allocator back), or call one that may.
+ * says which functions may count (`touching`): those that loop, check at entry (recursion,
+ * indirect calls), call the host (which may call the guest's allocator back), or call one that may.
  */
 import type { ByteReader } from './leb.js';
 import { newStep, next } from './instructions.js';
@@ -46,6 +46,8 @@ export interface CheckPlan {
   readonly weight: number;
   /** A call to it may count (see the file header): a caller holding the count hands it over. */
   readonly touching: boolean;
+  /** Code bytes a caller inherits by calling it: 0 when it checks at entry. */
+  readonly exposed: number;
 }
 
 /** One pass over the bodies (after the locals) of the code section at `r.pos`; `r` is restored. */
@@ -114,10 +116,15 @@ export function planChecks(bodies: readonly BodyInfo[], interval: number): Check
       // In a cycle every member checks at entry, so callees later in the same SCC need no look.
       const touches = entry || b.loops || b.imports || calleeTouches;
       touching[f] = touches ? 1 : 0;
-      plan[f] = { entry, weight: Math.max(1, Math.min(interval, Math.ceil(reach[f] / CHECK_CHUNK_BYTES))), touching: touches };
+      plan[f] = { entry, weight: weightOf(reach[f], interval), touching: touches, exposed: exposed[f] };
     }
   }
   return plan;
+}
+
+/** Check units for `bytes` of code (see the file header). */
+export function weightOf(bytes: number, interval: number): number {
+  return Math.max(1, Math.min(interval, Math.ceil(bytes / CHECK_CHUNK_BYTES)));
 }
 
 /** Tarjan's SCCs, iteratively (modules have tens of thousands of functions); callees' SCCs come first. */

@@ -7,7 +7,7 @@
  */
 import { ByteReader, ByteWriter } from './leb.js';
 import { newStep, next, Op } from './instructions.js';
-import { planChecks, scanBodies } from './call-graph.js';
+import { planChecks, scanBodies, weightOf, type CheckPlan } from './call-graph.js';
 
 /** Maps an old function index to the new one (defined functions shift by one). */
 export type FuncRemap = (index: number) => number;
@@ -48,11 +48,12 @@ interface HeldCount {
 
 /**
  * Copies instructions from `r` up to `end` into `out`, remapping function indices and, when
- * `check` is given, inserting it after each loop's block type; with `held`, also the hand-overs
- * (HeldCount). Returns the last opcode read.
+ * `checks` is given, inserting the next of them after each loop's block type; with `held`, also the
+ * hand-overs (HeldCount). Returns the last opcode read.
  */
-function copyInstructions(r: ByteReader, end: number, out: ByteWriter, remap: FuncRemap, check: Uint8Array | null,
+function copyInstructions(r: ByteReader, end: number, out: ByteWriter, remap: FuncRemap, checks: readonly Uint8Array[] | null,
   stopAtEnd: boolean, held: HeldCount | null = null): number {
+  let loop = 0;
   const bytes = r.bytes;
   const store = held === null ? null : new ByteWriter(12).u8(0x20).u32(held.local).u8(0x24).u32(held.global).finish(); // local.get; global.set
   const load = held === null ? null : new ByteWriter(12).u8(0x23).u32(held.global).u8(0x21).u32(held.local).finish(); // global.get; local.set
@@ -82,8 +83,8 @@ function copyInstructions(r: ByteReader, end: number, out: ByteWriter, remap: Fu
     if (step.op === Op.FUNC_INDEX) {
       out.bytes(bytes.subarray(from, step.indexAt)).u32(remap(step.funcIndex));
       from = r.pos;
-    } else if (step.op === Op.LOOP && check !== null) {
-      out.bytes(bytes.subarray(from, r.pos)).bytes(check);
+    } else if (step.op === Op.LOOP && checks !== null) {
+      out.bytes(bytes.subarray(from, r.pos)).bytes(checks[loop++]);
       from = r.pos;
     } else if (step.op === Op.END && stopAtEnd) {
       break;
@@ -125,6 +126,38 @@ function loopCheck(local: number, budgetFunc: number, weight: number): Uint8Arra
     .u8(0x21).u32(local) // local.set
     .u8(0x0b) // end
     .finish();
+}
+
+/**
+ * The weight of each loop's check, in the order the loops open: the units of one iteration (its
+ * bytes plus what its calls reach without a check, call-graph.ts), not of the whole function, so
+ * a tight loop in a large function reads the clock no more often than the same loop alone.
+ */
+function loopWeights(r: ByteReader, end: number, plan: readonly CheckPlan[], funcImports: number, interval: number): number[] {
+  const saved = r.pos;
+  const weights: number[] = [];
+  // Open constructs: the loop's index in `weights` (-1 for other blocks), its start, what its calls reach.
+  const open: Array<{ loop: number; start: number; reach: number }> = [];
+  try {
+    while (r.pos < end) {
+      const at = r.pos;
+      next(r, step);
+      const opcode = step.opcode;
+      if (opcode === 0x02 || opcode === 0x04 || opcode === 0x06 || opcode === 0x1f) open.push({ loop: -1, start: at, reach: 0 });
+      else if (opcode === 0x03) open.push({ loop: weights.push(0) - 1, start: at, reach: 0 });
+      else if (opcode === 0x0b || opcode === 0x18) {
+        const done = open.pop();
+        if (done === undefined) continue; // the body's own end
+        if (done.loop >= 0) weights[done.loop] = weightOf(r.pos - done.start + done.reach, interval);
+        if (open.length > 0) open[open.length - 1].reach += done.reach;
+      } else if ((opcode === 0x10 || opcode === 0x12) && step.funcIndex >= funcImports && open.length > 0) {
+        open[open.length - 1].reach += plan[step.funcIndex - funcImports]?.exposed ?? 0;
+      }
+    }
+    return weights;
+  } finally {
+    r.pos = saved;
+  }
 }
 
 /** What the code rewrite needs to know about the module. */
@@ -172,22 +205,27 @@ export function rewriteCode(r: ByteReader, ctx: CodeContext): Uint8Array {
     if (r.pos > end) r.fail(`locals of function body ${i} run past its end`, localsAt);
     const { entry, weight } = plan[i];
     body.length = 0;
-    let check: Uint8Array | null = null;
+    let checks: Uint8Array[] | null = null;
     let held: HeldCount | null = null;
-    // A body that catches keeps the count on the global: a catch arrives from a callee's throw
-    // without passing a point where the local could be reloaded.
-    if (bodies[i].loops && !bodies[i].catches) {
-      // One more i32 local, after all others: index = params + declared locals.
-      body.u32(groups + 1).bytes(r.bytes.subarray(groupsAt, r.pos)).u32(1).u8(0x7f);
-      held = { local: locals, global: ctx.counterGlobal, touching };
-      check = loopCheck(locals, ctx.budgetFunc, weight);
+    if (bodies[i].loops) {
+      const weights = loopWeights(r, end, plan, ctx.funcImports, ctx.interval);
+      if (!bodies[i].catches) {
+        // One more i32 local, after all others: index = params + declared locals.
+        body.u32(groups + 1).bytes(r.bytes.subarray(groupsAt, r.pos)).u32(1).u8(0x7f);
+        held = { local: locals, global: ctx.counterGlobal, touching };
+        checks = weights.map((w) => loopCheck(locals, ctx.budgetFunc, w));
+      } else {
+        // A body that catches keeps the count on the global: a catch arrives from a callee's
+        // throw without passing a point where the local could be reloaded.
+        body.bytes(r.bytes.subarray(localsAt, r.pos));
+        checks = weights.map((w) => budgetCheck(ctx.counterGlobal, ctx.budgetFunc, w));
+      }
     } else {
       body.bytes(r.bytes.subarray(localsAt, r.pos));
-      if (bodies[i].loops) check = budgetCheck(ctx.counterGlobal, ctx.budgetFunc, weight);
     }
     if (entry) body.bytes(budgetCheck(ctx.counterGlobal, ctx.budgetFunc, weight));
     if (held !== null) body.u8(0x23).u32(ctx.counterGlobal).u8(0x21).u32(locals); // local = global
-    const last = copyInstructions(r, end, body, ctx.remap, check, false, held);
+    const last = copyInstructions(r, end, body, ctx.remap, checks, false, held);
     if (r.pos !== end || last !== 0x0b) r.fail(`function body ${i} does not end with end`, end);
     out.u32(body.length).bytes(body.finish());
   }

@@ -128,6 +128,21 @@ describe('instrumentModule on small modules', () => {
     expect(outer).toMatch(new RegExp(`local.get \\$n\\n\\s*${store}\\)`));
   });
 
+  it('weighs a loop check by one iteration of that loop, not by the function around it', () => {
+    // $f reaches $big's ~3 000 bytes once, outside its loop: the function weighs 12+ units, the
+    // tight loop one. A loop that calls $big weighs what one iteration reaches.
+    const nops = '(nop)'.repeat(3000);
+    const wat = text(instrumentModule(watToBytes(`(module
+      (func $big ${nops})
+      (func $f (param $n i32)
+        (call $big)
+        (loop $tight (br_if $tight (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
+        (loop $heavy (call $big) (br_if $heavy (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))))`, 'weights.wat')).bytes);
+    const f = wat.slice(wat.indexOf('(func $f'), wat.indexOf('\n  (', wat.indexOf('(func $f')));
+    const weights = [...f.matchAll(/loop {2};; label = @1\n\s*local.get 1\n\s*i32.const (\d+)/g)].map((m) => Number(m[1]));
+    expect(weights).toEqual([1, 12]);
+  });
+
   it('keeps an imported memory as it is and reports it for the host to create', () => {
     const plan = instrumentModule(watToBytes('(module (import "env" "memory" (memory 3)) (func))')).plan;
     expect(plan.memory).toEqual({ module: 'env', name: 'memory', initialPages: 3, maximumPages: null, shared: false });
