@@ -8,8 +8,9 @@
  * checks at function entries and loop heads, the capped memory, the VM's deadline per call).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { LogLevel, type MetricType } from '../../gateway/abi/enums.js';
+import { Direction, LogLevel, type MetricType } from '../../gateway/abi/enums.js';
 import { HeaderMap } from '../../gateway/abi/header-map.js';
+import type { StreamMap } from '../../gateway/abi/map-types.js';
 import { propInt, propString } from '../../gateway/abi/properties.js';
 import type {
   AbiLogger, Callouts, HttpCallRequest, HttpCallResponse, LocalResponse, MetricCell, MetricsSink, Scheduler,
@@ -65,8 +66,9 @@ class FilterStream extends BenchStream {
   constructor(requestHeaders: HeaderMap, readonly responseHeaders: HeaderMap) {
     super(requestHeaders);
   }
-  override headerMap(type: number): HeaderMap | null {
-    return type === 0 ? this.requestHeaders : type === 2 ? this.responseHeaders : null;
+  override headerMap(map: StreamMap): HeaderMap | null {
+    if (map.trailers) return null;
+    return map.direction === Direction.REQUEST ? this.requestHeaders : this.responseHeaders;
   }
   override property(path?: readonly string[]): Uint8Array | undefined {
     return path === undefined ? undefined : PROPS.get(path.join('.'));

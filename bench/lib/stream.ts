@@ -3,16 +3,17 @@
  * and nothing else. Unlike test/helpers' TestStream it records nothing, so the benchmark measures
  * the ABI host and not the test double.
  */
-import { Status } from '../../gateway/abi/enums.js';
+import { Direction, Status } from '../../gateway/abi/enums.js';
 import type { HeaderMap } from '../../gateway/abi/header-map.js';
 import type { BodyBuffer } from '../../gateway/abi/body-buffer.js';
+import type { StreamMap } from '../../gateway/abi/map-types.js';
 import type { LocalResponse, StreamHost } from '../../gateway/abi/ports.js';
 
 export class BenchStream implements StreamHost {
   constructor(readonly requestHeaders: HeaderMap) {}
 
-  headerMap(type: number): HeaderMap | null {
-    return type === 0 ? this.requestHeaders : null;
+  headerMap(map: StreamMap): HeaderMap | null {
+    return map.direction === Direction.REQUEST && !map.trailers ? this.requestHeaders : null;
   }
   body(): BodyBuffer | null {
     return null;

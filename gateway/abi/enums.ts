@@ -60,6 +60,13 @@ export const StreamType = { HTTP_REQUEST: 0, HTTP_RESPONSE: 1, DOWNSTREAM: 2, UP
 export type StreamType = (typeof StreamType)[keyof typeof StreamType];
 export const MAX_STREAM_TYPE = 3;
 
+/**
+ * The two directions of an HTTP stream. The values are those of StreamType.HTTP_REQUEST/RESPONSE
+ * and BufferType.HTTP_REQUEST_BODY/RESPONSE_BODY, so a stream or body type below 2 is a direction.
+ */
+export const Direction = { REQUEST: 0, RESPONSE: 1 } as const;
+export type Direction = (typeof Direction)[keyof typeof Direction];
+
 /** `proxy_metric_type_t`. */
 export const MetricType = { COUNTER: 0, GAUGE: 1, HISTOGRAM: 2 } as const;
 export type MetricType = (typeof MetricType)[keyof typeof MetricType];

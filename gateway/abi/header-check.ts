@@ -124,8 +124,3 @@ export function isHeaderList(target: HeaderTarget, pairs: Pairs): boolean {
 export function fitsHeaderMap(current: number, added: number): boolean {
   return current + added <= MAX_HEADER_MAP_BYTES;
 }
-
-/** The check target for stream map `type` (0..3). */
-export function targetOfMap(type: number): HeaderTarget {
-  return type === 0 ? HeaderTarget.REQUEST : type === 2 ? HeaderTarget.RESPONSE : HeaderTarget.TRAILERS;
-}

@@ -5,7 +5,8 @@
  */
 import type { BodyBuffer } from './body-buffer.js';
 import type { HeaderMap } from './header-map.js';
-import type { LogLevel, MetricType, Status } from './enums.js';
+import type { BufferType, LogLevel, MetricType, Status, StreamType } from './enums.js';
+import type { StreamMap } from './map-types.js';
 import type { Pairs } from './pairs.js';
 
 /** Who a guest log line or a host event is about. */
@@ -207,18 +208,19 @@ export interface LocalResponse {
  */
 export interface StreamHost {
   /**
-   * Header map 0..3 if it exists in the current phase, else null. With `write`, null also when it
-   * is read-only now (e.g. during `on_log`).
+   * The stream's header map `map` (resolved from the guest's map type by map-types.ts: only ever
+   * one of the stream's four maps) if it exists in the current phase, else null. With `write`,
+   * null also when it is read-only now (e.g. request headers once forwarded, during `on_log`).
    */
-  headerMap(type: number, write: boolean): HeaderMap | null;
-  /** Buffer 0..3 if it is available in the current callback, else null. */
-  body(type: number): BodyBuffer | null;
+  headerMap(map: StreamMap, write: boolean): HeaderMap | null;
+  /** Buffer 0..3 (request/response body, downstream/upstream data) if available in the current callback, else null. */
+  body(type: BufferType): BodyBuffer | null;
   /** A stream-scoped property (request.*, response.*, source.*, filter state…), serialised. */
   property(path: readonly string[]): Uint8Array | undefined;
   /** Stores filter state; NOT_FOUND when the stream has none, BAD_ARGUMENT if rejected. */
   setProperty(path: readonly string[], value: Uint8Array): Status;
-  continueStream(type: number): void;
-  closeStream(type: number): void;
+  continueStream(type: StreamType): void;
+  closeStream(type: StreamType): void;
   sendLocalResponse(response: LocalResponse): void;
 }
 

@@ -9,7 +9,7 @@
  */
 import { CALL_FAILED, RootContext, StreamContext, type Context, type PluginSpec } from './context.js';
 import { resolveAllocator, resolveCallbacks, type Callbacks, type GuestFn } from './callbacks.js';
-import { AbiVersion, LogLevel, Status } from './enums.js';
+import { AbiVersion, LogLevel, Status, type StreamType } from './enums.js';
 import { checkVmImports } from './import-check.js';
 import { buildImports } from './imports.js';
 import { CallBudget, type VmLimits } from './budget.js';
@@ -71,7 +71,7 @@ export interface VmOptions {
   readonly limits?: VmLimits;
 }
 
-interface DeferredAction { kind: Deferred; ctx: Context; arg: number; reply: LocalResponse | null }
+interface DeferredAction { kind: Deferred; ctx: Context; arg: StreamType; reply: LocalResponse | null }
 
 export class WasmVm {
   readonly name: string;
@@ -300,7 +300,7 @@ export class WasmVm {
 
   // ---- deferred side effects ---------------------------------------------------------------
 
-  defer(kind: Deferred, ctx: Context, arg = 0, reply: LocalResponse | null = null): void {
+  defer(kind: Deferred, ctx: Context, arg: StreamType = 0, reply: LocalResponse | null = null): void {
     this.deferred.push({ kind, ctx, arg, reply });
   }
 

@@ -10,16 +10,16 @@
  * addDecodedTrailers/addEncodedTrailers): the filters after it then get the data without
  * end_of_stream and their trailers callback, as Envoy's filter manager does.
  */
-import { BodyAction } from '../abi/enums.js';
+import { BodyAction, Direction } from '../abi/enums.js';
 import { CALL_FAILED } from '../abi/context.js';
 import type { BodyBuffer } from '../abi/body-buffer.js';
 import type { FilterSlot } from './filter-slot.js';
 
 export interface BodyOwner {
   /** Calls the body callback of `slot` for `direction`; returns its action or CALL_FAILED. */
-  callBody(slot: FilterSlot, direction: number, size: number, eos: boolean): number;
+  callBody(slot: FilterSlot, direction: Direction, size: number, eos: boolean): number;
   /** Calls the trailers callback of `slot` for `direction`; returns its action (0 Continue) or CALL_FAILED. */
-  callTrailers(slot: FilterSlot, direction: number): number;
+  callTrailers(slot: FilterSlot, direction: Direction): number;
   /** After a callback: whether the flow moved on (a local reply, a reset) and this body must stop. */
   interrupted(epoch: number): boolean;
   /** A walk along the filters begins: returns the epoch to check with interrupted() (and marks the clock). */
@@ -27,7 +27,7 @@ export interface BodyOwner {
   /** Fail policy for a filter that trapped: true to pass over it and go on. */
   failFilter(slot: FilterSlot): boolean;
   /** Whether the stream of `direction` now ends with trailers (a filter may just have added them). */
-  hasTrailers(direction: number): boolean;
+  hasTrailers(direction: Direction): boolean;
 }
 
 export class BodyPipeline {
@@ -37,7 +37,7 @@ export class BodyPipeline {
   constructor(
     private readonly owner: BodyOwner,
     private readonly slots: readonly FilterSlot[],
-    private readonly direction: 0 | 1,
+    private readonly direction: Direction,
     private readonly limit: number,
     private readonly emit: (data: Buffer, eos: boolean) => void,
     private readonly overLimit: () => void,
@@ -122,8 +122,8 @@ export class BodyPipeline {
   }
 
   /** True when some filter of this direction exports a body callback. */
-  static wanted(slots: readonly FilterSlot[], direction: 0 | 1): boolean {
-    return slots.some((s) => s.active && (direction === 0
+  static wanted(slots: readonly FilterSlot[], direction: Direction): boolean {
+    return slots.some((s) => s.active && (direction === Direction.REQUEST
       ? s.stream!.vm.callbacks.onRequestBody !== null
       : s.stream!.vm.callbacks.onResponseBody !== null));
   }

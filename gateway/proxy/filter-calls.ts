@@ -4,18 +4,18 @@
  * callback boundary: the end of one callback is the start of the next.
  */
 import { CALL_FAILED, type StreamContext } from '../abi/context.js';
-import { StreamType } from '../abi/enums.js';
+import { Direction } from '../abi/enums.js';
 import type { FilterSlot } from './filter-slot.js';
 
 export class FilterCalls {
   /** The filter whose callback is running now (a continue_stream from it is an early continue). */
   running: FilterSlot | null = null;
   /**
-   * The direction (0 request, 1 response) of the end-of-stream body callback running now, or -1.
+   * The direction of the end-of-stream body callback running now, or -1.
    * Envoy creates the trailer map when a filter writes to it then (getMap → addDecodedTrailers /
    * addEncodedTrailers), so a filter can add trailers the peer never sent.
    */
-  eosBody = -1;
+  eosBody: Direction | -1 = -1;
   /** The end of the last callback of the current walk; -1 before its first. */
   private lap = -1;
 
@@ -29,34 +29,34 @@ export class FilterCalls {
     this.lap = -1;
   }
 
-  headers(slot: FilterSlot, type: number, count: number, eos: boolean): number {
+  headers(slot: FilterSlot, direction: Direction, count: number, eos: boolean): number {
     const t0 = this.enter(slot);
     const stream = slot.stream!;
     const replied = stream.localReplySent;
     const requests = stream.localReplyRequests;
-    const action = type === StreamType.HTTP_REQUEST ? stream.onRequestHeaders(count, eos) : stream.onResponseHeaders(count, eos);
+    const action = direction === Direction.REQUEST ? stream.onRequestHeaders(count, eos) : stream.onResponseHeaders(count, eos);
     this.leave(slot, t0);
     return ignoringSecondReply(stream, replied, requests, action);
   }
 
-  body(slot: FilterSlot, direction: number, size: number, eos: boolean): number {
+  body(slot: FilterSlot, direction: Direction, size: number, eos: boolean): number {
     const t0 = this.enter(slot);
     const stream = slot.stream!;
     const replied = stream.localReplySent;
     const requests = stream.localReplyRequests;
     if (eos) this.eosBody = direction;
-    const action = direction === 0 ? stream.onRequestBody(size, eos) : stream.onResponseBody(size, eos);
+    const action = direction === Direction.REQUEST ? stream.onRequestBody(size, eos) : stream.onResponseBody(size, eos);
     this.eosBody = -1;
     this.leave(slot, t0);
     return ignoringSecondReply(stream, replied, requests, action);
   }
 
-  trailers(slot: FilterSlot, direction: number, count: number): number {
+  trailers(slot: FilterSlot, direction: Direction, count: number): number {
     const t0 = this.enter(slot);
     const stream = slot.stream!;
     const replied = stream.localReplySent;
     const requests = stream.localReplyRequests;
-    const action = direction === 0 ? stream.onRequestTrailers(count) : stream.onResponseTrailers(count);
+    const action = direction === Direction.REQUEST ? stream.onRequestTrailers(count) : stream.onResponseTrailers(count);
     this.leave(slot, t0);
     return ignoringSecondReply(stream, replied, requests, action);
   }

@@ -7,17 +7,20 @@
 import { BodyBuffer } from '../abi/body-buffer.js';
 import type { StreamContext } from '../abi/context.js';
 import type { HeaderMap } from '../abi/header-map.js';
+import type { StreamMap } from '../abi/map-types.js';
 import type { LocalResponse, StreamHost } from '../abi/ports.js';
-import type { Status } from '../abi/enums.js';
+import { BufferType, type Direction, type Status, type StreamType } from '../abi/enums.js';
 import type { PluginRuntime } from './plugin-runtime.js';
 
 /** What a slot needs from the flow it belongs to. */
 export interface SlotOwner {
-  headerMap(type: number, write: boolean): HeaderMap | null;
+  headerMap(map: StreamMap, write: boolean): HeaderMap | null;
   property(path: readonly string[]): Uint8Array | undefined;
   setProperty(path: readonly string[], value: Uint8Array): Status;
-  onContinue(slot: FilterSlot, type: number): void;
-  onClose(slot: FilterSlot, type: number): void;
+  /** Whether the request headers callback of `slot` ran: the filter takes part in the response phase. */
+  requestRan(slot: FilterSlot): boolean;
+  onContinue(slot: FilterSlot, type: StreamType): void;
+  onClose(slot: FilterSlot, type: StreamType): void;
   onLocalReply(slot: FilterSlot, reply: LocalResponse): void;
   /** The filter's VM failed while this stream was paused on it: apply its failure policy. */
   onVmFailed(slot: FilterSlot): void;
@@ -39,8 +42,6 @@ export class SlotBody {
 
 export class FilterSlot implements StreamHost {
   stream: StreamContext | null = null;
-  /** on_request_headers was delivered: the filter takes part in the response phase. */
-  requestRan = false;
   /** Fail-open after a failure on this stream: the filter is passed over from now on. */
   skipped = false;
   /** Milliseconds spent in this filter's callbacks for this request. */
@@ -52,24 +53,30 @@ export class FilterSlot implements StreamHost {
   /** Registered with the plugin as paused, so that a VM failure elsewhere can end the wait. */
   private held = false;
 
-  constructor(readonly owner: SlotOwner, readonly plugin: PluginRuntime) {}
+  /** `index`: the filter's place in the request's chain. */
+  constructor(readonly owner: SlotOwner, readonly plugin: PluginRuntime, readonly index: number) {}
 
   get active(): boolean {
     return this.stream !== null && !this.skipped;
   }
 
-  /** The body state of `direction` (0 request, 1 response), created on first use. */
-  bodyState(direction: number): SlotBody {
+  /** on_request_headers was delivered: the filter takes part in the response phase. */
+  get requestRan(): boolean {
+    return this.owner.requestRan(this);
+  }
+
+  /** The body state of `direction`, created on first use. */
+  bodyState(direction: Direction): SlotBody {
     return direction === 0 ? (this.requestBody ??= new SlotBody()) : (this.responseBody ??= new SlotBody());
   }
 
   /** The body state of `direction` if a body callback ever ran there, else null. */
-  existingBody(direction: number): SlotBody | null {
+  existingBody(direction: Direction): SlotBody | null {
     return direction === 0 ? this.requestBody : this.responseBody;
   }
 
   /** The filter holds a body in `direction` until it calls proxy_continue_stream. */
-  bodyPaused(direction: number): boolean {
+  bodyPaused(direction: Direction): boolean {
     return this.existingBody(direction)?.paused ?? false;
   }
 
@@ -77,14 +84,14 @@ export class FilterSlot implements StreamHost {
   hold(): void {
     if (this.held) return;
     this.held = true;
-    this.plugin.paused.add(this);
+    this.plugin.hold(this);
   }
 
   /** The stream is over. */
   release(): void {
     if (!this.held) return;
     this.held = false;
-    this.plugin.paused.delete(this);
+    this.plugin.release(this);
   }
 
   /** From the plugin, once its VM has failed. */
@@ -94,23 +101,24 @@ export class FilterSlot implements StreamHost {
   }
 
   /** continue_stream for `direction` arrived while this filter's own callback was running. */
-  continueEarly(direction: number): void {
+  continueEarly(direction: Direction): void {
     this.earlyContinue |= 1 << direction;
   }
 
-  consumeEarlyContinue(direction: number): boolean {
+  consumeEarlyContinue(direction: Direction): boolean {
     const bit = 1 << direction;
     const early = (this.earlyContinue & bit) !== 0;
     this.earlyContinue &= ~bit;
     return early;
   }
 
-  headerMap(type: number, write: boolean): HeaderMap | null {
-    return this.owner.headerMap(type, write);
+  headerMap(map: StreamMap, write: boolean): HeaderMap | null {
+    return this.owner.headerMap(map, write);
   }
 
-  body(type: number): BodyBuffer | null {
-    return type <= 1 ? (this.existingBody(type)?.buffer ?? null) : null;
+  body(type: BufferType): BodyBuffer | null {
+    // The HTTP bodies only: a stream here is never a TCP stream (downstream/upstream data).
+    return type === BufferType.HTTP_REQUEST_BODY || type === BufferType.HTTP_RESPONSE_BODY ? (this.existingBody(type)?.buffer ?? null) : null;
   }
 
   property(path: readonly string[]): Uint8Array | undefined {
@@ -121,11 +129,11 @@ export class FilterSlot implements StreamHost {
     return this.owner.setProperty(path, value);
   }
 
-  continueStream(type: number): void {
+  continueStream(type: StreamType): void {
     this.owner.onContinue(this, type);
   }
 
-  closeStream(type: number): void {
+  closeStream(type: StreamType): void {
     this.owner.onClose(this, type);
   }
 

@@ -63,7 +63,7 @@ export class PluginRuntime {
    * callback (a callout answer, another stream), nothing would resume them: they get the failure
    * policy instead, so that a failing filter never hangs a client.
    */
-  readonly paused = new Set<FilterSlot>();
+  private readonly paused = new Set<FilterSlot>();
   private backoffMs = 0;
   private nextReloadAt = 0;
   private failedAt = 0;
@@ -164,6 +164,16 @@ export class PluginRuntime {
       // NB: after the failing guest call has unwound (this runs inside it).
       queueMicrotask(() => { for (const slot of held) slot.vmFailed(); });
     }
+  }
+
+  /** `slot`'s stream waits for this plugin to continue it (Pause): a VM failure must end the wait. */
+  hold(slot: FilterSlot): void {
+    this.paused.add(slot);
+  }
+
+  /** `slot`'s stream no longer waits (it is over). */
+  release(slot: FilterSlot): void {
+    this.paused.delete(slot);
   }
 
   get healthy(): boolean {

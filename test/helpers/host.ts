@@ -4,8 +4,9 @@
  * in-memory metrics sink, and `startVm` wiring them to a WAT guest.
  */
 import { BodyBuffer } from '../../gateway/abi/body-buffer.js';
-import { LogLevel, Status } from '../../gateway/abi/enums.js';
+import { Direction, LogLevel, Status, type BufferType, type StreamType } from '../../gateway/abi/enums.js';
 import { HeaderMap } from '../../gateway/abi/header-map.js';
+import type { StreamMap } from '../../gateway/abi/map-types.js';
 import type { AbiLogger, LocalResponse, MetricCell, MetricsSink, PluginOrigin, StreamHost } from '../../gateway/abi/ports.js';
 import { WasmVm, type VmOptions, type VmPorts } from '../../gateway/abi/vm.js';
 import { MemorySharedData, MemorySharedQueues } from '../../gateway/shared-state/memory.js';
@@ -48,10 +49,16 @@ export class MemoryMetrics implements MetricsSink {
   }
 }
 
-/** A stream as the data plane would present it, recording every action applied to it. */
+/**
+ * A stream as the data plane would present it, recording every action applied to it. Like the
+ * flow it is handed resolved stream maps (abi/map-types.ts) and answers by direction and part,
+ * never by the guest's map type number.
+ */
 export class TestStream implements StreamHost {
+  /** Request headers, request trailers, response headers, response trailers (see `slot`). */
   maps: (HeaderMap | null)[] = [new HeaderMap(), null, null, null];
   bodies: (BodyBuffer | null)[] = [null, null, null, null];
+  /** Per entry of `maps`: whether a write may reach it now. */
   readonly writable = [true, true, true, true];
   readonly properties = new Map<string, Uint8Array>();
   readonly actions: string[] = [];
@@ -60,11 +67,16 @@ export class TestStream implements StreamHost {
   constructor(requestHeaders: Array<[string, string]> = []) {
     this.maps[0] = HeaderMap.from(requestHeaders);
   }
-  headerMap(type: number, write: boolean): HeaderMap | null {
-    if (write && !this.writable[type]) return null;
-    return this.maps[type] ?? null;
+  /** Where `map` lives in `maps`: [request, response] × [headers, trailers]. */
+  static slot(map: StreamMap): number {
+    return (map.direction === Direction.REQUEST ? 0 : 2) + (map.trailers ? 1 : 0);
   }
-  body(type: number): BodyBuffer | null {
+  headerMap(map: StreamMap, write: boolean): HeaderMap | null {
+    const slot = TestStream.slot(map);
+    if (write && !this.writable[slot]) return null;
+    return this.maps[slot];
+  }
+  body(type: BufferType): BodyBuffer | null {
     return this.bodies[type] ?? null;
   }
   property(path: readonly string[]): Uint8Array | undefined {
@@ -74,10 +86,10 @@ export class TestStream implements StreamHost {
     this.properties.set(path.join('.'), value);
     return Status.OK;
   }
-  continueStream(type: number): void {
+  continueStream(type: StreamType): void {
     this.actions.push(`continue:${type}`);
   }
-  closeStream(type: number): void {
+  closeStream(type: StreamType): void {
     this.actions.push(`close:${type}`);
   }
   sendLocalResponse(response: LocalResponse): void {

@@ -274,4 +274,51 @@ describe('the request flow', () => {
       'trailers: ctx=2 cb=log', 'trailers: ctx=2 cb=done', 'trailers: ctx=2 cb=delete',
     ]);
   });
+
+  describe('writes to the maps of a callout answer (types 4–7)', () => {
+    /** Logs `<op><type>=<status>` for add, replace and set_pairs on each of maps 4–7 (read-only: 2, BAD_ARGUMENT). */
+    function writesToAnswerMaps(g: Guest, prefix: string): string {
+      return [4, 5, 6, 7].map((type) => `
+        (call $log_num ${g.lit(`${prefix}add${type}=`)} (call $proxy_add_header_map_value (i32.const ${type}) ${g.lit(`x-leak-${type}`)} ${g.lit('add')}))
+        (call $log_num ${g.lit(`${prefix}replace${type}=`)} (call $proxy_replace_header_map_value (i32.const ${type}) ${g.lit(`x-leak-${type}`)} ${g.lit('replace')}))
+        (call $log_num ${g.lit(`${prefix}set${type}=`)} (call $proxy_set_header_map_pairs (i32.const ${type}) ${g.pairs([[`x-leak-${type}`, 'set']])}))`).join('');
+    }
+    const refused = (prefix: string) => [4, 5, 6, 7].flatMap((t) => [`${prefix}add${t}=2`, `${prefix}replace${t}=2`, `${prefix}set${t}=2`]);
+
+    it('never reach the client\'s response trailers from on_response_trailers', async () => {
+      const g = new Guest();
+      const wat = g.build({ log: false, on: {
+        proxy_on_response_trailers: `${writesToAnswerMaps(g, '')} (call $add_header (i32.const 3) ${g.lit('x-filter')} ${g.lit('seen')}) (i32.const 0)`,
+      } });
+      const { gw } = await setup([{ name: 'writer', wat }], (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum' });
+        res.write('body');
+        res.addTrailers({ 'x-checksum': 'abc123' });
+        res.end();
+      });
+      const reply = await send(`${gw.url}/trailers`);
+      expect(reply.body.toString()).toBe('body');
+      // Map 3 is the stream's: the write there arrives, so trailers do reach the client.
+      expect(reply.trailers).toEqual({ 'x-checksum': 'abc123', 'x-filter': 'seen' });
+      await waitFor(() => guestLines(gw.logs).length === 12, 'the twelve writes');
+      expect(guestLines(gw.logs)).toEqual(refused('').map((l) => `writer: ${l}`));
+    });
+
+    it('never create response trailers from the end-of-stream body callback', async () => {
+      const g = new Guest();
+      const wat = g.build({ log: false, on: {
+        proxy_on_response_body: `(if (local.get $eos) (then ${writesToAnswerMaps(g, 'eos ')})) (i32.const 0)`,
+      } });
+      // Chunked, so that trailers a filter added could reach the client.
+      const { gw } = await setup([{ name: 'writer', wat }], (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('ok');
+      });
+      const reply = await send(`${gw.url}/body`);
+      expect(reply.body.toString()).toBe('ok');
+      expect(reply.trailers).toEqual({});
+      await waitFor(() => guestLines(gw.logs).length === 12, 'the twelve writes');
+      expect(guestLines(gw.logs)).toEqual(refused('eos ').map((l) => `writer: ${l}`));
+    });
+  });
 });

@@ -26,7 +26,7 @@ function readable(vm: WasmVm, type: number): Uint8Array | BodyBuffer | null {
     case BufferType.FOREIGN_FUNCTION_ARGUMENTS:
       return null;
     default:
-      return ctx.kind === 'stream' ? ctx.host.body(type) : null;
+      return ctx.kind === 'stream' ? ctx.host.body(type as BufferType) : null;
   }
 }
 
@@ -68,7 +68,7 @@ export function bufferHostcalls(vm: WasmVm): HostcallTable {
       if (type >>> 0 > MAX_BUFFER_TYPE || type > BufferType.UPSTREAM_DATA) return Status.BAD_ARGUMENT;
       const data = vm.mem.copy(dataPtr, dataLen);
       const ctx = vm.target();
-      const buf = ctx !== null && ctx.kind === 'stream' ? ctx.host.body(type) : null;
+      const buf = ctx !== null && ctx.kind === 'stream' ? ctx.host.body(type as BufferType) : null;
       if (buf === null) return Status.NOT_FOUND;
       return buf.splice(start >>> 0, size >>> 0, data);
     },

@@ -13,7 +13,7 @@ import type { WasmVm } from '../vm.js';
 import type { HostcallTable } from './table.js';
 
 export function streamControlHostcalls(vm: WasmVm): HostcallTable {
-  const continueStream = (type: number): number => {
+  const continueStream = (type: StreamType): number => {
     const ctx = vm.target();
     // Envoy: continuing a root or an unpaused stream is a silent OK; UPSTREAM cannot resume.
     if (type === StreamType.UPSTREAM) return Status.UNIMPLEMENTED;
@@ -41,13 +41,13 @@ export function streamControlHostcalls(vm: WasmVm): HostcallTable {
 
     proxy_continue_stream(type: number): number {
       if (type >>> 0 > MAX_STREAM_TYPE) return Status.BAD_ARGUMENT;
-      return continueStream(type);
+      return continueStream(type as StreamType);
     },
 
     proxy_close_stream(type: number): number {
       if (type >>> 0 > MAX_STREAM_TYPE) return Status.BAD_ARGUMENT;
       const ctx = vm.target();
-      if (ctx !== null && ctx.kind === 'stream') vm.defer(Deferred.CLOSE, ctx, type);
+      if (ctx !== null && ctx.kind === 'stream') vm.defer(Deferred.CLOSE, ctx, type as StreamType);
       return Status.OK;
     },
 

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GuestFn } from '../../../gateway/abi/callbacks.js';
 import type { RootContext } from '../../../gateway/abi/context.js';
-import { HeadersAction, Status } from '../../../gateway/abi/enums.js';
+import { HeadersAction, Status, type StreamType } from '../../../gateway/abi/enums.js';
 import { decodePairs, encodePairs, type Pairs } from '../../../gateway/abi/pairs.js';
 import type { Callouts } from '../../../gateway/abi/ports.js';
 import { RecordingLogger, TestStream, startVm, until, type TestVm } from '../../helpers/host.js';
@@ -329,7 +329,7 @@ describe('proxy_http_call', () => {
     const g = guest({}, await httpBackend(granted), logger);
     const logAtContinue: string[][] = [];
     const host = new (class extends TestStream {
-      override continueStream(type: number): void {
+      override continueStream(type: StreamType): void {
         logAtContinue.push(logger.messages());
         super.continueStream(type);
       }

@@ -260,6 +260,25 @@ describe('proxy_add/replace/remove_header_map_value', () => {
   });
 });
 
+describe('writes to the maps of a callout answer (4–7)', () => {
+  it.each([4, 5, 6, 7])('map %i refuses every write from a stream and leaves all four stream maps as they were', (type) => {
+    const { probe, stream, host, root } = setup([['x', '1']]);
+    host.maps[1] = HeaderMap.from([['x-req-t', '1']]);
+    host.maps[2] = HeaderMap.from([[':status', '200']]);
+    host.maps[3] = HeaderMap.from([['x-resp-t', '1']]);
+    root.callout = { headers: [':status', '200'], body: text(''), trailers: ['x-t', '1'] };
+    try {
+      expect(add(probe, stream, type, 'x-leak', 'a')).toBe(Status.BAD_ARGUMENT);
+      expect(replace(probe, stream, type, 'x-leak', 'b')).toBe(Status.BAD_ARGUMENT);
+      expect(remove(probe, stream, type, 'x-resp-t')).toBe(Status.BAD_ARGUMENT);
+      expect(setPairs(probe, stream, type, encodePairs(['x-leak', 'c']))).toBe(Status.BAD_ARGUMENT);
+    } finally {
+      root.callout = null;
+    }
+    expect(host.maps.map((m) => m!.pairs)).toEqual([['x', '1'], ['x-req-t', '1'], [':status', '200'], ['x-resp-t', '1']]);
+  });
+});
+
 describe('proxy_get_header_map_size', () => {
   it('writes the byte size of keys plus values (Envoy HeaderMap::byteSize), not the serialised size', () => {
     const { probe, stream } = setup([[':path', '/a'], ['x', '1']]);
