@@ -104,6 +104,14 @@ function readCache(file: string): Record<string, CacheEntry> {
   }
 }
 
+/**
+ * What a filter's cache entry is keyed by, besides the sources asc read: the asc version, the flags
+ * and the entry file (relative to the repository root). A change of any of them rebuilds.
+ */
+export function cacheKey(entry: string, flags: readonly string[] = ASC_FLAGS, version = ascVersion()): string {
+  return sha256(JSON.stringify([version, flags, entry]));
+}
+
 function upToDate(entry: CacheEntry | undefined, key: string, output: string): boolean {
   if (entry === undefined || entry.key !== key || !existsSync(output)) return false;
   for (const [file, hash] of Object.entries(entry.files)) {
@@ -171,7 +179,7 @@ export async function buildFilters(options: BuildOptions = {}): Promise<FilterBu
   for (const name of names) {
     const entry = relative(root, join(sourceDir, name, 'index.ts'));
     const output = join(outDir, `${name}.wasm`);
-    const key = sha256(JSON.stringify([version, ASC_FLAGS, entry]));
+    const key = cacheKey(entry, ASC_FLAGS, version);
     if (!options.force && upToDate(cache[name], key, output)) {
       results.push({ name, output, outcome: 'cached', bytes: statSync(output).size, ms: 0 });
       log(`cached ${relative(root, output)}`);

@@ -255,6 +255,8 @@ export class WasmVm {
   }
 
   private fail(err: unknown, ctx: Context): void {
+    // A nested call that trapped failed the VM already; its outer call returning is not news.
+    if (this.failure !== null) return;
     if (!isTrap(err) && !(err instanceof Error)) err = new Error(String(err));
     const failure = this.describe(err);
     this.failure = failure;

@@ -1,6 +1,7 @@
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LogLevel } from '../../gateway/abi/enums.js';
 import { GuestMemory } from '../../gateway/abi/memory.js';
+import { HOST_SIGNATURES, formatFuncType, sameFuncType } from '../../gateway/abi/signatures.js';
 import { ProcExit } from '../../gateway/abi/trap.js';
 import {
   WASI_ALLOWED_DURING_ALLOC,
@@ -9,6 +10,11 @@ import {
   type WasiHost,
   wasiFunctions,
 } from '../../gateway/abi/wasi.js';
+import type { FuncType, ValType } from '../../gateway/abi/wasm-types.js';
+import type { GatewayError } from '../../gateway/errors.js';
+import { readImports } from '../../gateway/modules/wasm/imports.js';
+import { startVm } from '../helpers/host.js';
+import { guestWat, watToBytes } from '../helpers/wat.js';
 
 /**
  * The preview1 signatures, written out independently of the implementation: `i` is an i32 param,
@@ -29,10 +35,22 @@ const SIGNATURES: Record<string, string> = {
   sock_accept: 'iii', sock_recv: 'iiiiii', sock_send: 'iiiii', sock_shutdown: 'ii',
 };
 
-const watType = (sig: string, name: string): string => {
-  const params = sig === '' ? '' : `(param ${[...sig].map((c) => (c === 'I' ? 'i64' : 'i32')).join(' ')})`;
-  return `${params} ${name === 'proc_exit' ? '' : '(result i32)'}`;
-};
+const valTypes = (sig: string): ValType[] => [...sig].map((c) => (c === 'I' ? 'i64' : 'i32'));
+
+const watParams = (sig: string): string => (sig === '' ? '' : `(param ${valTypes(sig).join(' ')})`);
+const watType = (sig: string, name: string): string => `${watParams(sig)} ${name === 'proc_exit' ? '' : '(result i32)'}`;
+
+/** The preview1 type of `name` from the independent table above. */
+const realType = (name: string, sig: string): FuncType => ({ params: valTypes(sig), results: name === 'proc_exit' ? [] : ['i32'] });
+
+const WASI_MODULES = ['wasi_snapshot_preview1', 'wasi_unstable'] as const;
+
+/** A Proxy-Wasm guest importing every WASI function under both module names, typed by `typeOf`. */
+const wasiGuest = (typeOf: (name: string, sig: string) => string): string => guestWat({
+  imports: Object.entries(SIGNATURES).flatMap(([name, sig]) =>
+    WASI_MODULES.map((mod) => `(import "${mod}" "${name}" (func ${typeOf(name, sig)}))`)).join('\n'),
+  body: '',
+});
 
 let compile: (wat: string) => WebAssembly.Module;
 beforeAll(async () => {
@@ -102,13 +120,38 @@ describe('the WASI function set', () => {
     expect(Object.keys(fns).sort()).toEqual(Object.keys(SIGNATURES).sort());
   });
 
-  it('links a module importing all 46 under both module names with the real signatures', () => {
-    const imports = Object.entries(SIGNATURES).flatMap(([name, sig]) =>
-      ['wasi_snapshot_preview1', 'wasi_unstable'].map((mod) => `(import "${mod}" "${name}" (func ${watType(sig, name)}))`),
-    );
-    const module = compile(`(module ${imports.join('\n')} (memory (export "memory") 1))`);
-    expect(WebAssembly.Module.imports(module)).toHaveLength(92);
-    expect(() => new WebAssembly.Instance(module, { wasi_snapshot_preview1: fns, wasi_unstable: fns })).not.toThrow();
+  it('declares for each of them, under both module names, exactly the preview1 params and results', () => {
+    const expected = Object.fromEntries(Object.entries(SIGNATURES).map(([name, sig]) => [name, [realType(name, sig)]]));
+    for (const module of WASI_MODULES) {
+      expect(HOST_SIGNATURES[module], module).toEqual(expected);
+    }
+  });
+
+  it('links a guest importing all 46 under both module names with the real types, checked from its typed import section', () => {
+    const wat = wasiGuest((name, sig) => watType(sig, name));
+    const imports = readImports(watToBytes(wat));
+    expect(imports).toHaveLength(92);
+    expect(imports.every((imp) => sameFuncType(imp.type!, realType(imp.name, SIGNATURES[imp.name])))).toBe(true);
+    expect(startVm(wat, { imports }).vm.failed).toBe(false);
+  });
+
+  it.each([
+    ['a parameter', (name: string, sig: string) => watType(sig.includes('I') ? sig.replace('I', 'i') : `${sig}i`, name)],
+    ['the result', (name: string, sig: string) => `${watParams(sig)} ${name === 'proc_exit' ? '(result i32)' : ''}`],
+  ])('refuses each of the 92 imports when %s differs from preview1, naming expected and got', (_, wrongType) => {
+    const wat = wasiGuest(wrongType);
+    const imports = readImports(watToBytes(wat));
+    let message = '';
+    try {
+      startVm(wat, { imports });
+    } catch (err) {
+      expect((err as GatewayError).code).toBe('GW_ERR_ABI_LINK');
+      message = (err as GatewayError).message;
+    }
+    const refused = message.split('\n').map((line) => line.trim()).filter((line) => line.startsWith('wasi_'));
+    expect(refused).toEqual(imports.map((imp) =>
+      `${imp.module}.${imp.name}: expected ${formatFuncType(realType(imp.name, SIGNATURES[imp.name]))}, got ${formatFuncType(imp.type!)}`));
+    expect(refused).toHaveLength(92);
   });
 
   it('answers every function called from a guest with i64 arguments as BigInt, without throwing', () => {
