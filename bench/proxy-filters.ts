@@ -20,6 +20,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { FILTER_CASES, unmet, type FilterCase } from './lib/filter-cases.js';
+import { gatewayConfig } from './lib/filter-gateway.js';
 import {
   CLIENT_HEADERS, ROOT, benchOptions, cleanUp, ensureFilters, fmt, median, pairedRatio, printSetup, runRounds, startGateway, startServer,
   tempFile, type Run, type ScenarioDef, type Started,
@@ -27,22 +28,6 @@ import {
 
 const OPTIONS = benchOptions();
 
-function gatewayConfig(port: number, admin: number, upstream: number, c: FilterCase | undefined): object {
-  const plugins = c === undefined ? [] : [{
-    name: c.name, module: join(ROOT, `filters/dist/${c.name}.wasm`), ...(c.rootId === '' ? {} : { rootId: c.rootId }), configuration: c.config,
-  }];
-  const clusters = [{ name: 'upstream', endpoints: [`http://127.0.0.1:${upstream}`], maxConnections: 128 }];
-  if (c?.authz === true) clusters.push({ name: 'authz', endpoints: [`http://127.0.0.1:${upstream}`], maxConnections: 128 });
-  return {
-    node: { id: 'bench', cluster: 'bench' },
-    listeners: [{ name: 'bench', address: '127.0.0.1', port }],
-    admin: { address: '127.0.0.1', port: admin },
-    log: { level: 'error' },
-    clusters,
-    plugins,
-    routes: [{ name: 'api', match: { pathPrefix: '/' }, cluster: 'upstream', filters: plugins.map((p) => p.name) }],
-  };
-}
 
 /** Throws unless the gateway forwards `GET /` and the filter did its work on `GET /check`. */
 async function check(id: string, under: Started, c: FilterCase | undefined, headers: Record<string, string>): Promise<void> {
