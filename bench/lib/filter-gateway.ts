@@ -1,7 +1,7 @@
 /**
- * The gateway configuration of the per-filter benches (bench/proxy-filters.ts, bench/proxy-
- * instructions.ts): one listener and admin on the given ports, the upstream cluster (and `authz`
- * for ext-authz, the same upstream), and the filter alone on the one route, or no filter.
+ * The gateway configuration of the per-filter bench (bench/proxy-filters.ts): one listener and
+ * admin on the given ports, the upstream cluster (and `authz` for ext-authz, the same upstream),
+ * and the filter alone on the one route, or no filter.
  */
 import { join } from 'node:path';
 import type { FilterCase } from './filter-cases.js';
