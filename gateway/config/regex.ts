@@ -15,6 +15,7 @@
  * refused when the configuration loads, with the field at fault.
  */
 import { RE2JS } from 're2js';
+import { GatewayError } from '../errors.js';
 
 /**
  * Largest compiled program accepted. RE2's cost per input character grows with the program size,
@@ -39,11 +40,11 @@ export function compileRegex(source: string): WholeMatch {
   try {
     re = RE2JS.compile(source);
   } catch (err) {
-    throw new Error(`not a valid RE2 pattern (no lookarounds or backreferences): ${(err as Error).message}`);
+    throw new GatewayError('GW_ERR_CONFIG_INVALID', `not a valid RE2 pattern (no lookarounds or backreferences): ${(err as Error).message}`);
   }
   const size = re.programSize();
   if (size > MAX_REGEX_PROGRAM_SIZE) {
-    throw new Error(`pattern too complex: RE2 program size ${size}, the limit is ${MAX_REGEX_PROGRAM_SIZE}`);
+    throw new GatewayError('GW_ERR_CONFIG_INVALID', `pattern too complex: RE2 program size ${size}, the limit is ${MAX_REGEX_PROGRAM_SIZE}`);
   }
   // testExact runs the DFA without capture groups: the fast path, and anchored at both ends.
   return { test: (input) => re.testExact(input) };
