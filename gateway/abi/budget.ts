@@ -1,7 +1,7 @@
 /**
  * The wall-clock budget of guest calls (issue: "no filter can take a node down"). V8 has no
  * per-call limit (envoy#14126), so the module is instrumented at load (modules/wasm/instrument.ts)
- * to call `budget_check` every BUDGET_CHECK_INTERVAL loop heads / function entries; this is the
+ * to call `budget_check` every BUDGET_CHECK_INTERVAL loop iterations / function entries; this is the
  * host side of that call.
  *
  * The deadline belongs to the outermost guest call: it is armed when the VM's call depth goes

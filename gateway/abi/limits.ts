@@ -50,7 +50,7 @@ export const MAX_SHARED_DATA_KEY_BYTES = 65_535;
 export const MAX_SHARED_DATA_VALUE_BYTES = 1024 * 1024;
 
 /**
- * Budget checks (loop heads and function entries) between two looks at the clock. The counter is
+ * Budget checks (loop iterations and function entries) between two looks at the clock. The counter is
  * a module global, so a check is a few i32 ops; only every Nth one calls the host, which reads
  * `performance.now()` (~50 ns with the wasm→JS transition). At 10 000 the host call costs under
  * 0.01 ns per check, and since even a tight loop iteration takes ≥1 ns the clock is read at least

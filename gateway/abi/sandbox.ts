@@ -3,7 +3,7 @@
  * at load) and the VM (which enforces the limits at run time):
  *
  * - The instrumented module imports one function, `SANDBOX_MODULE`.`BUDGET_IMPORT` of type
- *   `() -> i32`. Guest code calls it every BUDGET_CHECK_INTERVAL checks (loop heads, function
+ *   `() -> i32`. Guest code calls it every BUDGET_CHECK_INTERVAL checks (loop iterations, function
  *   entries); the host answers the next interval, or throws a budget trap once the outermost
  *   guest call's deadline has passed.
  * - The memory is capped at the plugin's memoryMb: `memory.grow` past it returns -1 as the spec

@@ -59,6 +59,19 @@ describe('the CPU budget of a guest call', () => {
     expect(ms).toBeLessThan(LIMITS.cpuMs + MARGIN_MS);
   });
 
+  it.each([
+    ['a br inside an if (AssemblyScript)', '(loop $l (if (i32.const 1) (then (br $l))))'],
+    ['a br_if at the end (LLVM)', '(loop $l (nop) (br_if $l (i32.const 1)))'],
+    ['a br_table back to the loop', '(block $out (loop $l (br_table $l $out (i32.const 0))))'],
+    ['a loop with a parameter', '(i32.const 0) (loop $l (param i32) (br $l (i32.add (i32.const 1)))) (unreachable)'],
+    ['a small loop nested in a large one', `(loop $o ${'(nop)'.repeat(2000)} (loop $i (br_if $i (i32.const 0))) (br $o))`],
+  ])('stops an endless loop that repeats by %s', (_shape, loop) => {
+    const t = sandboxed(`(type $p (func (param i32))) (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) ${loop} (i32.const 0))`, '', { multi_value: true });
+    const { failures, ms } = requestHeaders(t);
+    expect(failures.map((f) => f.code)).toEqual(['GW_ERR_ABI_BUDGET']);
+    expect(ms).toBeLessThan(LIMITS.cpuMs + MARGIN_MS);
+  });
+
   it('stops endless mutual recursion through function entries, without any loop', () => {
     const t = sandboxed(`
       (func $ping (param $n i32) (result i32) (return_call $pong (i32.add (local.get $n) (i32.const 1))))

@@ -231,15 +231,16 @@ describe('a guest call made while another one runs (a port calling back into the
 
   it('runs against the deadline of the outermost call, which the nested call does not restart', () => {
     const cpuMs = 30;
-    // Interval 1: the outer call's first loop head starts the clock before nesting; the nested
-    // call loops past the interval the host hands back, so it looks at the clock too.
+    // Interval 1: the outer call's first loop check (10 iterations go round its unrolled copies
+    // at least once) starts the clock before nesting; the nested call loops past the interval the
+    // host hands back, so it looks at the clock too.
     const wat = guestWat({
       imports: FOREIGN,
       body: `${CREATE}
       (data (i32.const 48) "nest")
       (func $spin (param $n i32) (loop $l (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1))))))
       (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
-        (call $spin (i32.const 3))
+        (call $spin (i32.const 10))
         (drop (call $foreign (i32.const 48) (i32.const 4) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))
         (i32.const 0))
       (func (export "proxy_on_tick") (param i32) (call $spin (i32.const 100000)))`,

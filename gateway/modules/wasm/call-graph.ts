@@ -2,7 +2,7 @@
  * Where the budget checks go, from the call graph of the defined functions. The aim is a bound on
  * the guest code that can run between two checks, at the lowest count of checks on hot paths:
  *
- * - every loop gets a check (its iterations are unbounded);
+ * - every loop gets a check where it goes round again (its iterations are unbounded);
  * - a function gets an entry check when it is on a call cycle (recursion), makes indirect calls
  *   (which may reach anything), or when the code it can reach without passing a check (its body
  *   plus, per call site, what the unchecked callees reach) exceeds UNCHECKED_REACH_BYTES, which

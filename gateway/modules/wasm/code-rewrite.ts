@@ -1,13 +1,15 @@
 /**
- * Rewrites of instruction sequences: function bodies get a budget check after every `loop` (on the
- * count held in a local, or on the global in a body that catches) and, where call-graph.ts says
- * so, at entry (on the global); every function index (call, return_call, ref.func) moves past the
- * added import.
+ * Rewrites of instruction sequences: function bodies get a budget check on every branch back to a
+ * loop (or at the loop head where that cannot be done, loopPlans), on the count held in a local
+ * (on the global in a body that catches), with small inner loops unrolled first (loop-unroll.ts);
+ * where call-graph.ts says so, a check at entry (on the global); every function index (call,
+ * return_call, ref.func) moves past the added import.
  * Constant expressions (global, table and element initialisers) only get the index shift.
  */
 import { ByteReader, ByteWriter } from './leb.js';
-import { newStep, next, Op } from './instructions.js';
+import { newStep, next, NO_PARAM_BLOCK_TYPES, Op } from './instructions.js';
 import { planChecks, scanBodies, weightOf, type CheckPlan } from './call-graph.js';
+import { unrollLoops } from './loop-unroll.js';
 
 /** Maps an old function index to the new one (defined functions shift by one). */
 export type FuncRemap = (index: number) => number;
@@ -46,12 +48,20 @@ interface HeldCount {
   readonly touching: (funcIndex: number) => boolean;
 }
 
+/** Where a loop's check goes and what it counts (loopPlans). */
+interface LoopCheck {
+  readonly bytes: Uint8Array;
+  /** At the loop head (every entry); otherwise on each branch back to the loop. */
+  readonly atHead: boolean;
+}
+
 /**
  * Copies instructions from `r` up to `end` into `out`, remapping function indices and, when
- * `checks` is given, inserting the next of them after each loop's block type; with `held`, also the
- * hand-overs (HeldCount). Returns the last opcode read.
+ * `checks` is given, placing each loop's check (LoopCheck): right after the loop's block type, or
+ * before each branch back to it (`br L` → `check; br L`, `br_if L` → `if check; br L+1 end`);
+ * with `held`, also the hand-overs (HeldCount). Returns the last opcode read.
  */
-function copyInstructions(r: ByteReader, end: number, out: ByteWriter, remap: FuncRemap, checks: readonly Uint8Array[] | null,
+function copyInstructions(r: ByteReader, end: number, out: ByteWriter, remap: FuncRemap, checks: readonly LoopCheck[] | null,
   stopAtEnd: boolean, held: HeldCount | null = null): number {
   let loop = 0;
   const bytes = r.bytes;
@@ -59,7 +69,9 @@ function copyInstructions(r: ByteReader, end: number, out: ByteWriter, remap: Fu
   const load = held === null ? null : new ByteWriter(12).u8(0x23).u32(held.global).u8(0x21).u32(held.local).finish(); // global.get; local.set
   let from = r.pos;
   let last = -1;
-  let depth = 0; // blocks open inside the body: a branch to label `depth` leaves the function
+  // Constructs open inside the body, innermost last: a loop's index in `checks`, or -1. A branch
+  // to label `labels.length` or beyond leaves the function.
+  const labels: number[] = [];
   while (r.pos < end) {
     const at = r.pos;
     next(r, step);
@@ -68,9 +80,8 @@ function copyInstructions(r: ByteReader, end: number, out: ByteWriter, remap: Fu
     let after = false;
     if (held !== null) {
       let before = false;
-      if (opcode === 0x02 || opcode === 0x03 || opcode === 0x04) depth++;
-      else if (opcode === 0x0b) before = depth-- === 0; // the body's own end: leaving
-      else if (step.op === Op.BRANCH) before = step.label >= depth;
+      if (opcode === 0x0b) before = labels.length === 0; // the body's own end: leaving
+      else if (step.op === Op.BRANCH) before = step.label >= labels.length;
       else if (opcode === 0x10) before = after = held.touching(step.funcIndex);
       else if (opcode === 0x11 || opcode === 0x14) before = after = true; // call_indirect, call_ref
       else before = opcode === 0x0f || opcode === 0x12 || opcode === 0x13 || opcode === 0x15 // return, return_call*
@@ -80,12 +91,23 @@ function copyInstructions(r: ByteReader, end: number, out: ByteWriter, remap: Fu
         from = at;
       }
     }
+    if (opcode === 0x02 || opcode === 0x04 || opcode === 0x06 || opcode === 0x1f) labels.push(-1);
+    else if (opcode === 0x03) labels.push(checks === null ? -1 : loop++);
+    else if (opcode === 0x0b || opcode === 0x18) labels.pop(); // end, delegate (ends its try)
     if (step.op === Op.FUNC_INDEX) {
       out.bytes(bytes.subarray(from, step.indexAt)).u32(remap(step.funcIndex));
       from = r.pos;
-    } else if (step.op === Op.LOOP && checks !== null) {
-      out.bytes(bytes.subarray(from, r.pos)).bytes(checks[loop++]);
+    } else if (step.op === Op.LOOP && checks !== null && checks[loop - 1].atHead) {
+      out.bytes(bytes.subarray(from, r.pos)).bytes(checks[loop - 1].bytes);
       from = r.pos;
+    } else if ((opcode === 0x0c || opcode === 0x0d) && checks !== null && step.label < labels.length) {
+      const target = labels[labels.length - 1 - step.label];
+      if (target >= 0 && !checks[target].atHead) {
+        out.bytes(bytes.subarray(from, at));
+        if (opcode === 0x0c) out.bytes(checks[target].bytes).u8(0x0c).u32(step.label);
+        else out.u8(0x04).u8(0x40).bytes(checks[target].bytes).u8(0x0c).u32(step.label + 1).u8(0x0b);
+        from = r.pos;
+      }
     } else if (step.op === Op.END && stopAtEnd) {
       break;
     }
@@ -129,32 +151,51 @@ function loopCheck(local: number, budgetFunc: number, weight: number): Uint8Arra
 }
 
 /**
- * The weight of each loop's check, in the order the loops open: the units of one iteration (its
+ * Each loop's check, in the order the loops open. Its weight is the units of one iteration (its
  * bytes plus what its calls reach without a check, call-graph.ts), not of the whole function, so
  * a tight loop in a large function reads the clock no more often than the same loop alone.
+ *
+ * The check goes on the branches back to the loop rather than at its head, so a loop that runs
+ * once (a string compare that differs at the first character, a search that hits at once) pays
+ * nothing: its one pass is straight code, bounded like the rest of the function. It stays at the
+ * head of a loop whose label carries values (loop parameters) or that a br_table, a br_on_* or a
+ * try_table's catch may take, where a check cannot be put in front of the branch alone.
  */
-function loopWeights(r: ByteReader, end: number, plan: readonly CheckPlan[], funcImports: number, interval: number): number[] {
+function loopPlans(r: ByteReader, end: number, plan: readonly CheckPlan[], funcImports: number, interval: number,
+  check: (weight: number) => Uint8Array): LoopCheck[] {
   const saved = r.pos;
-  const weights: number[] = [];
-  // Open constructs: the loop's index in `weights` (-1 for other blocks), its start, what its calls reach.
+  const loops: Array<{ weight: number; atHead: boolean }> = [];
+  // Open constructs: the loop's index in `loops` (-1 for other blocks), its start, what its calls reach.
   const open: Array<{ loop: number; start: number; reach: number }> = [];
   try {
     while (r.pos < end) {
       const at = r.pos;
       next(r, step);
       const opcode = step.opcode;
+      if (opcode === 0x1f) {
+        // try_table: a catch may land on any enclosing label, a loop's too; those keep the head check.
+        for (const o of open) if (o.loop >= 0) loops[o.loop].atHead = true;
+      }
       if (opcode === 0x02 || opcode === 0x04 || opcode === 0x06 || opcode === 0x1f) open.push({ loop: -1, start: at, reach: 0 });
-      else if (opcode === 0x03) open.push({ loop: weights.push(0) - 1, start: at, reach: 0 });
-      else if (opcode === 0x0b || opcode === 0x18) {
+      else if (opcode === 0x03) {
+        const params = !NO_PARAM_BLOCK_TYPES.has(r.bytes[at + 1]);
+        open.push({ loop: loops.push({ weight: 0, atHead: params }) - 1, start: at, reach: 0 });
+      } else if (opcode === 0x0b || opcode === 0x18) {
         const done = open.pop();
         if (done === undefined) continue; // the body's own end
-        if (done.loop >= 0) weights[done.loop] = weightOf(r.pos - done.start + done.reach, interval);
+        if (done.loop >= 0) loops[done.loop].weight = weightOf(r.pos - done.start + done.reach, interval);
         if (open.length > 0) open[open.length - 1].reach += done.reach;
       } else if ((opcode === 0x10 || opcode === 0x12) && step.funcIndex >= funcImports && open.length > 0) {
         open[open.length - 1].reach += plan[step.funcIndex - funcImports]?.exposed ?? 0;
+      } else if (opcode === 0x0e || opcode === 0xd5 || opcode === 0xd6) {
+        // Every loop this branch may reach keeps its check at the head (step.label is the largest label).
+        for (let d = 0; d <= step.label && d < open.length; d++) {
+          const target = open[open.length - 1 - d].loop;
+          if (target >= 0) loops[target].atHead = true;
+        }
       }
     }
-    return weights;
+    return loops.map((l) => ({ bytes: check(l.weight), atHead: l.atHead }));
   } finally {
     r.pos = saved;
   }
@@ -170,11 +211,13 @@ export interface CodeContext {
   readonly interval: number;
   /** Parameter count of each defined function, in code order. */
   readonly params: readonly number[];
+  /** Unroll small inner loops first (loop-unroll.ts). */
+  readonly unroll: boolean;
 }
 
 /**
  * The code section: each body keeps its locals (plus the loop counter if it loops), gains the
- * entry check if it calls, a check after every loop, and is re-sized.
+ * entry check if it calls, a check on every branch back to a loop, and is re-sized.
  */
 export function rewriteCode(r: ByteReader, ctx: CodeContext): Uint8Array {
   const countAt = r.pos;
@@ -205,28 +248,36 @@ export function rewriteCode(r: ByteReader, ctx: CodeContext): Uint8Array {
     if (r.pos > end) r.fail(`locals of function body ${i} run past its end`, localsAt);
     const { entry, weight } = plan[i];
     body.length = 0;
-    let checks: Uint8Array[] | null = null;
+    let checks: LoopCheck[] | null = null;
     let held: HeldCount | null = null;
+    // The instructions to copy: the body's own, or with its small loops unrolled (loop-unroll.ts).
+    let code = r;
+    let codeEnd = end;
     if (bodies[i].loops) {
-      const weights = loopWeights(r, end, plan, ctx.funcImports, ctx.interval);
+      const unrolled = !ctx.unroll || bodies[i].catches ? null : unrollLoops(r.bytes, r.pos, end);
+      if (unrolled !== null) {
+        code = new ByteReader(unrolled);
+        codeEnd = unrolled.length;
+      }
       if (!bodies[i].catches) {
         // One more i32 local, after all others: index = params + declared locals.
         body.u32(groups + 1).bytes(r.bytes.subarray(groupsAt, r.pos)).u32(1).u8(0x7f);
         held = { local: locals, global: ctx.counterGlobal, touching };
-        checks = weights.map((w) => loopCheck(locals, ctx.budgetFunc, w));
+        checks = loopPlans(code, codeEnd, plan, ctx.funcImports, ctx.interval, (w) => loopCheck(locals, ctx.budgetFunc, w));
       } else {
         // A body that catches keeps the count on the global: a catch arrives from a callee's
         // throw without passing a point where the local could be reloaded.
         body.bytes(r.bytes.subarray(localsAt, r.pos));
-        checks = weights.map((w) => budgetCheck(ctx.counterGlobal, ctx.budgetFunc, w));
+        checks = loopPlans(code, codeEnd, plan, ctx.funcImports, ctx.interval, (w) => budgetCheck(ctx.counterGlobal, ctx.budgetFunc, w));
       }
     } else {
       body.bytes(r.bytes.subarray(localsAt, r.pos));
     }
     if (entry) body.bytes(budgetCheck(ctx.counterGlobal, ctx.budgetFunc, weight));
     if (held !== null) body.u8(0x23).u32(ctx.counterGlobal).u8(0x21).u32(locals); // local = global
-    const last = copyInstructions(r, end, body, ctx.remap, checks, false, held);
-    if (r.pos !== end || last !== 0x0b) r.fail(`function body ${i} does not end with end`, end);
+    const last = copyInstructions(code, codeEnd, body, ctx.remap, checks, false, held);
+    if (code.pos !== codeEnd || last !== 0x0b) r.fail(`function body ${i} does not end with end`, end);
+    r.pos = end;
     out.u32(body.length).bytes(body.finish());
   }
   if (r.pos !== r.end) r.fail('code section has bytes after its last body');

@@ -21,6 +21,12 @@ export const Op = {
   BRANCH: 4,
 } as const;
 
+/**
+ * First bytes of the block types whose loop label carries no values: empty, or one result value
+ * type (i32 i64 f32 f64 v128 funcref externref). A type index may have parameters.
+ */
+export const NO_PARAM_BLOCK_TYPES: ReadonlySet<number> = new Set([0x40, 0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f]);
+
 /** Where `next` leaves details of the instruction it just read. */
 export interface Step {
   op: number;

@@ -2,7 +2,7 @@
  * The sandbox rewrite, done once per module (cached with the compiled module under its SHA-256):
  *
  * - a new mutable i32 global counts down at the entry of functions on call cycles or with a large
- *   reach, and a new i32 local at every loop head (call-graph.ts, code-rewrite.ts); when one reaches
+ *   reach, and a new i32 local on every branch back to a loop (call-graph.ts, code-rewrite.ts); when one reaches
  *   0 it calls a new function import (`edge-gateway:sandbox`.`budget_check`, `() -> i32`), which
  *   resets it or traps once the outermost guest call's deadline has passed (abi/sandbox.ts);
  * - the single defined memory gets the cap (`memoryMb`) as its maximum, so `memory.grow` past it
@@ -26,13 +26,15 @@ import { expectEnd, findSection, readFuncTypes, readLimits, readSections, readVa
   skipRefType, type Limits, type Section } from './sections.js';
 
 /** Bump when the rewrite changes: instrumented modules are cached under (sha256, version). */
-export const INSTRUMENTATION_VERSION = 6;
+export const INSTRUMENTATION_VERSION = 7;
 
 export interface InstrumentOptions {
   /** Budget checks between host calls (default BUDGET_CHECK_INTERVAL). */
   readonly interval?: number;
   /** Cap for a defined memory; absent: the memory becomes an import (see the file header). */
   readonly memoryMb?: number;
+  /** Unroll small inner loops so their checks run less often (loop-unroll.ts; default true). */
+  readonly unroll?: boolean;
 }
 
 export interface InstrumentedModule {
@@ -119,7 +121,7 @@ export function instrumentModule(bytes: Uint8Array, options: InstrumentOptions =
         break;
       }
       case SectionId.ELEMENT: out.push({ id: s.id, payload: rewriteElements(r, remap) }); break;
-      case SectionId.CODE: out.push({ id: s.id, payload: rewriteCode(r, { remap, counterGlobal: importedGlobals + definedGlobals, budgetFunc: funcImports, funcImports, interval, params }) }); break;
+      case SectionId.CODE: out.push({ id: s.id, payload: rewriteCode(r, { remap, counterGlobal: importedGlobals + definedGlobals, budgetFunc: funcImports, funcImports, interval, params, unroll: options.unroll ?? true }) }); break;
       default: out.push({ id: s.id, payload: r.take(s.end - s.start) });
     }
   }

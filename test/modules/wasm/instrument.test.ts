@@ -49,7 +49,7 @@ describe('instrumentModule on small modules', () => {
     (func $start (global.set $g (call $sum (i32.const 3))))
     (func $indirect (export "indirect") (result i32) (call_indirect (param i32) (result i32) (i32.const 4) (i32.const 0)))
     (start $start))`, 'small.wat');
-  const out = instrumentModule(src, { interval: 3 });
+  const out = instrumentModule(src, { interval: 3, unroll: false });
 
   it('adds the budget import after the existing ones, the counter global, and moves the memory into an import', () => {
     const wat = text(out.bytes);
@@ -61,18 +61,21 @@ describe('instrumentModule on small modules', () => {
     expect(out.plan).toEqual({ version: INSTRUMENTATION_VERSION, memory: { module: SANDBOX_MODULE, name: 'memory', initialPages: 1, maximumPages: 4, shared: false }, uncapped: null, defined: null });
   });
 
-  it('puts a check right after each loop and at the entry of functions that call indirectly, and keeps names, element segments, exports and start', () => {
+  it('puts a check on each branch back to a loop and at the entry of functions that call indirectly, and keeps names, element segments, exports and start', () => {
     const wat = text(out.bytes);
     const check = 'global.get 1\n    i32.const 1\n    i32.sub\n    global.set 1\n    global.get 1\n    i32.const 0\n    i32.le_s\n    if  ;; label = @1\n      call $edge-gateway:sandbox.budget_check\n      global.set 1\n    end';
     // $indirect may reach anything: the entry check on the global. $start only calls the small
     // $sum and $sum calls nothing: no entry checks (call-graph.ts). $sum loops, so it gets a local
-    // counter (index 2), loaded from the global on entry, checked after `loop` and handed back at the end.
+    // counter (index 2), loaded from the global on entry, checked where `br_if` goes back to the
+    // loop (the first pass is not checked) and handed back at the end.
     const fn = (name: string): string => wat.slice(wat.indexOf(`(func ${name} `), wat.indexOf('(func', wat.indexOf(`(func ${name} `) + 1));
     expect(fn('$indirect')).toContain(`(result i32)\n    ${check}`);
     expect(fn('$start')).not.toContain('global.get 1');
     expect(wat).toContain('(func $sum (type 1) (param $n i32) (result i32)\n    (local $acc i32) (local i32)\n    global.get 1\n    local.set 2\n'
-      + '    loop  ;; label = @1\n      local.get 2\n      i32.const 1\n      i32.sub\n      local.tee 2\n      i32.const 0\n      i32.le_s\n'
-      + '      if  ;; label = @2\n        call $edge-gateway:sandbox.budget_check\n        local.set 2\n      end\n      local.get $acc');
+      + '    loop  ;; label = @1\n      local.get $acc\n      local.get $n\n      i32.add\n      local.set $acc\n      local.get $n\n      i32.const 1\n'
+      + '      i32.sub\n      local.tee $n\n      if  ;; label = @2\n        local.get 2\n        i32.const 1\n        i32.sub\n        local.tee 2\n'
+      + '        i32.const 0\n        i32.le_s\n        if  ;; label = @3\n          call $edge-gateway:sandbox.budget_check\n          local.set 2\n'
+      + '        end\n        br 1 (;@1;)\n      end\n    end\n    local.get $acc\n    local.get 2\n    global.set 1)');
     expect(wat).toContain('call $sum');
     expect(wat).toContain('(elem (;0;) (i32.const 0) func $sum $start)');
     expect(wat).toContain('(export "sum" (func $sum))');
@@ -88,9 +91,10 @@ describe('instrumentModule on small modules', () => {
     }).exports as Record<string, (n?: number) => number>;
     expect(after.sum(100)).toBe(before.sum(100));
     expect(after.indirect()).toBe(before.indirect());
-    // One count for the whole run, from 3: sum(3) in start → 1 host call (back to 3), sum(100) → 33
-    // (leaves 2), the entry check of indirect → 1, then sum(4) in indirect → 2.
-    expect(checks).toBe(1 + 33 + 2);
+    // One count for the whole run, from 3; sum(n) checks n - 1 times (each branch back to its
+    // loop): sum(3) in start leaves 1, sum(100) makes 33 host calls (and leaves 1), the entry check
+    // of indirect makes 1 (back to 3), then sum(4) in indirect 1.
+    expect(checks).toBe(33 + 1 + 1);
     expect(after.memory).toBe(memory);
   });
 
@@ -110,7 +114,7 @@ describe('instrumentModule on small modules', () => {
             (if (i32.eq (local.get $n) (i32.const 9)) (then (return (i32.const 9))))
             (local.set $n (i32.sub (local.get $n) (i32.const 1)))
             (br $l)))
-        (local.get $n)))`, 'held.wat'), { interval: 3 }).bytes);
+        (local.get $n)))`, 'held.wat'), { interval: 3, unroll: false }).bytes);
     const at = wat.indexOf('(func $outer');
     const outer = wat.slice(at, wat.indexOf('\n  (', at));
     const store = 'local.get 1\n\\s*global.set 0';
@@ -128,6 +132,26 @@ describe('instrumentModule on small modules', () => {
     expect(outer).toMatch(new RegExp(`local.get \\$n\\n\\s*${store}\\)`));
   });
 
+  it('checks a loop only when it goes round again: a loop that leaves in its first pass costs no check', () => {
+    const once = watToBytes(`(module (func (export "find") (param $n i32) (result i32) (local $i i32)
+      (block $found (loop $l
+        (br_if $found (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $l)))
+      (local.get $i)))`, 'once.wat');
+    const calls = (n: number): number => {
+      let checks = 0;
+      const instance = new WebAssembly.Instance(new WebAssembly.Module(instrumentModule(once, { interval: 1, unroll: false }).bytes as Uint8Array<ArrayBuffer>), {
+        [SANDBOX_MODULE]: { budget_check: () => { checks++; return 1; }, memory: new WebAssembly.Memory({ initial: 1 }) },
+      });
+      expect((instance.exports.find as (n: number) => number)(n)).toBe(n);
+      return checks;
+    };
+    expect(calls(0)).toBe(0);
+    expect(calls(1)).toBe(1);
+    expect(calls(10)).toBe(10);
+  });
+
   it('weighs a loop check by one iteration of that loop, not by the function around it', () => {
     // $f reaches $big's ~3 000 bytes once, outside its loop: the function weighs 12+ units, the
     // tight loop one. A loop that calls $big weighs what one iteration reaches.
@@ -137,9 +161,9 @@ describe('instrumentModule on small modules', () => {
       (func $f (param $n i32)
         (call $big)
         (loop $tight (br_if $tight (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
-        (loop $heavy (call $big) (br_if $heavy (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))))`, 'weights.wat')).bytes);
+        (loop $heavy (call $big) (br_if $heavy (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))))`, 'weights.wat'), { unroll: false }).bytes);
     const f = wat.slice(wat.indexOf('(func $f'), wat.indexOf('\n  (', wat.indexOf('(func $f')));
-    const weights = [...f.matchAll(/loop {2};; label = @1\n\s*local.get 1\n\s*i32.const (\d+)/g)].map((m) => Number(m[1]));
+    const weights = [...f.matchAll(/local.get 1\n\s*i32.const (\d+)\n\s*i32.sub\n\s*local.tee 1/g)].map((m) => Number(m[1]));
     expect(weights).toEqual([1, 12]);
   });
 
