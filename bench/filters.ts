@@ -15,8 +15,11 @@
  *
  * Each filter runs twice side by side, in the same process and interleaved in rounds: as compiled
  * from its bytes (no budget), and as the module store prepares it (modules/wasm/instrument.ts:
- * budget checks at function entries and loop heads, the capped memory import, the VM's deadline
- * per outermost call). The "budget" column is the cost of the sandbox per request.
+ * budget checks at function entries and loop back edges, the capped memory, the VM's deadline
+ * per outermost call). The "budget cost" column is the median of the per-round ratios of the two
+ * (each round measures both sides back to back, so a slow stretch of the machine hits both), and
+ * "middle half" the 25th–75th percentile of those ratios: how far to trust the median.
+ *   BENCH_ROUNDS=20 npx tsx bench/filters.ts           (more rounds, same total time per filter)
  */
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -27,7 +30,11 @@ import { measureSync } from './lib/report.js';
 const jsonAt = process.argv.indexOf('--json');
 const JSON_OUT = jsonAt > 0 ? process.argv[jsonAt + 1] : undefined;
 
-interface Result { name: string; median: number; p99: number; samples: number; note: string; budgeted: number; budgetedP99: number }
+interface Result {
+  name: string; median: number; p99: number; samples: number; note: string; budgeted: number; budgetedP99: number;
+  /** Per-round budgeted ÷ plain: median, 25th and 75th percentile. */
+  cost: number; costLow: number; costHigh: number;
+}
 
 const cpus = os.cpus();
 console.log('edge-gateway per-filter cost (ABI host)');
@@ -37,9 +44,10 @@ console.log(`node ${process.version} · ${os.platform()}-${os.arch()} · ${cpus[
 const only = process.env.BENCH_ONLY?.split(',').map((name) => name.trim());
 const results: Result[] = [];
 /** Rounds of plain / budgeted measurements, alternating which goes first, per filter. */
-const ROUNDS = 4;
+const ROUNDS = Math.max(2, Number(process.env.BENCH_ROUNDS ?? 10));
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const quantile = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))];
+const median = (xs: number[]): number => quantile(xs, 0.5);
 
 for (const c of FILTER_CASES.filter((c) => only === undefined || c.name === 'stamp' || only.includes(c.name))) {
   const sides = [prepareFilter(c, false), prepareFilter(c, true)];
@@ -55,15 +63,18 @@ for (const c of FILTER_CASES.filter((c) => only === undefined || c.name === 'sta
     }
   }
   for (const side of sides) check(!side.vm.failed && complaintCount() === 0 && side.last().localReplies === 0, `${c.name}: after the run`);
+  const ratios = medians[1].map((b, i) => b / medians[0][i]);
   results.push({ name: c.name, median: median(medians[0]), p99: median(p99s[0]), samples, note: c.note,
-    budgeted: median(medians[1]), budgetedP99: median(p99s[1]) });
+    budgeted: median(medians[1]), budgetedP99: median(p99s[1]),
+    cost: median(ratios) - 1, costLow: quantile(ratios, 0.25) - 1, costHigh: quantile(ratios, 0.75) - 1 });
 }
 if (results.some((r) => r.name === 'ext-authz')) check(calloutCount() > 0, 'ext-authz made its callout');
 
+const percent = (x: number): string => `${(x * 100).toFixed(1)}%`;
 const stamp = results.find((r) => r.name === 'stamp')!;
-const rows = [['filter', 'median µs', 'p99 µs', 'ratio to stamp', 'samples', 'budget median µs', 'budget p99 µs', 'budget cost'],
+const rows = [['filter', 'median µs', 'p99 µs', 'ratio to stamp', 'samples', 'budget median µs', 'budget p99 µs', 'budget cost', 'middle half'],
   ...results.map((r) => [r.name, r.median.toFixed(2), r.p99.toFixed(2), `${(r.median / stamp.median).toFixed(1)}×`, String(r.samples),
-    r.budgeted.toFixed(2), r.budgetedP99.toFixed(2), `${(((r.budgeted - r.median) / r.median) * 100).toFixed(1)}%`])];
+    r.budgeted.toFixed(2), r.budgetedP99.toFixed(2), percent(r.cost), `${percent(r.costLow)} … ${percent(r.costHigh)}`])];
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
 const line = (r: string[]): string => `| ${r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join(' | ')} |`;
 console.log(line(rows[0]));
