@@ -78,6 +78,7 @@ export class Gateway {
       })),
       moduleCache: () => this.store.stats(),
       sharedData: () => this.sharedState.stats(),
+      sharedQueues: () => this.sharedState.queueStats(),
       recycles: () => this.pool.recycles(),
       listeners: () => this.config.listeners.map((l) => ({ listener: l.name, dropped: this.traffic.connectionsDropped(l.name) })),
       // The clusters of the configuration in force (a reload starts their counts again).

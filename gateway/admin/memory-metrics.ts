@@ -1,6 +1,6 @@
 /**
  * The memory-limit metrics: shared data per vm_id against its quota (bytes, entries, evictions,
- * refusals) and VM recycling by plugin. The store and the VM pool keep the counts; these read them
+ * refusals), shared queues per vm_id (bytes held, items dropped) and VM recycling by plugin. The store and the VM pool keep the counts; these read them
  * on each scrape, so nothing is counted on the request path.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -10,6 +10,7 @@ const BY_PLUGINS = 'by the plugins the VM hosts (comma-separated when plugins sh
 
 export function memoryMetrics(sources: MetricsSources, registers: Registry[]): void {
   const shared = (): ReturnType<NonNullable<MetricsSources['sharedData']>> => sources.sharedData?.() ?? [];
+  const queues = (): ReturnType<NonNullable<MetricsSources['sharedQueues']>> => sources.sharedQueues?.() ?? [];
   const recycles = (): ReturnType<NonNullable<MetricsSources['recycles']>> => sources.recycles?.() ?? [];
   new Gauge({
     name: 'edge_gateway_shared_data_bytes', labelNames: ['vm_id'], registers,
@@ -41,6 +42,22 @@ export function memoryMetrics(sources: MetricsSources, registers: Registry[]): v
     collect() {
       this.reset();
       for (const s of shared()) for (const [reason, n] of Object.entries(s.refusals)) if (n > 0) this.inc({ vm_id: s.vmId, reason }, n);
+    },
+  });
+  new Gauge({
+    name: 'edge_gateway_shared_queue_bytes', labelNames: ['vm_id'], registers,
+    help: 'Bytes held by the shared queues of a vm_id, as counted against sharedState.maxBytesPerVm (items + 64 bytes each)',
+    collect() {
+      this.reset();
+      for (const q of queues()) if (q.items > 0) this.set({ vm_id: q.vmId }, q.bytes);
+    },
+  });
+  new Counter({
+    name: 'edge_gateway_shared_queue_dropped_total', labelNames: ['vm_id'], registers,
+    help: 'Shared-queue items dropped because the vm_id\'s queues were full: the oldest of the queue enqueued to, or the new item when that queue could not make room',
+    collect() {
+      this.reset();
+      for (const q of queues()) if (q.dropped > 0) this.inc({ vm_id: q.vmId }, q.dropped);
     },
   });
   new Counter({

@@ -1,7 +1,7 @@
 /**
  * The gateway's Prometheus metrics (prom-client): traffic by route and status, latency, upstream
- * errors, time spent in each filter, VMs and their memory, the module cache, shared data and VM
- * recycling (memory-metrics.ts), and the metrics filters define through proxy_define_metric
+ * errors, time spent in each filter, VMs and their memory, the module cache, shared data, shared
+ * queues and VM recycling (memory-metrics.ts), and the metrics filters define through proxy_define_metric
  * (prefixed `wasmcustom_`, as Envoy namespaces them).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -27,6 +27,8 @@ export interface MetricsSources {
   moduleCache(): { hits: number; misses: number; compiles: number; entries: number; bytes: number };
   /** Shared data per vm_id (left out: no shared-data metrics). */
   sharedData?(): SharedDataFigures[];
+  /** Shared queues per vm_id: bytes and items held, items dropped (left out: no queue metrics). */
+  sharedQueues?(): Array<{ vmId: string; bytes: number; items: number; dropped: number }>;
   /** VM recycles so far, by the plugins of the VM (left out: none). */
   recycles?(): Array<{ plugins: string; recycles: number; failures: number }>;
   /** Connections each listener closed at accept (left out: none). */

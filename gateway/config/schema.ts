@@ -135,10 +135,11 @@ export const routeSchema = z.object({
 /**
  * Shared-data quota of one vm_id, whatever the backend: keys + values + a fixed overhead per entry
  * (README "Shared data quota"); a write that does not fit evicts that vm_id's least recently used
- * entries. 16 MiB by default, an eighth of the default guest memory cap.
+ * entries. 16 MiB by default, an eighth of the default guest memory cap. The vm_id's shared
+ * queues get the same size as a quota of their own (README "Memory limits: shared queues").
  */
 const maxBytesPerVm = z.number().int().min(4096).max(2 ** 40).default(16 * 1024 * 1024)
-  .describe('Bytes of shared data one vm_id may hold (keys + values + 384 per entry); past it the least recently used entries are evicted');
+  .describe('Bytes of shared data one vm_id may hold (keys + values + 384 per entry; past it the least recently used entries are evicted), and, separately, bytes its shared queues may hold together (items + 64 each; past it the oldest items are dropped)');
 
 export const configSchema = z.object({
   node: z.object({ id: z.string().min(1).default('edge-1'), cluster: z.string().default('edge') }).strict().default({ id: 'edge-1', cluster: 'edge' })

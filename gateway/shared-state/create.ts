@@ -7,7 +7,7 @@
  */
 import type { SharedDataStore, SharedQueueStore } from '../abi/ports.js';
 import { GatewayError } from '../errors.js';
-import { MemorySharedData, MemorySharedQueues, type SharedDataStats } from './memory.js';
+import { MemorySharedData, MemorySharedQueues, type SharedDataStats, type SharedQueueStats } from './memory.js';
 
 /** The `sharedState` section as the configuration schema gives it (defaults applied). */
 export type SharedStateOptions =
@@ -21,6 +21,8 @@ export interface SharedState {
   readonly queues: SharedQueueStore;
   /** Per-vm_id figures for /metrics. */
   stats(): SharedDataStats[];
+  /** Per-vm_id queue figures for /metrics. */
+  queueStats(): SharedQueueStats[];
   /**
    * Frees what the backend holds (memory) or ends its connections (Redis). Called once, after the
    * last root context has ended; the ports are not used after it.
@@ -43,10 +45,11 @@ export function checkSharedState(options: SharedStateOptions): void {
 export function createSharedState(options: SharedStateOptions): SharedState {
   checkSharedState(options);
   const data = new MemorySharedData({ maxBytesPerVm: options.maxBytesPerVm });
-  const queues = new MemorySharedQueues();
+  const queues = new MemorySharedQueues({ maxBytesPerVm: options.maxBytesPerVm });
   return {
     backend: 'memory', data, queues,
     stats: () => data.stats(),
+    queueStats: () => queues.stats(),
     close: async () => {
       data.clear();
       queues.clear();

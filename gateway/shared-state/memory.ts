@@ -134,14 +134,55 @@ const unbound: QueueListener = () => undefined;
 
 interface Queue {
   readonly id: number;
+  readonly vmId: string;
   readonly items: Fifo<Uint8Array>;
   listener: QueueListener;
 }
 
+/** What one queued item costs against its vm_id's queue quota, besides its bytes. */
+export const QUEUE_ITEM_OVERHEAD_BYTES = 64;
+
+/** One vm_id's queue figures, for /metrics. `dropped` survives the items. */
+export interface SharedQueueStats {
+  readonly vmId: string;
+  readonly bytes: number;
+  readonly items: number;
+  readonly dropped: number;
+}
+
+export interface MemorySharedQueuesOptions {
+  /** Bytes the queues of one vm_id may hold together (items + QUEUE_ITEM_OVERHEAD_BYTES each). */
+  readonly maxBytesPerVm?: number;
+}
+
+/** One vm_id's queue usage. */
+interface QueueScope {
+  bytes: number;
+  items: number;
+  dropped: number;
+}
+
+/**
+ * Shared queues, bounded per vm_id: all the queues of one vm_id hold at most `maxBytesPerVm`
+ * bytes together. An enqueue that would pass it drops the oldest items of the same queue until
+ * the new one fits, and when that queue cannot make room (other queues of the vm_id hold the
+ * bytes, or the item is larger than the whole quota), the new item is dropped. Either way the
+ * answer is OK and the drop is counted (`edge_gateway_shared_queue_dropped_total{vm_id}`): the ABI
+ * has no "full" status and the SDKs panic on one they do not expect, and a queue that backed up
+ * (its consumer stalled or gone) is a stream of telemetry or work items where the newest matter
+ * most. Without a bound, a guest enqueuing in a loop grew the host's memory without limit.
+ */
+
 export class MemorySharedQueues implements SharedQueueStore {
+  readonly maxBytesPerVm: number;
   private readonly byName = new Map<string, Queue>();
   private readonly byId = new Map<number, Queue>();
+  private readonly scopes = new Map<string, QueueScope>();
   private nextId = 1;
+
+  constructor(options: MemorySharedQueuesOptions = {}) {
+    this.maxBytesPerVm = options.maxBytesPerVm ?? DEFAULT_MAX_BYTES_PER_VM;
+  }
 
   register(vmId: string, name: string, listener: QueueListener): QueueRegistration {
     const key = `${vmId}\0${name}`;
@@ -149,7 +190,7 @@ export class MemorySharedQueues implements SharedQueueStore {
     if (queue !== undefined) {
       queue.listener = listener;
     } else {
-      queue = { id: this.nextId++, items: new Fifo(), listener };
+      queue = { id: this.nextId++, vmId, items: new Fifo(), listener };
       this.byName.set(key, queue);
       this.byId.set(queue.id, queue);
     }
@@ -167,20 +208,55 @@ export class MemorySharedQueues implements SharedQueueStore {
   enqueue(queueId: number, data: Uint8Array): typeof Status.OK | typeof Status.NOT_FOUND {
     const queue = this.byId.get(queueId);
     if (queue === undefined) return Status.NOT_FOUND;
+    const scope = this.scope(queue.vmId);
+    const cost = data.byteLength + QUEUE_ITEM_OVERHEAD_BYTES;
+    while (scope.bytes + cost > this.maxBytesPerVm && queue.items.length > 0) {
+      this.take(scope, queue.items.shift()!);
+      scope.dropped++;
+    }
+    if (scope.bytes + cost > this.maxBytesPerVm) {
+      scope.dropped++;
+      return Status.OK;
+    }
     queue.items.push(Uint8Array.from(data));
+    scope.bytes += cost;
+    scope.items++;
     queue.listener(queueId);
     return Status.OK;
+  }
+
+  /** Per-vm_id figures, for /metrics. */
+  stats(): SharedQueueStats[] {
+    return [...this.scopes].map(([vmId, s]) => ({ vmId, bytes: s.bytes, items: s.items, dropped: s.dropped }));
+  }
+
+  private scope(vmId: string): QueueScope {
+    let scope = this.scopes.get(vmId);
+    if (scope === undefined) {
+      scope = { bytes: 0, items: 0, dropped: 0 };
+      this.scopes.set(vmId, scope);
+    }
+    return scope;
+  }
+
+  private take(scope: QueueScope, item: Uint8Array): void {
+    scope.bytes -= item.byteLength + QUEUE_ITEM_OVERHEAD_BYTES;
+    scope.items--;
   }
 
   dequeue(queueId: number): Uint8Array | typeof Status.EMPTY | typeof Status.NOT_FOUND {
     const queue = this.byId.get(queueId);
     if (queue === undefined) return Status.NOT_FOUND;
-    return queue.items.shift() ?? Status.EMPTY;
+    const item = queue.items.shift();
+    if (item === undefined) return Status.EMPTY;
+    this.take(this.scope(queue.vmId), item);
+    return item;
   }
 
   /** Drops every queue and its items (the gateway stops): their ids resolve no more. */
   clear(): void {
     this.byName.clear();
     this.byId.clear();
+    this.scopes.clear();
   }
 }

@@ -35,10 +35,23 @@ const WRITER = guestWat({
     (i32.const 0))`,
 });
 
-async function scrape(gw: TestGateway): Promise<string[]> {
+async function scrape(gw: TestGateway, prefix = 'edge_gateway_shared_data_'): Promise<string[]> {
   const text = await (await fetch(`${gw.adminUrl}/metrics`)).text();
-  return text.split('\n').filter((l) => l.startsWith('edge_gateway_shared_data_'));
+  return text.split('\n').filter((l) => l.startsWith(prefix));
 }
+
+/** Enqueues 300 bytes on its queue "q" on every request; nobody dequeues. */
+const FLOODER = guestWat({
+  imports: `
+  (import "env" "proxy_register_shared_queue" (func $register (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_enqueue_shared_queue" (func $enqueue (param i32 i32 i32) (result i32)))`,
+  body: `
+  (data (i32.const 0x100) "q")
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (drop (call $register (i32.const 0x100) (i32.const 1) (i32.const 0x10)))
+    (drop (call $enqueue (i32.load (i32.const 0x10)) (i32.const 0x1000) (i32.const 300)))
+    (i32.const 0))`,
+});
 
 describe('shared-data metrics', () => {
   it('shows the bytes and keys each vm_id holds against sharedState.maxBytesPerVm, its evictions and its refusals', async () => {
@@ -61,6 +74,26 @@ describe('shared-data metrics', () => {
       'edge_gateway_shared_data_entries{vm_id="q"} 8',
       'edge_gateway_shared_data_evictions_total{vm_id="q"} 2',
       'edge_gateway_shared_data_refusals_total{vm_id="q",reason="value_size"} 1',
+    ]);
+  });
+});
+
+describe('shared-queue metrics', () => {
+  it('shows the bytes a vm_id\'s queues hold against sharedState.maxBytesPerVm and the items dropped to stay under it', async () => {
+    const upstream = await startUpstream();
+    cleanup.push(upstream.close);
+    const gw = await startGateway({
+      sharedState: { backend: 'memory', maxBytesPerVm: 4096 },
+      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
+      plugins: [{ name: 'flooder', vmId: 'f', module: wasmFile(FLOODER, 'flooder') }],
+      routes: [{ name: 'all', cluster: 'backend', filters: ['flooder'] }],
+    });
+    cleanup.push(gw.close);
+    // Each item counts 300 + 64 = 364 bytes: 11 fit in 4096; requests 12 to 20 each drop the oldest.
+    for (let i = 0; i < 20; i++) expect((await send(`${gw.url}/q${i}`)).status).toBe(200);
+    expect(await scrape(gw, 'edge_gateway_shared_queue_')).toEqual([
+      `edge_gateway_shared_queue_bytes{vm_id="f"} ${11 * 364}`,
+      'edge_gateway_shared_queue_dropped_total{vm_id="f"} 9',
     ]);
   });
 });

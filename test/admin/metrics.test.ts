@@ -440,6 +440,8 @@ describe('/metrics', () => {
       'edge_gateway_shared_data_entries gauge: Shared-data keys held per vm_id (deleted keys, held with an empty value, included)',
       'edge_gateway_shared_data_evictions_total counter: Shared-data entries evicted (least recently used first) to make room for a write over the vm_id\'s quota',
       'edge_gateway_shared_data_refusals_total counter: Shared-data writes refused with BAD_ARGUMENT, by vm_id and reason (key_size, value_size, quota: larger than the whole quota)',
+      'edge_gateway_shared_queue_bytes gauge: Bytes held by the shared queues of a vm_id, as counted against sharedState.maxBytesPerVm (items + 64 bytes each)',
+      'edge_gateway_shared_queue_dropped_total counter: Shared-queue items dropped because the vm_id\'s queues were full: the oldest of the queue enqueued to, or the new item when that queue could not make room',
       'edge_gateway_upstream_errors_total counter: Upstream requests that failed (refused, reset, timed out), by cluster and error code',
       'edge_gateway_upstream_overflows_total counter: Requests answered 503 because the cluster\'s queue was full (cluster_overflow)',
       'edge_gateway_upstream_pending_requests gauge: Requests waiting in a cluster\'s queue for a pooled connection now (bounded by maxPendingRequests)',

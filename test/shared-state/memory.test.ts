@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Status } from '../../gateway/abi/enums.js';
-import { MemorySharedData, MemorySharedQueues } from '../../gateway/shared-state/memory.js';
+import { MemorySharedData, MemorySharedQueues, QUEUE_ITEM_OVERHEAD_BYTES } from '../../gateway/shared-state/memory.js';
 import { text } from '../helpers/host.js';
 
 const str = (bytes: Uint8Array | number): string => (typeof bytes === 'number' ? `status ${bytes}` : Buffer.from(bytes).toString());
@@ -115,3 +115,60 @@ describe('MemorySharedQueues', () => {
     expect(str(queues.dequeue(id))).toBe('kept');
   });
 });
+
+describe('MemorySharedQueues quota', () => {
+  const item = (n: number, fill: number) => new Uint8Array(n).fill(fill);
+  const cost = (n: number) => n + QUEUE_ITEM_OVERHEAD_BYTES;
+
+  it('drops the oldest items of the queue to make room, answers OK, and counts the drops', () => {
+    const queues = new MemorySharedQueues({ maxBytesPerVm: 3 * cost(100) });
+    let told = 0;
+    const id = queues.register('vm', 'jobs', () => { told++; }).id;
+    for (let i = 1; i <= 5; i++) expect(queues.enqueue(id, item(100, i))).toBe(Status.OK);
+    expect(queues.stats()).toEqual([{ vmId: 'vm', bytes: 3 * cost(100), items: 3, dropped: 2 }]);
+    expect([3, 4, 5].map(() => (queues.dequeue(id) as Uint8Array)[0])).toEqual([3, 4, 5]);
+    expect(queues.dequeue(id)).toBe(Status.EMPTY);
+    expect(queues.stats()).toEqual([{ vmId: 'vm', bytes: 0, items: 0, dropped: 2 }]);
+    expect(told).toBe(5);
+  });
+
+  it('counts all the queues of a vm_id together and drops a new item that its queue cannot make room for', () => {
+    const queues = new MemorySharedQueues({ maxBytesPerVm: 2 * cost(100) });
+    const a = queues.register('vm', 'a', () => {}).id;
+    const b = queues.register('vm', 'b', () => {}).id;
+    const other = queues.register('other', 'a', () => {}).id;
+    queues.enqueue(a, item(100, 1));
+    queues.enqueue(a, item(100, 2));
+    let toldB = 0;
+    queues.register('vm', 'b', () => { toldB++; });
+    expect(queues.enqueue(b, item(100, 3))).toBe(Status.OK); // b is empty and a holds the quota: dropped
+    expect(toldB).toBe(0);
+    expect(queues.dequeue(b)).toBe(Status.EMPTY);
+    expect(queues.enqueue(other, item(100, 4))).toBe(Status.OK); // another vm_id has its own quota
+    expect(queues.stats()).toEqual([
+      { vmId: 'vm', bytes: 2 * cost(100), items: 2, dropped: 1 },
+      { vmId: 'other', bytes: cost(100), items: 1, dropped: 0 },
+    ]);
+  });
+
+  it('drops an item larger than the whole quota without touching what the queue holds', () => {
+    const queues = new MemorySharedQueues({ maxBytesPerVm: cost(100) });
+    const id = queues.register('vm', 'jobs', () => {}).id;
+    queues.enqueue(id, item(10, 1));
+    // The oldest item goes first (the queue tries to make room) and the big one does not fit either.
+    expect(queues.enqueue(id, item(1000, 2))).toBe(Status.OK);
+    expect(queues.dequeue(id)).toBe(Status.EMPTY);
+    expect(queues.stats()[0].dropped).toBe(2);
+  });
+
+  it('keeps host memory flat under a guest that enqueues in a loop with nobody dequeuing', () => {
+    const queues = new MemorySharedQueues({ maxBytesPerVm: 1024 * 1024 });
+    const id = queues.register('vm', 'flood', () => {}).id;
+    for (let i = 0; i < 20_000; i++) queues.enqueue(id, item(1000, i & 0xff));
+    const [s] = queues.stats();
+    expect(s.bytes).toBeLessThanOrEqual(1024 * 1024);
+    expect(s.items).toBe(Math.floor((1024 * 1024) / cost(1000)));
+    expect(s.dropped).toBe(20_000 - s.items);
+  });
+});
+
