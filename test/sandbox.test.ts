@@ -3,7 +3,8 @@
  * on_request_headers costs its own request a fail-closed 503 within its CPU budget (plus a
  * margin), while another route and the admin /healthz keep answering; a filter that loops in
  * on_vm_start stops `start` with a clear error naming the plugin and the start-up budget, and
- * the same plugin in a SIGHUP reload is rejected while the old generation keeps serving.
+ * the same plugin in a SIGHUP reload is rejected while the old generation keeps serving; a
+ * call the process spent stopped (SIGSTOP) past its budget is not trapped.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -123,5 +124,47 @@ describe('the sandbox in a running gateway', () => {
     expect(String(rejected?.msg)).toContain('proxy_on_vm_start ran past its CPU budget');
     expect((await timedGet(`${url}/loop/after`)).status).toBe(200);
     expect(gw.alive()).toBe(true);
+  });
+
+  it('does not trap a call the kernel took the process off the CPU for: a filter stopped past its budget by SIGSTOP still answers 200', async () => {
+    // on_response_headers spins 250 ms of wall time (under the 400 ms budget). 40 ms after the
+    // upstream answers, the gateway is inside the spin; SIGSTOP holds it 600 ms, so the call's
+    // wall time passes the budget while it used some 250 ms of CPU. Judged by the wall clock alone
+    // the call trapped and the request got 503.
+    const spinner = guestWat({
+      imports: '(import "wasi_snapshot_preview1" "clock_time_get" (func $now (param i32 i64 i32) (result i32)))',
+      body: `
+      (func (export "proxy_on_context_create") (param i32 i32))
+      (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32) (local $until i64)
+        (drop (call $now (i32.const 1) (i64.const 0) (i32.const 0x20)))
+        (local.set $until (i64.add (i64.load (i32.const 0x20)) (i64.const 250000000)))
+        (loop $spin
+          (drop (call $now (i32.const 1) (i64.const 0) (i32.const 0x20)))
+          (br_if $spin (i64.lt_u (i64.load (i32.const 0x20)) (local.get $until))))
+        (i32.const 0))` });
+    let stopped = false;
+    const gwRef: { gw?: GatewayProcess } = {};
+    const slow = await startUpstream((_req, res) => {
+      res.writeHead(200, { 'content-length': '2' });
+      res.end('ok');
+      setTimeout(() => {
+        gwRef.gw!.signal('SIGSTOP');
+        stopped = true;
+        setTimeout(() => gwRef.gw!.signal('SIGCONT'), 600);
+      }, 40);
+    });
+    try {
+      const gw = launch(yaml(slow.url, wasmFile(spinner, 'spinner')).replace(`cpuMs: ${CPU_MS}, startCpuMs: ${CPU_MS}`, 'cpuMs: 400, startCpuMs: 400'));
+      gwRef.gw = gw;
+      running.push(gw);
+      const { url } = await gw.started();
+      const answer = await timedGet(`${url}/loop/stopped`);
+      expect(stopped).toBe(true);
+      expect(answer.ms).toBeGreaterThanOrEqual(600); // the stop held the call (the spin ends on waking: its wall time has passed)
+      expect(answer.status).toBe(200);
+      expect(gw.lines.filter((l) => l.code === 'GW_ERR_ABI_BUDGET')).toEqual([]);
+    } finally {
+      await slow.close();
+    }
   });
 });

@@ -1,6 +1,5 @@
 /**
- * The wall-clock budget of guest calls (issue: "no filter can take a node down"). V8 has no
- * per-call limit (envoy#14126), so the module is instrumented at load (modules/wasm/instrument.ts)
+ * The CPU budget of guest calls: no filter may hold the event loop. V8 has no per-call limit (envoy#14126), so the module is instrumented at load (modules/wasm/instrument.ts)
  * to call `budget_check` every BUDGET_CHECK_INTERVAL loop iterations / function entries; this is the
  * host side of that call.
  *
@@ -16,6 +15,15 @@
  * runs before that first look, uncounted, is under BUDGET_CHECK_INTERVAL checks of guest code and
  * HOSTCALL_POLL hostcalls: microseconds, against budgets of milliseconds.
  *
+ * The budget is of the process's CPU time, judged when the wall clock says it may be spent: once
+ * the call's wall time passes the budget, the trap comes only when the process's CPU time since
+ * the clock started has passed it too. A node the kernel takes off the CPU (a busy box, a noisy
+ * neighbour, SIGSTOP) would otherwise trap, and fail the VM of, calls that did little work; a
+ * guest that loops burns CPU as fast as wall time and is stopped at the budget as before. The CPU
+ * time is the whole process's (getrusage: Node 20 cannot read one thread's), so a background GC or
+ * compile thread can bring the trap earlier than the guest's own time would, never before the
+ * wall clock has passed the budget.
+ *
  * NB: once expired, the budget stays expired until the next outermost call is armed: a guest that
  * catches the trap (legacy `catch_all`) meets it again at its very next check, and the VM treats
  * an outermost call that returns after expiry as failed anyway.
@@ -24,7 +32,7 @@ import { BUDGET_CHECK_INTERVAL, HOSTCALL_POLL } from './limits.js';
 import { GuestTrap } from './trap.js';
 
 export interface VmLimits {
-  /** Budget of each callback after start-up, in ms of wall-clock time. */
+  /** Budget of each callback after start-up, in ms of CPU time (see the file header). */
   readonly cpuMs: number;
   /** Budget of each start-up call (see file header). */
   readonly startCpuMs: number;
@@ -42,6 +50,8 @@ export class CallBudget {
   private armed = false;
   private started = false;
   private startedAt = 0;
+  /** process.cpuUsage() when the clock started. */
+  private startedCpu: NodeJS.CpuUsage = { user: 0, system: 0 };
   private budgetMs = 0;
   private elapsedMs = 0;
   /** The outermost call (a guest function or a stage name), named only when a trap is built. */
@@ -76,7 +86,10 @@ export class CallBudget {
     if (!this.started) {
       this.started = true;
       this.startedAt = now;
+      this.startedCpu = process.cpuUsage();
     } else if (now - this.startedAt > this.budgetMs) {
+      const cpu = process.cpuUsage(this.startedCpu);
+      if ((cpu.user + cpu.system) / 1000 <= this.budgetMs) return BUDGET_CHECK_INTERVAL; // off the CPU meanwhile
       this.expired = true;
       this.elapsedMs = now - this.startedAt;
       throw this.trap();

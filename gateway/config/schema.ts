@@ -78,11 +78,12 @@ export const moduleSourceSchema = z.union([
 ], { error: 'must be a file path, { file, sha256 } or { url, sha256 } (the pin is required for a URL)' });
 
 /**
- * Sandbox limits of one plugin's VM. The budget is wall-clock time of one outermost guest call
- * (a callback with every hostcall it makes); the memory cap bounds the guest's linear memory.
+ * Sandbox limits of one plugin's VM. The budget is the time of one outermost guest call (a
+ * callback with every hostcall it makes): wall-clock time, counted only while the process had the
+ * CPU (abi/budget.ts); the memory cap bounds the guest's linear memory.
  */
 export const pluginLimitsSchema = z.object({
-  cpuMs: millis.max(60_000).default(50).describe('Budget of one callback (stream, timer, queue, callout answer), in ms of wall-clock time'),
+  cpuMs: millis.max(60_000).default(50).describe('Budget of one callback (stream, timer, queue, callout answer), in ms (wall-clock time while the process has the CPU: a node taken off the CPU does not trap)'),
   startCpuMs: millis.max(600_000).default(1000).describe('Budget of start-up (instantiation, _initialize/_start, on_vm_start, on_configure), in ms'),
   memoryMb: z.number().int().min(1).max(4096).default(128).describe('Cap of the guest linear memory in MiB; memory.grow past it fails'),
   recycleMemoryMb: z.number().int().min(1).max(4096).optional()
