@@ -1,5 +1,5 @@
 /**
- * Module fuzzing (issue 8, point 8): thousands of mutants of real modules through the load path
+ * Module fuzzing: thousands of mutants of real modules through the load path
  * a plugin takes (module-fuzz.ts), in a watched child process (supervise.ts). Bounded for CI by
  * count and time; `npx tsx bench/fuzz-modules.ts` runs the same for longer. FUZZ_SEED and
  * FUZZ_MODULES override the seed and the count; the report printed on failure names the seed and
@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../gateway/errors.js';
 import { fuzzStore, loadPath, seedModules } from './module-fuzz.js';
-import { mutantRand, mutate } from './mutate.js';
+import { MUTATORS, mutantRand, mutate } from './mutate.js';
 import { budgetEnforced, describeReport, fuzzGeneration, superviseFuzz } from './supervise.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 1);
@@ -35,6 +35,17 @@ describe('loading mutated modules', () => {
     expect(Buffer.from(a.bytes).equals(Buffer.from(b.bytes))).toBe(true);
     expect(a.how).toBe(b.how);
     expect(Buffer.from(a.bytes).equals(Buffer.from(c.bytes)) && a.how === c.how).toBe(false);
+  });
+
+  it('mutates a module already truncated inside its header (a mutant of a mutant) without throwing', () => {
+    // Seed 1478458296, mutant 95838 threw RangeError from the custom-section mutator: with no
+    // section left it inserted at byte 8, past the end of a module truncated to fewer bytes.
+    const short = seedModules()[0].bytes.slice(0, 5);
+    for (let i = 0; i < 20; i++) {
+      const out = MUTATORS['custom-section'](short, mutantRand(SEED, i));
+      expect(Buffer.from(out.subarray(0, 5)).equals(Buffer.from(short))).toBe(true);
+      expect(out.length).toBeGreaterThan(short.length);
+    }
   });
 
   it('ends every mutant in success or a coded GatewayError, never crashing or hanging the process that loads it', async () => {

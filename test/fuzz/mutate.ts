@@ -80,6 +80,9 @@ function leb(value: number, minBytes = 1): number[] {
 }
 
 function splice(bytes: Uint8Array, at: number, remove: number, insert: ArrayLike<number>): Uint8Array {
+  // An already mutated module may be shorter than the header the insertion point assumes: insert at the end then.
+  at = Math.min(at, bytes.length);
+  remove = Math.min(remove, bytes.length - at);
   const out = new Uint8Array(bytes.length - remove + insert.length);
   out.set(bytes.subarray(0, at), 0);
   out.set(insert, at);
