@@ -1,7 +1,8 @@
 /**
- * The CPU budget of guest calls: no filter may hold the event loop. V8 has no per-call limit (envoy#14126), so the module is instrumented at load (modules/wasm/instrument.ts)
- * to call `budget_check` every BUDGET_CHECK_INTERVAL loop iterations / function entries; this is the
- * host side of that call.
+ * The CPU budget of guest calls: no filter may hold the event loop. V8 has no per-call limit
+ * (envoy#14126), so the module is instrumented at load (modules/wasm/instrument.ts) to call
+ * `budget_check` every BUDGET_CHECK_INTERVAL loop iterations / function entries; this is the host
+ * side of that call.
  *
  * The deadline belongs to the outermost guest call: it is armed when the VM's call depth goes
  * 0 → 1 (or the allocator is called at depth 0) and nested calls share it. Start-up (instantiation,

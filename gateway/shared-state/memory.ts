@@ -166,9 +166,9 @@ interface QueueScope {
  * Shared queues, bounded per vm_id: all the queues of one vm_id hold at most `maxBytesPerVm`
  * bytes together. An enqueue that would pass it drops the oldest items of the same queue until
  * the new one fits, and when that queue cannot make room (other queues of the vm_id hold the
- * bytes, or the item is larger than the whole quota), the new item is dropped. Either way the
- * answer is OK and the drop is counted (`edge_gateway_shared_queue_dropped_total{vm_id}`): the ABI
- * has no "full" status and the SDKs panic on one they do not expect, and a queue that backed up
+ * bytes), the new item is dropped; an item larger than the whole quota is dropped at once,
+ * the queue untouched. Either way the answer is OK and the drop is counted
+ * (`edge_gateway_shared_queue_dropped_total{vm_id}`): the ABI has no "full" status and the SDKs panic on one they do not expect, and a queue that backed up
  * (its consumer stalled or gone) is a stream of telemetry or work items where the newest matter
  * most. Without a bound, a guest enqueuing in a loop grew the host's memory without limit.
  */
@@ -210,6 +210,11 @@ export class MemorySharedQueues implements SharedQueueStore {
     if (queue === undefined) return Status.NOT_FOUND;
     const scope = this.scope(queue.vmId);
     const cost = data.byteLength + QUEUE_ITEM_OVERHEAD_BYTES;
+    if (cost > this.maxBytesPerVm) {
+      // Larger than the whole quota: dropping what the queue holds would not make it fit.
+      scope.dropped++;
+      return Status.OK;
+    }
     while (scope.bytes + cost > this.maxBytesPerVm && queue.items.length > 0) {
       this.take(scope, queue.items.shift()!);
       scope.dropped++;
