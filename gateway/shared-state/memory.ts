@@ -168,8 +168,8 @@ interface QueueScope {
  * the new one fits, and when that queue cannot make room (other queues of the vm_id hold the
  * bytes), the new item is dropped; an item larger than the whole quota is dropped at once,
  * the queue untouched. Either way the answer is OK and the drop is counted
- * (`edge_gateway_shared_queue_dropped_total{vm_id}`): the ABI has no "full" status and the SDKs panic on one they do not expect, and a queue that backed up
- * (its consumer stalled or gone) is a stream of telemetry or work items where the newest matter
+ * (`edge_gateway_shared_queue_dropped_total{vm_id}`): the ABI has no "full" status and the SDKs
+ * panic on one they do not expect, and a queue that backed up (its consumer stalled or gone) is a stream of telemetry or work items where the newest matter
  * most. Without a bound, a guest enqueuing in a loop grew the host's memory without limit.
  */
 
