@@ -18,7 +18,9 @@
  *
  * The budget is of the process's CPU time, judged when the wall clock says it may be spent: once
  * the call's wall time passes the budget, the trap comes only when the process's CPU time since
- * the clock started has passed it too. A node the kernel takes off the CPU (a busy box, a noisy
+ * the clock started has passed it too. The CPU time at the start is a reading at most
+ * CPU_SAMPLE_MS old (shared by every VM of the process, processCpuUs), less the wall time since
+ * that reading, so the call is never charged for CPU spent before it started. A node the kernel takes off the CPU (a busy box, a noisy
  * neighbour, SIGSTOP) would otherwise trap, and fail the VM of, calls that did little work; a
  * guest that loops burns CPU as fast as wall time and is stopped at the budget as before. The CPU
  * time is the whole process's (getrusage: Node 20 cannot read one thread's), so a background GC or
@@ -29,7 +31,7 @@
  * catches the trap (legacy `catch_all`) meets it again at its very next check, and the VM treats
  * an outermost call that returns after expiry as failed anyway.
  */
-import { BUDGET_CHECK_INTERVAL, HOSTCALL_POLL } from './limits.js';
+import { BUDGET_CHECK_INTERVAL, CPU_SAMPLE_MS, HOSTCALL_POLL } from './limits.js';
 import { GuestTrap } from './trap.js';
 
 export interface VmLimits {
@@ -39,6 +41,19 @@ export interface VmLimits {
   readonly startCpuMs: number;
   /** Cap of the guest's linear memory in MiB. */
   readonly memoryMb: number;
+}
+
+/** The process's CPU time (user + system, µs) and the performance.now() it was read at. */
+const cpuReading = { us: 0, at: -Infinity };
+
+/** The process's CPU time in µs, read afresh when the last reading is older than `maxAgeMs` at `now`. */
+function processCpuUs(now: number, maxAgeMs: number): number {
+  if (now - cpuReading.at > maxAgeMs) {
+    const usage = process.cpuUsage();
+    cpuReading.us = usage.user + usage.system;
+    cpuReading.at = now;
+  }
+  return cpuReading.us;
 }
 
 export class CallBudget {
@@ -51,8 +66,8 @@ export class CallBudget {
   private armed = false;
   private started = false;
   private startedAt = 0;
-  /** process.cpuUsage() when the clock started. */
-  private startedCpu: NodeJS.CpuUsage = { user: 0, system: 0 };
+  /** The process's CPU time (µs) when the clock started, at most: see the file header. */
+  private startedCpuUs = 0;
   private budgetMs = 0;
   private elapsedMs = 0;
   /** The outermost call (a guest function or a stage name), named only when a trap is built. */
@@ -87,10 +102,10 @@ export class CallBudget {
     if (!this.started) {
       this.started = true;
       this.startedAt = now;
-      this.startedCpu = process.cpuUsage();
+      this.startedCpuUs = processCpuUs(now, CPU_SAMPLE_MS) + (now - cpuReading.at) * 1000;
     } else if (now - this.startedAt > this.budgetMs) {
-      const cpu = process.cpuUsage(this.startedCpu);
-      if ((cpu.user + cpu.system) / 1000 <= this.budgetMs) return BUDGET_CHECK_INTERVAL; // off the CPU meanwhile
+      const cpuMs = (processCpuUs(now, 0) - this.startedCpuUs) / 1000;
+      if (cpuMs <= this.budgetMs) return BUDGET_CHECK_INTERVAL; // off the CPU meanwhile
       this.expired = true;
       this.elapsedMs = now - this.startedAt;
       throw this.trap();

@@ -78,6 +78,15 @@ export const DEFAULT_VM_LIMITS = Object.freeze({ cpuMs: 50, startCpuMs: 1000, me
 export const HOSTCALL_POLL = 64;
 
 /**
+ * How old the process's CPU reading may be when a guest call's clock starts (budget.ts). A
+ * reading is a getrusage syscall, ~0.3 µs: taken at every call's first look at the clock it was
+ * the largest part of the sandbox's cost (api-key 30% slower, bench/README.md). Reused for 1 ms,
+ * it costs at most 0.03% of a busy core, and the CPU time between the reading and the call's
+ * start (at most this much) is taken off what the call is charged.
+ */
+export const CPU_SAMPLE_MS = 1;
+
+/**
  * Most metrics (distinct name and type) one VM's guests may define with `proxy_define_metric`,
  * and most names one plugin may add to the gateway's metrics over the life of the process
  * (admin/metrics.ts, across its VMs: reloads and recycles start fresh VMs). Each is a Prometheus
