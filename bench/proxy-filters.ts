@@ -1,44 +1,46 @@
 /**
- * Per-filter cost through the gateway: one row per shipped filter, each alone on the route, against
- * the same gateway with no filter, plus the filter's µs per request in the ABI host alone
- * (bench/filters.ts, run in its own process after the load runs).
+ * Per-filter cost through the gateway: one row per shipped filter, each alone on the route, the
+ * shipped chain of five, and a control, against the same gateway with no filter; beside each
+ * filter, its µs per request in the ABI host alone (bench/filters.ts, run after the load runs),
+ * so that the data plane's own cost per filter is the difference.
  *
- *   npm run bench:filters                             # = npx tsx bench/proxy-filters.ts, 3 rounds, ~6 min
- *   BENCH_ROUNDS=5 npx tsx bench/proxy-filters.ts --json out.json   # steadier; JSON of every run
- *   BENCH_ONLY=headers,jwt npx tsx bench/proxy-filters.ts           # some filters (and no filter)
- *   BENCH_ROUNDS=1 BENCH_DURATION=3 npx tsx bench/proxy-filters.ts  # quick and noisy
+ *   npm run bench:filters                             # = npx tsx bench/proxy-filters.ts, 5 rounds, ~10 min
+ *   BENCH_ROUNDS=7 npx tsx bench/proxy-filters.ts --json out.json   # steadier; JSON of every run
+ *   BENCH_ONLY=headers,jwt npx tsx bench/proxy-filters.ts           # some filters (and no filter, control)
+ *   BENCH_ROUNDS=2 BENCH_DURATION=2 npx tsx bench/proxy-filters.ts  # quick and noisy
  *
- * Processes, rounds and warm-up as in bench/proxy.ts (bench/lib/processes.ts). Each filter runs with
- * its README configuration (bench/lib/filter-cases.ts) on a request that carries what the filter
- * needs to let it through, and each scenario is checked before it is measured: the upstream and
- * the client must see the headers that prove the filter did its work. The ratios are medians of
- * per-round ratios against `none` (the same gateway without a filter, same request headers but
- * the filter's own).
+ * Processes, pinning, warm-up and rounds as in bench/lib/processes.ts; the tables and the control
+ * as in bench/lib/compare.ts. Each filter runs with its README configuration
+ * (bench/lib/filter-cases.ts) on a browser-like request that also carries what the filter needs to
+ * let it through, and each scenario is checked before it is measured: the upstream and the client
+ * must see the headers that prove the filter did its work. The baseline `none` gets the same
+ * request headers (the bench's own; a filter's own headers are a few bytes more).
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { FILTER_CASES, unmet, type FilterCase } from './lib/filter-cases.js';
 import { gatewayConfig } from './lib/filter-gateway.js';
+import { controlVerdict, pick, printRows, printTargets, rows, type Row, type Target } from './lib/compare.js';
 import {
-  CLIENT_HEADERS, ROOT, benchOptions, cleanUp, ensureFilters, fmt, median, pairedRatio, printSetup, runRounds, startGateway, startServer,
-  tempFile, type Run, type ScenarioDef, type Started,
+  CLIENT_HEADERS, ROOT, benchOptions, cleanUp, ensureFilters, fmt, printSetup, runRounds, startGateway, startServer,
+  tempFile, type ScenarioDef, type Started,
 } from './lib/processes.js';
 
 const OPTIONS = benchOptions();
 
 
 /** Throws unless the gateway forwards `GET /` and the filter did its work on `GET /check`. */
-async function check(id: string, under: Started, c: FilterCase | undefined, headers: Record<string, string>): Promise<void> {
+async function check(id: string, under: Started, cases: readonly FilterCase[], headers: Record<string, string>): Promise<void> {
   const res = await fetch(`http://127.0.0.1:${under.port}/check`, { headers });
   const seen = await res.json() as Record<string, string>;
-  const problems = c === undefined ? [] : unmet(c, (name) => seen[name], (name) => res.headers.get(name) ?? undefined);
+  const problems = cases.flatMap((c) => unmet(c, (name) => seen[name], (name) => res.headers.get(name) ?? undefined));
   if (res.status !== 200) problems.push(`status ${res.status}`);
   if (seen['user-agent'] !== CLIENT_HEADERS['user-agent']) problems.push('user-agent not forwarded');
   const body = await fetch(`http://127.0.0.1:${under.port}/`, { headers }).then((r) => r.text());
   if (!body.startsWith('{"ok":true')) problems.push(`GET / answered ${body.slice(0, 40)}`);
-  if (c?.metric !== undefined) {
+  for (const c of cases) {
+    if (c.metric === undefined) continue;
     // on_log runs after the reply: give the metric a moment to be recorded.
     let text = '';
     for (let i = 0; i < 50 && !text.includes(c.metric); i++) {
@@ -65,44 +67,56 @@ function abiCosts(names: string[]): Promise<Map<string, number>> {
   });
 }
 
+/** The shipped chain of five, as config/gateway.yaml's routes chain them. */
+const CHAIN = ['observe', 'cors', 'rate-limit', 'api-key', 'headers'];
+
 async function main(): Promise<void> {
   const cases = FILTER_CASES.filter((c) => OPTIONS.only === undefined || OPTIONS.only.includes(c.name));
-  ensureFilters(cases.map((c) => c.name));
+  const chain = CHAIN.map((name) => FILTER_CASES.find((c) => c.name === name)!);
+  const withChain = OPTIONS.only === undefined || OPTIONS.only.includes('chain');
+  ensureFilters([...cases, ...chain].map((c) => c.name));
   const up = await startServer('upstream');
-  const scenario = (id: string, c: FilterCase | undefined): ScenarioDef => {
-    const headers = { ...CLIENT_HEADERS, ...c?.request };
+  const scenario = (id: string, label: string, filters: readonly FilterCase[]): ScenarioDef => {
+    const headers = Object.assign({}, CLIENT_HEADERS, ...filters.map((c) => c.request)) as Record<string, string>;
     return {
-      id, label: c === undefined ? 'no filter' : c.name, headers,
-      start: () => startGateway(id, (port, admin) => gatewayConfig(port, admin, up.port, c)),
-      check: (under) => check(id, under, c, headers),
+      id, label, headers,
+      start: () => startGateway(id, (port, admin) => gatewayConfig(port, admin, up.port, filters)),
+      check: (under) => check(id, under, filters, headers),
     };
   };
-  const defs = [scenario('none', undefined), ...cases.map((c) => scenario(c.name, c))];
+  const defs = [
+    scenario('none', 'no filter', []),
+    scenario('control', 'control: no filter, a second process', []),
+    ...cases.filter((c) => c.name !== 'chain').map((c) => scenario(c.name, c.name, [c])),
+    ...(withChain ? [scenario('chain', `chain of 5 (${CHAIN.join(', ')})`, chain)] : []),
+  ];
 
   printSetup(OPTIONS);
   const runs = await runRounds(defs, up, OPTIONS);
-  console.log(`load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   console.log('measuring the ABI host alone (bench/filters.ts)…');
   const abi = await abiCosts(cases.map((c) => c.name));
 
-  const of = (id: string): Run[] => runs.filter((r) => r.scenario === id);
-  const none = of('none');
-  const base = {
-    p99: median(none.map((r) => r.result.p99Ms)),
-    cpu: median(none.map((r) => r.cpuUsPerReq)),
-  };
-  console.log('\n| filter | req/s | req/s vs no filter | per round | p99 ms | Δ p99 ms | CPU µs/req | Δ CPU µs/req | ABI host µs/req | errors |');
-  console.log('|---|---:|---:|---|---:|---:|---:|---:|---:|---:|');
-  for (const d of defs) {
-    const rs = of(d.id);
-    const errors = rs.reduce((n, r) => n + r.result.errors + r.result.non2xx + r.result.timeouts, 0);
-    const p99 = median(rs.map((r) => r.result.p99Ms));
-    const cpu = median(rs.map((r) => r.cpuUsPerReq));
-    const ratio = pairedRatio(rs, none, (r) => r.result.reqPerSec);
-    const isBase = d.id === 'none';
-    console.log(`| ${d.label} | ${fmt(median(rs.map((r) => r.result.reqPerSec)))} | ${isBase ? '1' : fmt(ratio.median, 2)} | ${isBase ? '' : ratio.perRound.map((x) => fmt(x, 2)).join(', ')}`
-      + ` | ${fmt(p99, 2)} | ${isBase ? '' : fmt(p99 - base.p99, 2)} | ${fmt(cpu, 1)} | ${isBase ? '' : fmt(cpu - base.cpu, 1)} | ${isBase ? '' : fmt(abi.get(d.id) ?? NaN, 2)} | ${errors} |`);
+  const table = rows(runs, defs, 'none');
+  printRows(table, 'none');
+  const verdict = controlVerdict(table, 'control');
+  console.log(`\n${verdict.line}`);
+
+  console.log('\n| filter | Δ CPU µs/req through the gateway | ABI host µs/req (guest + host alone) | data plane µs/req beyond it |');
+  console.log('|---|---:|---:|---:|');
+  const beyond = (r: Row): number => r.cpuDelta - (abi.get(r.id) ?? NaN);
+  for (const r of table) {
+    if (!abi.has(r.id)) continue;
+    console.log(`| ${r.label} | ${fmt(r.cpuDelta, 1)} | ${fmt(abi.get(r.id)!, 2)} | ${fmt(beyond(r), 1)} |`);
   }
+  const dataPlane = table.filter((r) => abi.has(r.id) && r.id !== 'stamp').map(beyond);
+  const targets: Target[] = [
+    { name: 'headers ÷ no filter, req/s', value: (t) => pick(t, 'headers', (r) => r.reqRatio), kind: 'min', target: 0.92 },
+    { name: 'headers, Δ CPU µs per request', value: (t) => pick(t, 'headers', (r) => r.cpuDelta), kind: 'max', target: 6, digits: 1 },
+    { name: 'chain of 5 ÷ no filter, req/s', value: (t) => pick(t, 'chain', (r) => r.reqRatio), kind: 'min', target: 0.75 },
+    { name: 'data plane per filter beyond the ABI host, µs (largest)', value: () => (dataPlane.length === 0 ? NaN : Math.max(...dataPlane)), kind: 'max', target: 2, digits: 1 },
+  ];
+  printTargets(table, targets);
+  if (!verdict.ok) console.log('\n(the control says this run is too noisy to judge the targets)');
   if (OPTIONS.jsonOut !== undefined) writeFileSync(OPTIONS.jsonOut, JSON.stringify({ node: process.version, ...OPTIONS, runs, abi: Object.fromEntries(abi) }, null, 2));
 }
 

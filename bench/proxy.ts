@@ -1,30 +1,30 @@
 /**
- * Proxy throughput bench (issue point 11): the gateway against the Node.js proxies users know, all
- * in front of the same local upstream.
+ * Proxy throughput bench: the gateway against the proxies users know, all in front of the same
+ * local upstream, at 1 KB, 64 KB and 1 MiB responses.
  *
- *   npm run bench:proxy                          # = npx tsx bench/proxy.ts, 3 rounds, ~6 minutes
+ *   npm run bench:proxy                          # = npx tsx bench/proxy.ts, 5 rounds, ~12 minutes
  *   npx tsx bench/proxy.ts --json out.json       # also writes every run as JSON
- *   BENCH_ROUNDS=5 npx tsx bench/proxy.ts        # steadier (the README table), ~10 minutes
- *   BENCH_ROUNDS=1 BENCH_DURATION=3 npx tsx bench/proxy.ts   # quicker, noisier
- *   BENCH_ONLY=undici,gw-0 npx tsx bench/proxy.ts            # a subset of scenarios
+ *   BENCH_ROUNDS=7 npx tsx bench/proxy.ts        # steadier
+ *   BENCH_ROUNDS=2 BENCH_DURATION=2 npx tsx bench/proxy.ts   # quicker, noisier
+ *   BENCH_ONLY=undici,gw-0,control npx tsx bench/proxy.ts    # a subset of scenarios
  *
  * Every party has its own process: the upstream, each proxy under test, and the load generator
- * (autocannon, bench/lib/load.ts), so no two share an event loop. On a small machine they still
- * share cores, so each scenario runs BENCH_ROUNDS times. Each round starts a fresh process per
- * proxy, warms it up, then measures the scenarios one after the other (in a rotated order); the
- * table shows medians, and the targets are ratios between scenarios of the same round, whose
- * drift cancels. Besides req/s and latency the table shows the CPU time the process under test
- * spent per request (from /proc), which contention moves less than throughput.
+ * (autocannon, bench/lib/load.ts); the proxies are pinned to one core and the upstream and the
+ * load generator to the other, every process is warmed up once and the scenarios are measured in
+ * rounds (bench/lib/processes.ts). The tables (bench/lib/compare.ts) put CPU µs per request of
+ * the process under test first, with req/s and latency beside it, and a control: a second
+ * gateway process with no filter, which must read within 5% of the first.
  *
  * The gateway runs as users run it: `node --import tsx gateway/cli.ts start --config <file>`, with
- * log.level error (access logs are measured separately, in the gw-0-info scenario).
+ * log.level error (the access log is measured separately, in the gw-0-info scenario).
  */
 import { writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { controlVerdict, pick, printRows, printTargets, rows, type Target } from './lib/compare.js';
+import { NGINX, startNginx } from './lib/nginx.js';
 import {
-  CLIENT_HEADERS, ROOT, benchOptions, cleanUp, ensureFilters, fmt, median, pairedRatio, printSetup, runRounds, startGateway, startServer,
-  type Run, type ScenarioDef, type Started,
+  CLIENT_HEADERS, ROOT, benchOptions, cleanUp, ensureFilters, printSetup, runRounds, startGateway, startServer,
+  type ScenarioDef, type Started,
 } from './lib/processes.js';
 
 const OPTIONS = benchOptions();
@@ -67,60 +67,53 @@ async function main(): Promise<void> {
   ensureFilters();
   const up = await startServer('upstream');
   const target = `http://127.0.0.1:${up.port}`;
-  const scenario = (id: string, label: string, stamps: number, gateway: boolean, start: ScenarioDef['start']): ScenarioDef => ({
-    id, label, headers: CLIENT_HEADERS, start, check: (under) => check(id, under.port, stamps, gateway),
+  const scenario = (id: string, label: string, stamps: number, gateway: boolean, start: ScenarioDef['start'], path = '/'): ScenarioDef => ({
+    id, label, headers: CLIENT_HEADERS, start, path, check: (under) => check(id, under.port, stamps, gateway),
   });
   const gateway = (id: string, filters: number, level: string): (() => Promise<Started>) =>
     () => startGateway(id, (port, admin) => gatewayConfig(port, admin, up.port, filters, level));
-  const defs = [
-    scenario('direct', 'direct to the upstream', 0, false, async () => up),
-    scenario('http-proxy-3', 'http-proxy-3, minimal (no agent: a connection per request)', 0, false, () => startServer('http-proxy-3', target)),
+  const defs: ScenarioDef[] = [
+    { ...scenario('direct', 'direct to the upstream (unpinned: shares its core)', 0, false, async () => up), unpinned: true },
     scenario('http-proxy-3-ka', 'http-proxy-3 + keep-alive agent', 0, false, () => startServer('http-proxy-3-ka', target)),
     scenario('undici', 'undici `Pool.stream` proxy', 0, false, () => startServer('undici', target)),
+    ...(NGINX === undefined ? [] : [scenario('nginx', 'nginx, 1 worker, keep-alive upstream', 0, false, () => startNginx(up.port))]),
     scenario('gw-0', 'gateway, no filters', 0, true, gateway('gw-0', 0, 'error')),
+    scenario('control', 'control: gateway, no filters, a second process', 0, true, gateway('control', 0, 'error')),
     scenario('gw-1', 'gateway, 1 filter (stamp)', 1, true, gateway('gw-1', 1, 'error')),
     scenario('gw-3', 'gateway, 3 filters (stamp ×3, 3 VMs)', 3, true, gateway('gw-3', 3, 'error')),
     scenario('gw-0-info', 'gateway, no filters, log.level info (access log)', 0, true, gateway('gw-0-info', 0, 'info')),
+    scenario('undici-64k', 'undici proxy, 64 KB responses', 0, false, () => startServer('undici', target), '/64k'),
+    scenario('gw-0-64k', 'gateway, no filters, 64 KB responses', 0, true, gateway('gw-0-64k', 0, 'error'), '/64k'),
+    scenario('undici-1m', 'undici proxy, 1 MiB responses', 0, false, () => startServer('undici', target), '/1m'),
+    scenario('gw-0-1m', 'gateway, no filters, 1 MiB responses', 0, true, gateway('gw-0-1m', 0, 'error'), '/1m'),
   ];
   const wanted = defs.filter((d) => OPTIONS.only === undefined || OPTIONS.only.includes(d.id));
 
   printSetup(OPTIONS);
   const runs = await runRounds(wanted, up, OPTIONS);
-  const labels = new Map(wanted.map((d) => [d.id, d.label]));
-  console.log(`load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  const table = rows(runs, wanted, 'gw-0');
+  printRows(table, 'gw-0');
+  const verdict = controlVerdict(table, 'control');
+  console.log(`\n${verdict.line}`);
 
-  const of = (id: string): Run[] => runs.filter((r) => r.scenario === id);
-  console.log('\n| scenario | req/s | p50 ms | p99 ms | CPU µs/req (process under test) | upstream CPU µs/req | errors | req/s per round (best) |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---|');
-  for (const [id, label] of labels) {
-    const s = { id, label };
-    const rs = of(s.id);
-    const errors = rs.reduce((n, r) => n + r.result.errors + r.result.non2xx + r.result.timeouts, 0);
-    console.log(`| ${s.label} | ${fmt(median(rs.map((r) => r.result.reqPerSec)))} | ${fmt(median(rs.map((r) => r.result.p50Ms)), 2)} | ${fmt(median(rs.map((r) => r.result.p99Ms)), 2)} | ${fmt(median(rs.map((r) => r.cpuUsPerReq)), 1)} | ${fmt(median(rs.map((r) => r.upstreamCpuUsPerReq)), 1)} | ${errors} | ${rs.map((r) => fmt(r.result.reqPerSec)).join(', ')} (${fmt(Math.max(...rs.map((r) => r.result.reqPerSec)))}) |`);
-  }
-
-  const ratios: { name: string; a: string; b: string; target?: number }[] = [
-    { name: 'gateway no filters / http-proxy-3 + keep-alive', a: 'gw-0', b: 'http-proxy-3-ka', target: 1.2 },
-    { name: 'gateway no filters / http-proxy-3 minimal', a: 'gw-0', b: 'http-proxy-3', target: 1.2 },
-    { name: 'gateway no filters / undici proxy', a: 'gw-0', b: 'undici', target: 0.85 },
-    { name: 'one filter / no filter', a: 'gw-1', b: 'gw-0', target: 0.92 },
-    { name: 'three filters / no filter', a: 'gw-3', b: 'gw-0', target: 0.8 },
-    { name: 'access log at info / log.level error', a: 'gw-0-info', b: 'gw-0' },
-    { name: 'undici proxy / direct', a: 'undici', b: 'direct' },
+  // Gateway ÷ reference, per round, at the same response size: req/s, and CPU per request the other way round.
+  const versus = (a: string, b: string, field: 'req' | 'cpu'): number => {
+    const ra = table.find((r) => r.id === a);
+    const rb = table.find((r) => r.id === b);
+    if (ra === undefined || rb === undefined) return NaN;
+    return field === 'req' ? ra.reqRatio / rb.reqRatio : ra.cpuRatio / rb.cpuRatio;
+  };
+  const targets: Target[] = [
+    { name: 'gateway ÷ undici proxy, req/s at 1 KB', value: () => versus('gw-0', 'undici', 'req'), kind: 'min', target: 0.95 },
+    { name: 'gateway ÷ undici proxy, req/s at 64 KB', value: () => versus('gw-0-64k', 'undici-64k', 'req'), kind: 'min', target: 0.9 },
+    { name: 'gateway ÷ undici proxy, CPU per request at 64 KB', value: () => versus('gw-0-64k', 'undici-64k', 'cpu'), kind: 'max', target: 1.1 },
+    { name: 'gateway ÷ undici proxy, CPU per request at 1 MiB', value: () => versus('gw-0-1m', 'undici-1m', 'cpu'), kind: 'max', target: 1.1 },
+    { name: 'gateway ÷ nginx (1 worker), req/s at 1 KB', value: () => versus('gw-0', 'nginx', 'req'), kind: 'min', target: 0.75 },
+    { name: 'one filter (stamp) ÷ no filter, req/s', value: (t) => pick(t, 'gw-1', (r) => r.reqRatio), kind: 'min', target: 0.92 },
+    { name: 'gateway ÷ http-proxy-3 + keep-alive, req/s', value: () => versus('gw-0', 'http-proxy-3-ka', 'req'), kind: 'min', target: 1.2 },
   ];
-  console.log('\n| ratio of req/s | median of per-round ratios | per round | ratio of medians | ratio of bests | CPU/req ratio (b/a) | target | result |');
-  console.log('|---|---:|---|---:|---:|---:|---:|---|');
-  for (const q of ratios) {
-    const a = of(q.a);
-    const b = of(q.b);
-    if (a.length === 0 || b.length === 0) continue;
-    const { median: paired, perRound } = pairedRatio(a, b, (r) => r.result.reqPerSec);
-    const ofMedians = median(a.map((r) => r.result.reqPerSec)) / median(b.map((r) => r.result.reqPerSec));
-    const ofBests = Math.max(...a.map((r) => r.result.reqPerSec)) / Math.max(...b.map((r) => r.result.reqPerSec));
-    const cpuRatio = median(b.map((r) => r.cpuUsPerReq)) / median(a.map((r) => r.cpuUsPerReq));
-    const verdict = q.target === undefined ? '' : paired >= q.target ? 'PASS' : 'FAIL';
-    console.log(`| ${q.name} | ${fmt(paired, 2)} | ${perRound.map((x) => fmt(x, 2)).join(', ')} | ${fmt(ofMedians, 2)} | ${fmt(ofBests, 2)} | ${q.a === 'direct' || q.b === 'direct' ? '—' : fmt(cpuRatio, 2)} | ${q.target === undefined ? '' : `≥ ${q.target}`} | ${verdict} |`);
-  }
+  printTargets(table, targets);
+  if (!verdict.ok) console.log('\n(the control says this run is too noisy to judge the targets)');
   if (OPTIONS.jsonOut !== undefined) writeFileSync(OPTIONS.jsonOut, JSON.stringify({ node: process.version, ...OPTIONS, runs }, null, 2));
 }
 

@@ -1,18 +1,18 @@
 /**
  * The gateway configuration of the per-filter bench (bench/proxy-filters.ts): one listener and
  * admin on the given ports, the upstream cluster (and `authz` for ext-authz, the same upstream),
- * and the filter alone on the one route, or no filter.
+ * and the filters on the one route in the order given (none for the baseline).
  */
 import { join } from 'node:path';
 import type { FilterCase } from './filter-cases.js';
 import { ROOT } from './processes.js';
 
-export function gatewayConfig(port: number, admin: number, upstream: number, c: FilterCase | undefined): object {
-  const plugins = c === undefined ? [] : [{
+export function gatewayConfig(port: number, admin: number, upstream: number, cases: readonly FilterCase[]): object {
+  const plugins = cases.map((c) => ({
     name: c.name, module: join(ROOT, `filters/dist/${c.name}.wasm`), ...(c.rootId === '' ? {} : { rootId: c.rootId }), configuration: c.config,
-  }];
+  }));
   const clusters = [{ name: 'upstream', endpoints: [`http://127.0.0.1:${upstream}`], maxConnections: 128 }];
-  if (c?.authz === true) clusters.push({ name: 'authz', endpoints: [`http://127.0.0.1:${upstream}`], maxConnections: 128 });
+  if (cases.some((c) => c.authz === true)) clusters.push({ name: 'authz', endpoints: [`http://127.0.0.1:${upstream}`], maxConnections: 128 });
   return {
     node: { id: 'bench', cluster: 'bench' },
     listeners: [{ name: 'bench', address: '127.0.0.1', port }],

@@ -2,10 +2,12 @@
  * The processes of the proxy benches (bench/proxy.ts, bench/proxy-filters.ts): servers and
  * gateways under test, the load generator, and the rounds that measure them.
  *
- * Every party has its own process, so no two share an event loop. On a small machine they still
- * share cores, so each scenario runs in several rounds. Each round starts a fresh process per
- * scenario, warms it up, then measures the scenarios one after the other in an order rotated by
- * one per round; ratios are taken between runs of the same round, whose drift cancels.
+ * Every party has its own process, so no two share an event loop. On a 2-core machine they still
+ * share cores, so the processes under test are pinned to one core (PROXY_CORE) and the upstream
+ * and the load generator to the other, every process is started once, checked and warmed up,
+ * and then the scenarios are measured in rounds, in an order rotated by one per round (ABAB…).
+ * The figure that moves least with contention is the CPU time the process under test spends per
+ * request (/proc/PID/stat); ratios are taken between runs of the same round, whose drift cancels.
  */
 import { spawn, spawnSync, fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,23 +40,50 @@ export interface BenchOptions extends LoadSettings {
 export function benchOptions(): BenchOptions {
   const jsonAt = process.argv.indexOf('--json');
   return {
-    rounds: Number(process.env.BENCH_ROUNDS ?? '3'),
+    rounds: Math.max(1, Number(process.env.BENCH_ROUNDS ?? '5')),
     only: process.env.BENCH_ONLY?.split(',').filter(Boolean),
     jsonOut: jsonAt > 0 ? process.argv[jsonAt + 1] : undefined,
     connections: Number(process.env.BENCH_CONNECTIONS ?? '50'),
-    warmupS: Number(process.env.BENCH_WARMUP ?? '2'),
-    durationS: Number(process.env.BENCH_DURATION ?? '5'),
+    warmupS: Number(process.env.BENCH_WARMUP ?? '1'),
+    durationS: Number(process.env.BENCH_DURATION ?? '4'),
     processWarmup: Number(process.env.BENCH_PROCESS_WARMUP ?? '10000'),
   };
 }
 
-/** What a browser-like client sends besides host; the gateway adds x-forwarded-* and x-request-id. */
+/**
+ * What a browser calling an API sends besides host: 13 headers, ~1.2 KB. The cost of a filter
+ * follows the request's headers (each one crosses the host–guest boundary), so a bench with
+ * autocannon's bare three headers reads a filter as free that costs +39 µs on a real request.
+ */
 export const CLIENT_HEADERS: Readonly<Record<string, string>> = {
-  'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) bench/1.0',
+  'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
   accept: 'application/json, text/plain, */*',
-  'accept-encoding': 'gzip, deflate, br',
-  'accept-language': 'en-US,en;q=0.9',
+  'accept-encoding': 'gzip, deflate, br, zstd',
+  'accept-language': 'en-US,en;q=0.9,de;q=0.8',
+  'cache-control': 'no-cache',
+  origin: 'https://app.example.com',
+  referer: 'https://app.example.com/orders/2024/overview?tab=open&sort=desc',
+  'sec-fetch-dest': 'empty',
+  'sec-fetch-mode': 'cors',
+  'sec-fetch-site': 'same-site',
+  'sec-ch-ua': '"Chromium";v="131", "Not_A Brand";v="24"',
+  authorization: `Bearer ${'eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.'.padEnd(300, 'x')}`,
+  cookie: `session=${'s'.repeat(48)}; _ga=GA1.2.1234567890.1700000000; _gid=GA1.2.987654321.1700000000; theme=dark; consent=${'c'.repeat(200)}`,
 };
+
+/** The core the processes under test run on; the upstream, the load generator and this bench run on the other. */
+export const PROXY_CORE = 0;
+const OTHER_CORE = 1;
+/** Pinning needs two cores and taskset (util-linux); without them the bench runs unpinned and says so. */
+export const PINNED = cpus().length >= 2 && spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' }).status === 0;
+
+/** Pins every thread of `pid` to `core` (a no-op when the machine cannot pin, PINNED). */
+export function pin(pid: number, core: number): void {
+  if (!PINNED) return;
+  const r = spawnSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
+  if (r.status !== 0) throw new Error(`taskset could not pin process ${pid} to core ${core}`);
+}
+pin(process.pid, OTHER_CORE);
 
 export interface Started {
   proc: ChildProcess;
@@ -67,6 +96,10 @@ export interface Started {
 export interface ScenarioDef {
   id: string;
   label: string;
+  /** Not a process under test (the upstream itself): left on the other core. */
+  unpinned?: boolean;
+  /** The path requested (default `/`: the upstream's 1 KB answer; bench/lib/servers.ts). */
+  path?: string;
   /** Request headers besides host. */
   headers: Record<string, string>;
   start: () => Promise<Started>;
@@ -77,6 +110,8 @@ export interface ScenarioDef {
 export interface Run {
   scenario: string;
   round: number;
+  /** The 1-minute load average when the run ended. */
+  load: number;
   result: LoadResult;
   /** CPU µs per request of the process under test, and of the upstream, during the measured run. */
   cpuUsPerReq: number;
@@ -92,6 +127,11 @@ export function tempFile(name: string, text: string): string {
   const file = join(tmp, name);
   writeFileSync(file, text);
   return file;
+}
+
+/** Ends `proc` with the bench (cleanUp). */
+export function track(proc: ChildProcess): void {
+  children.push(proc);
 }
 
 /** Ends every process this bench started and removes its temporary folder. */
@@ -134,14 +174,23 @@ function cpuUs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK;
 }
 
-/** Forks bench/lib/servers.ts in `role` and waits for its port. */
+/** Resident memory of a process, in MB (VmRSS of /proc/PID/status). */
+export function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m === null ? NaN : Number(m[1]) / 1024;
+}
+
+/** Forks bench/lib/servers.ts in `role` and waits for its port; the upstream goes to the other core, a proxy to PROXY_CORE. */
 export function startServer(role: string, target?: string): Promise<Started> {
   const proc = fork(join(ROOT, 'bench/lib/servers.ts'), target === undefined ? [role] : [role, target], {
     execArgv: ['--import', 'tsx'], cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   children.push(proc);
   return new Promise((resolve, reject) => {
-    proc.once('message', (m: { port: number }) => resolve({ proc, port: m.port }));
+    proc.once('message', (m: { port: number }) => {
+      pin(proc.pid!, role === 'upstream' ? OTHER_CORE : PROXY_CORE);
+      resolve({ proc, port: m.port });
+    });
     proc.once('exit', (code) => reject(new Error(`${role} server exited with ${code}`)));
   });
 }
@@ -158,6 +207,7 @@ export async function startGateway(id: string, config: (port: number, admin: num
     cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'],
   });
   children.push(proc);
+  pin(proc.pid!, PROXY_CORE);
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   for (let i = 0; i < 300; i++) {
@@ -175,6 +225,7 @@ function load(spec: object, onLine: (line: string) => void): ChildProcess {
     cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.push(proc);
+  pin(proc.pid!, OTHER_CORE);
   createInterface({ input: proc.stdout! }).on('line', onLine);
   return proc;
 }
@@ -185,7 +236,7 @@ function load(spec: object, onLine: (line: string) => void): ChildProcess {
  * ~200 µs later. Each process therefore gets `processWarmup` requests (at most 15 s) first.
  */
 function warmUp(def: ScenarioDef, port: number, settings: LoadSettings): Promise<void> {
-  const spec = { url: `http://127.0.0.1:${port}/`, connections: settings.connections, warmupS: 0, durationS: 15, headers: def.headers, warmupRequests: settings.processWarmup };
+  const spec = { url: `http://127.0.0.1:${port}${def.path ?? '/'}`, connections: settings.connections, warmupS: 0, durationS: 15, headers: def.headers, warmupRequests: settings.processWarmup };
   let out = '';
   const proc = load(spec, (line) => { out = line; });
   return new Promise((resolve, reject) => {
@@ -201,7 +252,7 @@ function warmUp(def: ScenarioDef, port: number, settings: LoadSettings): Promise
 
 /** One measured run: autocannon in its own process; CPU of the process under test read around it. */
 function measure(def: ScenarioDef, under: Started, upstream: ChildProcess, round: number, settings: LoadSettings): Promise<Run> {
-  const spec = { url: `http://127.0.0.1:${under.port}/`, connections: settings.connections, warmupS: settings.warmupS, durationS: settings.durationS, headers: def.headers };
+  const spec = { url: `http://127.0.0.1:${under.port}${def.path ?? '/'}`, connections: settings.connections, warmupS: settings.warmupS, durationS: settings.durationS, headers: def.headers };
   return new Promise((resolve, reject) => {
     let cpu0 = 0;
     let up0 = 0;
@@ -217,7 +268,7 @@ function measure(def: ScenarioDef, under: Started, upstream: ChildProcess, round
         const cpu = cpuUs(under.proc.pid!) - cpu0;
         const up = cpuUs(upstream.pid!) - up0;
         done = true;
-        resolve({ scenario: def.id, round, result: msg, cpuUsPerReq: cpu / msg.requests, upstreamCpuUsPerReq: up / msg.requests });
+        resolve({ scenario: def.id, round, load: loadavg()[0], result: msg, cpuUsPerReq: cpu / msg.requests, upstreamCpuUsPerReq: up / msg.requests });
       } catch (err) {
         // e.g. the process under test is gone (/proc/<pid>/stat unreadable)
         done = true;
@@ -231,29 +282,32 @@ function measure(def: ScenarioDef, under: Started, upstream: ChildProcess, round
 }
 
 /**
- * Runs every scenario `rounds` times. Each round starts fresh processes (two processes running the
- * same code differ by up to ~10 % in CPU per request: JIT decisions, code placement), checks them,
- * warms them up, then measures them in an order rotated by one per round.
+ * Starts every scenario's process once, checks it and warms it up, then measures all of them in
+ * `rounds` rounds, in an order rotated by one per round. Warm processes matter: a fresh Node
+ * process runs its request path interpreted for its first thousands of requests, and two fresh
+ * processes of the same code differ by up to ~10% (JIT decisions, code placement), which rounds
+ * of fresh processes mix into every ratio.
  */
 export async function runRounds(defs: ScenarioDef[], upstream: Started, settings: BenchOptions): Promise<Run[]> {
   const runs: Run[] = [];
+  const started: Array<{ def: ScenarioDef; under: Started }> = [];
+  for (const def of defs) {
+    const under = await def.start();
+    if (def.unpinned !== true) pin(under.proc.pid!, PROXY_CORE);
+    started.push({ def, under });
+    await def.check(under);
+  }
+  for (const { def, under } of started) await warmUp(def, under.port, settings);
   for (let round = 0; round < settings.rounds; round++) {
-    const started: Array<{ def: ScenarioDef; under: Started }> = [];
-    for (const def of defs) {
-      const under = await def.start();
-      started.push({ def, under });
-      await def.check(under);
-    }
-    for (const { def, under } of started) await warmUp(def, under.port, settings);
     for (let k = 0; k < started.length; k++) {
       const { def, under } = started[(k + round) % started.length];
       const run = await measure(def, under, upstream.proc, round, settings);
       runs.push(run);
       const r = run.result;
-      console.log(`  round ${round + 1} ${def.id.padEnd(16)} ${fmt(r.reqPerSec).padStart(6)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  ${fmt(run.cpuUsPerReq, 1)} µs CPU/req${r.errors + r.non2xx + r.timeouts > 0 ? `  errors ${r.errors} non2xx ${r.non2xx} timeouts ${r.timeouts}` : ''}`);
+      console.log(`  round ${round + 1} ${def.id.padEnd(16)} ${fmt(r.reqPerSec).padStart(6)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  ${fmt(run.cpuUsPerReq, 1)} µs CPU/req  load ${run.load.toFixed(2)}${r.errors + r.non2xx + r.timeouts > 0 ? `  errors ${r.errors} non2xx ${r.non2xx} timeouts ${r.timeouts}` : ''}`);
     }
-    for (const { under } of started) if (under.proc !== upstream.proc) await stop(under.proc);
   }
+  for (const { under } of started) if (under.proc !== upstream.proc) await stop(under.proc);
   return runs;
 }
 
@@ -261,12 +315,6 @@ export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-/** Median over the rounds of a / b, each pair taken from the same round. */
-export function pairedRatio(a: Run[], b: Run[], of: (r: Run) => number): { median: number; perRound: number[] } {
-  const perRound = a.map((ra) => of(ra) / of(b.find((rb) => rb.round === ra.round)!));
-  return { median: median(perRound), perRound };
 }
 
 export const fmt = (x: number, d = 0): string => (Number.isFinite(x) ? x.toFixed(d) : '—');
@@ -282,5 +330,7 @@ export function ensureFilters(names: string[] = ['stamp']): void {
 export function printSetup(settings: BenchOptions): void {
   const cpu = cpus();
   console.log(`node ${process.version}, ${process.platform}-${process.arch}, ${cpu[0]?.model ?? '?'} × ${cpu.length}, ${new Date().toISOString()}`);
-  console.log(`autocannon: ${settings.connections} connections, ${settings.rounds} rounds; each round starts fresh processes, gives each ${settings.processWarmup} warm-up requests, then per run ${settings.warmupS} s warm-up + ${settings.durationS} s measured; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`autocannon: ${settings.connections} connections, ${Object.keys(CLIENT_HEADERS).length} request headers; every process started once and warmed up with ${settings.processWarmup} requests, then ${settings.rounds} rounds of ${settings.warmupS} s warm-up + ${settings.durationS} s measured per scenario`);
+  console.log(PINNED ? `processes under test pinned to core ${PROXY_CORE}, upstream and load generator to core ${OTHER_CORE}` : 'NOT PINNED (fewer than 2 cores or no taskset): figures are noisier');
+  console.log(`load average at the start ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 }

@@ -2,7 +2,8 @@
  * The servers of the proxy bench besides the gateway, one role per process (bench/proxy.ts forks
  * this file once per role):
  *
- *   upstream                 node:http, a fixed 64-byte JSON body with content-length; GET /check
+ *   upstream                 node:http, a fixed 1 KB JSON body with content-length (GET /64k: 64 KB,
+ *                            GET /1m: 1 MiB, written in one piece); GET /check
  *                            answers the request headers it received, for the bench's sanity checks;
  *                            GET /authz… answers 200 with `x-auth-user: jane` and no body (the
  *                            authorization service of the ext-authz filter)
@@ -20,7 +21,9 @@ import type { AddressInfo } from 'node:net';
 import { createProxyServer } from 'http-proxy-3';
 import { Pool } from 'undici';
 
-const BODY = Buffer.from(JSON.stringify({ ok: true, service: 'bench-upstream', items: [1, 2, 3, 4, 5] }).padEnd(64, ' '));
+/** A JSON body of `size` bytes. */
+const body = (size: number): Buffer => Buffer.from(JSON.stringify({ ok: true, service: 'bench-upstream', items: [1, 2, 3, 4, 5] }).padEnd(size, ' '));
+const BODIES: Record<string, Buffer> = { '/': body(1024), '/64k': body(64 * 1024), '/1m': body(1024 * 1024) };
 
 function upstream(): RequestListener {
   return (req, res) => {
@@ -37,8 +40,9 @@ function upstream(): RequestListener {
     }
     // Drain a request body if any, then answer the fixed body.
     req.resume();
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': BODY.length });
-    res.end(BODY);
+    const answer = BODIES[req.url ?? '/'] ?? BODIES['/'];
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': answer.length });
+    res.end(answer);
   };
 }
 
