@@ -15,7 +15,7 @@
  * the process under test first, with req/s and latency beside it, and a control: a second
  * gateway process with no filter, which must read within 5% of the first.
  *
- * The gateway runs as users run it: `node --import tsx gateway/cli.ts start --config <file>`, with
+ * The gateway runs as users run it: `node dist/gateway/cli.js start --config <file>` (built first), with
  * log.level error (the access log is measured separately, in the gw-0-info scenario).
  */
 import { writeFileSync } from 'node:fs';
