@@ -19,8 +19,7 @@ export class TrafficObserver {
   requestDone(flow: RequestFlow): void {
     const seconds = (performance.now() - flow.startedAt) / 1000;
     const route = flow.route.name;
-    this.metrics.requests.inc({ route, status: flow.status });
-    this.metrics.latency.observe({ route }, seconds);
+    this.metrics.requestDone(route, flow.status, seconds);
     // Only filters that ran: one that answered locally ends the request phase for those after it.
     for (const slot of flow.slots) if (slot.requestRan) this.metrics.filterTimer(slot.plugin.name).observe(slot.timeMs / 1000);
     if (flow.localReplyBy !== null) this.metrics.localReplies.inc({ plugin: flow.localReplyBy, status: flow.status });
@@ -52,8 +51,7 @@ export class TrafficObserver {
   /** A request no route matched, answered 404 by the listener in `seconds` with `bytesOut` body bytes. */
   notFound(req: IncomingMessage, seconds: number, bytesOut: number): void {
     // The same access-log fields and metrics as a routed request; "" is the route label of no route.
-    this.metrics.requests.inc({ route: '', status: 404 });
-    this.metrics.latency.observe({ route: '' }, seconds);
+    this.metrics.requestDone('', 404, seconds);
     if (!this.logger.isLevelEnabled('info')) return;
     const requestId = req.headers['x-request-id'];
     this.logger.info({

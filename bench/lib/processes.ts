@@ -219,7 +219,9 @@ export async function startGateway(id: string, config: (port: number, admin: num
   const file = tempFile(`${id}.json`, JSON.stringify(config(port, admin), null, 2));
   // stdout (pino's JSON lines) goes to /dev/null.
   buildGateway();
-  const proc = spawn(process.execPath, ['dist/gateway/cli.js', 'start', '--config', file], {
+  // BENCH_GATEWAY_FLAGS: node flags for the gateways, e.g. "--cpu-prof --cpu-prof-dir=prof" to profile them.
+  const flags = process.env.BENCH_GATEWAY_FLAGS?.split(' ').filter(Boolean) ?? [];
+  const proc = spawn(process.execPath, [...flags, 'dist/gateway/cli.js', 'start', '--config', file], {
     cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'],
   });
   children.push(proc);

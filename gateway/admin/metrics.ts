@@ -56,6 +56,8 @@ export class GatewayMetrics implements MetricsSink {
   readonly localReplies: Counter<'plugin' | 'status'>;
   readonly filterFailures: Counter<'plugin'>;
   private readonly custom = new Map<string, { type: MetricType; cell: MetricCell }>();
+  /** The request series of each route, resolved once (requestDone). */
+  private readonly routeSeries = new Map<string, { latency: { observe(value: number): void }; byStatus: Map<number, { inc(): void }> }>();
   /** The filter-time series of each plugin, resolved once (filterTimer). */
   private readonly filterTimers = new Map<string, { observe(value: number): void }>();
   /** Custom metrics each plugin added to the registry (by plugin name), for the cap. */
@@ -99,6 +101,20 @@ export class GatewayMetrics implements MetricsSink {
     gauge('edge_gateway_module_cache_bytes', 'bytes', 'Module bytes held by the compiled-module cache');
     memoryMetrics(sources, registers);
     edgeMetrics(sources, registers);
+  }
+
+  /**
+   * Counts one answered request of `route` ("" when none matched) and its duration. The series
+   * are resolved once per route and status: a labelled prom-client call validates and hashes its
+   * labels every time, about a microsecond per request for these two.
+   */
+  requestDone(route: string, status: number, seconds: number): void {
+    let series = this.routeSeries.get(route);
+    if (series === undefined) this.routeSeries.set(route, (series = { latency: this.latency.labels(route), byStatus: new Map() }));
+    let count = series.byStatus.get(status);
+    if (count === undefined) series.byStatus.set(status, (count = this.requests.labels(route, String(status))));
+    count.inc();
+    series.latency.observe(seconds);
   }
 
   /**
