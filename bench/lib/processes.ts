@@ -16,6 +16,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { LoadResult } from './load.js';
+import { fmt } from './stats.js';
 
 export const ROOT = join(import.meta.dirname, '../..');
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
@@ -83,7 +84,6 @@ export function pin(pid: number, core: number): void {
   const r = spawnSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
   if (r.status !== 0) throw new Error(`taskset could not pin process ${pid} to core ${core}`);
 }
-pin(process.pid, OTHER_CORE);
 
 export interface Started {
   proc: ChildProcess;
@@ -307,6 +307,7 @@ function measure(def: ScenarioDef, under: Started, upstream: ChildProcess, round
  * of fresh processes mix into every ratio.
  */
 export async function runRounds(defs: ScenarioDef[], upstream: Started, settings: BenchOptions): Promise<Run[]> {
+  pin(process.pid, OTHER_CORE); // this driver wakes up between runs: keep it off the proxies' core
   const runs: Run[] = [];
   const started: Array<{ def: ScenarioDef; under: Started }> = [];
   for (const def of defs) {
@@ -329,13 +330,6 @@ export async function runRounds(defs: ScenarioDef[], upstream: Started, settings
   return runs;
 }
 
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-export const fmt = (x: number, d = 0): string => (Number.isFinite(x) ? x.toFixed(d) : '—');
 
 /** Builds filters/dist when a module the bench needs is missing. */
 export function ensureFilters(names: string[] = ['stamp']): void {

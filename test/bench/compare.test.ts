@@ -1,0 +1,40 @@
+/**
+ * The proxy benches' verdicts (bench/lib/compare.ts): ratios are medians of per-round pairs, and
+ * the control decides whether a run may be trusted at all.
+ */
+import { describe, expect, it } from 'vitest';
+import { controlVerdict, pairedRatio, rows } from '../../bench/lib/compare.js';
+import type { Run, ScenarioDef } from '../../bench/lib/processes.js';
+
+function run(scenario: string, round: number, reqPerSec: number, cpuUsPerReq: number): Run {
+  return {
+    scenario, round, load: 1, cpuUsPerReq, upstreamCpuUsPerReq: 10,
+    result: { requests: reqPerSec * 4, reqPerSec, p50Ms: 1, p99Ms: 5, errors: 0, timeouts: 0, non2xx: 0 },
+  };
+}
+
+const def = (id: string): ScenarioDef => ({ id, label: id, headers: {}, start: async () => { throw new Error('not started'); }, check: async () => {} });
+
+describe('the proxy bench tables', () => {
+  it('pair runs by round, so a slow round slows both sides of its ratio', () => {
+    // Round 1 is twice as slow for everyone: the ratio of medians would mix it in, the paired ratio does not.
+    const base = [run('none', 0, 10_000, 50), run('none', 1, 5_000, 100), run('none', 2, 10_000, 50)];
+    const filter = [run('f', 0, 9_000, 55), run('f', 1, 4_500, 110), run('f', 2, 9_000, 55)];
+    expect(pairedRatio(filter, base, (r) => r.result.reqPerSec)).toEqual({ median: 0.9, perRound: [0.9, 0.9, 0.9] });
+    const [, f] = rows([...base, ...filter], [def('none'), def('f')], 'none');
+    expect(f.cpuRatio).toBeCloseTo(1.1);
+    expect(f.cpuDelta).toBeCloseTo(5);
+  });
+
+  it('trusts a run whose control reads within 5% of the baseline, and calls one that does not too noisy', () => {
+    const base = [run('none', 0, 10_000, 50), run('none', 1, 10_000, 50), run('none', 2, 10_000, 50)];
+    const close = [run('control', 0, 10_200, 51), run('control', 1, 9_900, 49.5), run('control', 2, 10_100, 50.5)];
+    const far = [run('control', 0, 8_800, 57), run('control', 1, 9_000, 56), run('control', 2, 9_100, 55)];
+    const good = controlVerdict(rows([...base, ...close], [def('none'), def('control')], 'none'), 'control');
+    expect(good.ok).toBe(true);
+    const noisy = controlVerdict(rows([...base, ...far], [def('none'), def('control')], 'none'), 'control');
+    expect(noisy.ok).toBe(false);
+    expect(noisy.line).toMatch(/^TOO NOISY/);
+    expect(controlVerdict(rows(base, [def('none')], 'none'), 'control').ok).toBe(false);
+  });
+});
