@@ -8,7 +8,8 @@
  * the primary figure; req/s and latency stand beside it. The control is a second process of the
  * baseline's code: the bench is trusted only when the two agree within CONTROL_TOLERANCE.
  */
-import { fmt, median, type Run, type ScenarioDef } from './processes.js';
+import type { Run, ScenarioDef } from './processes.js';
+import { fmt, median } from './stats.js';
 
 /** How far the control may read from the baseline before the run calls itself too noisy. */
 export const CONTROL_TOLERANCE = 0.05;
