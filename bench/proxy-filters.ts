@@ -23,7 +23,7 @@ import { FILTER_CASES, unmet, type FilterCase } from './lib/filter-cases.js';
 import { gatewayConfig } from './lib/filter-gateway.js';
 import { controlVerdict, pick, printRows, printTargets, rows, type Row, type Target } from './lib/compare.js';
 import {
-  CLIENT_HEADERS, ROOT, benchOptions, cleanUp, ensureFilters, printSetup, runRounds, startGateway, startServer,
+  CLIENT_HEADERS, ROOT, benchOptions, cleanUp, ensureFilters, idleRssMb, printSetup, runRounds, startGateway, startServer,
   tempFile, type ScenarioDef, type Started,
 } from './lib/processes.js';
 import { fmt } from './lib/stats.js';
@@ -115,7 +115,9 @@ async function main(): Promise<void> {
     { name: 'headers, Δ CPU µs per request', value: (t) => pick(t, 'headers', (r) => r.cpuDelta), kind: 'max', target: 6, digits: 1 },
     { name: 'chain of 5 ÷ no filter, req/s', value: (t) => pick(t, 'chain', (r) => r.reqRatio), kind: 'min', target: 0.75 },
     { name: 'data plane per filter beyond the ABI host, µs (largest)', value: () => (dataPlane.length === 0 ? NaN : Math.max(...dataPlane)), kind: 'max', target: 2, digits: 1 },
+    { name: 'idle RSS of the gateway with the chain of 5, MB', value: () => idleRssMb.get('chain') ?? NaN, kind: 'max', target: 70, digits: 1 },
   ];
+  console.log(`\nidle RSS after start-up and the scenario check, MB: ${[...idleRssMb].map(([id, mb]) => `${id} ${mb.toFixed(1)}`).join(', ')}`);
   printTargets(table, targets);
   if (!verdict.ok) console.log('\n(the control says this run is too noisy to judge the targets)');
   if (OPTIONS.jsonOut !== undefined) writeFileSync(OPTIONS.jsonOut, JSON.stringify({ node: process.version, ...OPTIONS, runs, abi: Object.fromEntries(abi) }, null, 2));

@@ -306,6 +306,9 @@ function measure(def: ScenarioDef, under: Started, upstream: ChildProcess, round
  * processes of the same code differ by up to ~10% (JIT decisions, code placement), which rounds
  * of fresh processes mix into every ratio.
  */
+/** Resident memory (MB) of each scenario's process once started and checked, before any load (runRounds). */
+export const idleRssMb = new Map<string, number>();
+
 export async function runRounds(defs: ScenarioDef[], upstream: Started, settings: BenchOptions): Promise<Run[]> {
   pin(process.pid, OTHER_CORE); // this driver wakes up between runs: keep it off the proxies' core
   const runs: Run[] = [];
@@ -315,6 +318,7 @@ export async function runRounds(defs: ScenarioDef[], upstream: Started, settings
     if (def.unpinned !== true) pin(under.proc.pid!, PROXY_CORE);
     started.push({ def, under });
     await def.check(under);
+    idleRssMb.set(def.id, rssMb(under.proc.pid!));
   }
   for (const { def, under } of started) await warmUp(def, under.port, settings);
   for (let round = 0; round < settings.rounds; round++) {
