@@ -23,9 +23,10 @@ import { FILTER_CASES, unmet, type FilterCase } from './lib/filter-cases.js';
 import { gatewayConfig } from './lib/filter-gateway.js';
 import { controlVerdict, pick, printRows, printTargets, rows, type Row, type Target } from './lib/compare.js';
 import {
-  CLIENT_HEADERS, ROOT, benchOptions, cleanUp, ensureFilters, idleRssMb, printSetup, runRounds, startGateway, startServer,
+  ROOT, benchOptions, cleanUp, ensureFilters, idleRssMb, printSetup, runRounds, startGateway, startServer,
   tempFile, type ScenarioDef, type Started,
 } from './lib/processes.js';
+import { CLIENT_HEADERS } from './lib/client-headers.js';
 import { fmt } from './lib/stats.js';
 
 const OPTIONS = benchOptions();

@@ -23,9 +23,10 @@ import { join } from 'node:path';
 import { controlVerdict, pick, printRows, printTargets, rows, type Target } from './lib/compare.js';
 import { NGINX, startNginx } from './lib/nginx.js';
 import {
-  CLIENT_HEADERS, ROOT, benchOptions, cleanUp, ensureFilters, printSetup, runRounds, startGateway, startServer,
+  ROOT, benchOptions, cleanUp, ensureFilters, printSetup, runRounds, startGateway, startServer,
   type ScenarioDef, type Started,
 } from './lib/processes.js';
+import { CLIENT_HEADERS } from './lib/client-headers.js';
 
 const OPTIONS = benchOptions();
 const STAMP = join(ROOT, 'filters/dist/stamp.wasm');
