@@ -207,7 +207,10 @@ function simd(r: ByteReader, at: number): Imm | undefined {
 /** 0xFE: threads (notify/wait, fence, atomic loads/stores/rmw). */
 function atomic(r: ByteReader, at: number): Imm | undefined {
   const op = r.u32();
-  if (op <= 2) return Imm.MEMARG;
+  // memory.atomic.wait32/64 block the calling thread until another notifies it or the timeout
+  // (-1: never) runs out: on the gateway's one thread no budget check could ever stop it.
+  if (op === 1 || op === 2) r.fail(`memory.atomic.wait${op === 1 ? 32 : 64} would block the event loop (no other thread can wake it): refused`, at);
+  if (op === 0) return Imm.MEMARG;
   if (op === 3) {
     if (r.u8() !== 0) r.fail('atomic.fence reserved byte is not 0', r.pos - 1);
     return Imm.NONE;

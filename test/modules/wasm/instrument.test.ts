@@ -214,6 +214,24 @@ describe('the instruction walker', () => {
     for (const name of ['simd', 'atomics', 'bulk', 'multi', 'tail', 'eh']) expect([name, after[name]()]).toEqual([name, before[name]()]);
   });
 
+  it('refuses memory.atomic.wait32 and wait64 with GW_ERR_MODULE_INVALID: a wait on the one thread blocks the event loop past any budget', () => {
+    for (const wait of ['(drop (memory.atomic.wait32 (i32.const 0) (i32.const 0) (i64.const -1)))',
+      '(drop (memory.atomic.wait64 (i32.const 0) (i64.const 0) (i64.const -1)))']) {
+      const bytes = watToBytes(`(module (memory (export "memory") 1 1) (func (export "f") ${wait}))`, 'wait.wat', ALL);
+      let err: unknown;
+      try {
+        instrumentModule(bytes);
+      } catch (e) {
+        err = e;
+      }
+      expect(isGatewayError(err, 'GW_ERR_MODULE_INVALID')).toBe(true);
+      expect(String(err)).toMatch(/memory\.atomic\.wait(32|64) would block the event loop/);
+    }
+    // notify wakes nobody here and returns at once: it stays allowed.
+    const notify = watToBytes('(module (memory (export "memory") 1 1) (func (export "f") (result i32) (memory.atomic.notify (i32.const 0) (i32.const 1))))', 'notify.wat', ALL);
+    expect(WebAssembly.validate(instrumentModule(notify).bytes)).toBe(true);
+  });
+
   it('refuses an unknown opcode with GW_ERR_MODULE_INVALID naming its offset, never copies it blindly', () => {
     const src = watToBytes('(module (func (drop (i32.const 1))))');
     const bad = Uint8Array.from(src);
