@@ -83,6 +83,39 @@ describe('the CPU budget of a guest call', () => {
     expect(failures.map((f) => f.code)).toEqual(['GW_ERR_ABI_BUDGET']);
   });
 
+  it('counts bulk memory instructions by their length: a loop of 1 MiB memory.fill or memory.copy is stopped within its budget', () => {
+    // One pass weighed 1 unit whatever its length: 10 000 passes of a 1 MiB fill ran ~1 s between
+    // two looks at the clock (a 48 MiB fill: 151 s under a 30 ms budget).
+    for (const op of ['(memory.fill (i32.const 0) (i32.const 7) (i32.const 0x100000))', '(memory.copy (i32.const 0) (i32.const 0x80000) (i32.const 0x80000))']) {
+      const t = startVm(`(module
+        (memory (export "memory") 16)
+        (func (export "proxy_on_memory_allocate") (param i32) (result i32) (i32.const 1024))
+        (func (export "proxy_abi_version_0_2_1"))
+        ${CREATE}
+        (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) (loop $spin ${op} (br $spin)) (i32.const 0)))`,
+      { name: 'looper.wasm', sandboxed: true, limits: LIMITS });
+      const { result, failures, ms } = requestHeaders(t);
+      expect(result).toBe(CALL_FAILED);
+      expect(failures.map((f) => f.code)).toEqual(['GW_ERR_ABI_BUDGET']);
+      expect(ms).toBeLessThan(LIMITS.cpuMs + MARGIN_MS);
+    }
+  });
+
+  it('stops a loop whose loop-free callee does the bulk work', () => {
+    // The callee counts its fill on the global, though the caller holds its own count in a local.
+    const t = startVm(`(module
+      (memory (export "memory") 16)
+      (func (export "proxy_on_memory_allocate") (param i32) (result i32) (i32.const 1024))
+      (func (export "proxy_abi_version_0_2_1"))
+      ${CREATE}
+      (func $fill (memory.fill (i32.const 0) (i32.const 7) (i32.const 0x100000)))
+      (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) (loop $spin (call $fill) (br $spin)) (i32.const 0)))`,
+    { name: 'looper.wasm', sandboxed: true, limits: LIMITS });
+    const { failures, ms } = requestHeaders(t);
+    expect(failures.map((f) => f.code)).toEqual(['GW_ERR_ABI_BUDGET']);
+    expect(ms).toBeLessThan(LIMITS.cpuMs + MARGIN_MS);
+  });
+
   it('counts loops across calls as one: three nested loop functions below the interval each are still stopped', () => {
     // Each level loops 9 000 times (under the 10 000-check interval) and calls the level below:
     // with a counter per frame no level would ever reach a check, 7·10^11 iterations in all.

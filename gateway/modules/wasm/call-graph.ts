@@ -17,13 +17,23 @@
  * loops in callees add to their callers' loops instead of each frame starting afresh (three
  * nested loop functions of 9 000 iterations each would otherwise never reach a check). The plan
  * says which functions may count (`touching`): those that loop, check at entry (recursion,
- * indirect calls), call the host (which may call the guest's allocator back), or call one that may.
+ * indirect calls), run bulk memory or table instructions (each counts by its length), call the
+ * host (which may call the guest's allocator back), or call one that may.
  */
 import type { ByteReader } from './leb.js';
-import { newStep, next } from './instructions.js';
+import { BULK_MEMORY_OPS, BULK_TABLE_OPS, newStep, next } from './instructions.js';
 
 /** Code bytes one check unit stands for (roughly one small basic block's worth of time, ~0.1 µs). */
 export const CHECK_CHUNK_BYTES = 256;
+/**
+ * What a bulk memory or table instruction counts: one unit per 2^shift bytes (or elements) of its
+ * length. memset/memcpy run at roughly a KiB per CHECK_CHUNK_BYTES unit's time; a table element
+ * (a reference, with its write barrier) costs more. Without this a loop of one 48 MiB memory.fill
+ * weighed 1 per pass and held the thread for 151 s under a 30 ms budget.
+ */
+export const BULK_BYTES_SHIFT = 10;
+export const BULK_ELEMENTS_SHIFT = 6;
+
 /** Reach above which a loop-free, non-recursive function still gets its entry check. */
 export const UNCHECKED_REACH_BYTES = 16 * 1024;
 
@@ -36,6 +46,8 @@ export interface BodyInfo {
   readonly imports: boolean;
   /** Catches exceptions (try, try_table, delegate): the body keeps the count on the global. */
   readonly catches: boolean;
+  /** Has bulk memory or table instructions: each counts by its length (code-rewrite.ts). */
+  readonly bulk: boolean;
   /** Defined callees (0-based among defined functions), once per call site. */
   readonly callees: readonly number[];
 }
@@ -67,6 +79,7 @@ export function scanBodies(r: ByteReader, funcImports: number): BodyInfo[] {
       let indirect = false;
       let imports = false;
       let catches = false;
+      let bulk = false;
       const groups = r.u32();
       for (let g = 0; g < groups; g++) {
         r.u32();
@@ -82,9 +95,10 @@ export function scanBodies(r: ByteReader, funcImports: number): BodyInfo[] {
         } else if (op === 0x11 || op === 0x13 || op === 0x14 || op === 0x15) indirect = true;
         else if (op === 0x03) loops = true;
         else if (op === 0x06 || op === 0x1f || op === 0x18) catches = true;
+        else if (op === 0xfc && (BULK_MEMORY_OPS.has(step.sub) || BULK_TABLE_OPS.has(step.sub))) bulk = true;
       }
       r.pos = end;
-      out.push({ start, end, loops, indirect, imports, catches, callees });
+      out.push({ start, end, loops, indirect, imports, catches, bulk, callees });
     }
     return out;
   } finally {
@@ -114,7 +128,7 @@ export function planChecks(bodies: readonly BodyInfo[], interval: number): Check
       const entry = cyclic || b.indirect || reach[f] > UNCHECKED_REACH_BYTES;
       exposed[f] = entry ? 0 : reach[f];
       // In a cycle every member checks at entry, so callees later in the same SCC need no look.
-      const touches = entry || b.loops || b.imports || calleeTouches;
+      const touches = entry || b.loops || b.imports || b.bulk || calleeTouches;
       touching[f] = touches ? 1 : 0;
       plan[f] = { entry, weight: weightOf(reach[f], interval), touching: touches, exposed: exposed[f] };
     }

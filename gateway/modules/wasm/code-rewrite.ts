@@ -7,8 +7,8 @@
  * Constant expressions (global, table and element initialisers) only get the index shift.
  */
 import { ByteReader, ByteWriter } from './leb.js';
-import { newStep, next, NO_PARAM_BLOCK_TYPES, Op } from './instructions.js';
-import { planChecks, scanBodies, weightOf, type CheckPlan } from './call-graph.js';
+import { BULK_MEMORY_OPS, BULK_TABLE_OPS, newStep, next, NO_PARAM_BLOCK_TYPES, Op } from './instructions.js';
+import { BULK_BYTES_SHIFT, BULK_ELEMENTS_SHIFT, planChecks, scanBodies, weightOf, type CheckPlan } from './call-graph.js';
 import { unrollLoops } from './loop-unroll.js';
 
 /** Maps an old function index to the new one (defined functions shift by one). */
@@ -37,6 +37,38 @@ export function budgetCheck(counterGlobal: number, budgetFunc: number, weight = 
 
 const step = newStep();
 
+/** Where a body's bulk instructions count (bulkCharge). */
+interface BulkCount {
+  /** A scratch i32 local of the body, for the length. */
+  readonly scratch: number;
+  readonly global: number;
+  readonly budgetFunc: number;
+}
+
+/**
+ * Before a bulk memory or table instruction, whose length is on top of the stack: the count (on
+ * the global) goes down by the length >> `shift`, and the host is asked as at any check when it
+ * reaches 0. The length stays on the stack for the instruction.
+ */
+function bulkCharge(b: BulkCount, shift: number): Uint8Array {
+  return new ByteWriter(40)
+    .u8(0x22).u32(b.scratch) // local.tee scratch
+    .u8(0x23).u32(b.global) // global.get
+    .u8(0x20).u32(b.scratch) // local.get scratch
+    .u8(0x41).s32(shift) // i32.const shift
+    .u8(0x76) // i32.shr_u
+    .u8(0x6b) // i32.sub
+    .u8(0x24).u32(b.global) // global.set
+    .u8(0x23).u32(b.global) // global.get
+    .u8(0x41).u8(0x00) // i32.const 0
+    .u8(0x4c) // i32.le_s
+    .u8(0x04).u8(0x40) // if
+    .u8(0x10).u32(b.budgetFunc) // call budget_check
+    .u8(0x24).u32(b.global) // global.set
+    .u8(0x0b) // end
+    .finish();
+}
+
 /**
  * How a looping body holds the count (see call-graph.ts): in local `local`, loaded from the
  * global at entry and handed back before anything that may count or leave; `touching` says
@@ -62,7 +94,7 @@ interface LoopCheck {
  * with `held`, also the hand-overs (HeldCount). Returns the last opcode read.
  */
 function copyInstructions(r: ByteReader, end: number, out: ByteWriter, remap: FuncRemap, checks: readonly LoopCheck[] | null,
-  stopAtEnd: boolean, held: HeldCount | null = null): number {
+  stopAtEnd: boolean, held: HeldCount | null = null, bulk: BulkCount | null = null): number {
   let loop = 0;
   const bytes = r.bytes;
   const store = held === null ? null : new ByteWriter(12).u8(0x20).u32(held.local).u8(0x24).u32(held.global).finish(); // local.get; global.set
@@ -110,6 +142,14 @@ function copyInstructions(r: ByteReader, end: number, out: ByteWriter, remap: Fu
       }
     } else if (step.op === Op.END && stopAtEnd) {
       break;
+    }
+    if (bulk !== null && opcode === 0xfc && (BULK_MEMORY_OPS.has(step.sub) || BULK_TABLE_OPS.has(step.sub))) {
+      // The count is the global's here: a held count is handed over around the charge.
+      out.bytes(bytes.subarray(from, at));
+      if (held !== null) out.bytes(store!);
+      out.bytes(bulkCharge(bulk, BULK_MEMORY_OPS.has(step.sub) ? BULK_BYTES_SHIFT : BULK_ELEMENTS_SHIFT)).bytes(bytes.subarray(at, r.pos));
+      if (held !== null) out.bytes(load!);
+      from = r.pos;
     }
     if (after) {
       out.bytes(bytes.subarray(from, r.pos)).bytes(load!);
@@ -253,29 +293,31 @@ export function rewriteCode(r: ByteReader, ctx: CodeContext): Uint8Array {
     // The instructions to copy: the body's own, or with its small loops unrolled (loop-unroll.ts).
     let code = r;
     let codeEnd = end;
+    // Added i32 locals, after all others (index params + declared locals on): the held count of
+    // a body that loops and does not catch, then the bulk instructions' scratch.
+    const holds = bodies[i].loops && !bodies[i].catches;
+    const added = (holds ? 1 : 0) + (bodies[i].bulk ? 1 : 0);
+    if (added > 0) body.u32(groups + 1).bytes(r.bytes.subarray(groupsAt, r.pos)).u32(added).u8(0x7f);
+    else body.bytes(r.bytes.subarray(localsAt, r.pos));
+    const bulk: BulkCount | null = bodies[i].bulk ? { scratch: locals + (holds ? 1 : 0), global: ctx.counterGlobal, budgetFunc: ctx.budgetFunc } : null;
     if (bodies[i].loops) {
       const unrolled = !ctx.unroll || bodies[i].catches ? null : unrollLoops(r.bytes, r.pos, end);
       if (unrolled !== null) {
         code = new ByteReader(unrolled);
         codeEnd = unrolled.length;
       }
-      if (!bodies[i].catches) {
-        // One more i32 local, after all others: index = params + declared locals.
-        body.u32(groups + 1).bytes(r.bytes.subarray(groupsAt, r.pos)).u32(1).u8(0x7f);
+      if (holds) {
         held = { local: locals, global: ctx.counterGlobal, touching };
         checks = loopPlans(code, codeEnd, plan, ctx.funcImports, ctx.interval, (w) => loopCheck(locals, ctx.budgetFunc, w));
       } else {
         // A body that catches keeps the count on the global: a catch arrives from a callee's
         // throw without passing a point where the local could be reloaded.
-        body.bytes(r.bytes.subarray(localsAt, r.pos));
         checks = loopPlans(code, codeEnd, plan, ctx.funcImports, ctx.interval, (w) => budgetCheck(ctx.counterGlobal, ctx.budgetFunc, w));
       }
-    } else {
-      body.bytes(r.bytes.subarray(localsAt, r.pos));
     }
     if (entry) body.bytes(budgetCheck(ctx.counterGlobal, ctx.budgetFunc, weight));
     if (held !== null) body.u8(0x23).u32(ctx.counterGlobal).u8(0x21).u32(locals); // local = global
-    const last = copyInstructions(code, codeEnd, body, ctx.remap, checks, false, held);
+    const last = copyInstructions(code, codeEnd, body, ctx.remap, checks, false, held, bulk);
     if (code.pos !== codeEnd || last !== 0x0b) r.fail(`function body ${i} does not end with end`, end);
     r.pos = end;
     out.u32(body.length).bytes(body.finish());

@@ -36,7 +36,16 @@ export interface Step {
   indexAt: number;
   /** The largest label index of a branch (BRANCH only). */
   label: number;
+  /** The sub-opcode of a 0xFC instruction (saturating truncation, bulk memory and tables). */
+  sub: number;
 }
+
+/**
+ * 0xFC sub-opcodes whose work grows with their length operand (the top of the stack): memory.init,
+ * memory.copy, memory.fill, and the table forms. One of them can take milliseconds.
+ */
+export const BULK_MEMORY_OPS: ReadonlySet<number> = new Set([8, 10, 11]);
+export const BULK_TABLE_OPS: ReadonlySet<number> = new Set([12, 14, 17]);
 
 const enum Imm { NONE, BLOCK, U32, U32X2, MEMARG, BR_TABLE, SELECT_T, I32, I64, F32, F64, HEAP, TRY_TABLE, FUNC, LOOP, END, LABEL }
 
@@ -102,7 +111,7 @@ export function next(r: ByteReader, step: Step): void {
   step.op = Op.OTHER;
   let imm = ONE_BYTE[opcode];
   if (imm === undefined) {
-    if (opcode === 0xfc) imm = FC[r.u32()];
+    if (opcode === 0xfc) imm = FC[(step.sub = r.u32())];
     else if (opcode === 0xfd) imm = simd(r, at);
     else if (opcode === 0xfe) imm = atomic(r, at);
     if (imm === undefined) r.fail(`unknown opcode 0x${opcode.toString(16)}${opcode >= 0xfc ? ` ${sub(r, at)}` : ''}`, at);
@@ -222,5 +231,5 @@ function atomic(r: ByteReader, at: number): Imm | undefined {
 
 /** A fresh Step for `next`. */
 export function newStep(): Step {
-  return { op: Op.OTHER, opcode: 0, funcIndex: 0, indexAt: 0, label: 0 };
+  return { op: Op.OTHER, opcode: 0, funcIndex: 0, indexAt: 0, label: 0, sub: 0 };
 }

@@ -26,7 +26,7 @@ import { expectEnd, findSection, readFuncTypes, readLimits, readSections, readVa
   skipRefType, type Limits, type Section } from './sections.js';
 
 /** Bump when the rewrite changes: instrumented modules are cached under (sha256, version). */
-export const INSTRUMENTATION_VERSION = 8;
+export const INSTRUMENTATION_VERSION = 9;
 
 export interface InstrumentOptions {
   /** Budget checks between host calls (default BUDGET_CHECK_INTERVAL). */

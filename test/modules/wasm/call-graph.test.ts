@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { planChecks, UNCHECKED_REACH_BYTES, type BodyInfo } from '../../../gateway/modules/wasm/call-graph.js';
 
 const body = (size: number, callees: number[] = [], extra: Partial<BodyInfo> = {}): BodyInfo =>
-  ({ start: 0, end: size, loops: false, indirect: false, imports: false, catches: false, callees, ...extra });
+  ({ start: 0, end: size, loops: false, indirect: false, imports: false, catches: false, bulk: false, callees, ...extra });
 
 describe('planChecks', () => {
   it('checks recursion (self and mutual) and indirect callers at entry, and not small call trees', () => {
