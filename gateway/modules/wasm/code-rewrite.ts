@@ -2,8 +2,9 @@
  * Rewrites of instruction sequences: function bodies get a budget check on every branch back to a
  * loop (or at the loop head where that cannot be done, loopPlans), on the count held in a local
  * (on the global in a body that catches), with small inner loops unrolled first (loop-unroll.ts);
- * where call-graph.ts says so, a check at entry (on the global); every function index (call,
- * return_call, ref.func) moves past the added import.
+ * where call-graph.ts says so, a check at entry (on the global); before each bulk memory or table
+ * instruction, a charge by its length (bulkCharge); every function index (call, return_call,
+ * ref.func) moves past the added import.
  * Constant expressions (global, table and element initialisers) only get the index shift.
  */
 import { ByteReader, ByteWriter } from './leb.js';

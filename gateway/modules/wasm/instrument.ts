@@ -2,8 +2,9 @@
  * The sandbox rewrite, done once per module (cached with the compiled module under its SHA-256):
  *
  * - a new mutable i32 global counts down at the entry of functions on call cycles or with a large
- *   reach, and a new i32 local on every branch back to a loop (call-graph.ts, code-rewrite.ts); when one reaches
- *   0 it calls a new function import (`edge-gateway:sandbox`.`budget_check`, `() -> i32`), which
+ *   reach and before bulk memory and table instructions (by their length), and a new i32 local on
+ *   every branch back to a loop (call-graph.ts, code-rewrite.ts); when one reaches 0 it calls a
+ *   new function import (`edge-gateway:sandbox`.`budget_check`, `() -> i32`), which
  *   resets it or traps once the outermost guest call's deadline has passed (abi/sandbox.ts);
  * - the single defined memory gets the cap (`memoryMb`) as its maximum, so `memory.grow` past it
  *   returns -1 as the spec says. Without `memoryMb` it becomes an import the host creates per VM
