@@ -20,9 +20,9 @@
  * the call's wall time passes the budget, the trap comes only when the process's CPU time since
  * the clock started has passed it too. The CPU time at the start is a reading at most
  * CPU_SAMPLE_MS old (shared by every VM of the process, processCpuUs), less the wall time since
- * that reading, so the call is never charged for CPU spent before it started. A node the kernel takes off the CPU (a busy box, a noisy
- * neighbour, SIGSTOP) would otherwise trap, and fail the VM of, calls that did little work; a
- * guest that loops burns CPU as fast as wall time and is stopped at the budget as before. The CPU
+ * that reading, so the call is never charged for CPU spent before it started. A node the kernel
+ * takes off the CPU (a busy box, a noisy neighbour, SIGSTOP) would otherwise trap, and fail the
+ * VM of, calls that did little work; a guest that loops burns CPU as fast as wall time and is stopped at the budget as before. The CPU
  * time is the whole process's (getrusage: Node 20 cannot read one thread's), so a background GC or
  * compile thread can bring the trap earlier than the guest's own time would, never before the
  * wall clock has passed the budget.

@@ -101,6 +101,21 @@ describe('the CPU budget of a guest call', () => {
     }
   });
 
+  it('counts table.fill by its length too: a loop of 1M-element fills is stopped within its budget', () => {
+    const t = startVm(`(module
+      (memory (export "memory") 1)
+      (table $t 1048576 funcref)
+      (func (export "proxy_on_memory_allocate") (param i32) (result i32) (i32.const 1024))
+      (func (export "proxy_abi_version_0_2_1"))
+      ${CREATE}
+      (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+        (loop $spin (table.fill $t (i32.const 0) (ref.null func) (i32.const 1048576)) (br $spin)) (i32.const 0)))`,
+    { name: 'looper.wasm', sandboxed: true, limits: LIMITS, features: { reference_types: true, bulk_memory: true } });
+    const { failures, ms } = requestHeaders(t);
+    expect(failures.map((f) => f.code)).toEqual(['GW_ERR_ABI_BUDGET']);
+    expect(ms).toBeLessThan(LIMITS.cpuMs + MARGIN_MS);
+  });
+
   it('stops a loop whose loop-free callee does the bulk work', () => {
     // The callee counts its fill on the global, though the caller holds its own count in a local.
     const t = startVm(`(module

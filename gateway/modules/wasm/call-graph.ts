@@ -21,7 +21,7 @@
  * host (which may call the guest's allocator back), or call one that may.
  */
 import type { ByteReader } from './leb.js';
-import { BULK_MEMORY_OPS, BULK_TABLE_OPS, newStep, next } from './instructions.js';
+import { bulkKind, newStep, next } from './instructions.js';
 
 /** Code bytes one check unit stands for (roughly one small basic block's worth of time, ~0.1 µs). */
 export const CHECK_CHUNK_BYTES = 256;
@@ -95,7 +95,7 @@ export function scanBodies(r: ByteReader, funcImports: number): BodyInfo[] {
         } else if (op === 0x11 || op === 0x13 || op === 0x14 || op === 0x15) indirect = true;
         else if (op === 0x03) loops = true;
         else if (op === 0x06 || op === 0x1f || op === 0x18) catches = true;
-        else if (op === 0xfc && (BULK_MEMORY_OPS.has(step.sub) || BULK_TABLE_OPS.has(step.sub))) bulk = true;
+        else if (bulkKind(step) !== null) bulk = true;
       }
       r.pos = end;
       out.push({ start, end, loops, indirect, imports, catches, bulk, callees });

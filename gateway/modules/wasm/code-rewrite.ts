@@ -8,7 +8,7 @@
  * Constant expressions (global, table and element initialisers) only get the index shift.
  */
 import { ByteReader, ByteWriter } from './leb.js';
-import { BULK_MEMORY_OPS, BULK_TABLE_OPS, newStep, next, NO_PARAM_BLOCK_TYPES, Op } from './instructions.js';
+import { bulkKind, newStep, next, NO_PARAM_BLOCK_TYPES, Op } from './instructions.js';
 import { BULK_BYTES_SHIFT, BULK_ELEMENTS_SHIFT, planChecks, scanBodies, weightOf, type CheckPlan } from './call-graph.js';
 import { unrollLoops } from './loop-unroll.js';
 
@@ -25,6 +25,13 @@ export function budgetCheck(counterGlobal: number, budgetFunc: number, weight = 
     .u8(0x23).u32(counterGlobal) // global.get
     .u8(0x41).s32(weight) // i32.const weight (call-graph.ts)
     .u8(0x6b) // i32.sub
+    .bytes(spendAndAsk(counterGlobal, budgetFunc))
+    .finish();
+}
+
+/** Stores the decremented count (on the stack) in the global and asks the host once it is spent. */
+function spendAndAsk(counterGlobal: number, budgetFunc: number): Uint8Array {
+  return new ByteWriter(24)
     .u8(0x24).u32(counterGlobal) // global.set
     .u8(0x23).u32(counterGlobal) // global.get
     .u8(0x41).u8(0x00) // i32.const 0
@@ -38,36 +45,28 @@ export function budgetCheck(counterGlobal: number, budgetFunc: number, weight = 
 
 const step = newStep();
 
-/** Where a body's bulk instructions count (bulkCharge). */
-interface BulkCount {
-  /** A scratch i32 local of the body, for the length. */
-  readonly scratch: number;
-  readonly global: number;
-  readonly budgetFunc: number;
-}
-
 /**
  * Before a bulk memory or table instruction, whose length is on top of the stack: the count (on
- * the global) goes down by the length >> `shift`, and the host is asked as at any check when it
- * reaches 0. The length stays on the stack for the instruction.
+ * the global) goes down by the length >> `shift` (call-graph.ts), and the host is asked as at any
+ * check once it is spent. The length goes through the body's scratch local and stays on the stack
+ * for the instruction.
  */
-function bulkCharge(b: BulkCount, shift: number): Uint8Array {
+function bulkCharge(scratch: number, counterGlobal: number, budgetFunc: number, shift: number): Uint8Array {
   return new ByteWriter(40)
-    .u8(0x22).u32(b.scratch) // local.tee scratch
-    .u8(0x23).u32(b.global) // global.get
-    .u8(0x20).u32(b.scratch) // local.get scratch
+    .u8(0x22).u32(scratch) // local.tee scratch
+    .u8(0x23).u32(counterGlobal) // global.get
+    .u8(0x20).u32(scratch) // local.get scratch
     .u8(0x41).s32(shift) // i32.const shift
     .u8(0x76) // i32.shr_u
     .u8(0x6b) // i32.sub
-    .u8(0x24).u32(b.global) // global.set
-    .u8(0x23).u32(b.global) // global.get
-    .u8(0x41).u8(0x00) // i32.const 0
-    .u8(0x4c) // i32.le_s
-    .u8(0x04).u8(0x40) // if
-    .u8(0x10).u32(b.budgetFunc) // call budget_check
-    .u8(0x24).u32(b.global) // global.set
-    .u8(0x0b) // end
+    .bytes(spendAndAsk(counterGlobal, budgetFunc))
     .finish();
+}
+
+/** A body's bulk charges, built once per body (bulkCharge). */
+interface BulkCharges {
+  readonly memory: Uint8Array;
+  readonly table: Uint8Array;
 }
 
 /**
@@ -95,7 +94,7 @@ interface LoopCheck {
  * with `held`, also the hand-overs (HeldCount). Returns the last opcode read.
  */
 function copyInstructions(r: ByteReader, end: number, out: ByteWriter, remap: FuncRemap, checks: readonly LoopCheck[] | null,
-  stopAtEnd: boolean, held: HeldCount | null = null, bulk: BulkCount | null = null): number {
+  stopAtEnd: boolean, held: HeldCount | null = null, bulk: BulkCharges | null = null): number {
   let loop = 0;
   const bytes = r.bytes;
   const store = held === null ? null : new ByteWriter(12).u8(0x20).u32(held.local).u8(0x24).u32(held.global).finish(); // local.get; global.set
@@ -144,11 +143,12 @@ function copyInstructions(r: ByteReader, end: number, out: ByteWriter, remap: Fu
     } else if (step.op === Op.END && stopAtEnd) {
       break;
     }
-    if (bulk !== null && opcode === 0xfc && (BULK_MEMORY_OPS.has(step.sub) || BULK_TABLE_OPS.has(step.sub))) {
-      // The count is the global's here: a held count is handed over around the charge.
+    const kind = bulk === null ? null : bulkKind(step);
+    if (kind !== null) {
+      // The charge is on the global: a held count is handed over around it.
       out.bytes(bytes.subarray(from, at));
       if (held !== null) out.bytes(store!);
-      out.bytes(bulkCharge(bulk, BULK_MEMORY_OPS.has(step.sub) ? BULK_BYTES_SHIFT : BULK_ELEMENTS_SHIFT)).bytes(bytes.subarray(at, r.pos));
+      out.bytes(bulk![kind]).bytes(bytes.subarray(at, r.pos));
       if (held !== null) out.bytes(load!);
       from = r.pos;
     }
@@ -300,7 +300,11 @@ export function rewriteCode(r: ByteReader, ctx: CodeContext): Uint8Array {
     const added = (holds ? 1 : 0) + (bodies[i].bulk ? 1 : 0);
     if (added > 0) body.u32(groups + 1).bytes(r.bytes.subarray(groupsAt, r.pos)).u32(added).u8(0x7f);
     else body.bytes(r.bytes.subarray(localsAt, r.pos));
-    const bulk: BulkCount | null = bodies[i].bulk ? { scratch: locals + (holds ? 1 : 0), global: ctx.counterGlobal, budgetFunc: ctx.budgetFunc } : null;
+    const scratch = locals + (holds ? 1 : 0);
+    const bulk: BulkCharges | null = !bodies[i].bulk ? null : {
+      memory: bulkCharge(scratch, ctx.counterGlobal, ctx.budgetFunc, BULK_BYTES_SHIFT),
+      table: bulkCharge(scratch, ctx.counterGlobal, ctx.budgetFunc, BULK_ELEMENTS_SHIFT),
+    };
     if (bodies[i].loops) {
       const unrolled = !ctx.unroll || bodies[i].catches ? null : unrollLoops(r.bytes, r.pos, end);
       if (unrolled !== null) {

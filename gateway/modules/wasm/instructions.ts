@@ -44,8 +44,14 @@ export interface Step {
  * 0xFC sub-opcodes whose work grows with their length operand (the top of the stack): memory.init,
  * memory.copy, memory.fill, and the table forms. One of them can take milliseconds.
  */
-export const BULK_MEMORY_OPS: ReadonlySet<number> = new Set([8, 10, 11]);
-export const BULK_TABLE_OPS: ReadonlySet<number> = new Set([12, 14, 17]);
+const BULK_MEMORY_OPS: ReadonlySet<number> = new Set([8, 10, 11]);
+const BULK_TABLE_OPS: ReadonlySet<number> = new Set([12, 14, 17]);
+
+/** What the instruction `next` just read is: a bulk memory or table instruction, or neither. */
+export function bulkKind(step: Step): 'memory' | 'table' | null {
+  if (step.opcode !== 0xfc) return null;
+  return BULK_MEMORY_OPS.has(step.sub) ? 'memory' : BULK_TABLE_OPS.has(step.sub) ? 'table' : null;
+}
 
 const enum Imm { NONE, BLOCK, U32, U32X2, MEMARG, BR_TABLE, SELECT_T, I32, I64, F32, F64, HEAP, TRY_TABLE, FUNC, LOOP, END, LABEL }
 
