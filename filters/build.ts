@@ -126,7 +126,7 @@ function checkModule(entry: string, wasm: Uint8Array<ArrayBuffer>): string | nul
   const module = new WebAssembly.Module(wasm);
   const exports = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
   for (const name of ['proxy_abi_version_0_2_1', 'proxy_on_memory_allocate', 'proxy_on_context_create']) {
-    if (!exports.has(name)) return `${entry}: the module does not export ${name}; add \`export * from "../sdk/exports";\` to it`;
+    if (!exports.has(name)) return `${entry}: the module does not export ${name}; add \`export * from "../sdk/callbacks/lifecycle";\` (or "../sdk/exports") to it`;
   }
   const foreign = WebAssembly.Module.imports(module).filter((i) => i.module !== 'env' || !i.name.startsWith('proxy_'));
   if (foreign.length > 0) {

@@ -13,7 +13,11 @@ import { queryValue, withoutQueryParam } from "./credentials";
 import { ApiKey, findKey, readKeyList } from "./keys";
 import { KeySyncRoot } from "./sync";
 
-export * from "../sdk/exports";
+// The callbacks this filter handles (filters/README.md, "Callbacks").
+export * from "../sdk/callbacks/lifecycle";
+export * from "../sdk/callbacks/request-headers";
+export * from "../sdk/callbacks/timers";
+export * from "../sdk/callbacks/callouts";
 
 const MISSING = "{\"error\":\"unauthorized\",\"message\":\"missing API key\"}";
 const INVALID = "{\"error\":\"unauthorized\",\"message\":\"invalid API key\"}";

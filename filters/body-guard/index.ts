@@ -9,7 +9,11 @@ import { matchesAny, mediaTypeOf } from "./media-type";
 import { redact } from "./redact";
 import { invalidJson, payloadTooLarge } from "./replies";
 
-export * from "../sdk/exports";
+// The callbacks this filter handles (filters/README.md, "Callbacks").
+export * from "../sdk/callbacks/lifecycle";
+export * from "../sdk/callbacks/request-headers";
+export * from "../sdk/callbacks/response-headers";
+export * from "../sdk/callbacks/bodies";
 
 class BodyGuardRoot extends RootContext {
   config: BodyGuardConfig = new BodyGuardConfig();

@@ -6,7 +6,10 @@ import { Action, Header, HttpContext, RootContext, logCritical, registerRootCont
 import { CorsConfig, parseCorsConfig } from "./config";
 import { schemeEnd } from "./origins";
 
-export * from "../sdk/exports";
+// The callbacks this filter handles (filters/README.md, "Callbacks").
+export * from "../sdk/callbacks/lifecycle";
+export * from "../sdk/callbacks/request-headers";
+export * from "../sdk/callbacks/response-headers";
 
 const PREFLIGHT_VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
 const JSON_TYPE = "application/json";

@@ -9,7 +9,10 @@ import {
 import { Verdict, firstValue, statusOf, verdictOf } from "./answer";
 import { AuthzConfig, ORIGINAL_METHOD, ORIGINAL_PATH, Policy, parseAuthzConfig, policyName } from "./config";
 
-export * from "../sdk/exports";
+// The callbacks this filter handles (filters/README.md, "Callbacks").
+export * from "../sdk/callbacks/lifecycle";
+export * from "../sdk/callbacks/request-headers";
+export * from "../sdk/callbacks/callouts";
 
 const UNAVAILABLE_BODY = "{\"error\":\"forbidden\",\"message\":\"authorization service unavailable\"}";
 

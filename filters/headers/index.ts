@@ -6,7 +6,10 @@ import { Action, HttpContext, MapType, RootContext, addHeaderMapValue, getHeader
   removeHeaderMapValue, replaceHeaderMapValue } from "../sdk/index";
 import { HeadersConfig, Rules, parseHeadersConfig } from "./config";
 
-export * from "../sdk/exports";
+// The callbacks this filter handles (filters/README.md, "Callbacks").
+export * from "../sdk/callbacks/lifecycle";
+export * from "../sdk/callbacks/request-headers";
+export * from "../sdk/callbacks/response-headers";
 
 class HeadersRoot extends RootContext {
   config: HeadersConfig = new HeadersConfig();

@@ -9,7 +9,9 @@ import { JwtConfig, parseJwtConfig } from "./config";
 import { bypasses, tokenFromHeader, tokenFromQuery, withoutQueryParameter } from "./token";
 import { verifyToken } from "./verify";
 
-export * from "../sdk/exports";
+// The callbacks this filter handles (filters/README.md, "Callbacks").
+export * from "../sdk/callbacks/lifecycle";
+export * from "../sdk/callbacks/request-headers";
 
 const MISSING = "a bearer token is required";
 

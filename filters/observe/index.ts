@@ -7,7 +7,10 @@ import { Action, HttpContext, RootContext, getCurrentTimeNanoseconds, getPropert
 import { ObserveConfig, parseObserveConfig } from "./config";
 import { MetricTable, statusClass } from "./route-metrics";
 
-export * from "../sdk/exports";
+// The callbacks this filter handles (filters/README.md, "Callbacks").
+export * from "../sdk/callbacks/lifecycle";
+export * from "../sdk/callbacks/request-headers";
+export * from "../sdk/callbacks/log";
 
 const NS_PER_MS: u64 = 1_000_000;
 const ROUTE_NAME: string[] = ["xds", "route_name"];

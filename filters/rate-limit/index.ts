@@ -11,7 +11,10 @@ import { Decision, decide } from "./bucket";
 import { KeySource, RateLimitConfig, parseRateLimitConfig } from "./config";
 import { Bucket, CAS_ATTEMPTS, escapeSegment } from "./store";
 
-export * from "../sdk/exports";
+// The callbacks this filter handles (filters/README.md, "Callbacks").
+export * from "../sdk/callbacks/lifecycle";
+export * from "../sdk/callbacks/request-headers";
+export * from "../sdk/callbacks/response-headers";
 
 class RateLimitRoot extends RootContext {
   config: RateLimitConfig = new RateLimitConfig();

@@ -1,9 +1,11 @@
 /**
  * The public API of the AssemblyScript Proxy-Wasm SDK (ABI 0.2.1), listed by name. A filter
- * imports what it uses from here and re-exports `./exports` (the Wasm callbacks):
+ * imports what it uses from here and re-exports the Wasm callbacks it handles from `./callbacks`
+ * (or all of them from `./exports`):
  *
  *   import { HttpContext, RootContext, Action, registerRootContext } from "../sdk/index";
- *   export * from "../sdk/exports";
+ *   export * from "../sdk/callbacks/lifecycle";
+ *   export * from "../sdk/callbacks/request-headers";
  *
  * See filters/README.md for a walk-through.
  */

@@ -3,6 +3,8 @@
  * host: the shape of the modules it produces, its allocator and memory over many requests, its
  * abort handler, and how it dispatches contexts by id and root id.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveAllocator } from '../../gateway/abi/callbacks.js';
 import { CALL_FAILED } from '../../gateway/abi/context.js';
@@ -14,6 +16,7 @@ import { TestStream, text } from '../helpers/host.js';
 import { bootGuest, guest, type GuestName } from './sdk-guests.js';
 
 const ALL_GUESTS: GuestName[] = ['headers', 'probe', 'callout'];
+const ROOT = join(import.meta.dirname, '../..');
 const PAGE = 65536;
 
 const HEADERS_CONFIG = text(JSON.stringify({
@@ -33,8 +36,8 @@ describe('modules built with the SDK', () => {
     }
   });
 
-  it('declare ABI 0.2.1 and export proxy_on_memory_allocate, memory and the callbacks, but no malloc, _start or _initialize', () => {
-    for (const name of ALL_GUESTS) {
+  it('declare ABI 0.2.1 and export proxy_on_memory_allocate, memory and every callback through sdk/exports, but no malloc, _start or _initialize', () => {
+    for (const name of ['probe', 'callout'] as const) {
       const exports = WebAssembly.Module.exports(guest(name).module).map((e) => e.name);
       expect(exports).toContain('proxy_abi_version_0_2_1');
       expect(exports).not.toContain('proxy_abi_version_0_2_0');
@@ -49,6 +52,29 @@ describe('modules built with the SDK', () => {
         'proxy_on_foreign_function', 'proxy_on_log', 'proxy_on_done', 'proxy_on_delete',
       ]));
       for (const absent of ['malloc', 'free', '_start', '_initialize', 'proxy_on_grpc_trailing_metadata']) expect(exports).not.toContain(absent);
+    }
+  });
+
+  it('export, in a shipped filter, the life-cycle callbacks and only the others its contexts handle', () => {
+    const LIFECYCLE = ['proxy_on_configure', 'proxy_on_context_create', 'proxy_on_delete', 'proxy_on_done', 'proxy_on_vm_start'];
+    const handled: Record<string, string[]> = {
+      'api-key': ['proxy_on_http_call_response', 'proxy_on_grpc_close', 'proxy_on_grpc_receive', 'proxy_on_grpc_receive_initial_metadata',
+        'proxy_on_grpc_receive_trailing_metadata', 'proxy_on_queue_ready', 'proxy_on_request_headers', 'proxy_on_tick'],
+      'body-guard': ['proxy_on_request_body', 'proxy_on_request_headers', 'proxy_on_request_trailers', 'proxy_on_response_body',
+        'proxy_on_response_headers', 'proxy_on_response_trailers'],
+      cors: ['proxy_on_request_headers', 'proxy_on_response_headers'],
+      'ext-authz': ['proxy_on_http_call_response', 'proxy_on_grpc_close', 'proxy_on_grpc_receive', 'proxy_on_grpc_receive_initial_metadata',
+        'proxy_on_grpc_receive_trailing_metadata', 'proxy_on_request_headers'],
+      headers: ['proxy_on_request_headers', 'proxy_on_response_headers'],
+      jwt: ['proxy_on_request_headers'],
+      observe: ['proxy_on_log', 'proxy_on_request_headers'],
+      'rate-limit': ['proxy_on_request_headers', 'proxy_on_response_headers'],
+    };
+    for (const [name, own] of Object.entries(handled)) {
+      const module = new WebAssembly.Module(readFileSync(join(ROOT, `filters/dist/${name}.wasm`)));
+      const callbacks = WebAssembly.Module.exports(module).map((e) => e.name)
+        .filter((n) => n.startsWith('proxy_on_') && n !== 'proxy_on_memory_allocate').sort();
+      expect({ name, callbacks }).toEqual({ name, callbacks: [...LIFECYCLE, ...own].sort() });
     }
   });
 
