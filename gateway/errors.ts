@@ -32,7 +32,7 @@ export const ErrorCodes = {
   // Configuration
   GW_ERR_CONFIG_READ: { status: 500, doc: 'the configuration file could not be read' },
   GW_ERR_CONFIG_INVALID: { status: 500, doc: 'the configuration has syntax errors, invalid fields or broken references (each listed with its field)' },
-  GW_ERR_CONFIG_UNSUPPORTED: { status: 500, doc: 'the configuration asks for something the schema reserves but this version does not implement yet (sharedState.backend "redis"); the message names the field' },
+  GW_ERR_CONFIG_UNSUPPORTED: { status: 500, doc: 'the configuration asks for something the schema reserves but this version does not implement yet; the message names the field' },
   // Gateway lifecycle and metrics
   GW_ERR_GATEWAY_DRAINING: { status: 503, doc: 'a reload was asked of a gateway that is draining (stopping): the configuration is not applied' },
   GW_ERR_METRIC_TYPE: { status: 500, doc: 'a guest defined a metric under a name already defined with another type (proxy_define_metric answers INTERNAL_FAILURE)' },

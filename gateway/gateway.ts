@@ -17,7 +17,7 @@ import { gatewayForeignFunctions } from './proxy/foreign.js';
 import { Generation } from './proxy/generation.js';
 import { createListener } from './proxy/listener.js';
 import { closeServer, listen } from './server-binding.js';
-import { checkSharedState, createSharedState, type SharedState } from './shared-state/create.js';
+import { createSharedState, type SharedState } from './shared-state/create.js';
 import { TrafficObserver } from './traffic-observer.js';
 import type { DestinationStream } from 'pino';
 
@@ -65,9 +65,14 @@ export class Gateway {
 
   private constructor(private config: GatewayConfig, options: GatewayOptions) {
     this.logger = options.logger ?? createLogger(config.log.level, options.logDestination);
-    // First: a backend that cannot be had refuses the configuration before anything is built.
     // Fixed for the life of the gateway, like the listener addresses.
-    this.sharedState = createSharedState(config.sharedState);
+    this.sharedState = createSharedState(config.sharedState, config.node.id, {
+      warn: (message) => this.logger.warn({ backend: config.sharedState.backend }, message),
+      connection: (connected, reason) => {
+        if (connected) this.logger.info({ backend: 'redis' }, 'shared state: connected to Redis');
+        else this.logger.warn({ backend: 'redis', reason }, 'shared state: Redis unreachable; serving this node\'s copy, writes wait for it');
+      },
+    });
     this.store = createModuleStore();
     this.metrics = new GatewayMetrics({
       // A VM shared by plugins (or by two generations of one plugin during a reload) is named once
@@ -79,6 +84,7 @@ export class Gateway {
       moduleCache: () => this.store.stats(),
       sharedData: () => this.sharedState.stats(),
       sharedQueues: () => this.sharedState.queueStats(),
+      replication: () => this.sharedState.replication(),
       recycles: () => this.pool.recycles(),
       listeners: () => this.config.listeners.map((l) => ({ listener: l.name, dropped: this.traffic.connectionsDropped(l.name) })),
       // The clusters of the configuration in force (a reload starts their counts again).
@@ -220,8 +226,6 @@ export class Gateway {
    */
   async reload(config: GatewayConfig): Promise<void> {
     if (this.isDraining) throw draining();
-    // Refused as a start refuses it, before anything is built.
-    checkSharedState(config.sharedState);
     // The log level applies at once, so the new plugins' start-up logs already follow it.
     const level = this.logger.level;
     this.logger.level = config.log.level;

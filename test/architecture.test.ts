@@ -70,7 +70,7 @@ const RULES: Record<string, { packages: string[]; units: string[] }> = {
   // abi/ logs through the AbiLogger port; log.ts (pino) implements it and so is not abi's to import.
   abi: { packages: ['node:crypto'], units: ['abi', 'errors.ts'] },
   modules: { packages: ['node:crypto', 'node:fs', 'node:fs/promises', 'lru-cache', 'undici', 'ioredis'], units: ['modules', 'abi', 'errors.ts', 'log.ts'] },
-  'shared-state': { packages: ['ioredis'], units: ['shared-state', 'abi', 'errors.ts', 'log.ts'] },
+  'shared-state': { packages: ['ioredis', 'node:crypto'], units: ['shared-state', 'abi', 'errors.ts', 'log.ts'] },
   config: { packages: ['node:fs', 'yaml', 'zod', 're2js'], units: ['config', 'errors.ts'] },
   proxy: {
     packages: ['node:http', 'node:http2', 'node:crypto', 'node:stream', 'node:zlib', 'undici', 'http-proxy-3'],

@@ -318,11 +318,10 @@ routes:
     });
   });
 
-  it('refuses the redis shared-state backend, not implemented yet, in validate and start: exit 2 naming the field', async () => {
-    const file = writeConfig('redis.yaml', `${gatewayYaml('http://127.0.0.1:9000')}sharedState: { backend: redis, url: "redis://127.0.0.1:6379" }\n`);
-    const says = `${file}: sharedState.backend: GW_ERR_CONFIG_UNSUPPORTED: "redis" is not implemented yet; use "memory" (data shared within this process only)`;
-    expect(await run(['validate', '--config', file])).toEqual({ code: 2, signal: null, stdout: '', stderr: `invalid configuration ${file}:\n  ${says}\n` });
-    expect(await run(['start', '--config', file])).toEqual({ code: 2, signal: null, stdout: '', stderr: `edge-gateway: invalid configuration ${file}:\n  ${says}\n` });
+  it('validates a configuration with the redis shared-state backend without waiting for Redis', async () => {
+    const file = writeConfig('redis.yaml', `${gatewayYaml('http://127.0.0.1:9000')}sharedState: { backend: redis, url: "redis://127.0.0.1:9" }\n`);
+    const result = await run(['validate', '--config', file]);
+    expect(result).toMatchObject({ code: 0, signal: null, stderr: '' });
   });
 
   describe('validate, building what start builds', () => {

@@ -236,11 +236,17 @@ describe('the gateway\'s shared state and admin listener', () => {
   });
   const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 
-  it('refuses to build with the redis backend, not implemented yet, rather than serve process-local data', async () => {
-    const config = parseConfig(doc('http://127.0.0.1:9', { backend: 'redis', url: 'redis://127.0.0.1:6379' }), 'redis.yaml');
-    await expect(Gateway.create(config, { logger: captureLog().logger })).rejects.toMatchObject({
-      code: 'GW_ERR_CONFIG_UNSUPPORTED', message: expect.stringMatching(/^sharedState\.backend: "redis" is not implemented yet/),
-    });
+  it('serves with the redis backend while Redis is unreachable, and says so once in its log', async () => {
+    const upstream = await startUpstream();
+    cleanup.push(upstream.close);
+    const gw = await startGateway(doc(upstream.url, { backend: 'redis', url: 'redis://127.0.0.1:9' }));
+    cleanup.push(gw.close);
+    expect(gw.gateway.sharedState.backend).toBe('redis');
+    for (let i = 0; i < 3; i++) expect((await fetch(`${gw.url}/up`)).status).toBe(200);
+    expect(gw.gateway.sharedState.data.set('vm', 'k', text('v'), 0)).toBe(Status.OK);
+    await settle(300);
+    const said = gw.logs.filter((l) => /Redis/.test(String(l.msg))).map((l) => l.msg);
+    expect(said).toEqual(["shared state: Redis unreachable; serving this node's copy, writes wait for it"]);
   });
 
   it('closes the shared state when it stops: the data is freed once every root has ended', async () => {
@@ -260,17 +266,19 @@ describe('the gateway\'s shared state and admin listener', () => {
     expect(gateway.sharedState.data.get('vm', 'k')).toBeUndefined();
   });
 
-  it('rejects a reload to the redis backend and keeps serving; another memory quota waits for a restart', async () => {
+  it('keeps its shared-state backend until a restart: a reload to another one (redis) or another quota is logged and waits', async () => {
     const upstream = await startUpstream();
     cleanup.push(upstream.close);
     const gw = await startGateway(doc(upstream.url));
     cleanup.push(gw.close);
-    await expect(gw.gateway.reload(parseConfig(doc(upstream.url, { backend: 'redis', url: 'redis://127.0.0.1:6379' }), 'next.yaml')))
-      .rejects.toMatchObject({ code: 'GW_ERR_CONFIG_UNSUPPORTED' });
+    await gw.gateway.reload(parseConfig(doc(upstream.url, { backend: 'redis', url: 'redis://127.0.0.1:9' }), 'next.yaml'));
+    expect(gw.gateway.sharedState.backend).toBe('memory');
     expect((await fetch(`${gw.url}/still`)).status).toBe(200);
     await gw.gateway.reload(parseConfig(doc(upstream.url, { backend: 'memory', maxBytesPerVm: 65536 }), 'next.yaml'));
     await settle(20);
-    expect(gw.logs.filter((l) => l.level === 40).map((l) => l.msg)).toEqual(['sharedState changed: it takes effect at the next restart']);
+    expect(gw.logs.filter((l) => l.level === 40).map((l) => l.msg)).toEqual([
+      'sharedState changed: it takes effect at the next restart', 'sharedState changed: it takes effect at the next restart',
+    ]);
   });
 
   it('logs an error of the admin listener instead of dying of it, and still stops', async () => {

@@ -1,6 +1,6 @@
 /**
  * The memory-limit metrics: shared data per vm_id against its quota (bytes, entries, evictions,
- * refusals), shared queues per vm_id (bytes held, items dropped) and VM recycling by plugin. The store and the VM pool keep the counts; these read them
+ * refusals), shared queues per vm_id (bytes held, items dropped), the Redis backend's link, and VM recycling by plugin. The store and the VM pool keep the counts; these read them
  * on each scrape, so nothing is counted on the request path.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -58,6 +58,34 @@ export function memoryMetrics(sources: MetricsSources, registers: Registry[]): v
     collect() {
       this.reset();
       for (const q of queues()) if (q.dropped > 0) this.inc({ vm_id: q.vmId }, q.dropped);
+    },
+  });
+  const link = (): ReturnType<NonNullable<MetricsSources['replication']>> => sources.replication?.() ?? null;
+  new Gauge({
+    name: 'edge_gateway_shared_state_connected', registers,
+    help: 'Redis backend: 1 while connected to Redis (writes replicate), 0 while it is away (this node serves its own copy); absent with the memory backend',
+    collect() {
+      this.reset();
+      const l = link();
+      if (l !== null) this.set(l.connected ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'edge_gateway_shared_state_waiting_writes', registers,
+    help: 'Redis backend: shared-data writes waiting for Redis (sent or to be sent when it is back)',
+    collect() {
+      this.reset();
+      const l = link();
+      if (l !== null) this.set(l.waiting);
+    },
+  });
+  new Counter({
+    name: 'edge_gateway_shared_state_dropped_writes_total', registers,
+    help: 'Redis backend: writes dropped, oldest first, because too many waited for Redis (they stay in this node\'s copy only), or refused by Redis for a foreign value',
+    collect() {
+      this.reset();
+      const l = link();
+      if (l !== null && l.dropped > 0) this.inc(l.dropped);
     },
   });
   new Counter({

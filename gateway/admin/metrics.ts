@@ -35,6 +35,8 @@ export interface MetricsSources {
   listeners?(): Array<{ listener: string; dropped: number }>;
   /** Each cluster's admission queue (left out: none). */
   clusters?(): Array<{ cluster: string; pending: number; overflows: number; timeouts: number }>;
+  /** The Redis backend's link (null or left out: the memory backend, no replication metrics). */
+  replication?(): { connected: boolean; waiting: number; dropped: number } | null;
 }
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

@@ -150,12 +150,16 @@ export const configSchema = z.object({
     .describe('Admin listener: /healthz /readyz /metrics /plugins'),
   sharedState: z.discriminatedUnion('backend', [
     z.object({ backend: z.literal('memory'), maxBytesPerVm }).strict(),
-    // Reserved for the Redis backend: the shape is the contract, the backend is not there yet, so
-    // the shared-state factory refuses it (GW_ERR_CONFIG_UNSUPPORTED) instead of serving memory.
-    z.object({ backend: z.literal('redis'), url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'), maxBytesPerVm }).strict()
-      .describe('Not implemented yet: refused at start with GW_ERR_CONFIG_UNSUPPORTED'),
+    z.object({
+      backend: z.literal('redis'),
+      url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'),
+      cluster: z.boolean().default(false).describe('url is one node of a Redis Cluster'),
+      prefix: z.string().max(64).regex(/^[^{}\s]*$/, 'must not hold braces or spaces (they would break the hash tags)').default('edge:')
+        .describe('Prefix of every Redis key and channel: nodes sharing data use the same one'),
+      maxBytesPerVm,
+    }).strict().describe('Shared data across every node on this Redis and prefix; shared queues stay in each process'),
   ]).default({ backend: 'memory', maxBytesPerVm: 16 * 1024 * 1024 })
-    .describe('Where proxy_set_shared_data and shared queues live: memory (this process); redis is reserved, refused until implemented'),
+    .describe('Where proxy_set_shared_data and shared queues live: memory (this process) or redis (shared data across nodes)'),
   log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') }).strict().default({ level: 'info' })
     .describe('Gateway log (JSON lines on stdout)'),
   /** How long SIGTERM waits for in-flight requests before closing them. */

@@ -1,18 +1,30 @@
 /**
  * The one place a shared-state backend is chosen (design "Shared state"): the `sharedState`
  * section of the configuration in, the shared-data and shared-queue ports out, with `close()`
- * for the gateway's stop. A backend the schema reserves but this version does not implement is
- * refused here, with a code and the field, never replaced by another one: a configuration that
- * asks for data shared across nodes must not quietly get data local to one process.
+ * for the gateway's stop. Memory: this process only. Redis: shared data across every node on the
+ * same Redis and prefix (redis-data.ts states the model); shared queues stay in this process
+ * with either backend in this version.
  */
+import { randomBytes } from 'node:crypto';
 import type { SharedDataStore, SharedQueueStore } from '../abi/ports.js';
-import { GatewayError } from '../errors.js';
 import { MemorySharedData, MemorySharedQueues, type SharedDataStats, type SharedQueueStats } from './memory.js';
+import { RedisSharedData } from './redis-data.js';
+import { RedisLink } from './redis-link.js';
 
 /** The `sharedState` section as the configuration schema gives it (defaults applied). */
 export type SharedStateOptions =
   | { readonly backend: 'memory'; readonly maxBytesPerVm: number }
-  | { readonly backend: 'redis'; readonly url: string; readonly maxBytesPerVm: number };
+  | { readonly backend: 'redis'; readonly url: string; readonly cluster: boolean; readonly prefix: string; readonly maxBytesPerVm: number };
+
+/** What a backend reports to the gateway's log. */
+export interface SharedStateEvents {
+  /** Something under the prefix that is not ours, or a failed load: ignored, logged. */
+  warn(message: string): void;
+  /** The connection to Redis came up or went away (told once per change). */
+  connection(connected: boolean, reason?: string): void;
+}
+
+const QUIET: SharedStateEvents = { warn: () => undefined, connection: () => undefined };
 
 /** A running backend: what the VM pool, /metrics and the gateway's stop need of it. */
 export interface SharedState {
@@ -23,6 +35,8 @@ export interface SharedState {
   stats(): SharedDataStats[];
   /** Per-vm_id queue figures for /metrics. */
   queueStats(): SharedQueueStats[];
+  /** Redis: connected now, writes waiting for it, writes dropped from its full queue. null for memory. */
+  replication(): { connected: boolean; waiting: number; dropped: number } | null;
   /**
    * Frees what the backend holds (memory) or ends its connections (Redis). Called once, after the
    * last root context has ended; the ports are not used after it.
@@ -31,27 +45,47 @@ export interface SharedState {
 }
 
 /**
- * Throws GW_ERR_CONFIG_UNSUPPORTED for a backend that is not implemented yet; a reload checks a
- * new configuration with it before it is applied, as a start does through `createSharedState`.
+ * Builds the backend `options` names. `node` names this process in Redis's versions (made unique
+ * per process); `events` reach the log. The Redis backend connects in the background: the gateway
+ * serves on its own copy until Redis answers (redis-data.ts).
  */
-export function checkSharedState(options: SharedStateOptions): void {
-  if (options.backend === 'redis') {
-    throw new GatewayError('GW_ERR_CONFIG_UNSUPPORTED',
-      'sharedState.backend: "redis" is not implemented yet; use "memory" (data shared within this process only)');
-  }
-}
-
-/** Builds the backend `options` names. Throws GW_ERR_CONFIG_UNSUPPORTED for one not implemented. */
-export function createSharedState(options: SharedStateOptions): SharedState {
-  checkSharedState(options);
-  const data = new MemorySharedData({ maxBytesPerVm: options.maxBytesPerVm });
+export function createSharedState(options: SharedStateOptions, node = 'edge', events: SharedStateEvents = QUIET): SharedState {
   const queues = new MemorySharedQueues({ maxBytesPerVm: options.maxBytesPerVm });
+  if (options.backend === 'redis') return redisState(options, node, events, queues);
+  const data = new MemorySharedData({ maxBytesPerVm: options.maxBytesPerVm });
   return {
     backend: 'memory', data, queues,
     stats: () => data.stats(),
     queueStats: () => queues.stats(),
+    replication: () => null,
     close: async () => {
       data.clear();
+      queues.clear();
+    },
+  };
+}
+
+function redisState(options: Extract<SharedStateOptions, { backend: 'redis' }>, node: string, events: SharedStateEvents,
+  queues: MemorySharedQueues): SharedState {
+  // The node id separates fields in published writes (redis-layout.ts): no spaces, and unique per process.
+  const id = `${node.replace(/[^A-Za-z0-9._-]/g, '_')}-${randomBytes(4).toString('hex')}`;
+  let data: RedisSharedData | null = null;
+  const link = new RedisLink({ url: options.url, cluster: options.cluster, prefix: options.prefix, node: id }, {
+    update: (u) => data?.received(u),
+    foreign: (message) => events.warn(`ignored on the shared-data channel or prefix: ${message.toString('latin1', 0, 120)}`),
+    ready: () => data?.reload(),
+    state: (connected, reason) => events.connection(connected, reason),
+  });
+  data = new RedisSharedData(link, { maxBytesPerVm: options.maxBytesPerVm, warn: events.warn });
+  const store = data;
+  return {
+    backend: 'redis', data: store, queues,
+    stats: () => store.stats(),
+    queueStats: () => queues.stats(),
+    replication: () => ({ connected: link.connected, waiting: link.waiting, dropped: link.dropped }),
+    close: async () => {
+      await link.close();
+      store.clear();
       queues.clear();
     },
   };

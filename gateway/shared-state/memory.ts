@@ -84,6 +84,11 @@ export class MemorySharedData implements SharedDataStore {
     return Status.OK;
   }
 
+  /** The entry without counting a use (replication looks, guests use `get`). */
+  peek(vmId: string, key: string): SharedEntry | undefined {
+    return this.scopes.get(vmId)?.peek(key);
+  }
+
   refused(vmId: string, reason: SharedDataRefusal): void {
     this.countsOf(vmId).refusals[reason]++;
   }

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Status } from '../../gateway/abi/enums.js';
 import { configSchema } from '../../gateway/config/schema.js';
-import { isGatewayError } from '../../gateway/errors.js';
-import { checkSharedState, createSharedState } from '../../gateway/shared-state/create.js';
+import { createSharedState } from '../../gateway/shared-state/create.js';
+import { startRedis } from '../helpers/redis-server.js';
 import { text } from '../helpers/host.js';
 
 /** The sharedState section as the configuration schema gives it, defaults applied. */
@@ -18,18 +18,31 @@ describe('createSharedState', () => {
     expect(state.stats()).toMatchObject([{ vmId: 'vm', entries: 1 }]);
   });
 
-  it('refuses the redis backend, not implemented yet, with GW_ERR_CONFIG_UNSUPPORTED naming the field', () => {
-    const redis = section({ backend: 'redis', url: 'redis://127.0.0.1:6379' });
-    let err: unknown;
+  it('builds the redis backend: shared data through Redis (the quota on its own copy), queues in the process', async () => {
+    const redis = await startRedis();
     try {
-      createSharedState(redis);
-    } catch (e) {
-      err = e;
+      const options = section({ backend: 'redis', url: redis.url, maxBytesPerVm: 4096 });
+      expect(options).toMatchObject({ backend: 'redis', prefix: 'edge:', cluster: false });
+      const state = createSharedState(options, 'edge 1/a');
+      expect(state.backend).toBe('redis');
+      expect(state.data.set('vm', 'k', new Uint8Array(5000), 0)).toBe(Status.BAD_ARGUMENT);
+      expect(state.data.set('vm', 'k', text('v'), 0)).toBe(Status.OK);
+      expect(state.stats()).toMatchObject([{ vmId: 'vm', entries: 1 }]);
+      const { id } = state.queues.register('vm', 'q', () => undefined);
+      expect(state.queues.enqueue(id, text('item'))).toBe(Status.OK);
+      for (let i = 0; i < 200 && state.replication()!.waiting > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(state.replication()).toEqual({ connected: true, waiting: 0, dropped: 0 });
+      // The node id, made safe for the published form (no spaces) and unique per process.
+      const writer = await redis.client().hget('edge:{766d}:versions', 'k');
+      expect(writer).toMatch(/^1 edge_1_a-[0-9a-f]{8}$/);
+      await state.close();
+    } finally {
+      await redis.stop();
     }
-    expect(isGatewayError(err, 'GW_ERR_CONFIG_UNSUPPORTED')).toBe(true);
-    expect((err as Error).message).toBe('sharedState.backend: "redis" is not implemented yet; use "memory" (data shared within this process only)');
-    expect(() => checkSharedState(redis)).toThrow((err as Error).message);
-    expect(() => checkSharedState(section({ backend: 'memory' }))).not.toThrow();
+  });
+
+  it('refuses a redis prefix that would break the hash tags', () => {
+    expect(() => section({ backend: 'redis', url: 'redis://127.0.0.1:6379', prefix: 'a{b}:' })).toThrow(/must not hold braces or spaces/);
   });
 
   it('frees the data and the queues on close()', async () => {

@@ -1,0 +1,97 @@
+/**
+ * Where shared data lives in Redis and how a write travels (the model is in redis-data.ts).
+ *
+ * Per vm_id, three keys under one hash tag, so that they share a Redis Cluster slot and one
+ * script can update them atomically:
+ *   <prefix>{<vm_id hex>}:values    HASH  key → value bytes
+ *   <prefix>{<vm_id hex>}:versions  HASH  key → "<version> <node id>" (the last writer)
+ *   <prefix>{<vm_id hex>}:seq       the vm_id's version counter (INCR)
+ * The vm_id goes in as hex: vm_ids are arbitrary bytes and a `}` in one would end the hash tag.
+ * Keys are the ABI's latin1 strings, stored byte for byte; values are binary.
+ *
+ * Every accepted write is published on `<prefix>shared-data` as
+ *   "<node> <version> <vm_id length> <key length> " + vm_id + key + value
+ * (lengths in bytes, decimal), which decodeUpdate reads back byte-exact.
+ */
+
+/** The three keys of one vm_id (see the file header). */
+export function vmKeys(prefix: string, vmId: string): [values: string, versions: string, seq: string] {
+  const tag = `${prefix}{${Buffer.from(vmId, 'latin1').toString('hex')}}`;
+  return [`${tag}:values`, `${tag}:versions`, `${tag}:seq`];
+}
+
+export function updateChannel(prefix: string): string {
+  return `${prefix}shared-data`;
+}
+
+/**
+ * The write, atomic in Redis: KEYS values, versions, seq; ARGV key, value, base, channel, node,
+ * vm_id. `base` "" writes unconditionally; else the write goes through only when no other node
+ * wrote the key since version `base` (the current version is `base`, or a later one by this node:
+ * its own earlier writes in flight). Accepted → {1, version}; refused → {0, current version,
+ * current value}.
+ */
+export const WRITE_SCRIPT = `
+local key, value, base, node = ARGV[1], ARGV[2], ARGV[3], ARGV[5]
+if base ~= '' then
+  local current = redis.call('HGET', KEYS[2], key)
+  local version, writer = 0, ''
+  if current then
+    local space = string.find(current, ' ', 1, true)
+    version = tonumber(string.sub(current, 1, space - 1))
+    writer = string.sub(current, space + 1)
+  end
+  local b = tonumber(base)
+  if version ~= b and not (version > b and writer == node) then
+    return {0, version, redis.call('HGET', KEYS[1], key) or ''}
+  end
+end
+local v = redis.call('INCR', KEYS[3])
+redis.call('HSET', KEYS[1], key, value)
+redis.call('HSET', KEYS[2], key, v .. ' ' .. node)
+redis.call('PUBLISH', ARGV[4], node .. ' ' .. v .. ' ' .. #ARGV[6] .. ' ' .. #key .. ' ' .. ARGV[6] .. key .. value)
+return {1, v}
+`;
+
+/** One published write, decoded. */
+export interface Update {
+  readonly node: string;
+  readonly version: number;
+  readonly vmId: string;
+  readonly key: string;
+  readonly value: Uint8Array;
+}
+
+const SPACE = 0x20;
+
+/** Reads a published write; null for anything else on the channel (a foreign or truncated message). */
+export function decodeUpdate(message: Buffer): Update | null {
+  const fields: string[] = [];
+  let at = 0;
+  while (fields.length < 4) {
+    const space = message.indexOf(SPACE, at);
+    if (space < 0) return null;
+    fields.push(message.toString('latin1', at, space));
+    at = space + 1;
+  }
+  const [node, versionText, vmLenText, keyLenText] = fields;
+  const version = Number(versionText);
+  const vmLen = Number(vmLenText);
+  const keyLen = Number(keyLenText);
+  if (node === '' || !Number.isSafeInteger(version) || version < 1 || !Number.isSafeInteger(vmLen) || vmLen < 0
+    || !Number.isSafeInteger(keyLen) || keyLen < 0 || at + vmLen + keyLen > message.length) return null;
+  return {
+    node, version,
+    vmId: message.toString('latin1', at, at + vmLen),
+    key: message.toString('latin1', at + vmLen, at + vmLen + keyLen),
+    value: new Uint8Array(message.subarray(at + vmLen + keyLen)),
+  };
+}
+
+/** A stored "<version> <node>" entry of the versions hash; null when it is not one. */
+export function parseVersion(text: string): { version: number; node: string } | null {
+  const space = text.indexOf(' ');
+  if (space < 1) return null;
+  const version = Number(text.slice(0, space));
+  return Number.isSafeInteger(version) && version > 0 ? { version, node: text.slice(space + 1) } : null;
+}

@@ -1,0 +1,254 @@
+/**
+ * The connections of the Redis backend (ioredis): one for writes and reads, one subscribed to
+ * the update channel, and the writes waiting for Redis.
+ *
+ * Writes never wait on the request path: `write` queues one and answers a promise. Every write
+ * stays in `unanswered`, in the order the guests made them, until Redis answers it; what could not
+ * be sent (Redis down, a connection lost with commands in flight) is sent again, in order, when the
+ * connection is ready again. A write sent twice (its answer was lost with the connection) is
+ * applied twice, with the same value: replication is at least once. The queue is bounded
+ * (MAX_UNANSWERED_WRITES, MAX_UNANSWERED_BYTES): over either, the oldest write not yet sent is
+ * dropped, answered null and counted (`dropped`); its value stays in the node's own copy.
+ *
+ * Commands fail fast while Redis is away (no ioredis offline queue): the requests that made the
+ * writes were answered long ago, and the replay above keeps the order ioredis's queue would lose
+ * across a reconnect. The subscriber keeps ioredis's queue and re-subscribes by itself.
+ */
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { decodeUpdate, updateChannel, vmKeys, WRITE_SCRIPT, type Update } from './redis-layout.js';
+
+/** Writes waiting for Redis, at most (see the file header): a minute of 160 writes a second. */
+export const MAX_UNANSWERED_WRITES = 10_000;
+/** Bytes of keys and values waiting for Redis, at most. */
+export const MAX_UNANSWERED_BYTES = 16 * 1024 * 1024;
+/** How long a command may wait for Redis's answer before the connection counts as lost. */
+const COMMAND_TIMEOUT_MS = 2000;
+
+/** Redis's answer to a write: accepted with its version, or refused with the current version and value. */
+export type WriteAnswer =
+  | { readonly accepted: true; readonly version: number }
+  | { readonly accepted: false; readonly version: number; readonly value: Uint8Array };
+
+export interface RedisLinkOptions {
+  readonly url: string;
+  /** Treat `url` as one node of a Redis Cluster. */
+  readonly cluster?: boolean;
+  readonly prefix: string;
+  /** This node's id in the versions Redis keeps (who wrote last). */
+  readonly node: string;
+}
+
+/** What the link tells its owner. */
+export interface LinkEvents {
+  /** A write published by any node (this one's too). */
+  update(update: Update): void;
+  /** A message on the channel that is not a write: logged by the owner, ignored. */
+  foreign(message: Buffer): void;
+  /** Connected (again): the owner reloads what it holds. */
+  ready(): void;
+  /** The connection state changed (true: ready); called once per change. */
+  state(connected: boolean, reason?: string): void;
+}
+
+interface PendingWrite {
+  readonly vmId: string;
+  readonly key: string;
+  readonly value: Uint8Array;
+  readonly base: string;
+  readonly bytes: number;
+  sent: boolean;
+  readonly answer: (a: WriteAnswer | null) => void;
+}
+
+type Client = Redis | Cluster;
+type Reply = [number, number, Buffer?];
+
+export class RedisLink {
+  /** Writes dropped from a full queue while Redis was away. */
+  dropped = 0;
+  connected = false;
+  private readonly client: Client;
+  private readonly subscriber: Client;
+  private readonly channel: string;
+  private readonly unanswered: PendingWrite[] = [];
+  private unansweredBytes = 0;
+  private closed = false;
+  private clientUp = false;
+  private subscribed = false;
+  /** The state last told to the owner (null: none yet). */
+  private reported: boolean | null = null;
+
+  constructor(private readonly options: RedisLinkOptions, private readonly events: LinkEvents) {
+    this.channel = updateChannel(options.prefix);
+    const common: RedisOptions = {
+      enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: COMMAND_TIMEOUT_MS,
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    };
+    this.client = connect(options, common);
+    // The subscriber subscribes itself on every connection and says when it is subscribed, so
+    // that a reload after it misses no write (redis-data.ts: ready → reload).
+    this.subscriber = connect(options, { ...common, enableOfflineQueue: true, commandTimeout: undefined, autoResubscribe: false });
+    this.client.defineCommand('edgeWrite', { numberOfKeys: 3, lua: WRITE_SCRIPT });
+    this.client.on('ready', () => {
+      this.clientUp = true;
+      for (const w of this.unanswered) if (!w.sent) this.send(w);
+      this.settle();
+    });
+    this.client.on('close', () => this.lost('connection closed'));
+    // ioredis reports every failed attempt; the state change is told once (report).
+    this.client.on('error', (err: Error) => this.report(false, err.message));
+    this.subscriber.on('error', () => undefined);
+    this.subscriber.on('ready', () => {
+      this.subscriber.subscribe(this.channel).then(() => {
+        this.subscribed = true;
+        this.settle();
+      }, () => undefined); // the connection went again: the next ready subscribes
+    });
+    this.subscriber.on('close', () => {
+      this.subscribed = false;
+      this.lost('subscriber connection closed');
+    });
+    this.subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
+      const update = decodeUpdate(message);
+      if (update === null) this.events.foreign(message);
+      else this.events.update(update);
+    });
+  }
+
+  get node(): string {
+    return this.options.node;
+  }
+
+  /** Writes waiting for Redis now. */
+  get waiting(): number {
+    return this.unanswered.length;
+  }
+
+  /** Queues a write (see the file header); resolves with Redis's answer, or null when it was dropped. */
+  write(vmId: string, key: string, value: Uint8Array, base: string): Promise<WriteAnswer | null> {
+    return new Promise((answer) => {
+      const write: PendingWrite = { vmId, key, value, base, bytes: key.length + value.length, sent: false, answer };
+      this.unanswered.push(write);
+      this.unansweredBytes += write.bytes;
+      this.trim();
+      if (this.clientUp) this.send(write);
+    });
+  }
+
+  /** The vm_id's entries as Redis holds them: key → [version text, value]. */
+  async load(vmId: string): Promise<Map<string, [string, Buffer]>> {
+    const [values, versions] = vmKeys(this.options.prefix, vmId);
+    const [v, n] = await Promise.all([
+      this.client.callBuffer('HGETALL', values) as Promise<Buffer[]>,
+      this.client.callBuffer('HGETALL', versions) as Promise<Buffer[]>,
+    ]);
+    const byKey = new Map<string, Buffer>();
+    for (let i = 0; i + 1 < v.length; i += 2) byKey.set(v[i].toString('latin1'), v[i + 1]);
+    const out = new Map<string, [string, Buffer]>();
+    for (let i = 0; i + 1 < n.length; i += 2) {
+      const key = n[i].toString('latin1');
+      const value = byKey.get(key);
+      if (value !== undefined) out.set(key, [n[i + 1].toString('latin1'), value]);
+    }
+    return out;
+  }
+
+  /** Ends both connections at once (no QUIT: it would wait for a Redis that may be away); waiting writes are dropped. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const w of this.unanswered.splice(0)) w.answer(null);
+    this.unansweredBytes = 0;
+    this.client.disconnect();
+    this.subscriber.disconnect();
+  }
+
+  private send(write: PendingWrite): void {
+    write.sent = true;
+    const [values, versions, seq] = vmKeys(this.options.prefix, write.vmId);
+    const run = (this.client as unknown as { edgeWriteBuffer(...args: unknown[]): Promise<Reply> }).edgeWriteBuffer(
+      values, versions, seq, Buffer.from(write.key, 'latin1'), Buffer.from(write.value.buffer, write.value.byteOffset, write.value.length),
+      write.base, this.channel, this.options.node, Buffer.from(write.vmId, 'latin1'));
+    run.then((reply) => this.answered(write, reply), (err: Error) => this.failed(write, err));
+  }
+
+  private answered(write: PendingWrite, reply: Reply): void {
+    if (!this.forget(write)) return;
+    const version = Number(reply[1]);
+    write.answer(Number(reply[0]) === 1 ? { accepted: true, version }
+      : { accepted: false, version, value: new Uint8Array(reply[2] ?? Buffer.alloc(0)) });
+  }
+
+  /**
+   * A write Redis refused for its content (a foreign value under our prefix: WRONGTYPE) is dropped;
+   * one lost with the connection waits to be sent again.
+   */
+  private failed(write: PendingWrite, err: Error): void {
+    if (this.closed) return;
+    if (err.name === 'ReplyError') {
+      if (this.forget(write)) write.answer(null);
+      this.dropped++;
+      this.events.foreign(Buffer.from(`write of ${JSON.stringify(write.key)} in vm_id ${JSON.stringify(write.vmId)}: ${err.message}`));
+      return;
+    }
+    write.sent = false;
+  }
+
+  private forget(write: PendingWrite): boolean {
+    const at = this.unanswered.indexOf(write);
+    if (at < 0) return false;
+    this.unanswered.splice(at, 1);
+    this.unansweredBytes -= write.bytes;
+    return true;
+  }
+
+  /** Drops the oldest unsent writes while the queue is over its bounds. */
+  private trim(): void {
+    while (this.unanswered.length > MAX_UNANSWERED_WRITES || this.unansweredBytes > MAX_UNANSWERED_BYTES) {
+      const at = this.unanswered.findIndex((w) => !w.sent);
+      if (at < 0) return;
+      const [w] = this.unanswered.splice(at, 1);
+      this.unansweredBytes -= w.bytes;
+      this.dropped++;
+      w.answer(null);
+    }
+  }
+
+  /** Both connections are up (again): the owner reloads what it holds. */
+  private settle(): void {
+    if (this.closed || !this.clientUp || !this.subscribed || this.connected) return;
+    this.connected = true;
+    this.report(true);
+    this.events.ready();
+  }
+
+  private lost(reason: string): void {
+    if (this.closed) return;
+    if (reason === 'connection closed') {
+      this.clientUp = false;
+      for (const w of this.unanswered) w.sent = false;
+    }
+    this.connected = false;
+    this.report(false, reason);
+  }
+
+  private report(connected: boolean, reason?: string): void {
+    if (this.closed || this.reported === connected) return;
+    this.reported = connected;
+    this.events.state(connected, reason);
+  }
+}
+
+function connect(options: RedisLinkOptions, common: RedisOptions): Client {
+  if (options.cluster !== true) return new Redis(options.url, common);
+  const url = new URL(options.url);
+  const clusterOptions: ClusterOptions = {
+    enableOfflineQueue: common.enableOfflineQueue,
+    clusterRetryStrategy: common.retryStrategy,
+    redisOptions: {
+      commandTimeout: common.commandTimeout, maxRetriesPerRequest: common.maxRetriesPerRequest,
+      username: url.username || undefined, password: url.password || undefined,
+      tls: url.protocol === 'rediss:' ? {} : undefined,
+    },
+  };
+  return new Cluster([{ host: url.hostname, port: Number(url.port || 6379) }], clusterOptions);
+}

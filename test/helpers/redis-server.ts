@@ -1,0 +1,77 @@
+/**
+ * Real `redis-server` processes for the tests, on free loopback ports, without persistence:
+ * started, stopped (by pid) and started again on the same port, as a Redis restart is.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { Redis } from 'ioredis';
+
+export interface RedisServer {
+  readonly port: number;
+  readonly url: string;
+  /** Stops the server (SIGKILL: an outage, not a shutdown). */
+  kill(): Promise<void>;
+  /** Starts it again on the same port, empty. */
+  restart(): Promise<void>;
+  /** A plain client for the test's own looks at Redis (closed with `stop`). */
+  client(): Redis;
+  stop(): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function launch(port: number, extra: readonly string[] = []): Promise<ChildProcess> {
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  for (let i = 0; i < 100; i++) {
+    if (/Ready to accept connections/.test(out)) return proc;
+    if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}: ${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  proc.kill('SIGKILL');
+  throw new Error(`redis-server on port ${port} not ready after 5 s: ${out}`);
+}
+
+function stopped(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    proc.once('exit', () => resolve());
+    proc.kill('SIGKILL');
+  });
+}
+
+/** A server on `port` (default: a free one) with `extra` arguments. */
+export async function startRedis(extra: readonly string[] = [], port?: number): Promise<RedisServer> {
+  port ??= await freePort();
+  let proc = await launch(port, extra);
+  const clients: Redis[] = [];
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    kill: () => stopped(proc),
+    restart: async () => {
+      proc = await launch(port!, extra);
+    },
+    client: () => {
+      const c = new Redis(port!, '127.0.0.1');
+      c.on('error', () => undefined);
+      clients.push(c);
+      return c;
+    },
+    stop: async () => {
+      for (const c of clients) c.disconnect();
+      await stopped(proc);
+    },
+  };
+}

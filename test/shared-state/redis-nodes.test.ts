@@ -1,0 +1,100 @@
+/**
+ * Two real gateway processes on one real redis-server, as two edge nodes: a guest on one node
+ * reads what a guest on the other wrote with proxy_set_shared_data, and through a Redis restart
+ * neither node fails a request and both end with the last value.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GatewayProcess, writeConfigFile } from '../helpers/gateway-process.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { guestWat, watToBytes } from '../helpers/wat.js';
+
+/**
+ * On each request: with `x-set: V`, proxy_set_shared_data("shared-key", V); then answers 200 with
+ * the key's value as the body, or 404 when the node has none.
+ */
+const SHARED_GUEST = guestWat({
+  imports: `
+  (import "env" "proxy_get_header_map_value" (func $header (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_shared_data" (func $set (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_shared_data" (func $get (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_send_local_response" (func $reply (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))`,
+  body: `
+  (data (i32.const 0x100) "x-set")
+  (data (i32.const 0x110) "shared-key")
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (if (i32.eqz (call $header (i32.const 0) (i32.const 0x100) (i32.const 5) (i32.const 0x20) (i32.const 0x24)))
+      (then (drop (call $set (i32.const 0x110) (i32.const 10) (i32.load (i32.const 0x20)) (i32.load (i32.const 0x24)) (i32.const 0)))))
+    (if (i32.eqz (call $get (i32.const 0x110) (i32.const 10) (i32.const 0x30) (i32.const 0x34) (i32.const 0x38)))
+      (then (drop (call $reply (i32.const 200) (i32.const 0) (i32.const 0) (i32.load (i32.const 0x30)) (i32.load (i32.const 0x34))
+        (i32.const 0) (i32.const 0) (i32.const -1))))
+      (else (drop (call $reply (i32.const 404) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const -1)))))
+    (i32.const 1))`,
+});
+
+async function ask(node: GatewayProcess, set?: string): Promise<[number, string]> {
+  const res = await fetch(`${node.url}/`, { headers: set === undefined ? {} : { 'x-set': set } });
+  return [res.status, await res.text()];
+}
+
+async function eventually(probe: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await probe()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return probe();
+}
+
+describe('shared data across two gateway processes through Redis', () => {
+  let redis: RedisServer;
+  const nodes: GatewayProcess[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    const dir = mkdtempSync(join(tmpdir(), 'edge-gw-redis-'));
+    const module = join(dir, 'shared.wasm');
+    writeFileSync(module, watToBytes(SHARED_GUEST));
+    const config = writeConfigFile({
+      sharedState: { backend: 'redis', url: redis.url, prefix: 'nodes:' },
+      clusters: [{ name: 'backend', endpoints: ['http://127.0.0.1:9'] }],
+      plugins: [{ name: 'shared', module, vmId: 'fleet' }],
+      routes: [{ name: 'all', cluster: 'backend', filters: ['shared'] }],
+    });
+    nodes.push(...await Promise.all([GatewayProcess.start(config), GatewayProcess.start(config)]));
+    for (const node of nodes) await node.waitFor((l) => l.msg === 'shared state: connected to Redis', 'connected to Redis');
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const node of nodes) await node.stop();
+    await redis?.stop();
+  });
+
+  it('lets a guest on one node read what a guest on the other wrote', async () => {
+    const [a, b] = nodes;
+    expect(await ask(b)).toEqual([404, '']); // b uses the vm_id from here on
+    expect(await ask(a, 'from-a')).toEqual([200, 'from-a']);
+    expect(await eventually(async () => (await ask(b))[1] === 'from-a', 3000)).toBe(true);
+  });
+
+  it('fails no request while Redis restarts, and both nodes end with the last value', async () => {
+    const [a, b] = nodes;
+    await redis.kill();
+    await a.waitFor((l) => /Redis unreachable/.test(l.msg), 'Redis unreachable', 5000);
+    const metrics = async () => (await fetch(`${a.adminUrl}/metrics`)).text();
+    expect(await metrics()).toMatch(/^edge_gateway_shared_state_connected 0$/m);
+    for (let i = 0; i < 20; i++) {
+      expect(await ask(a, `during-${i}`)).toEqual([200, `during-${i}`]);
+      expect((await ask(b))[0]).toBe(200);
+    }
+    await redis.restart();
+    expect(await eventually(async () => (await ask(b))[1] === 'during-19', 10_000)).toBe(true);
+    expect(await metrics()).toMatch(/^edge_gateway_shared_state_connected 1$/m);
+    expect(await metrics()).toMatch(/^edge_gateway_shared_state_waiting_writes 0$/m);
+    expect(await redis.client().hget('nodes:{666c656574}:values', 'shared-key')).toBe('during-19');
+    expect(nodes.every((n) => n.alive())).toBe(true);
+  }, 30_000);
+});
