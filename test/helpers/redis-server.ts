@@ -2,8 +2,11 @@
  * Real `redis-server` processes for the tests, on free loopback ports, without persistence:
  * started, stopped (by pid) and started again on the same port, as a Redis restart is.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 
 export interface RedisServer {
@@ -72,6 +75,44 @@ export async function startRedis(extra: readonly string[] = [], port?: number): 
     stop: async () => {
       for (const c of clients) c.disconnect();
       await stopped(proc);
+    },
+  };
+}
+
+export interface RedisCluster {
+  /** One master's URL: what `sharedState.url` names with `cluster: true`. */
+  readonly url: string;
+  readonly ports: readonly number[];
+  stop(): Promise<void>;
+}
+
+/** `masters` redis-servers in cluster mode (no replicas), their slots assigned by redis-cli, state ok. */
+export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'edge-gw-cluster-'));
+  const servers: RedisServer[] = [];
+  try {
+    for (let i = 0; i < masters; i++) {
+      servers.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${i}.conf`), '--dir', dir]));
+    }
+    const created = spawnSync('redis-cli', ['--cluster', 'create', ...servers.map((s) => `127.0.0.1:${s.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+      { encoding: 'utf8', timeout: 30_000 });
+    if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
+    for (let i = 0; i < 200; i++) {
+      const info = spawnSync('redis-cli', ['-p', String(servers[0].port), 'cluster', 'info'], { encoding: 'utf8' }).stdout;
+      if (/cluster_state:ok/.test(info)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } catch (err) {
+    for (const s of servers) await s.stop();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    url: servers[0].url,
+    ports: servers.map((s) => s.port),
+    stop: async () => {
+      for (const s of servers) await s.stop();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -9,7 +9,7 @@ import { Status } from '../../gateway/abi/enums.js';
 import { configSchema } from '../../gateway/config/schema.js';
 import { createSharedState, type SharedState, type SharedStateEvents } from '../../gateway/shared-state/create.js';
 import { vmKeys, updateChannel } from '../../gateway/shared-state/redis-layout.js';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from '../helpers/redis-server.js';
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 const str = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : new TextDecoder().decode(b));
@@ -225,6 +225,42 @@ describe('the redis shared-data backend through an outage', () => {
       expect(await redis.client().hget('s:{766d}:values', 'k')).toBe('early');
     } finally {
       await a.close();
+    }
+  }, 30_000);
+});
+
+describe('the redis shared-data backend on a Redis Cluster of 3 masters', () => {
+  let cluster: RedisCluster;
+  beforeAll(async () => {
+    cluster = await startRedisCluster(3);
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('shares the data of vm_ids in different slots between two nodes, and resolves a CAS conflict in the slot of its vm_id', async () => {
+    const options = configSchema.parse({ listeners: [{ name: 'l', port: 0 }], sharedState: { backend: 'redis', url: cluster.url, cluster: true, prefix: 'c:' } }).sharedState;
+    const a = createSharedState(options, 'a');
+    const b = createSharedState(options, 'b');
+    try {
+      expect(await eventually(() => a.replication()!.connected && b.replication()!.connected, 10_000)).toBe(true);
+      // Twenty vm_ids: their hash tags spread over the three masters' slots.
+      const vmIds = Array.from({ length: 20 }, (_, i) => `vm-${i}`);
+      for (const vm of vmIds) b.data.get(vm, 'k');
+      for (const vm of vmIds) a.data.set(vm, 'k', text(`v-${vm}`), 0);
+      expect(await eventually(() => vmIds.every((vm) => str(b.data.get(vm, 'k')?.value) === `v-${vm}`), 10_000)).toBe(true);
+
+      a.data.set('vm-0', 'owner', text('nobody'), 0);
+      expect(await eventually(() => str(b.data.get('vm-0', 'owner')?.value) === 'nobody', 5000)).toBe(true);
+      a.data.set('vm-0', 'owner', text('a'), a.data.get('vm-0', 'owner')!.cas);
+      b.data.set('vm-0', 'owner', text('b'), b.data.get('vm-0', 'owner')!.cas);
+      const agreed = () => a.replication()!.waiting === 0 && b.replication()!.waiting === 0
+        && str(a.data.get('vm-0', 'owner')?.value) === str(b.data.get('vm-0', 'owner')?.value);
+      expect(await eventually(agreed, 5000)).toBe(true);
+      expect(['a', 'b']).toContain(str(a.data.get('vm-0', 'owner')!.value));
+    } finally {
+      await a.close();
+      await b.close();
     }
   }, 30_000);
 });
