@@ -3,12 +3,13 @@
  * reads what a guest on the other wrote with proxy_set_shared_data, and through a Redis restart
  * neither node fails a request and both end with the last value.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayProcess, writeConfigFile } from '../helpers/gateway-process.js';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { freePort, startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { guestWat, watToBytes } from '../helpers/wat.js';
 
 /**
@@ -97,4 +98,41 @@ describe('shared data across two gateway processes through Redis', () => {
     expect(await redis.client().hget('nodes:{666c656574}:values', 'shared-key')).toBe('during-19');
     expect(nodes.every((n) => n.alive())).toBe(true);
   }, 30_000);
+});
+
+describe('shared data through a Redis that speaks TLS (rediss://)', () => {
+  it('replicates between two gateway processes that trust its certificate', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edge-gw-rediss-'));
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+      '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+    expect(made.status).toBe(0);
+    const port = await freePort();
+    const redis = await startRedis(['--port', '0', '--tls-port', String(port), '--tls-cert-file', join(dir, 'cert.pem'),
+      '--tls-key-file', join(dir, 'key.pem'), '--tls-auth-clients', 'no'], port);
+    const module = join(dir, 'shared.wasm');
+    writeFileSync(module, watToBytes(SHARED_GUEST));
+    const config = writeConfigFile({
+      sharedState: { backend: 'redis', url: `rediss://127.0.0.1:${port}` },
+      clusters: [{ name: 'backend', endpoints: ['http://127.0.0.1:9'] }],
+      plugins: [{ name: 'shared', module }],
+      routes: [{ name: 'all', cluster: 'backend', filters: ['shared'] }],
+    });
+    // The certificate is self-signed: the processes trust it as users trust a private CA.
+    const extra = process.env.NODE_EXTRA_CA_CERTS;
+    process.env.NODE_EXTRA_CA_CERTS = join(dir, 'cert.pem');
+    const started = await Promise.all([GatewayProcess.start(config), GatewayProcess.start(config)]).finally(() => {
+      if (extra === undefined) delete process.env.NODE_EXTRA_CA_CERTS;
+      else process.env.NODE_EXTRA_CA_CERTS = extra;
+    });
+    try {
+      const [a, b] = started;
+      for (const node of started) await node.waitFor((l) => l.msg === 'shared state: connected to Redis', 'connected to Redis', 10_000);
+      expect(await ask(b)).toEqual([404, '']);
+      expect(await ask(a, 'over-tls')).toEqual([200, 'over-tls']);
+      expect(await eventually(async () => (await ask(b))[1] === 'over-tls', 3000)).toBe(true);
+    } finally {
+      for (const node of started) await node.stop();
+      await redis.stop();
+    }
+  }, 60_000);
 });
