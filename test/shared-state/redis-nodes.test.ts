@@ -5,6 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -132,6 +133,43 @@ describe('shared data through a Redis that speaks TLS (rediss://)', () => {
       expect(await eventually(async () => (await ask(b))[1] === 'over-tls', 3000)).toBe(true);
     } finally {
       for (const node of started) await node.stop();
+      await redis.stop();
+    }
+  }, 60_000);
+});
+
+describe('the shipped rate-limit filter across two gateway processes on one Redis', () => {
+  it('lets exactly its capacity through for requests alternating between the nodes', async () => {
+    const redis = await startRedis();
+    const upstream: Server = createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+    const port = (upstream.address() as { port: number }).port;
+    const doc = (id: string) => ({
+      node: { id, cluster: 'edge' },
+      sharedState: { backend: 'redis', url: redis.url, prefix: 'rl:' },
+      clusters: [{ name: 'backend', endpoints: [`http://127.0.0.1:${port}`] }],
+      plugins: [{
+        name: 'limit', module: join(import.meta.dirname, '../../filters/dist/rate-limit.wasm'),
+        configuration: { key: { source: 'header', header: 'x-client' }, capacity: 20, refillPerSecond: 0.001 },
+      }],
+      routes: [{ name: 'all', cluster: 'backend', filters: ['limit'] }],
+    });
+    const started = await Promise.all([GatewayProcess.start(writeConfigFile(doc('edge-a'))), GatewayProcess.start(writeConfigFile(doc('edge-b')))]);
+    try {
+      for (const node of started) await node.waitFor((l) => l.msg === 'shared state: connected to Redis', 'connected to Redis', 10_000);
+      const statuses: number[] = [];
+      for (let i = 0; i < 60; i++) {
+        const res = await fetch(`${started[i % 2].url}/`, { headers: { 'x-client': 'partner-1' } });
+        await res.arrayBuffer();
+        statuses.push(res.status);
+      }
+      expect(statuses.filter((s) => s === 200).length).toBe(20);
+      expect(statuses.slice(40)).toEqual(new Array(20).fill(429));
+      // Another client has its own bucket, on both nodes.
+      expect((await fetch(`${started[1].url}/`, { headers: { 'x-client': 'partner-2' } })).status).toBe(200);
+    } finally {
+      for (const node of started) await node.stop();
+      upstream.close();
       await redis.stop();
     }
   }, 60_000);
