@@ -2,7 +2,7 @@
 /**
  * The `edge-gateway` command. The only module that may exit the process.
  *
- *   edge-gateway start --config FILE [--demo-upstream PORT]
+ *   edge-gateway start --config FILE [--node-id ID] [--demo-upstream PORT]
  *   edge-gateway validate --config FILE      build everything start builds, bind nothing; exit 2 with every error
  *   edge-gateway schema                      print the JSON Schema of the configuration file
  *   edge-gateway --version | --help
@@ -18,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { configJsonSchemaText } from './config/json-schema.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
+import type { GatewayConfig } from './config/schema.js';
 import { startDemoUpstream } from './demo-upstream.js';
 import { isGatewayError, type GatewayError } from './errors.js';
 import { Gateway, type ValidationSummary } from './gateway.js';
@@ -27,7 +28,7 @@ import { PluginsError } from './proxy/generation.js';
 const HELP = `edge-gateway: a Proxy-Wasm API gateway
 
 Usage:
-  edge-gateway start --config FILE [--demo-upstream PORT]
+  edge-gateway start --config FILE [--node-id ID] [--demo-upstream PORT]
   edge-gateway validate --config FILE
   edge-gateway schema
   edge-gateway --version
@@ -41,6 +42,8 @@ Commands:
 
 Options:
   -c, --config FILE          configuration file (YAML or JSON)
+      --node-id ID           this node's node.id, over the file's (Envoy's --service-node): nodes
+                             sharing one file and one Redis need distinct ids (rate-limit counts per node)
       --demo-upstream PORT   also run the demo upstream on 127.0.0.1:PORT (quick start)
 `;
 
@@ -97,21 +100,27 @@ async function validate(file: string): Promise<number> {
   return 0;
 }
 
+/** The configuration in `file`, with `nodeId` (--node-id) as node.id when given. */
+function loadFor(file: string, nodeId: string | undefined): GatewayConfig {
+  const config = loadConfigFile(file);
+  return nodeId === undefined ? config : { ...config, node: { ...config.node, id: nodeId } };
+}
+
 /** SIGHUP: load and apply the file again; on any error the running configuration stays. */
-async function reload(gateway: Gateway, file: string): Promise<void> {
+async function reload(gateway: Gateway, file: string, nodeId: string | undefined): Promise<void> {
   gateway.logger.info({ file }, 'reloading the configuration');
   try {
-    await gateway.reload(loadConfigFile(file));
+    await gateway.reload(loadFor(file, nodeId));
   } catch (err) {
     const problems = err instanceof ConfigError || err instanceof PluginsError ? err.problems : [(err as Error).message];
     gateway.logger.error({ file, code: (err as GatewayError).code, problems }, `${REJECTED}: ${(err as Error).message}`);
   }
 }
 
-async function start(file: string, demoPort: number | undefined): Promise<void> {
+async function start(file: string, demoPort: number | undefined, nodeId: string | undefined): Promise<void> {
   if (demoPort !== undefined) await startDemoUpstream(demoPort);
   const destination = stdoutDestination();
-  const config = loadConfigFile(file);
+  const config = loadFor(file, nodeId);
   const gateway = await Gateway.create(config, { logDestination: destination }).catch((err: unknown) => {
     throw asConfigError(file, err);
   });
@@ -137,7 +146,7 @@ async function start(file: string, demoPort: number | undefined): Promise<void> 
   process.on('SIGINT', () => stop('SIGINT'));
   // One reload at a time, in signal order; none once draining.
   process.on('SIGHUP', () => {
-    if (!stopping) reloads = reloads.then(() => started).then(() => reload(gateway, file), () => undefined);
+    if (!stopping) reloads = reloads.then(() => started).then(() => reload(gateway, file, nodeId), () => undefined);
   });
   await started;
 }
@@ -151,6 +160,7 @@ async function main(argv: string[]): Promise<number> {
       options: {
         config: { type: 'string', short: 'c' },
         'demo-upstream': { type: 'string' },
+        'node-id': { type: 'string' },
         version: { type: 'boolean', short: 'v' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -191,7 +201,12 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`edge-gateway start: --demo-upstream must be a port number, not "${values['demo-upstream']}"\n`);
     return 2;
   }
-  await start(values.config, demo);
+  const nodeId = values['node-id'];
+  if (nodeId !== undefined && !/^[\x21-\x7e]{1,128}$/.test(nodeId)) {
+    process.stderr.write(`edge-gateway start: --node-id must be 1 to 128 printable characters without spaces, not "${nodeId}"\n`);
+    return 2;
+  }
+  await start(values.config, demo, nodeId);
   return -1; // keeps running
 }
 

@@ -253,7 +253,7 @@ describe('edge-gateway', () => {
       'edge-gateway: a Proxy-Wasm API gateway',
       '',
       'Usage:',
-      '  edge-gateway start --config FILE [--demo-upstream PORT]',
+      '  edge-gateway start --config FILE [--node-id ID] [--demo-upstream PORT]',
       '  edge-gateway validate --config FILE',
       '  edge-gateway schema',
       '  edge-gateway --version',
@@ -268,6 +268,15 @@ describe('edge-gateway', () => {
       expect(out.code).toBe(2);
       expect(out.stdout).toBe('');
       expect(out.stderr).toContain('Usage:\n  edge-gateway start --config FILE');
+    }
+  });
+
+  it('exits 2 for a --node-id with spaces or nothing in it, naming it', async () => {
+    const file = writeConfig('node-id.yaml', gatewayYaml('http://127.0.0.1:9000'));
+    for (const id of ['', 'edge a']) {
+      expect(await run(['start', '--config', file, '--node-id', id])).toEqual({
+        code: 2, signal: null, stdout: '', stderr: `edge-gateway start: --node-id must be 1 to 128 printable characters without spaces, not "${id}"\n`,
+      });
     }
   });
 
@@ -392,6 +401,12 @@ services: [ sync ]`,
         'plugins[2] (pinned): GW_ERR_MODULE_SHA256',
         'plugins[3] (sync): GW_ERR_ABI_VM_START',
       ]);
+    });
+
+    it('accepts config/fleet.yaml, the two-node configuration of docker-compose.yml, without waiting for its Redis', async () => {
+      expect(await run(['validate', '--config', 'config/fleet.yaml'])).toEqual({
+        code: 0, signal: null, stdout: 'config/fleet.yaml: valid: 6 plugins started, 2 routes\n', stderr: '',
+      });
     });
 
     it('accepts the shipped config/gateway.yaml with a one-line summary and exit 0', async () => {

@@ -44,10 +44,10 @@ export class GatewayProcess {
   private readonly child: ChildProcess;
   private partial = '';
 
-  private constructor(config: string, nodeArgs: readonly string[]) {
+  private constructor(config: string, nodeArgs: readonly string[], args: readonly string[] = []) {
     const env = { ...process.env };
     delete env.NODE_OPTIONS;
-    this.child = spawn(process.execPath, [...nodeArgs, '--import', TSX, CLI, 'start', '--config', config], { cwd: ROOT, env });
+    this.child = spawn(process.execPath, [...nodeArgs, '--import', TSX, CLI, 'start', '--config', config, ...args], { cwd: ROOT, env });
     this.child.stdout!.on('data', (c: Buffer) => {
       const parts = (this.partial + c.toString('utf8')).split('\n');
       this.partial = parts.pop()!;
@@ -62,9 +62,9 @@ export class GatewayProcess {
     return new GatewayProcess(config, nodeArgs);
   }
 
-  /** Starts the gateway and waits (bounded) for its "edge-gateway started" line. */
-  static async start(config: string, nodeArgs: readonly string[] = []): Promise<GatewayProcess> {
-    const gw = new GatewayProcess(config, nodeArgs);
+  /** Starts the gateway (`args` after `start --config FILE`) and waits (bounded) for its "edge-gateway started" line. */
+  static async start(config: string, nodeArgs: readonly string[] = [], args: readonly string[] = []): Promise<GatewayProcess> {
+    const gw = new GatewayProcess(config, nodeArgs, args);
     try {
       await gw.started();
     } catch (err) {

@@ -139,13 +139,12 @@ describe('shared data through a Redis that speaks TLS (rediss://)', () => {
 });
 
 describe('the shipped rate-limit filter across two gateway processes on one Redis', () => {
-  it('lets exactly its capacity through for requests alternating between the nodes', async () => {
+  it('lets exactly its capacity through for requests alternating between two nodes of one file (--node-id)', async () => {
     const redis = await startRedis();
     const upstream: Server = createServer((_req, res) => res.end('ok'));
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
     const port = (upstream.address() as { port: number }).port;
-    const doc = (id: string) => ({
-      node: { id, cluster: 'edge' },
+    const config = writeConfigFile({
       sharedState: { backend: 'redis', url: redis.url, prefix: 'rl:' },
       clusters: [{ name: 'backend', endpoints: [`http://127.0.0.1:${port}`] }],
       plugins: [{
@@ -154,7 +153,7 @@ describe('the shipped rate-limit filter across two gateway processes on one Redi
       }],
       routes: [{ name: 'all', cluster: 'backend', filters: ['limit'] }],
     });
-    const started = await Promise.all([GatewayProcess.start(writeConfigFile(doc('edge-a'))), GatewayProcess.start(writeConfigFile(doc('edge-b')))]);
+    const started = await Promise.all(['edge-a', 'edge-b'].map((id) => GatewayProcess.start(config, [], ['--node-id', id])));
     try {
       for (const node of started) await node.waitFor((l) => l.msg === 'shared state: connected to Redis', 'connected to Redis', 10_000);
       const statuses: number[] = [];
