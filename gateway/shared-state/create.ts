@@ -1,15 +1,15 @@
 /**
  * The one place a shared-state backend is chosen (design "Shared state"): the `sharedState`
  * section of the configuration in, the shared-data and shared-queue ports out, with `close()`
- * for the gateway's stop. Memory: this process only. Redis: shared data across every node on the
- * same Redis and prefix (redis-data.ts states the model); shared queues stay in this process
- * with either backend in this version.
+ * for the gateway's stop. Memory: this process only. Redis: shared data and shared queues across
+ * every node on the same Redis and prefix (redis-data.ts and redis-queues.ts state the models).
  */
 import { randomBytes } from 'node:crypto';
 import type { SharedDataStore, SharedQueueStore } from '../abi/ports.js';
 import { MemorySharedData, MemorySharedQueues, type SharedDataStats, type SharedQueueStats } from './memory.js';
 import { RedisSharedData } from './redis-data.js';
 import { RedisLink } from './redis-link.js';
+import { RedisSharedQueues } from './redis-queues.js';
 
 /** The `sharedState` section as the configuration schema gives it (defaults applied). */
 export type SharedStateOptions =
@@ -50,8 +50,8 @@ export interface SharedState {
  * serves on its own copy until Redis answers (redis-data.ts).
  */
 export function createSharedState(options: SharedStateOptions, node = 'edge', events: SharedStateEvents = QUIET): SharedState {
+  if (options.backend === 'redis') return redisState(options, node, events);
   const queues = new MemorySharedQueues({ maxBytesPerVm: options.maxBytesPerVm });
-  if (options.backend === 'redis') return redisState(options, node, events, queues);
   const data = new MemorySharedData({ maxBytesPerVm: options.maxBytesPerVm });
   return {
     backend: 'memory', data, queues,
@@ -65,28 +65,35 @@ export function createSharedState(options: SharedStateOptions, node = 'edge', ev
   };
 }
 
-function redisState(options: Extract<SharedStateOptions, { backend: 'redis' }>, node: string, events: SharedStateEvents,
-  queues: MemorySharedQueues): SharedState {
-  // The node id separates fields in published writes (redis-layout.ts): no spaces, and unique per process.
-  const id = `${node.replace(/[^A-Za-z0-9._-]/g, '_')}-${randomBytes(4).toString('hex')}`;
+function redisState(options: Extract<SharedStateOptions, { backend: 'redis' }>, node: string, events: SharedStateEvents): SharedState {
+  const safe = node.replace(/[^A-Za-z0-9._-]/g, '_');
+  // The writer id separates fields in published writes (redis-layout.ts): no spaces, and unique
+  // per process. The queue consumer keeps the node's own id, so a restarted node finds its
+  // pending items (redis-queues.ts).
+  const id = `${safe}-${randomBytes(4).toString('hex')}`;
   let data: RedisSharedData | null = null;
+  let queues: RedisSharedQueues | null = null;
   const link = new RedisLink({ url: options.url, cluster: options.cluster, prefix: options.prefix, node: id }, {
     update: (u) => data?.received(u),
-    foreign: (message) => events.warn(`ignored on the shared-data channel or prefix: ${message.toString('latin1', 0, 120)}`),
-    ready: () => data?.reload(),
+    foreign: (message) => events.warn(`ignored on a shared-state channel or under the prefix: ${message.toString('latin1', 0, 120)}`),
+    queue: (message) => queues?.message(message),
+    ready: () => {
+      data?.reload();
+      queues?.reload();
+    },
     state: (connected, reason) => events.connection(connected, reason),
   });
-  data = new RedisSharedData(link, { maxBytesPerVm: options.maxBytesPerVm, warn: events.warn });
-  const store = data;
+  const store = data = new RedisSharedData(link, { maxBytesPerVm: options.maxBytesPerVm, warn: events.warn });
+  const queueStore = queues = new RedisSharedQueues(link, safe, events.warn);
   return {
-    backend: 'redis', data: store, queues,
+    backend: 'redis', data: store, queues: queueStore,
     stats: () => store.stats(),
-    queueStats: () => queues.stats(),
+    queueStats: () => queueStore.stats(),
     replication: () => ({ connected: link.connected, waiting: link.waiting, dropped: link.dropped }),
     close: async () => {
       await link.close();
       store.clear();
-      queues.clear();
+      queueStore.clear();
     },
   };
 }

@@ -12,16 +12,40 @@
  * Every accepted write is published on `<prefix>shared-data` as
  *   "<node> <version> <vm_id length> <key length> " + vm_id + key + value
  * (lengths in bytes, decimal), which decodeUpdate reads back byte-exact.
+ *
+ * Shared queues (redis-queues.ts): a stream per queue, `<prefix>{<vm_id hex>}:queue:<name hex>`,
+ * read by the consumer group `edge`; the set `<prefix>queues` lists every registered queue; and
+ * the channel `<prefix>shared-queues` carries "R <vm_id hex> <name hex>" (registered) and
+ * "I <vm_id hex> <name hex>" (an item was added).
  */
 
 /** The three keys of one vm_id (see the file header). */
 export function vmKeys(prefix: string, vmId: string): [values: string, versions: string, seq: string] {
-  const tag = `${prefix}{${Buffer.from(vmId, 'latin1').toString('hex')}}`;
+  const tag = `${prefix}{${hex(vmId)}}`;
   return [`${tag}:values`, `${tag}:versions`, `${tag}:seq`];
 }
 
 export function updateChannel(prefix: string): string {
   return `${prefix}shared-data`;
+}
+
+/** Shared queues (redis-queues.ts): registrations and new items are announced here. */
+export function queueChannel(prefix: string): string {
+  return `${prefix}shared-queues`;
+}
+
+/** A queue's stream, under its vm_id's hash tag; the name goes in as hex, like the vm_id. */
+export function queueStream(prefix: string, vmId: string, name: string): string {
+  return `${prefix}{${hex(vmId)}}:queue:${hex(name)}`;
+}
+
+/** The set of every registered queue, as "<vm_id hex> <name hex>" members. */
+export function queueRegistry(prefix: string): string {
+  return `${prefix}queues`;
+}
+
+export function hex(text: string): string {
+  return Buffer.from(text, 'latin1').toString('hex');
 }
 
 /**
@@ -95,3 +119,13 @@ export function parseVersion(text: string): { version: number; node: string } | 
   const version = Number(text.slice(0, space));
   return Number.isSafeInteger(version) && version > 0 ? { version, node: text.slice(space + 1) } : null;
 }
+
+/**
+ * An enqueue: KEYS the queue's stream; ARGV item, channel, MAX_STREAM_ITEMS, announcement. XADD
+ * and the announcement in one script, so a consumer told of an item finds it.
+ */
+export const ENQUEUE_SCRIPT = `
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'd', ARGV[1])
+redis.call('PUBLISH', ARGV[2], ARGV[4])
+return 1
+`;

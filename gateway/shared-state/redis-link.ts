@@ -15,7 +15,7 @@
  * across a reconnect. The subscriber keeps ioredis's queue and re-subscribes by itself.
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { decodeUpdate, updateChannel, vmKeys, WRITE_SCRIPT, type Update } from './redis-layout.js';
+import { decodeUpdate, ENQUEUE_SCRIPT, queueChannel, updateChannel, vmKeys, WRITE_SCRIPT, type Update } from './redis-layout.js';
 
 /** Writes waiting for Redis, at most (see the file header): a minute of 160 writes a second. */
 export const MAX_UNANSWERED_WRITES = 10_000;
@@ -44,23 +44,26 @@ export interface LinkEvents {
   update(update: Update): void;
   /** A message on the channel that is not a write: logged by the owner, ignored. */
   foreign(message: Buffer): void;
+  /** A message on the queue channel (redis-queues.ts). */
+  queue(message: Buffer): void;
   /** Connected (again): the owner reloads what it holds. */
   ready(): void;
   /** The connection state changed (true: ready); called once per change. */
   state(connected: boolean, reason?: string): void;
 }
 
-interface PendingWrite {
-  readonly vmId: string;
-  readonly key: string;
-  readonly value: Uint8Array;
-  readonly base: string;
+/** A command waiting for Redis, in order (a shared-data write, a queue's enqueue or ack). */
+interface Pending {
+  /** Bytes it holds, against MAX_UNANSWERED_BYTES. */
   readonly bytes: number;
+  /** What it is, for a log line when Redis refuses it. */
+  readonly what: string;
   sent: boolean;
-  readonly answer: (a: WriteAnswer | null) => void;
+  readonly run: (client: Client) => Promise<unknown>;
+  readonly answer: (reply: unknown) => void;
 }
 
-type Client = Redis | Cluster;
+export type Client = Redis | Cluster;
 type Reply = [number, number, Buffer?];
 
 export class RedisLink {
@@ -70,7 +73,7 @@ export class RedisLink {
   private readonly client: Client;
   private readonly subscriber: Client;
   private readonly channel: string;
-  private readonly unanswered: PendingWrite[] = [];
+  private readonly unanswered: Pending[] = [];
   private unansweredBytes = 0;
   private closed = false;
   private clientUp = false;
@@ -89,6 +92,7 @@ export class RedisLink {
     // that a reload after it misses no write (redis-data.ts: ready → reload).
     this.subscriber = connect(options, { ...common, enableOfflineQueue: true, commandTimeout: undefined, autoResubscribe: false });
     this.client.defineCommand('edgeWrite', { numberOfKeys: 3, lua: WRITE_SCRIPT });
+    this.client.defineCommand('edgeEnqueue', { numberOfKeys: 1, lua: ENQUEUE_SCRIPT });
     this.client.on('ready', () => {
       this.clientUp = true;
       for (const w of this.unanswered) if (!w.sent) this.send(w);
@@ -99,7 +103,7 @@ export class RedisLink {
     this.client.on('error', (err: Error) => this.report(false, err.message));
     this.subscriber.on('error', () => undefined);
     this.subscriber.on('ready', () => {
-      this.subscriber.subscribe(this.channel).then(() => {
+      this.subscriber.subscribe(this.channel, queueChannel(options.prefix)).then(() => {
         this.subscribed = true;
         this.settle();
       }, () => undefined); // the connection went again: the next ready subscribes
@@ -108,7 +112,12 @@ export class RedisLink {
       this.subscribed = false;
       this.lost('subscriber connection closed');
     });
-    this.subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
+    const dataChannel = Buffer.from(this.channel);
+    this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+      if (!channel.equals(dataChannel)) {
+        this.events.queue(message);
+        return;
+      }
       const update = decodeUpdate(message);
       if (update === null) this.events.foreign(message);
       else this.events.update(update);
@@ -119,6 +128,10 @@ export class RedisLink {
     return this.options.node;
   }
 
+  get prefix(): string {
+    return this.options.prefix;
+  }
+
   /** Writes waiting for Redis now. */
   get waiting(): number {
     return this.unanswered.length;
@@ -126,13 +139,32 @@ export class RedisLink {
 
   /** Queues a write (see the file header); resolves with Redis's answer, or null when it was dropped. */
   write(vmId: string, key: string, value: Uint8Array, base: string): Promise<WriteAnswer | null> {
+    const [values, versions, seq] = vmKeys(this.options.prefix, vmId);
+    const run = (client: Client) => (client as unknown as { edgeWriteBuffer(...args: unknown[]): Promise<Reply> }).edgeWriteBuffer(
+      values, versions, seq, Buffer.from(key, 'latin1'), Buffer.from(value.buffer, value.byteOffset, value.length),
+      base, this.channel, this.options.node, Buffer.from(vmId, 'latin1'));
+    return this.ordered(key.length + value.length, `write of ${JSON.stringify(key)} in vm_id ${JSON.stringify(vmId)}`, run)
+      .then((reply) => (reply === null ? null : Number(reply[0]) === 1 ? { accepted: true, version: Number(reply[1]) }
+        : { accepted: false, version: Number(reply[1]), value: new Uint8Array(reply[2] ?? Buffer.alloc(0)) }));
+  }
+
+  /**
+   * Queues a command in order with the writes (see the file header): sent now when Redis is there,
+   * else when it is back. Resolves with its reply, or null when it was dropped or Redis refused it.
+   */
+  ordered<T>(bytes: number, what: string, run: (client: Client) => Promise<T>): Promise<T | null> {
     return new Promise((answer) => {
-      const write: PendingWrite = { vmId, key, value, base, bytes: key.length + value.length, sent: false, answer };
-      this.unanswered.push(write);
-      this.unansweredBytes += write.bytes;
+      const pending: Pending = { bytes, what, sent: false, run, answer: answer as (reply: unknown) => void };
+      this.unanswered.push(pending);
+      this.unansweredBytes += bytes;
       this.trim();
-      if (this.clientUp) this.send(write);
+      if (this.clientUp) this.send(pending);
     });
+  }
+
+  /** Runs a read now; rejects while Redis is away (the caller reads again on the next ready). */
+  now<T>(run: (client: Client) => Promise<T>): Promise<T> {
+    return run(this.client);
   }
 
   /** The vm_id's entries as Redis holds them: key → [version text, value]. */
@@ -162,42 +194,33 @@ export class RedisLink {
     this.subscriber.disconnect();
   }
 
-  private send(write: PendingWrite): void {
-    write.sent = true;
-    const [values, versions, seq] = vmKeys(this.options.prefix, write.vmId);
-    const run = (this.client as unknown as { edgeWriteBuffer(...args: unknown[]): Promise<Reply> }).edgeWriteBuffer(
-      values, versions, seq, Buffer.from(write.key, 'latin1'), Buffer.from(write.value.buffer, write.value.byteOffset, write.value.length),
-      write.base, this.channel, this.options.node, Buffer.from(write.vmId, 'latin1'));
-    run.then((reply) => this.answered(write, reply), (err: Error) => this.failed(write, err));
-  }
-
-  private answered(write: PendingWrite, reply: Reply): void {
-    if (!this.forget(write)) return;
-    const version = Number(reply[1]);
-    write.answer(Number(reply[0]) === 1 ? { accepted: true, version }
-      : { accepted: false, version, value: new Uint8Array(reply[2] ?? Buffer.alloc(0)) });
+  private send(pending: Pending): void {
+    pending.sent = true;
+    pending.run(this.client).then((reply) => {
+      if (this.forget(pending)) pending.answer(reply);
+    }, (err: Error) => this.failed(pending, err));
   }
 
   /**
-   * A write Redis refused for its content (a foreign value under our prefix: WRONGTYPE) is dropped;
-   * one lost with the connection waits to be sent again.
+   * A command Redis refused for its content (a foreign value under our prefix: WRONGTYPE) is
+   * dropped; one lost with the connection waits to be sent again.
    */
-  private failed(write: PendingWrite, err: Error): void {
+  private failed(pending: Pending, err: Error): void {
     if (this.closed) return;
     if (err.name === 'ReplyError') {
-      if (this.forget(write)) write.answer(null);
+      if (this.forget(pending)) pending.answer(null);
       this.dropped++;
-      this.events.foreign(Buffer.from(`write of ${JSON.stringify(write.key)} in vm_id ${JSON.stringify(write.vmId)}: ${err.message}`));
+      this.events.foreign(Buffer.from(`${pending.what}: ${err.message}`));
       return;
     }
-    write.sent = false;
+    pending.sent = false;
   }
 
-  private forget(write: PendingWrite): boolean {
-    const at = this.unanswered.indexOf(write);
+  private forget(pending: Pending): boolean {
+    const at = this.unanswered.indexOf(pending);
     if (at < 0) return false;
     this.unanswered.splice(at, 1);
-    this.unansweredBytes -= write.bytes;
+    this.unansweredBytes -= pending.bytes;
     return true;
   }
 

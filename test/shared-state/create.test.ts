@@ -18,7 +18,7 @@ describe('createSharedState', () => {
     expect(state.stats()).toMatchObject([{ vmId: 'vm', entries: 1 }]);
   });
 
-  it('builds the redis backend: shared data through Redis (the quota on its own copy), queues in the process', async () => {
+  it('builds the redis backend: shared data (the quota on its own copy) and queues through Redis', async () => {
     const redis = await startRedis();
     try {
       const options = section({ backend: 'redis', url: redis.url, maxBytesPerVm: 4096 });

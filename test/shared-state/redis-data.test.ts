@@ -9,20 +9,12 @@ import { Status } from '../../gateway/abi/enums.js';
 import { configSchema } from '../../gateway/config/schema.js';
 import { createSharedState, type SharedState, type SharedStateEvents } from '../../gateway/shared-state/create.js';
 import { vmKeys, updateChannel } from '../../gateway/shared-state/redis-layout.js';
+import { eventually } from '../helpers/eventually.js';
 import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from '../helpers/redis-server.js';
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 const str = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : new TextDecoder().decode(b));
 
-/** Polls `probe` until it returns true (at most `ms`); the last value is asserted by the caller. */
-async function eventually(probe: () => boolean, ms = 3000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (probe()) return true;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return probe();
-}
 
 interface Node {
   readonly state: SharedState;

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayProcess, writeConfigFile } from '../helpers/gateway-process.js';
+import { eventually } from '../helpers/eventually.js';
 import { freePort, startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { guestWat, watToBytes } from '../helpers/wat.js';
 
@@ -42,14 +43,6 @@ async function ask(node: GatewayProcess, set?: string): Promise<[number, string]
   return [res.status, await res.text()];
 }
 
-async function eventually(probe: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await probe()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return probe();
-}
 
 describe('shared data across two gateway processes through Redis', () => {
   let redis: RedisServer;
