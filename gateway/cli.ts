@@ -2,7 +2,7 @@
 /**
  * The `edge-gateway` command. The only module that may exit the process.
  *
- *   edge-gateway start --config FILE [--node-id ID] [--demo-upstream PORT]
+ *   edge-gateway start --config FILE [--node-id ID] [--workers N|auto] [--demo-upstream PORT]
  *   edge-gateway validate --config FILE      build everything start builds, bind nothing; exit 2 with every error
  *   edge-gateway schema                      print the JSON Schema of the configuration file
  *   edge-gateway --version | --help
@@ -15,6 +15,7 @@
  * is rejected with its errors and the running configuration keeps serving).
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { configJsonSchemaText } from './config/json-schema.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
@@ -24,11 +25,13 @@ import { isGatewayError, type GatewayError } from './errors.js';
 import { Gateway, type ValidationSummary } from './gateway.js';
 import { createLogger, linesWritten, stdoutDestination } from './log.js';
 import { PluginsError } from './proxy/generation.js';
+import { runPrimary } from './workers/primary.js';
+import { announceWorker, boxLink, workerIndex } from './workers/worker.js';
 
 const HELP = `edge-gateway: a Proxy-Wasm API gateway
 
 Usage:
-  edge-gateway start --config FILE [--node-id ID] [--demo-upstream PORT]
+  edge-gateway start --config FILE [--node-id ID] [--workers N|auto] [--demo-upstream PORT]
   edge-gateway validate --config FILE
   edge-gateway schema
   edge-gateway --version
@@ -44,6 +47,8 @@ Options:
   -c, --config FILE          configuration file (YAML or JSON)
       --node-id ID           this node's node.id, over the file's (Envoy's --service-node): nodes
                              sharing one file and one Redis need distinct ids (rate-limit counts per node)
+      --workers N|auto       processes serving the listeners, over the file's workers (auto: one
+                             per core); the primary keeps the admin listener and the signals
       --demo-upstream PORT   also run the demo upstream on 127.0.0.1:PORT (quick start)
 `;
 
@@ -106,22 +111,38 @@ function loadFor(file: string, nodeId: string | undefined): GatewayConfig {
   return nodeId === undefined ? config : { ...config, node: { ...config.node, id: nodeId } };
 }
 
+/** A worker's own node id: per-node state (rate-limit's entries, a queue's consumer) is never shared by two processes. */
+function forWorker(config: GatewayConfig, worker: number | null): GatewayConfig {
+  return worker === null ? config : { ...config, node: { ...config.node, id: `${config.node.id}-${worker}` } };
+}
+
 /** SIGHUP: load and apply the file again; on any error the running configuration stays. */
-async function reload(gateway: Gateway, file: string, nodeId: string | undefined): Promise<void> {
+async function reload(gateway: Gateway, file: string, load: () => GatewayConfig): Promise<void> {
   gateway.logger.info({ file }, 'reloading the configuration');
   try {
-    await gateway.reload(loadFor(file, nodeId));
+    await gateway.reload(load());
   } catch (err) {
     const problems = err instanceof ConfigError || err instanceof PluginsError ? err.problems : [(err as Error).message];
     gateway.logger.error({ file, code: (err as GatewayError).code, problems }, `${REJECTED}: ${(err as Error).message}`);
   }
 }
 
-async function start(file: string, demoPort: number | undefined, nodeId: string | undefined): Promise<void> {
-  if (demoPort !== undefined) await startDemoUpstream(demoPort);
+async function start(file: string, demoPort: number | undefined, nodeId: string | undefined, workers: Workers | undefined): Promise<void> {
+  const worker = workerIndex();
   const destination = stdoutDestination();
-  const config = loadFor(file, nodeId);
-  const gateway = await Gateway.create(config, { logDestination: destination }).catch((err: unknown) => {
+  const load = (): GatewayConfig => forWorker(loadFor(file, nodeId), worker);
+  const config = load();
+  const count = worker === null ? workerCount(workers ?? config.workers) : 1;
+  if (count > 1) {
+    if (demoPort !== undefined) await startDemoUpstream(demoPort);
+    const box = await runPrimary(config, count, createLogger(config.log.level, destination));
+    const code = await box.stopped;
+    await linesWritten(destination);
+    process.exit(code);
+  }
+  if (demoPort !== undefined && worker === null) await startDemoUpstream(demoPort);
+  const options = worker === null ? {} : { worker: { box: config.sharedState.backend === 'memory' ? boxLink(config.node.id) : undefined } };
+  const gateway = await Gateway.create(config, { logDestination: destination, ...options }).catch((err: unknown) => {
     throw asConfigError(file, err);
   });
   // NB: the handlers go in before the listeners bind: whoever reads "edge-gateway started" may
@@ -146,9 +167,16 @@ async function start(file: string, demoPort: number | undefined, nodeId: string 
   process.on('SIGINT', () => stop('SIGINT'));
   // One reload at a time, in signal order; none once draining.
   process.on('SIGHUP', () => {
-    if (!stopping) reloads = reloads.then(() => started).then(() => reload(gateway, file, nodeId), () => undefined);
+    if (!stopping) reloads = reloads.then(() => started).then(() => reload(gateway, file, load), () => undefined);
   });
-  await started;
+  const bound = await started;
+  if (worker !== null) announceWorker(gateway, bound);
+}
+
+type Workers = number | 'auto';
+
+function workerCount(workers: Workers): number {
+  return workers === 'auto' ? availableParallelism() : workers;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -161,6 +189,7 @@ async function main(argv: string[]): Promise<number> {
         config: { type: 'string', short: 'c' },
         'demo-upstream': { type: 'string' },
         'node-id': { type: 'string' },
+        workers: { type: 'string' },
         version: { type: 'boolean', short: 'v' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -206,7 +235,12 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`edge-gateway start: --node-id must be 1 to 128 printable characters without spaces, not "${nodeId}"\n`);
     return 2;
   }
-  await start(values.config, demo, nodeId);
+  const workers = values.workers === undefined ? undefined : values.workers === 'auto' ? 'auto' : Number(values.workers);
+  if (workers !== undefined && workers !== 'auto' && !(Number.isInteger(workers) && workers >= 1 && workers <= 256)) {
+    process.stderr.write(`edge-gateway start: --workers must be a number from 1 to 256 or auto, not "${values.workers}"\n`);
+    return 2;
+  }
+  await start(values.config, demo, nodeId, workers);
   return -1; // keeps running
 }
 

@@ -18,6 +18,7 @@ import { Generation } from './proxy/generation.js';
 import { createListener } from './proxy/listener.js';
 import { closeServer, listen } from './server-binding.js';
 import { createSharedState, type SharedState } from './shared-state/create.js';
+import type { IpcLink } from './shared-state/ipc-link.js';
 import { TrafficObserver } from './traffic-observer.js';
 import type { DestinationStream } from 'pino';
 
@@ -25,6 +26,11 @@ export interface GatewayOptions {
   /** Where JSON log lines go (default stdout). */
   readonly logDestination?: DestinationStream;
   readonly logger?: Logger;
+  /**
+   * A worker of a box (workers/worker.ts): no admin listener of its own (the primary has the
+   * box's), and shared data replicated through the primary when the backend is memory.
+   */
+  readonly worker?: { readonly box?: IpcLink };
 }
 
 /** What `Gateway.validate` built and started, for its one-line summary. */
@@ -40,7 +46,8 @@ export interface ValidationSummary {
 
 export interface BoundAddresses {
   readonly listeners: ReadonlyMap<string, AddressInfo>;
-  readonly admin: AddressInfo;
+  /** null for a worker of a box: the primary binds the admin listener. */
+  readonly admin: AddressInfo | null;
 }
 
 export class Gateway {
@@ -62,17 +69,20 @@ export class Gateway {
   private started = false;
   private isDraining = false;
   private stopping: Promise<void> | null = null;
+  /** A worker of a box: the primary has the admin listener. */
+  private readonly worker: boolean;
 
   private constructor(private config: GatewayConfig, options: GatewayOptions) {
     this.logger = options.logger ?? createLogger(config.log.level, options.logDestination);
     // Fixed for the life of the gateway, like the listener addresses.
+    this.worker = options.worker !== undefined;
     this.sharedState = createSharedState(config.sharedState, config.node.id, {
       warn: (message) => this.logger.warn({ backend: config.sharedState.backend }, message),
       connection: (connected, reason) => {
         if (connected) this.logger.info({ backend: 'redis' }, 'shared state: connected to Redis');
         else this.logger.warn({ backend: 'redis', reason }, 'shared state: Redis unreachable; serving this node\'s copy, writes wait for it');
       },
-    });
+    }, options.worker?.box);
     this.store = createModuleStore();
     this.metrics = new GatewayMetrics({
       // A VM shared by plugins (or by two generations of one plugin during a reload) is named once
@@ -202,21 +212,33 @@ export class Gateway {
       this.servers.clear();
       throw err;
     }
-    this.admin = createAdminServer({
-      metrics: this.metrics,
-      notReadyReason: () => (this.isDraining ? 'draining' : this.started ? null : 'starting'),
-      plugins: () => [...this.generation.plugins.values()].map((p) => ({
-        name: p.name, rootId: p.config.rootId, vmId: p.config.vmId, module: p.module.name, sha256: p.module.sha256,
-        failurePolicy: p.config.failurePolicy, healthy: p.healthy, reloads: p.reloads, recycles: p.recycles,
-        failure: p.failure?.message ?? null,
-      })),
-    });
-    const admin = await listen(this.admin, this.config.admin.port, this.config.admin.address, 'the admin listener');
-    // Accept errors (EMFILE) after the bind must not end the process, nor go unheard.
-    this.admin.on('error', (err: NodeJS.ErrnoException) => this.logger.error({ err: err.message, code: err.code }, 'admin listener error'));
+    let admin: AddressInfo | null = null;
+    if (!this.worker) {
+      this.admin = createAdminServer({
+        metrics: this.metrics.registry,
+        notReadyReason: () => (this.isDraining ? 'draining' : this.started ? null : 'starting'),
+        plugins: () => this.pluginsReport(),
+      });
+      admin = await listen(this.admin, this.config.admin.port, this.config.admin.address, 'the admin listener');
+      // Accept errors (EMFILE) after the bind must not end the process, nor go unheard.
+      this.admin.on('error', (err: NodeJS.ErrnoException) => this.logger.error({ err: err.message, code: err.code }, 'admin listener error'));
+    }
     this.started = true;
-    this.logger.info({ listeners: Object.fromEntries([...listeners].map(([n, a]) => [n, `${a.address}:${a.port}`])), admin: `${admin.address}:${admin.port}` }, 'edge-gateway started');
+    this.logger.info({
+      listeners: Object.fromEntries([...listeners].map(([n, a]) => [n, `${a.address}:${a.port}`])),
+      admin: admin === null ? null : `${admin.address}:${admin.port}`,
+      ...(this.worker ? { pid: process.pid } : {}),
+    }, this.worker ? 'worker serving' : 'edge-gateway started');
     return { listeners, admin };
+  }
+
+  /** What /plugins shows: each plugin, its module and its health. */
+  pluginsReport(): unknown {
+    return [...this.generation.plugins.values()].map((p) => ({
+      name: p.name, rootId: p.config.rootId, vmId: p.config.vmId, module: p.module.name, sha256: p.module.sha256,
+      failurePolicy: p.config.failurePolicy, healthy: p.healthy, reloads: p.reloads, recycles: p.recycles,
+      failure: p.failure?.message ?? null,
+    }));
   }
 
   /**

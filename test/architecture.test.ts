@@ -87,7 +87,10 @@ const RULES: Record<string, { packages: string[]; units: string[] }> = {
   // The composition root builds every layer; the entry points sit above it.
   'gateway.ts': { packages: [...NODE, 'pino'], units: [...LAYERS, 'errors.ts', 'log.ts', 'traffic-observer.ts', 'server-binding.ts'] },
   'index.ts': { packages: [], units: [...LAYERS, 'errors.ts', 'log.ts', 'gateway.ts'] },
-  'cli.ts': { packages: NODE, units: [...LAYERS, 'errors.ts', 'log.ts', 'gateway.ts', 'demo-upstream.ts'] },
+  // The box of `workers: N`: the primary beside the composition root (admin, hub, signals), the
+  // worker's side of it above the gateway it runs.
+  workers: { packages: ['node:cluster', 'node:net', 'prom-client'], units: ['workers', 'admin', 'config', 'shared-state', 'errors.ts', 'log.ts', 'gateway.ts'] },
+  'cli.ts': { packages: [...NODE, 'node:os'], units: [...LAYERS, 'errors.ts', 'log.ts', 'gateway.ts', 'demo-upstream.ts', 'workers'] },
 };
 
 /** What `file` references against its rule, as "file:line → spec". */

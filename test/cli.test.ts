@@ -253,7 +253,7 @@ describe('edge-gateway', () => {
       'edge-gateway: a Proxy-Wasm API gateway',
       '',
       'Usage:',
-      '  edge-gateway start --config FILE [--node-id ID] [--demo-upstream PORT]',
+      '  edge-gateway start --config FILE [--node-id ID] [--workers N|auto] [--demo-upstream PORT]',
       '  edge-gateway validate --config FILE',
       '  edge-gateway schema',
       '  edge-gateway --version',

@@ -39,7 +39,7 @@ describe('edge-gateway used as a library', () => {
 
     await gateway.shutdown();
     stopped = true;
-    await expect(fetch(`http://127.0.0.1:${bound.admin.port}/healthz`)).rejects.toThrow();
+    await expect(fetch(`http://127.0.0.1:${bound.admin!.port}/healthz`)).rejects.toThrow();
     expect(lines.filter((l) => l.access === true).map((l) => ({ status: l.status, route: l.route, requestId: l.requestId })))
       .toEqual([{ status: 200, route: 'all', requestId: 'lib-1' }]);
     expect(lines.at(-1)?.msg).toBe('edge-gateway stopped');

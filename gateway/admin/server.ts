@@ -4,10 +4,10 @@
  * draining), /metrics (Prometheus text) and /plugins (what runs, and its health).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { GatewayMetrics } from './metrics.js';
 
 export interface AdminSources {
-  readonly metrics: GatewayMetrics;
+  /** The Prometheus text (a prom-client Registry, or the box's aggregate of its workers'). */
+  readonly metrics: { metrics(): Promise<string>; readonly contentType: string };
   /** null when ready, else why not (starting, draining…). */
   notReadyReason(): string | null;
   plugins(): unknown;
@@ -28,9 +28,9 @@ async function handle(sources: AdminSources, req: IncomingMessage, res: ServerRe
       return reason === null ? send(res, 200, 'ready\n') : send(res, 503, `not ready: ${reason}\n`);
     }
     case '/metrics':
-      return send(res, 200, await sources.metrics.registry.metrics(), sources.metrics.registry.contentType);
+      return send(res, 200, await sources.metrics.metrics(), sources.metrics.contentType);
     case '/plugins':
-      return send(res, 200, `${JSON.stringify(sources.plugins(), null, 2)}\n`, 'application/json');
+      return send(res, 200, `${JSON.stringify(await sources.plugins(), null, 2)}\n`, 'application/json');
     default:
       return send(res, 404, 'not found: try /healthz /readyz /metrics /plugins\n');
   }

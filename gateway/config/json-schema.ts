@@ -15,7 +15,7 @@ export function configJsonSchemaText(): string {
     $schema,
     $id: SCHEMA_ID,
     title: 'edge-gateway configuration',
-    description: 'One YAML or JSON file with camelCase keys: node, listeners, admin, sharedState, log, drainTimeoutMs, '
+    description: 'One YAML or JSON file with camelCase keys: node, listeners, admin, sharedState, log, workers, drainTimeoutMs, '
       + 'clusters, plugins, services, routes. Check it with `edge-gateway validate --config FILE`.',
     ...rest,
   };

@@ -162,6 +162,8 @@ export const configSchema = z.object({
     .describe('Where proxy_set_shared_data and shared queues live: memory (this process) or redis (shared data across nodes)'),
   log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') }).strict().default({ level: 'info' })
     .describe('Gateway log (JSON lines on stdout)'),
+  workers: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default(1)
+    .describe('Processes serving the listeners (node:cluster): a number, or auto for one per core; 1 is one process'),
   /** How long SIGTERM waits for in-flight requests before closing them. */
   drainTimeoutMs: millis.default(10000).describe('How long SIGTERM waits for in-flight requests before closing them'),
   clusters: z.array(clusterSchema).default([]).describe('Upstreams; also the targets of http_call and grpc_call'),

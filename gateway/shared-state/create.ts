@@ -2,12 +2,14 @@
  * The one place a shared-state backend is chosen (design "Shared state"): the `sharedState`
  * section of the configuration in, the shared-data and shared-queue ports out, with `close()`
  * for the gateway's stop. Memory: this process only. Redis: shared data and shared queues across
- * every node on the same Redis and prefix (redis-data.ts and redis-queues.ts state the models).
+ * every node on the same Redis and prefix (replicated-data.ts and redis-queues.ts state the models).
+ * The workers of one box without Redis replicate shared data through their primary (hub.ts).
  */
 import { randomBytes } from 'node:crypto';
 import type { SharedDataStore, SharedQueueStore } from '../abi/ports.js';
 import { MemorySharedData, MemorySharedQueues, type SharedDataStats, type SharedQueueStats } from './memory.js';
-import { RedisSharedData } from './redis-data.js';
+import type { IpcLink } from './ipc-link.js';
+import { ReplicatedSharedData } from './replicated-data.js';
 import { RedisLink } from './redis-link.js';
 import { RedisSharedQueues } from './redis-queues.js';
 
@@ -47,12 +49,21 @@ export interface SharedState {
 /**
  * Builds the backend `options` names. `node` names this process in Redis's versions (made unique
  * per process); `events` reach the log. The Redis backend connects in the background: the gateway
- * serves on its own copy until Redis answers (redis-data.ts).
+ * serves on its own copy until Redis answers (replicated-data.ts).
  */
-export function createSharedState(options: SharedStateOptions, node = 'edge', events: SharedStateEvents = QUIET): SharedState {
+export function createSharedState(options: SharedStateOptions, node = 'edge', events: SharedStateEvents = QUIET, box?: IpcLink): SharedState {
   if (options.backend === 'redis') return redisState(options, node, events);
   const queues = new MemorySharedQueues({ maxBytesPerVm: options.maxBytesPerVm });
-  const data = new MemorySharedData({ maxBytesPerVm: options.maxBytesPerVm });
+  if (box === undefined) return memoryState(new MemorySharedData({ maxBytesPerVm: options.maxBytesPerVm }), queues);
+  // A worker of a box without Redis: shared data replicated through the primary's hub (hub.ts),
+  // with the Redis backend's model; shared queues stay in the worker in this version.
+  const data = new ReplicatedSharedData(box, { maxBytesPerVm: options.maxBytesPerVm, warn: events.warn });
+  box.feed({ update: (u) => data.received(u), ready: () => data.reload() });
+  return memoryState(data, queues);
+}
+
+/** The memory backend's state around `data` (this process's, or replicated within the box). */
+function memoryState(data: { stats(): SharedDataStats[]; clear(): void } & SharedDataStore, queues: MemorySharedQueues): SharedState {
   return {
     backend: 'memory', data, queues,
     stats: () => data.stats(),
@@ -71,7 +82,7 @@ function redisState(options: Extract<SharedStateOptions, { backend: 'redis' }>, 
   // per process. The queue consumer keeps the node's own id, so a restarted node finds its
   // pending items (redis-queues.ts).
   const id = `${safe}-${randomBytes(4).toString('hex')}`;
-  let data: RedisSharedData | null = null;
+  let data: ReplicatedSharedData | null = null;
   let queues: RedisSharedQueues | null = null;
   const link = new RedisLink({ url: options.url, cluster: options.cluster, prefix: options.prefix, node: id }, {
     update: (u) => data?.received(u),
@@ -83,7 +94,7 @@ function redisState(options: Extract<SharedStateOptions, { backend: 'redis' }>, 
     },
     state: (connected, reason) => events.connection(connected, reason),
   });
-  const store = data = new RedisSharedData(link, { maxBytesPerVm: options.maxBytesPerVm, warn: events.warn });
+  const store = data = new ReplicatedSharedData(link, { maxBytesPerVm: options.maxBytesPerVm, warn: events.warn });
   const queueStore = queues = new RedisSharedQueues(link, safe, events.warn);
   return {
     backend: 'redis', data: store, queues: queueStore,

@@ -1,5 +1,5 @@
 /**
- * Where shared data lives in Redis and how a write travels (the model is in redis-data.ts).
+ * Where shared data lives in Redis and how a write travels (the model is in replicated-data.ts).
  *
  * Per vm_id, three keys under one hash tag, so that they share a Redis Cluster slot and one
  * script can update them atomically:

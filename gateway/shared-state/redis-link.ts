@@ -24,10 +24,7 @@ export const MAX_UNANSWERED_BYTES = 16 * 1024 * 1024;
 /** How long a command may wait for Redis's answer before the connection counts as lost. */
 const COMMAND_TIMEOUT_MS = 2000;
 
-/** Redis's answer to a write: accepted with its version, or refused with the current version and value. */
-export type WriteAnswer =
-  | { readonly accepted: true; readonly version: number }
-  | { readonly accepted: false; readonly version: number; readonly value: Uint8Array };
+import type { ReplicaLink, WriteAnswer } from './replica.js';
 
 export interface RedisLinkOptions {
   readonly url: string;
@@ -66,7 +63,7 @@ interface Pending {
 export type Client = Redis | Cluster;
 type Reply = [number, number, Buffer?];
 
-export class RedisLink {
+export class RedisLink implements ReplicaLink {
   /** Writes dropped from a full queue while Redis was away. */
   dropped = 0;
   connected = false;
@@ -89,7 +86,7 @@ export class RedisLink {
     };
     this.client = connect(options, common);
     // The subscriber subscribes itself on every connection and says when it is subscribed, so
-    // that a reload after it misses no write (redis-data.ts: ready → reload).
+    // that a reload after it misses no write (replicated-data.ts: ready → reload).
     this.subscriber = connect(options, { ...common, enableOfflineQueue: true, commandTimeout: undefined, autoResubscribe: false });
     this.client.defineCommand('edgeWrite', { numberOfKeys: 3, lua: WRITE_SCRIPT });
     this.client.defineCommand('edgeEnqueue', { numberOfKeys: 1, lua: ENQUEUE_SCRIPT });
@@ -168,7 +165,7 @@ export class RedisLink {
   }
 
   /** The vm_id's entries as Redis holds them: key → [version text, value]. */
-  async load(vmId: string): Promise<Map<string, [string, Buffer]>> {
+  async load(vmId: string): Promise<Map<string, [string, Uint8Array]>> {
     const [values, versions] = vmKeys(this.options.prefix, vmId);
     const [v, n] = await Promise.all([
       this.client.callBuffer('HGETALL', values) as Promise<Buffer[]>,
@@ -176,7 +173,7 @@ export class RedisLink {
     ]);
     const byKey = new Map<string, Buffer>();
     for (let i = 0; i + 1 < v.length; i += 2) byKey.set(v[i].toString('latin1'), v[i + 1]);
-    const out = new Map<string, [string, Buffer]>();
+    const out = new Map<string, [string, Uint8Array]>();
     for (let i = 0; i + 1 < n.length; i += 2) {
       const key = n[i].toString('latin1');
       const value = byKey.get(key);

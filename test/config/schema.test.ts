@@ -20,6 +20,7 @@ describe('the configuration schema', () => {
       admin: { address: '127.0.0.1', port: 9901 },
       sharedState: { backend: 'memory', maxBytesPerVm: 16 * 1024 * 1024 },
       log: { level: 'info' },
+      workers: 1,
       drainTimeoutMs: 10000,
       clusters: [],
       plugins: [],

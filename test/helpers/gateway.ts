@@ -86,7 +86,7 @@ export async function startGateway(config: Record<string, unknown>): Promise<Tes
   return {
     gateway, logs,
     url: `http://127.0.0.1:${listener.port}`,
-    adminUrl: `http://127.0.0.1:${bound.admin.port}`,
+    adminUrl: `http://127.0.0.1:${bound.admin!.port}`,
     close: () => gateway.shutdown(),
   };
 }

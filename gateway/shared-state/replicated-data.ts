@@ -1,5 +1,7 @@
 /**
- * Shared data across edge nodes through Redis, behind the synchronous ABI (design invariant 5).
+ * Shared data replicated from an authority, behind the synchronous ABI (design invariant 5): Redis
+ * for the nodes of a fleet (redis-link.ts), the primary process for the workers of one box
+ * (hub.ts, ipc-link.ts). Written for Redis below; the primary plays Redis's part the same way.
  *
  * Consistency model:
  * - **Reads** answer from this node's copy (a MemorySharedData, with its quota and LRU eviction),
@@ -32,7 +34,7 @@ import { Status } from '../abi/enums.js';
 import type { SharedDataRefusal, SharedDataStore, SharedEntry } from '../abi/ports.js';
 import { MemorySharedData, type SharedDataStats } from './memory.js';
 import { parseVersion, type Update } from './redis-layout.js';
-import type { RedisLink, WriteAnswer } from './redis-link.js';
+import type { ReplicaLink, WriteAnswer } from './replica.js';
 
 /** Replication state of one key on this node. */
 interface KeySync {
@@ -55,11 +57,11 @@ export interface RedisDataOptions {
   readonly warn: (message: string) => void;
 }
 
-export class RedisSharedData implements SharedDataStore {
+export class ReplicatedSharedData implements SharedDataStore {
   readonly local: MemorySharedData;
   private readonly vms = new Map<string, VmSync>();
 
-  constructor(private readonly link: RedisLink, private readonly options: RedisDataOptions) {
+  constructor(private readonly link: ReplicaLink, private readonly options: RedisDataOptions) {
     this.local = new MemorySharedData({ maxBytesPerVm: options.maxBytesPerVm });
   }
 
@@ -128,19 +130,19 @@ export class RedisSharedData implements SharedDataStore {
   }
 
   private async load(vmId: string, vm: VmSync): Promise<void> {
-    let entries: Map<string, [string, Buffer]>;
+    let entries: Map<string, [string, Uint8Array]>;
     try {
       entries = await this.link.load(vmId);
     } catch (err) {
       // The next ready loads it again.
-      this.options.warn(`loading vm_id ${JSON.stringify(vmId)} from Redis failed: ${(err as Error).message}`);
+      this.options.warn(`loading vm_id ${JSON.stringify(vmId)} failed: ${(err as Error).message}`);
       return;
     }
     if (this.vms.get(vmId) !== vm) return; // released meanwhile
     for (const [key, [versionText, value]] of entries) {
       const stored = parseVersion(versionText);
       if (stored === null) {
-        this.options.warn(`vm_id ${JSON.stringify(vmId)}: key ${JSON.stringify(key)} has no version in Redis ("${versionText.slice(0, 40)}"): ignored`);
+        this.options.warn(`vm_id ${JSON.stringify(vmId)}: key ${JSON.stringify(key)} has no version ("${versionText.slice(0, 40)}"): ignored`);
         continue;
       }
       this.offer(vmId, syncOf(vm, key), key, stored.version, new Uint8Array(value));

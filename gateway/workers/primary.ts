@@ -1,0 +1,139 @@
+/**
+ * The primary of a box with `workers: N` (node:cluster), as nginx's master: it forks N workers
+ * that each run the whole gateway on the shared listeners (the cluster hands connections out),
+ * and owns what is one per box:
+ * - the admin listener: /metrics is every worker's metrics summed (prom-client's
+ *   AggregatorRegistry), /readyz is ready once every worker is, /plugins is a worker's report;
+ * - shared data of the memory backend (hub.ts): the workers replicate through it, so a rate limit
+ *   is exact across them (with Redis, each worker talks to Redis itself);
+ * - signals: SIGHUP reloads every worker (each reads the file again), SIGTERM/SIGINT drain them all
+ *   and then exit;
+ * - a worker that dies after it served is replaced at once; one that dies before it ever served
+ *   (a configuration it cannot run) stops the box with its exit code, rather than a fork loop.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import type { AddressInfo } from 'node:net';
+import { AggregatorRegistry } from 'prom-client';
+import { createAdminServer } from '../admin/server.js';
+import type { GatewayConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import { Hub, isHubMessage, type HubMessage } from '../shared-state/hub.js';
+import { isControl, WORKER_ENV, type ControlMessage } from './messages.js';
+
+/** How much longer than drainTimeoutMs the primary waits for its workers before it kills them. */
+const STOP_GRACE_MS = 5000;
+
+export interface Box {
+  /** Resolves with the exit code once the box has stopped (SIGTERM, or a worker that could not start). */
+  readonly stopped: Promise<number>;
+}
+
+export async function runPrimary(config: GatewayConfig, count: number, logger: Logger): Promise<Box> {
+  cluster.setupPrimary({ serialization: 'advanced' });
+  const hub = config.sharedState.backend === 'memory' ? new Hub(config.sharedState.maxBytesPerVm) : null;
+  const workers = new Map<number, Worker>();
+  const ready = new Set<number>();
+  let listeners: Record<string, string> = {};
+  let stopping = false;
+  let finish: (code: number) => void = () => undefined;
+  const stopped = new Promise<number>((r) => { finish = r; });
+  let nextQuestion = 1;
+  const answers = new Map<number, (report: unknown) => void>();
+
+  const broadcast = (m: HubMessage): void => {
+    for (const w of workers.values()) if (w.isConnected()) w.send(m);
+  };
+
+  const fork = (index: number): void => {
+    const worker = cluster.fork({ [WORKER_ENV]: String(index) });
+    workers.set(index, worker);
+    let served = false;
+    worker.on('message', (m: unknown) => {
+      if (hub !== null && isHubMessage(m)) hub.handle(m, (reply) => worker.send(reply), broadcast);
+      else if (isControl(m)) onControl(index, m, () => { served = true; });
+    });
+    worker.on('exit', (code, signal) => {
+      if (workers.get(index) === worker) workers.delete(index);
+      ready.delete(index);
+      if (stopping) {
+        if (workers.size === 0) done();
+        return;
+      }
+      if (!served) {
+        logger.error({ worker: index, code, signal }, 'a worker exited before it served: stopping the box');
+        stop(code || 1);
+        return;
+      }
+      logger.warn({ worker: index, pid: worker.process.pid, code, signal }, 'a worker exited: starting another');
+      fork(index);
+    });
+  };
+
+  const onControl = (index: number, m: ControlMessage, served: () => void): void => {
+    if (m.edge === 'ready') {
+      served();
+      ready.add(index);
+      listeners = m.listeners;
+      if (ready.size === count && !announced) announce();
+    } else if (m.edge === 'plugins') {
+      answers.get(m.id)?.(m.report);
+      answers.delete(m.id);
+    }
+  };
+
+  const aggregator = new AggregatorRegistry();
+  const admin = createAdminServer({
+    metrics: { metrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType },
+    notReadyReason: () => (stopping ? 'draining' : ready.size < count ? `starting (${ready.size} of ${count} workers ready)` : null),
+    plugins: () => askPlugins(),
+  });
+  const askPlugins = (): Promise<unknown> => {
+    const worker = [...workers.values()].find((w) => w.isConnected());
+    if (worker === undefined) return Promise.resolve([]);
+    const id = nextQuestion++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { answers.delete(id); resolve([]); }, 2000);
+      answers.set(id, (report) => { clearTimeout(timer); resolve(report); });
+      worker.send({ edge: 'plugins?', id } satisfies ControlMessage);
+    });
+  };
+  await new Promise<void>((resolve, reject) => {
+    admin.once('error', reject);
+    admin.listen(config.admin.port, config.admin.address, () => resolve());
+  });
+  admin.on('error', (err: Error) => logger.error({ err: err.message }, 'admin listener error'));
+
+  let announced = false;
+  const announce = (): void => {
+    announced = true;
+    const a = admin.address() as AddressInfo;
+    logger.info({ listeners, admin: `${a.address}:${a.port}`, workers: count }, 'edge-gateway started');
+  };
+
+  let exitCode = 0;
+  let killTimer: NodeJS.Timeout | undefined;
+  const stop = (code: number): void => {
+    if (stopping) return;
+    stopping = true;
+    exitCode = code;
+    killTimer = setTimeout(() => { for (const w of workers.values()) w.process.kill('SIGKILL'); }, config.drainTimeoutMs + STOP_GRACE_MS);
+    for (const w of workers.values()) w.process.kill('SIGTERM');
+    if (workers.size === 0) done();
+  };
+  const done = (): void => {
+    clearTimeout(killTimer);
+    admin.close(() => finish(exitCode));
+    admin.closeAllConnections();
+  };
+
+  process.on('SIGTERM', () => stop(0));
+  process.on('SIGINT', () => stop(0));
+  process.on('SIGHUP', () => {
+    if (stopping) return;
+    logger.info({ workers: workers.size }, 'reloading the configuration in every worker');
+    for (const w of workers.values()) w.process.kill('SIGHUP');
+  });
+
+  for (let i = 0; i < count; i++) fork(i);
+  return { stopped };
+}

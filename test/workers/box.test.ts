@@ -1,0 +1,145 @@
+/**
+ * `workers: N`: a real gateway process whose primary forks workers on the shared listener. Both
+ * workers answer; the shipped rate-limit filter stays exact across them without Redis; /metrics
+ * sums the workers'; a killed worker is replaced within a second; SIGHUP reloads and SIGTERM
+ * stops the whole box; a worker that cannot start stops the box with its code.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../helpers/eventually.js';
+import { GatewayProcess, writeConfigFile } from '../helpers/gateway-process.js';
+import { guestWat, watToBytes } from '../helpers/wat.js';
+
+/** Answers 200 with the node.id property of the process that ran it (workers are "<id>-<index>"). */
+const WHO_GUEST = guestWat({
+  imports: `
+  (import "env" "proxy_get_property" (func $property (param i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_send_local_response" (func $reply (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))`,
+  body: `
+  (data (i32.const 0x100) "node\\00id")
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (drop (call $property (i32.const 0x100) (i32.const 7) (i32.const 0x20) (i32.const 0x24)))
+    (drop (call $reply (i32.const 200) (i32.const 0) (i32.const 0) (i32.load (i32.const 0x20)) (i32.load (i32.const 0x24))
+      (i32.const 0) (i32.const 0) (i32.const -1)))
+    (i32.const 1))`,
+});
+
+/** One request on a connection of its own (the cluster hands connections, not requests, to workers). */
+function once(url: string, headers: Record<string, string> = {}): Promise<[number, string]> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent: false, headers: { connection: 'close', ...headers } }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('end', () => resolve([res.statusCode!, body]));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('a box of two workers', () => {
+  let box: GatewayProcess;
+  let upstream: Server;
+  const dir = mkdtempSync(join(tmpdir(), 'edge-gw-box-'));
+
+  beforeAll(async () => {
+    upstream = createServer((_req, res) => res.end('upstream'));
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+    const who = join(dir, 'who.wasm');
+    writeFileSync(who, watToBytes(WHO_GUEST));
+    box = await GatewayProcess.start(writeConfigFile({
+      node: { id: 'box', cluster: 'edge' },
+      workers: 2,
+      clusters: [{ name: 'backend', endpoints: [`http://127.0.0.1:${(upstream.address() as { port: number }).port}`] }],
+      plugins: [
+        { name: 'who', module: who },
+        { name: 'limit', module: join(import.meta.dirname, '../../filters/dist/rate-limit.wasm'),
+          configuration: { key: { source: 'header', header: 'x-client' }, capacity: 20, refillPerSecond: 0.001 } },
+      ],
+      routes: [
+        { name: 'who', match: { pathPrefix: '/who' }, cluster: 'backend', filters: ['who'] },
+        { name: 'api', match: { pathPrefix: '/' }, cluster: 'backend', filters: ['limit'] },
+      ],
+    }));
+  }, 60_000);
+
+  afterAll(async () => {
+    await box?.stop();
+    upstream?.close();
+  });
+
+  it('answers from both workers, each with a node id of its own', async () => {
+    expect(box.lines.filter((l) => l.msg === 'worker serving')).toHaveLength(2);
+    const ids = new Set<string>();
+    for (let i = 0; i < 20; i++) ids.add((await once(`${box.url}/who`))[1]);
+    expect([...ids].sort()).toEqual(['box-0', 'box-1']);
+  });
+
+  it('keeps the shipped rate limit exact across the workers, through the primary, without Redis', async () => {
+    // The first request of a key lists its worker in the key's index; until that write has
+    // replicated (sub-millisecond here), another worker's first request could list itself over
+    // it (README, "Every core"): the rest are exact from then on.
+    const statuses = [(await once(`${box.url}/api`, { 'x-client': 'c1' }))[0]];
+    await new Promise((r) => setTimeout(r, 50));
+    for (let i = 1; i < 30; i++) statuses.push((await once(`${box.url}/api`, { 'x-client': 'c1' }))[0]);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(20);
+    expect(statuses.slice(20)).toEqual(new Array(10).fill(429));
+  });
+
+  it('serves one /metrics for the box, the workers\' counts summed, and /readyz once every worker is', async () => {
+    expect((await fetch(`${box.adminUrl}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(`${box.adminUrl}/metrics`)).text();
+    const count = (status: string): number => Number(
+      [...metrics.matchAll(/^edge_gateway_requests_total\{route="api",status="(\d+)"\} (\d+)$/gm)].find((m) => m[1] === status)?.[2]);
+    expect(count('200')).toBe(20);
+    expect(count('429')).toBe(10);
+    const plugins = await (await fetch(`${box.adminUrl}/plugins`)).json() as Array<{ name: string }>;
+    expect(plugins.map((p) => p.name).sort()).toEqual(['limit', 'who']);
+  });
+
+  it('replaces a killed worker within a second and keeps serving', async () => {
+    const serving = (): number => box.lines.filter((l) => l.msg === 'worker serving').length;
+    const before = serving();
+    // A worker's pid, from its own line; it is a child of the box's primary.
+    const pid = Number(box.lines.find((l) => l.msg === 'worker serving')!.pid);
+    const children = execFileSync('pgrep', ['-P', String(box.pid)], { encoding: 'utf8' }).trim().split('\n').map(Number);
+    expect(children).toContain(pid);
+    process.kill(pid, 'SIGKILL');
+    const killedAt = Date.now();
+    // Replaced at once (the fork is logged with the exit); serving as soon as its gateway is built.
+    expect(await eventually(() => box.lines.some((l) => l.msg === 'a worker exited: starting another'), 5000)).toBe(true);
+    const replacedAt = Date.parse(String(box.lines.find((l) => l.msg === 'a worker exited: starting another')!.time));
+    expect(replacedAt - killedAt).toBeLessThan(1000);
+    expect(await eventually(() => serving() === before + 1, 10_000)).toBe(true);
+    for (let i = 0; i < 6; i++) expect((await once(`${box.url}/who`))[0]).toBe(200);
+  });
+
+  it('reloads every worker on SIGHUP and stops the whole box on SIGTERM, exit 0', async () => {
+    box.signal('SIGHUP');
+    expect(await eventually(() => box.lines.filter((l) => l.msg === 'configuration reloaded').length === 2, 10_000)).toBe(true);
+    box.signal('SIGTERM');
+    expect(await box.exited).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe('a box whose workers cannot start', () => {
+  it('stops with the worker\'s exit code and its message, rather than forking again and again', async () => {
+    // The file is there (the primary's checks pass) but is no WebAssembly: each worker fails to compile it.
+    const junk = join(mkdtempSync(join(tmpdir(), 'edge-gw-junk-')), 'junk.wasm');
+    writeFileSync(junk, 'not wasm');
+    const gw = GatewayProcess.launch(writeConfigFile({
+      workers: 2,
+      clusters: [{ name: 'backend', endpoints: ['http://127.0.0.1:9'] }],
+      plugins: [{ name: 'junk', module: junk }],
+      routes: [{ name: 'api', cluster: 'backend', filters: ['junk'] }],
+    }));
+    expect(await gw.exited).toEqual({ code: 2, signal: null });
+    expect(gw.stderr).toMatch(/plugins\[0\] \(junk\): GW_ERR_MODULE_INVALID: module .*junk\.wasm is not valid WebAssembly/);
+    expect(gw.lines.filter((l) => l.msg === 'a worker exited before it served: stopping the box').length).toBeGreaterThanOrEqual(1);
+  }, 30_000);
+});
