@@ -10,13 +10,14 @@ import { freePort, pin, PROXY_CORE, tempFile, track, type Started } from './proc
 
 export const NGINX = spawnSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' }).stdout.trim() || undefined;
 
-export async function startNginx(upstream: number): Promise<Started> {
+/** `workers` > 1: nginx's master and that many workers, on every core (bench/shared-state.ts compares boxes). */
+export async function startNginx(upstream: number, workers = 1): Promise<Started> {
   if (NGINX === undefined) throw new Error('nginx is not installed');
   const port = await freePort();
   const conf = tempFile('nginx.conf', '');
   const dir = dirname(conf);
   mkdirSync(`${dir}/nginx-tmp`, { recursive: true });
-  const text = `worker_processes 1;
+  const text = `worker_processes ${workers};
 pid ${dir}/nginx.pid;
 error_log ${dir}/nginx-error.log error;
 events { worker_connections 1024; }
@@ -41,9 +42,9 @@ http {
 }
 `;
   tempFile('nginx.conf', text);
-  const proc = spawn(NGINX, ['-c', conf, '-g', 'daemon off; master_process off;'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const proc = spawn(NGINX, ['-c', conf, '-g', workers === 1 ? 'daemon off; master_process off;' : 'daemon off;'], { stdio: ['ignore', 'ignore', 'inherit'] });
   track(proc);
-  pin(proc.pid!, PROXY_CORE);
+  if (workers === 1) pin(proc.pid!, PROXY_CORE);
   for (let i = 0; i < 100; i++) {
     if (proc.exitCode !== null) throw new Error(`nginx exited with ${proc.exitCode}`);
     const ok = await fetch(`http://127.0.0.1:${port}/`).then((r) => r.ok, () => false);

@@ -192,9 +192,9 @@ function buildGateway(): void {
 /**
  * Starts `edge-gateway start` in its own process, as users run it (the built dist/gateway/cli.js),
  * on the configuration `config` builds for a listener and an admin port, and waits (bounded)
- * until /readyz answers 200.
+ * until /readyz answers 200. Pinned to PROXY_CORE unless `pinned` is false.
  */
-export async function startGateway(id: string, config: (port: number, admin: number) => object): Promise<Started> {
+export async function startGateway(id: string, config: (port: number, admin: number) => object, pinned = true): Promise<Started> {
   const [port, admin] = [await freePort(), await freePort()];
   const file = tempFile(`${id}.json`, JSON.stringify(config(port, admin), null, 2));
   // stdout (pino's JSON lines) goes to /dev/null.
@@ -205,7 +205,8 @@ export async function startGateway(id: string, config: (port: number, admin: num
     cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'],
   });
   children.push(proc);
-  pin(proc.pid!, PROXY_CORE);
+  // NB: before it forks: the workers of `workers: N` inherit the core (pinned = false leaves a box on every core).
+  if (pinned) pin(proc.pid!, PROXY_CORE);
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   for (let i = 0; i < 300; i++) {
