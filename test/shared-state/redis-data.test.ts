@@ -125,6 +125,15 @@ describe('the redis shared-data backend', () => {
     expect(loser.state.data.set('vm', 'owner', text('again'), stale)).toBe(Status.CAS_MISMATCH);
   });
 
+  it('folds the writes of one key in one turn of the event loop into one, its last value', async () => {
+    const [a, b] = await fleet(2);
+    b.state.data.get('vm', 'n');
+    for (let i = 1; i <= 100; i++) a.state.data.set('vm', 'n', text(String(i)), 0);
+    expect(await eventually(() => str(b.state.data.get('vm', 'n')?.value) === '100')).toBe(true);
+    const [, , seq] = vmKeys(`t${prefix - 1}:`, 'vm');
+    expect(await redis.client().get(seq)).toBe('1');
+  });
+
   it('ends unconditional writes from both nodes with the last one Redis took, on both nodes', async () => {
     const [a, b] = await fleet(2);
     a.state.data.get('vm', 'x');
@@ -179,7 +188,11 @@ describe('the redis shared-data backend through an outage', () => {
 
       await redis.kill();
       expect(await eventually(() => !a.replication()!.connected && !b.replication()!.connected)).toBe(true);
-      for (let i = 0; i < 3; i++) expect(a.data.set('vm', 'k', text(`during-${i}`), 0)).toBe(Status.OK);
+      // One write a turn of the event loop (writes of one key in one turn fold into one).
+      for (let i = 0; i < 3; i++) {
+        expect(a.data.set('vm', 'k', text(`during-${i}`), 0)).toBe(Status.OK);
+        await new Promise((r) => setImmediate(r));
+      }
       expect(str(a.data.get('vm', 'k')?.value)).toBe('during-2');
       expect(a.replication()!.waiting).toBe(3);
 
