@@ -152,16 +152,20 @@ async function cost(url: string, upstream: Started): Promise<Target[]> {
 
 async function cores(upstream: Started): Promise<Target[]> {
   const headers = { ...CLIENT_HEADERS, 'x-client': 'cores' };
-  const box = (workers: number) => () => startGateway(`workers-${workers}`, limitConfig(upstream.port, { backend: 'memory' }, 1e9, { workers }), false);
+  const box = (workers: number, filter = true) => () => startGateway(`workers-${workers}${filter ? '' : '-plain'}`,
+    limitConfig(upstream.port, { backend: 'memory' }, 1e9, { workers, ...(filter ? {} : { routes: [{ name: 'api', match: { pathPrefix: '/' }, cluster: 'upstream' }] }) }), false);
   const defs: ScenarioDef[] = [
-    { id: 'w1', label: 'workers: 1', headers, unpinned: true, start: box(1), check: async () => undefined },
-    { id: 'w2', label: 'workers: 2', headers, unpinned: true, start: box(2), check: async () => undefined },
+    { id: 'w1', label: 'workers: 1, rate-limit', headers, unpinned: true, start: box(1), check: async () => undefined },
+    { id: 'w2', label: 'workers: 2, rate-limit (shared through the primary)', headers, unpinned: true, start: box(2), check: async () => undefined },
+    { id: 'w1-plain', label: 'workers: 1, no filter', headers, unpinned: true, start: box(1, false), check: async () => undefined },
+    { id: 'w2-plain', label: 'workers: 2, no filter', headers, unpinned: true, start: box(2, false), check: async () => undefined },
     ...(NGINX === undefined ? [] : [{ id: 'nginx-2', label: 'nginx, 2 workers (no filter)', headers, unpinned: true, start: () => startNginx(upstream.port, 2), check: async () => undefined }]),
   ];
   const table = rows(await runRounds(defs, upstream, OPTIONS), defs, 'w1');
   console.log('(CPU µs per request counts the primary process only for workers: 2; read req/s)');
   printRows(table, 'w1');
   console.log(`workers: 2 ÷ nginx with 2 workers, req/s: ${fmt(pick(table, 'w2', (r) => r.reqPerSec) / pick(table, 'nginx-2', (r) => r.reqPerSec), 2)}`);
+  console.log(`no filter: workers: 2 ÷ workers: 1, req/s: ${fmt(pick(table, 'w2-plain', (r) => r.reqPerSec) / pick(table, 'w1-plain', (r) => r.reqPerSec), 2)}`);
   return [{ name: 'workers: 2 ÷ workers: 1, req/s', value: () => pick(table, 'w2', (r) => r.reqRatio), kind: 'min', target: 1.6 }];
 }
 

@@ -48,7 +48,7 @@ export class Hub {
   constructor(private readonly maxBytesPerVm: number) {}
 
   /**
-   * A message from a worker: `reply` answers it, `broadcast` tells every worker. Malformed
+   * A message from a worker: `reply` answers it, `broadcast` tells the other workers. Malformed
    * messages (never sent by ipc-link.ts) are ignored.
    */
   handle(m: HubMessage, reply: (m: HubMessage) => void, broadcast: (m: HubMessage) => void): void {

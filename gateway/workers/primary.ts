@@ -40,8 +40,9 @@ export async function runPrimary(config: GatewayConfig, count: number, logger: L
   let nextQuestion = 1;
   const answers = new Map<number, (report: unknown) => void>();
 
-  const broadcast = (m: HubMessage): void => {
-    for (const w of workers.values()) if (w.isConnected()) w.send(m);
+  /** To every worker but `from`: a writer knows its own write from the hub's answer. */
+  const broadcast = (m: HubMessage, from: Worker): void => {
+    for (const w of workers.values()) if (w !== from && w.isConnected()) w.send(m);
   };
 
   const fork = (index: number): void => {
@@ -49,7 +50,7 @@ export async function runPrimary(config: GatewayConfig, count: number, logger: L
     workers.set(index, worker);
     let served = false;
     worker.on('message', (m: unknown) => {
-      if (hub !== null && isHubMessage(m)) hub.handle(m, (reply) => worker.send(reply), broadcast);
+      if (hub !== null && isHubMessage(m)) hub.handle(m, (reply) => worker.send(reply), (update) => broadcast(update, worker));
       else if (isControl(m)) onControl(index, m, () => { served = true; });
     });
     worker.on('exit', (code, signal) => {
