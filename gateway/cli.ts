@@ -25,7 +25,6 @@ import { isGatewayError, type GatewayError } from './errors.js';
 import { Gateway, type ValidationSummary } from './gateway.js';
 import { createLogger, linesWritten, stdoutDestination } from './log.js';
 import { PluginsError } from './proxy/generation.js';
-import { runPrimary } from './workers/primary.js';
 import { announceWorker, boxLink, workerIndex } from './workers/worker.js';
 
 const HELP = `edge-gateway: a Proxy-Wasm API gateway
@@ -135,6 +134,8 @@ async function start(file: string, demoPort: number | undefined, nodeId: string 
   const count = worker === null ? workerCount(workers ?? config.workers) : 1;
   if (count > 1) {
     if (demoPort !== undefined) await startDemoUpstream(demoPort);
+    // Loaded only for a box: a single process never needs the primary's code.
+    const { runPrimary } = await import('./workers/primary.js');
     const box = await runPrimary(config, count, createLogger(config.log.level, destination));
     const code = await box.stopped;
     await linesWritten(destination);

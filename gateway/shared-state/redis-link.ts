@@ -14,7 +14,7 @@
  * writes were answered long ago, and the replay above keeps the order ioredis's queue would lose
  * across a reconnect. The subscriber keeps ioredis's queue and re-subscribes by itself.
  */
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { decodeUpdate, ENQUEUE_SCRIPT, queueChannel, updateChannel, vmKeys, WRITE_SCRIPT, type Update } from './redis-layout.js';
 
 /** Writes waiting for Redis, at most (see the file header): a minute of 160 writes a second. */
@@ -67,8 +67,9 @@ export class RedisLink implements ReplicaLink {
   /** Writes dropped from a full queue while Redis was away. */
   dropped = 0;
   connected = false;
-  private readonly client: Client;
-  private readonly subscriber: Client;
+  // Set once ioredis is loaded (open): until then the link is away, as in an outage.
+  private client: Client | null = null;
+  private subscriber: Client | null = null;
   private readonly channel: string;
   private readonly unanswered: Pending[] = [];
   private unansweredBytes = 0;
@@ -80,37 +81,48 @@ export class RedisLink implements ReplicaLink {
 
   constructor(private readonly options: RedisLinkOptions, private readonly events: LinkEvents) {
     this.channel = updateChannel(options.prefix);
+    void this.open();
+  }
+
+  /**
+   * Loads ioredis and connects. NB: loaded here, not at the top of the file: ioredis costs a
+   * gateway ~14 MB of RSS, and most gateways run the memory backend.
+   */
+  private async open(): Promise<void> {
+    const ioredis: IoRedis = await import('ioredis');
+    if (this.closed) return;
+    const { options } = this;
     const common: RedisOptions = {
       enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: COMMAND_TIMEOUT_MS,
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     };
-    this.client = connect(options, common);
+    const client = this.client = connect(ioredis, options, common);
     // The subscriber subscribes itself on every connection and says when it is subscribed, so
     // that a reload after it misses no write (replicated-data.ts: ready → reload).
-    this.subscriber = connect(options, { ...common, enableOfflineQueue: true, commandTimeout: undefined, autoResubscribe: false });
-    this.client.defineCommand('edgeWrite', { numberOfKeys: 3, lua: WRITE_SCRIPT });
-    this.client.defineCommand('edgeEnqueue', { numberOfKeys: 1, lua: ENQUEUE_SCRIPT });
-    this.client.on('ready', () => {
+    const subscriber = this.subscriber = connect(ioredis, options, { ...common, enableOfflineQueue: true, commandTimeout: undefined, autoResubscribe: false });
+    client.defineCommand('edgeWrite', { numberOfKeys: 3, lua: WRITE_SCRIPT });
+    client.defineCommand('edgeEnqueue', { numberOfKeys: 1, lua: ENQUEUE_SCRIPT });
+    client.on('ready', () => {
       this.clientUp = true;
       for (const w of this.unanswered) if (!w.sent) this.send(w);
       this.settle();
     });
-    this.client.on('close', () => this.lost('connection closed'));
+    client.on('close', () => this.lost('connection closed'));
     // ioredis reports every failed attempt; the state change is told once (report).
-    this.client.on('error', (err: Error) => this.report(false, err.message));
-    this.subscriber.on('error', () => undefined);
-    this.subscriber.on('ready', () => {
-      this.subscriber.subscribe(this.channel, queueChannel(options.prefix)).then(() => {
+    client.on('error', (err: Error) => this.report(false, err.message));
+    subscriber.on('error', () => undefined);
+    subscriber.on('ready', () => {
+      subscriber.subscribe(this.channel, queueChannel(options.prefix)).then(() => {
         this.subscribed = true;
         this.settle();
       }, () => undefined); // the connection went again: the next ready subscribes
     });
-    this.subscriber.on('close', () => {
+    subscriber.on('close', () => {
       this.subscribed = false;
       this.lost('subscriber connection closed');
     });
     const dataChannel = Buffer.from(this.channel);
-    this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+    subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
       if (!channel.equals(dataChannel)) {
         this.events.queue(message);
         return;
@@ -161,16 +173,16 @@ export class RedisLink implements ReplicaLink {
 
   /** Runs a read now; rejects while Redis is away (the caller reads again on the next ready). */
   now<T>(run: (client: Client) => Promise<T>): Promise<T> {
-    return run(this.client);
+    return this.client === null ? Promise.reject(new Error('Redis is not connected yet')) : run(this.client);
   }
 
   /** The vm_id's entries as Redis holds them: key → [version text, value]. */
   async load(vmId: string): Promise<Map<string, [string, Uint8Array]>> {
     const [values, versions] = vmKeys(this.options.prefix, vmId);
-    const [v, n] = await Promise.all([
-      this.client.callBuffer('HGETALL', values) as Promise<Buffer[]>,
-      this.client.callBuffer('HGETALL', versions) as Promise<Buffer[]>,
-    ]);
+    const [v, n] = await this.now((c) => Promise.all([
+      c.callBuffer('HGETALL', values) as Promise<Buffer[]>,
+      c.callBuffer('HGETALL', versions) as Promise<Buffer[]>,
+    ]));
     const byKey = new Map<string, Buffer>();
     for (let i = 0; i + 1 < v.length; i += 2) byKey.set(v[i].toString('latin1'), v[i + 1]);
     const out = new Map<string, [string, Uint8Array]>();
@@ -187,13 +199,13 @@ export class RedisLink implements ReplicaLink {
     this.closed = true;
     for (const w of this.unanswered.splice(0)) w.answer(null);
     this.unansweredBytes = 0;
-    this.client.disconnect();
-    this.subscriber.disconnect();
+    this.client?.disconnect();
+    this.subscriber?.disconnect();
   }
 
   private send(pending: Pending): void {
     pending.sent = true;
-    pending.run(this.client).then((reply) => {
+    pending.run(this.client!).then((reply) => {
       if (this.forget(pending)) pending.answer(reply);
     }, (err: Error) => this.failed(pending, err));
   }
@@ -258,8 +270,11 @@ export class RedisLink implements ReplicaLink {
   }
 }
 
-function connect(options: RedisLinkOptions, common: RedisOptions): Client {
-  if (options.cluster !== true) return new Redis(options.url, common);
+/** The two classes of ioredis, loaded lazily (RedisLink.open). */
+interface IoRedis { Redis: typeof Redis; Cluster: typeof Cluster }
+
+function connect(ioredis: IoRedis, options: RedisLinkOptions, common: RedisOptions): Client {
+  if (options.cluster !== true) return new ioredis.Redis(options.url, common);
   const url = new URL(options.url);
   const clusterOptions: ClusterOptions = {
     enableOfflineQueue: common.enableOfflineQueue,
@@ -270,5 +285,5 @@ function connect(options: RedisLinkOptions, common: RedisOptions): Client {
       tls: url.protocol === 'rediss:' ? {} : undefined,
     },
   };
-  return new Cluster([{ host: url.hostname, port: Number(url.port || 6379) }], clusterOptions);
+  return new ioredis.Cluster([{ host: url.hostname, port: Number(url.port || 6379) }], clusterOptions);
 }
