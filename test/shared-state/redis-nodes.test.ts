@@ -4,6 +4,7 @@
  * neither node fails a request and both end with the last value.
  */
 import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -75,12 +76,30 @@ describe('shared data across two gateway processes through Redis', () => {
     expect(await eventually(async () => (await ask(b))[1] === 'from-a', 3000)).toBe(true);
   });
 
+  it('fails no request of a load on both nodes while Redis is killed and restarted under it', async () => {
+    const [a, b] = nodes;
+    const autocannon = createRequire(import.meta.url)('autocannon') as (o: object) => Promise<{ errors: number; timeouts: number; non2xx: number; '2xx': number }>;
+    const load = (node: GatewayProcess) => autocannon({ url: `${node.url}/`, connections: 10, duration: 3, headers: { 'x-set': 'under-load' } });
+    const runs = Promise.all([load(a), load(b)]);
+    await new Promise((r) => setTimeout(r, 800));
+    await redis.kill();
+    await new Promise((r) => setTimeout(r, 800));
+    await redis.restart();
+    const results = await runs;
+    for (const r of results) {
+      expect({ errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx }).toEqual({ errors: 0, timeouts: 0, non2xx: 0 });
+      expect(r['2xx']).toBeGreaterThan(100);
+    }
+    expect(await ask(a, 'after-load')).toEqual([200, 'after-load']);
+    expect(await eventually(async () => (await ask(b))[1] === 'after-load', 10_000)).toBe(true);
+  }, 30_000);
+
   it('fails no request while Redis restarts, and both nodes end with the last value', async () => {
     const [a, b] = nodes;
     await redis.kill();
-    await a.waitFor((l) => /Redis unreachable/.test(l.msg), 'Redis unreachable', 5000);
     const metrics = async () => (await fetch(`${a.adminUrl}/metrics`)).text();
-    expect(await metrics()).toMatch(/^edge_gateway_shared_state_connected 0$/m);
+    expect(await eventually(async () => /^edge_gateway_shared_state_connected 0$/m.test(await metrics()), 5000)).toBe(true);
+    expect(a.lines.some((l) => /Redis unreachable/.test(l.msg))).toBe(true);
     for (let i = 0; i < 20; i++) {
       expect(await ask(a, `during-${i}`)).toEqual([200, `during-${i}`]);
       expect((await ask(b))[0]).toBe(200);
