@@ -71,11 +71,13 @@ export class Gateway {
   private stopping: Promise<void> | null = null;
   /** A worker of a box: the primary has the admin listener. */
   private readonly worker: boolean;
+  private readonly sharedStateConfig: GatewayConfig['sharedState'];
 
   private constructor(private config: GatewayConfig, options: GatewayOptions) {
     this.logger = options.logger ?? createLogger(config.log.level, options.logDestination);
     // Fixed for the life of the gateway, like the listener addresses.
     this.worker = options.worker !== undefined;
+    this.sharedStateConfig = config.sharedState;
     this.sharedState = createSharedState(config.sharedState, config.node.id, {
       warn: (message) => this.logger.warn({ backend: config.sharedState.backend }, message),
       connection: (connected, reason) => {
@@ -216,7 +218,7 @@ export class Gateway {
     if (!this.worker) {
       this.admin = createAdminServer({
         metrics: this.metrics.registry,
-        notReadyReason: () => (this.isDraining ? 'draining' : this.started ? null : 'starting'),
+        notReadyReason: () => this.notReadyReason(),
         plugins: () => this.pluginsReport(),
       });
       admin = await listen(this.admin, this.config.admin.port, this.config.admin.address, 'the admin listener');
@@ -230,6 +232,16 @@ export class Gateway {
       ...(this.worker ? { pid: process.pid } : {}),
     }, this.worker ? 'worker serving' : 'edge-gateway started');
     return { listeners, admin };
+  }
+
+  /** Why /readyz answers 503, or null: starting, draining, or Redis away when the config asks for it. */
+  private notReadyReason(): string | null {
+    if (this.isDraining) return 'draining';
+    if (!this.started) return 'starting';
+    // The start's sharedState, as the backend itself (a reload's waits for the next restart).
+    const s = this.sharedStateConfig;
+    if (s.backend === 'redis' && s.readyWithRedisOnly && this.sharedState.replication()?.connected === false) return 'Redis unreachable';
+    return null;
   }
 
   /** What /plugins shows: each plugin, its module and its health. */

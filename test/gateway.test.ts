@@ -249,6 +249,20 @@ describe('the gateway\'s shared state and admin listener', () => {
     expect(said).toEqual(["shared state: Redis unreachable; serving this node's copy, writes wait for it"]);
   });
 
+  it('answers /readyz 503 while Redis is unreachable only when sharedState.readyWithRedisOnly asks for it', async () => {
+    const upstream = await startUpstream();
+    cleanup.push(upstream.close);
+    const strict = await startGateway(doc(upstream.url, { backend: 'redis', url: 'redis://127.0.0.1:9', readyWithRedisOnly: true }));
+    cleanup.push(strict.close);
+    const lenient = await startGateway(doc(upstream.url, { backend: 'redis', url: 'redis://127.0.0.1:9' }));
+    cleanup.push(lenient.close);
+    const strictReady = await fetch(`${strict.adminUrl}/readyz`);
+    expect([strictReady.status, await strictReady.text()]).toEqual([503, 'not ready: Redis unreachable\n']);
+    expect((await fetch(`${lenient.adminUrl}/readyz`)).status).toBe(200);
+    // Either way the node serves.
+    expect((await fetch(`${strict.url}/up`)).status).toBe(200);
+  });
+
   it('closes the shared state when it stops: the data is freed once every root has ended', async () => {
     const upstream = await startUpstream();
     cleanup.push(upstream.close);

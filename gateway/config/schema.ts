@@ -156,8 +156,10 @@ export const configSchema = z.object({
       cluster: z.boolean().default(false).describe('url is one node of a Redis Cluster'),
       prefix: z.string().max(64).regex(/^[^{}\s]*$/, 'must not hold braces or spaces (they would break the hash tags)').default('edge:')
         .describe('Prefix of every Redis key and channel: nodes sharing data use the same one'),
+      readyWithRedisOnly: z.boolean().default(false)
+        .describe('/readyz answers 503 while Redis is unreachable (default: ready, serving the node\'s own copy)'),
       maxBytesPerVm,
-    }).strict().describe('Shared data across every node on this Redis and prefix; shared queues stay in each process'),
+    }).strict().describe('Shared data and shared queues across every node on this Redis and prefix'),
   ]).default({ backend: 'memory', maxBytesPerVm: 16 * 1024 * 1024 })
     .describe('Where proxy_set_shared_data and shared queues live: memory (this process) or redis (shared data across nodes)'),
   log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') }).strict().default({ level: 'info' })

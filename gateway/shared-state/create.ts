@@ -16,7 +16,10 @@ import { RedisSharedQueues } from './redis-queues.js';
 /** The `sharedState` section as the configuration schema gives it (defaults applied). */
 export type SharedStateOptions =
   | { readonly backend: 'memory'; readonly maxBytesPerVm: number }
-  | { readonly backend: 'redis'; readonly url: string; readonly cluster: boolean; readonly prefix: string; readonly maxBytesPerVm: number };
+  | {
+    readonly backend: 'redis'; readonly url: string; readonly cluster: boolean; readonly prefix: string;
+    readonly readyWithRedisOnly: boolean; readonly maxBytesPerVm: number;
+  };
 
 /** What a backend reports to the gateway's log. */
 export interface SharedStateEvents {
