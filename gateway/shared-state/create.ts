@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { SharedDataStore, SharedQueueStore } from '../abi/ports.js';
 import { MemorySharedData, MemorySharedQueues, type SharedDataStats, type SharedQueueStats } from './memory.js';
+import { BoxSharedQueues } from './box-queues.js';
 import type { IpcLink } from './ipc-link.js';
 import { ReplicatedSharedData } from './replicated-data.js';
 import { RedisLink } from './redis-link.js';
@@ -56,17 +57,19 @@ export interface SharedState {
  */
 export function createSharedState(options: SharedStateOptions, node = 'edge', events: SharedStateEvents = QUIET, box?: IpcLink): SharedState {
   if (options.backend === 'redis') return redisState(options, node, events);
-  const queues = new MemorySharedQueues({ maxBytesPerVm: options.maxBytesPerVm });
-  if (box === undefined) return memoryState(new MemorySharedData({ maxBytesPerVm: options.maxBytesPerVm }), queues);
+  if (box === undefined) {
+    return memoryState(new MemorySharedData({ maxBytesPerVm: options.maxBytesPerVm }), new MemorySharedQueues({ maxBytesPerVm: options.maxBytesPerVm }));
+  }
   // A worker of a box without Redis: shared data replicated through the primary's hub (hub.ts),
-  // with the Redis backend's model; shared queues stay in the worker in this version.
+  // with the Redis backend's model, and shared queues handed out by it (box-queues.ts).
   const data = new ReplicatedSharedData(box, { maxBytesPerVm: options.maxBytesPerVm, warn: events.warn });
   box.feed({ update: (u) => data.received(u), ready: () => data.reload() });
-  return memoryState(data, queues);
+  return memoryState(data, new BoxSharedQueues(options.maxBytesPerVm, box.channel));
 }
 
 /** The memory backend's state around `data` (this process's, or replicated within the box). */
-function memoryState(data: { stats(): SharedDataStats[]; clear(): void } & SharedDataStore, queues: MemorySharedQueues): SharedState {
+function memoryState(data: { stats(): SharedDataStats[]; clear(): void } & SharedDataStore,
+  queues: { stats(): SharedQueueStats[]; clear(): void } & SharedQueueStore): SharedState {
   return {
     backend: 'memory', data, queues,
     stats: () => data.stats(),

@@ -20,7 +20,7 @@ export class IpcLink implements ReplicaLink {
   private readonly loads = new Map<number, (entries: Map<string, [string, Uint8Array]>) => void>();
   private events: ReplicaEvents | null = null;
 
-  constructor(readonly node: string, private readonly channel: IpcChannel) {
+  constructor(readonly node: string, readonly channel: IpcChannel) {
     channel.onMessage((m) => {
       if (!isHubMessage(m)) return;
       if (m.edge === 'sd-answer') {

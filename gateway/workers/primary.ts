@@ -4,8 +4,9 @@
  * and owns what is one per box:
  * - the admin listener: /metrics is every worker's metrics summed (prom-client's
  *   AggregatorRegistry), /readyz is ready once every worker is, /plugins is a worker's report;
- * - shared data of the memory backend (hub.ts): the workers replicate through it, so a rate limit
- *   is exact across them (with Redis, each worker talks to Redis itself);
+ * - shared data and shared queues of the memory backend (hub.ts): the workers replicate shared
+ *   data through it, so a rate limit is exact across them, and it hands each queue item to a
+ *   worker that registered the queue (with Redis, each worker talks to Redis itself);
  * - signals: SIGHUP reloads every worker (each reads the file again), SIGTERM/SIGINT drain them all
  *   and then exit;
  * - a worker that dies after it served is replaced at once; one that dies before it ever served
@@ -17,7 +18,7 @@ import { AggregatorRegistry } from 'prom-client';
 import { createAdminServer } from '../admin/server.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import { Hub, isHubMessage, type HubMessage } from '../shared-state/hub.js';
+import { Hub, isHubMessage } from '../shared-state/hub.js';
 import { isControl, WORKER_ENV, type ControlMessage } from './messages.js';
 
 /** How much longer than drainTimeoutMs the primary waits for its workers before it kills them. */
@@ -30,8 +31,11 @@ export interface Box {
 
 export async function runPrimary(config: GatewayConfig, count: number, logger: Logger): Promise<Box> {
   cluster.setupPrimary({ serialization: 'advanced' });
-  const hub = config.sharedState.backend === 'memory' ? new Hub(config.sharedState.maxBytesPerVm) : null;
   const workers = new Map<number, Worker>();
+  const hub = config.sharedState.backend === 'memory' ? new Hub<Worker>(config.sharedState.maxBytesPerVm, {
+    send: (to, m) => { if (to.isConnected()) to.send(m); },
+    workers: () => workers.values(),
+  }) : null;
   const ready = new Set<number>();
   let listeners: Record<string, string> = {};
   let stopping = false;
@@ -40,21 +44,17 @@ export async function runPrimary(config: GatewayConfig, count: number, logger: L
   let nextQuestion = 1;
   const answers = new Map<number, (report: unknown) => void>();
 
-  /** To every worker but `from`: a writer knows its own write from the hub's answer. */
-  const broadcast = (m: HubMessage, from: Worker): void => {
-    for (const w of workers.values()) if (w !== from && w.isConnected()) w.send(m);
-  };
-
   const fork = (index: number): void => {
     const worker = cluster.fork({ [WORKER_ENV]: String(index) });
     workers.set(index, worker);
     let served = false;
     worker.on('message', (m: unknown) => {
-      if (hub !== null && isHubMessage(m)) hub.handle(m, (reply) => worker.send(reply), (update) => broadcast(update, worker));
+      if (hub !== null && isHubMessage(m)) hub.handle(m, worker);
       else if (isControl(m)) onControl(index, m, () => { served = true; });
     });
     worker.on('exit', (code, signal) => {
       if (workers.get(index) === worker) workers.delete(index);
+      hub?.gone(worker);
       ready.delete(index);
       if (stopping) {
         if (workers.size === 0) done();

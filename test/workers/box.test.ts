@@ -29,6 +29,47 @@ const WHO_GUEST = guestWat({
     (i32.const 1))`,
 });
 
+/**
+ * A queue across the workers: every worker's root registers "jobs" and, on on_queue_ready,
+ * dequeues an item and writes it to shared data as "last". A request with `x-enqueue: V`
+ * resolves "jobs" in vm_id "box" and enqueues V (202); any other answers "last" (200) or 404.
+ */
+const QUEUE_GUEST = guestWat({
+  imports: `
+  (import "env" "proxy_register_shared_queue" (func $register (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_resolve_shared_queue" (func $resolve (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_enqueue_shared_queue" (func $enqueue (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_dequeue_shared_queue" (func $dequeue (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_header_map_value" (func $header (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_shared_data" (func $set (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_shared_data" (func $get (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_send_local_response" (func $reply (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))`,
+  body: `
+  (data (i32.const 0x100) "jobs")
+  (data (i32.const 0x110) "box")
+  (data (i32.const 0x120) "x-enqueue")
+  (data (i32.const 0x130) "last")
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32)
+    (drop (call $register (i32.const 0x100) (i32.const 4) (i32.const 0x40)))
+    (i32.const 1))
+  (func (export "proxy_on_queue_ready") (param i32 i32)
+    (if (i32.eqz (call $dequeue (local.get 1) (i32.const 0x44) (i32.const 0x48)))
+      (then (drop (call $set (i32.const 0x130) (i32.const 4) (i32.load (i32.const 0x44)) (i32.load (i32.const 0x48)) (i32.const 0))))))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (if (i32.eqz (call $header (i32.const 0) (i32.const 0x120) (i32.const 9) (i32.const 0x20) (i32.const 0x24)))
+      (then
+        (drop (call $resolve (i32.const 0x110) (i32.const 3) (i32.const 0x100) (i32.const 4) (i32.const 0x4c)))
+        (drop (call $enqueue (i32.load (i32.const 0x4c)) (i32.load (i32.const 0x20)) (i32.load (i32.const 0x24))))
+        (drop (call $reply (i32.const 202) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const -1))))
+      (else
+        (if (i32.eqz (call $get (i32.const 0x130) (i32.const 4) (i32.const 0x30) (i32.const 0x34) (i32.const 0x38)))
+          (then (drop (call $reply (i32.const 200) (i32.const 0) (i32.const 0) (i32.load (i32.const 0x30)) (i32.load (i32.const 0x34))
+            (i32.const 0) (i32.const 0) (i32.const -1))))
+          (else (drop (call $reply (i32.const 404) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const -1)))))))
+    (i32.const 1))`,
+});
+
 /** One request on a connection of its own (the cluster hands connections, not requests, to workers). */
 function once(url: string, headers: Record<string, string> = {}): Promise<[number, string]> {
   return new Promise((resolve, reject) => {
@@ -52,17 +93,21 @@ describe('a box of two workers', () => {
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
     const who = join(dir, 'who.wasm');
     writeFileSync(who, watToBytes(WHO_GUEST));
+    const queue = join(dir, 'queue.wasm');
+    writeFileSync(queue, watToBytes(QUEUE_GUEST));
     box = await GatewayProcess.start(writeConfigFile({
       node: { id: 'box', cluster: 'edge' },
       workers: 2,
       clusters: [{ name: 'backend', endpoints: [`http://127.0.0.1:${(upstream.address() as { port: number }).port}`] }],
       plugins: [
         { name: 'who', module: who },
+        { name: 'queue', module: queue, vmId: 'box' },
         { name: 'limit', module: join(import.meta.dirname, '../../filters/dist/rate-limit.wasm'),
           configuration: { key: { source: 'header', header: 'x-client' }, capacity: 20, refillPerSecond: 0.001 } },
       ],
       routes: [
         { name: 'who', match: { pathPrefix: '/who' }, cluster: 'backend', filters: ['who'] },
+        { name: 'queue', match: { pathPrefix: '/queue' }, cluster: 'backend', filters: ['queue'] },
         { name: 'api', match: { pathPrefix: '/' }, cluster: 'backend', filters: ['limit'] },
       ],
     }));
@@ -99,7 +144,17 @@ describe('a box of two workers', () => {
     expect(count('200')).toBe(20);
     expect(count('429')).toBe(10);
     const plugins = await (await fetch(`${box.adminUrl}/plugins`)).json() as Array<{ name: string }>;
-    expect(plugins.map((p) => p.name).sort()).toEqual(['limit', 'who']);
+    expect(plugins.map((p) => p.name).sort()).toEqual(['limit', 'queue', 'who']);
+  });
+
+  it('hands what any worker enqueues to a worker that registered the queue, without Redis', async () => {
+    expect((await once(`${box.url}/queue`))[0]).toBe(404);
+    for (let i = 1; i <= 6; i++) {
+      expect((await once(`${box.url}/queue`, { 'x-enqueue': `job-${i}` }))[0]).toBe(202);
+      // The consuming root wrote the item to shared data; every worker reads it.
+      expect(await eventually(async () => (await once(`${box.url}/queue`))[1] === `job-${i}`, 5000)).toBe(true);
+      expect(await eventually(async () => (await once(`${box.url}/queue`))[1] === `job-${i}`, 5000)).toBe(true);
+    }
   });
 
   it('replaces a killed worker within a second and keeps serving', async () => {
