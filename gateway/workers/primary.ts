@@ -43,6 +43,8 @@ export async function runPrimary(config: GatewayConfig, count: number, logger: L
   const stopped = new Promise<number>((r) => { finish = r; });
   let nextQuestion = 1;
   const answers = new Map<number, (report: unknown) => void>();
+  /** "edge-gateway started" went out (once, when every worker first served). */
+  let announced = false;
 
   const fork = (index: number): void => {
     const worker = cluster.fork({ [WORKER_ENV]: String(index) });
@@ -104,7 +106,6 @@ export async function runPrimary(config: GatewayConfig, count: number, logger: L
   });
   admin.on('error', (err: Error) => logger.error({ err: err.message }, 'admin listener error'));
 
-  let announced = false;
   const announce = (): void => {
     announced = true;
     const a = admin.address() as AddressInfo;
