@@ -156,6 +156,8 @@ export const configSchema = z.object({
       cluster: z.boolean().default(false).describe('url is one node of a Redis Cluster'),
       prefix: z.string().max(64).regex(/^[^{}\s]*$/, 'must not hold braces or spaces (they would break the hash tags)').default('edge:')
         .describe('Prefix of every Redis key and channel: nodes sharing data use the same one'),
+      queueClaimIdleMs: millis.default(60_000)
+        .describe('Shared-queue items another node left pending this long are taken over by a node that registered the queue'),
       readyWithRedisOnly: z.boolean().default(false)
         .describe('/readyz answers 503 while Redis is unreachable (default: ready, serving the node\'s own copy)'),
       maxBytesPerVm,

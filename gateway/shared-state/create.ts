@@ -19,7 +19,7 @@ export type SharedStateOptions =
   | { readonly backend: 'memory'; readonly maxBytesPerVm: number }
   | {
     readonly backend: 'redis'; readonly url: string; readonly cluster: boolean; readonly prefix: string;
-    readonly readyWithRedisOnly: boolean; readonly maxBytesPerVm: number;
+    readonly queueClaimIdleMs: number; readonly readyWithRedisOnly: boolean; readonly maxBytesPerVm: number;
   };
 
 /** What a backend reports to the gateway's log. */
@@ -101,7 +101,7 @@ function redisState(options: Extract<SharedStateOptions, { backend: 'redis' }>, 
     state: (connected, reason) => events.connection(connected, reason),
   });
   const store = data = new ReplicatedSharedData(link, { maxBytesPerVm: options.maxBytesPerVm, warn: events.warn });
-  const queueStore = queues = new RedisSharedQueues(link, safe, events.warn);
+  const queueStore = queues = new RedisSharedQueues(link, safe, events.warn, options.queueClaimIdleMs);
   return {
     backend: 'redis', data: store, queues: queueStore,
     stats: () => store.stats(),

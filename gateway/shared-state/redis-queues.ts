@@ -13,8 +13,9 @@
  *   `on_queue_ready` for each; an item is acknowledged (XACK) when the guest dequeues it. An item
  *   read but not dequeued when the node dies stays pending in Redis under the node's id and is
  *   delivered again when a node with that id registers the queue again (it reads its pending items
- *   first); an ack lost with the connection delivers the item again too. A node that never comes
- *   back keeps its pending items (XAUTOCLAIM by hand claims them).
+ *   first); an ack lost with the connection delivers the item again too. Items another consumer
+ *   left pending longer than `queueClaimIdleMs` (a node that never came back) are claimed by a
+ *   registering node (XAUTOCLAIM) and delivered there.
  * - **Bounds**: a node holds at most FETCH_BATCH items of a queue not yet dequeued (it reads more
  *   when the guest dequeued them); a stream keeps about MAX_STREAM_ITEMS items, the oldest trimmed.
  * Names and vm_ids are byte-exact (hex in the keys), items binary.
@@ -43,8 +44,9 @@ interface Queue {
   readonly name: string;
   readonly stream: string;
   listener: QueueListener | null;
-  /** Items read from the stream, not yet dequeued, and their bytes. */
+  /** Items read from the stream, not yet dequeued, their stream ids and their bytes. */
   items: Fifo<Item>;
+  held: Set<string>;
   bytes: number;
   /** Where the next read starts: "0" (this node's pending items first), then ">" (new ones). */
   from: string;
@@ -63,8 +65,24 @@ export class RedisSharedQueues implements SharedQueueStore {
   private nextId = 1;
   private dropped = 0;
 
-  /** `consumer`: this node's stable id (node.id), so that a restarted node finds its pending items. */
-  constructor(private readonly link: RedisLink, private readonly consumer: string, private readonly warn: (message: string) => void) {
+  private readonly claims: NodeJS.Timeout;
+
+  /**
+   * `consumer`: this node's stable id (node.id), so that a restarted node finds its pending items.
+   * `claimIdleMs`: pending items of another consumer idle this long are claimed (XAUTOCLAIM) when
+   * this node reads its pending items, and every half of it: a node that never comes back does
+   * not keep its items for ever.
+   */
+  constructor(private readonly link: RedisLink, private readonly consumer: string, private readonly warn: (message: string) => void,
+    private readonly claimIdleMs: number) {
+    this.claims = setInterval(() => {
+      for (const queue of this.byId.values()) {
+        if (queue.listener === null) continue;
+        queue.from = '0';
+        this.read(queue);
+      }
+    }, Math.max(50, claimIdleMs / 2));
+    this.claims.unref();
   }
 
   register(vmId: string, name: string, listener: QueueListener): QueueRegistration {
@@ -120,6 +138,7 @@ export class RedisSharedQueues implements SharedQueueStore {
     const item = queue.items.shift();
     if (item === undefined) return Status.EMPTY;
     queue.bytes -= item.data.length;
+    queue.held.delete(item.id);
     void this.link.ordered(item.id.length, `ack on queue ${JSON.stringify(queue.name)}`, (c: Client) => c.xack(queue.stream, GROUP, item.id));
     if (queue.items.length === 0) this.read(queue);
     return item.data;
@@ -153,6 +172,7 @@ export class RedisSharedQueues implements SharedQueueStore {
     for (const queue of this.byId.values()) {
       if (queue.listener === null) continue;
       queue.items = new Fifo();
+      queue.held.clear();
       queue.bytes = 0;
       queue.from = '0';
       this.announce(queue);
@@ -169,6 +189,7 @@ export class RedisSharedQueues implements SharedQueueStore {
   }
 
   clear(): void {
+    clearInterval(this.claims);
     this.byName.clear();
     this.byId.clear();
     this.known.clear();
@@ -180,7 +201,7 @@ export class RedisSharedQueues implements SharedQueueStore {
     if (queue === undefined) {
       queue = {
         id: this.nextId++, vmId, name, stream: queueStream(this.link.prefix, vmId, name),
-        listener: null, items: new Fifo(), bytes: 0, from: '0', reading: false, again: false,
+        listener: null, items: new Fifo(), held: new Set(), bytes: 0, from: '0', reading: false, again: false,
       };
       this.byName.set(key, queue);
       this.byId.set(queue.id, queue);
@@ -198,8 +219,12 @@ export class RedisSharedQueues implements SharedQueueStore {
     queue.reading = true;
     queue.again = false;
     const from = queue.from;
-    this.link.now((c) => c.xreadgroupBuffer('GROUP', GROUP, this.consumer, 'COUNT', FETCH_BATCH - queue.items.length,
-      'STREAMS', queue.stream, from) as Promise<StreamReply>).then((reply) => {
+    this.link.now(async (c) => {
+      // Reading its own pending items, the node first takes over those another consumer left idle.
+      if (from === '0') await c.xautoclaim(queue.stream, GROUP, this.consumer, this.claimIdleMs, '0-0', 'COUNT', FETCH_BATCH, 'JUSTID');
+      return c.xreadgroupBuffer('GROUP', GROUP, this.consumer, 'COUNT', FETCH_BATCH - queue.items.length,
+        'STREAMS', queue.stream, from) as Promise<StreamReply>;
+    }).then((reply) => {
       queue.reading = false;
       const entries = reply?.[0]?.[1] ?? [];
       // This node's pending items are all read once a read from "0" comes back short.
@@ -207,12 +232,15 @@ export class RedisSharedQueues implements SharedQueueStore {
       for (const [id, fields] of entries) {
         const at = fields.findIndex((f, i) => i % 2 === 0 && f.toString('latin1') === 'd');
         if (at < 0) continue; // an entry trimmed meanwhile, or not ours
+        const sid = id.toString('latin1');
+        if (queue.held.has(sid)) continue; // pending under this node and already held here
+        queue.held.add(sid);
         const data = new Uint8Array(fields[at + 1]);
-        queue.items.push({ id: id.toString('latin1'), data });
+        queue.items.push({ id: sid, data });
         queue.bytes += data.length;
         queue.listener?.(queue.id);
       }
-      if (queue.again || (from === '0' && queue.from === '>') || entries.length > 0) this.read(queue);
+      if (queue.again || (from === '0' && queue.from === '>') || (from === '>' && entries.length > 0)) this.read(queue);
     }, (err: Error) => {
       queue.reading = false;
       // Redis went away (the next ready reads again), or refused the stream (a foreign key).

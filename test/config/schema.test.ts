@@ -63,7 +63,7 @@ describe('the configuration schema', () => {
       clusters: [{ name: 'c', endpoints: ['https://api.example.com'], connectTimeoutMs: 5, timeoutMs: 6, maxConnections: 7, http2: true }],
       routes: [{ name: 'r', cluster: 'c', bodyLimitBytes: 10, timeoutMs: 99, match: { pathPrefix: '/api', methods: ['GET'] } }],
     });
-    expect(config.sharedState).toEqual({ backend: 'redis', url: 'redis://127.0.0.1:6379', cluster: false, prefix: 'edge:', readyWithRedisOnly: false, maxBytesPerVm: 16 * 1024 * 1024 });
+    expect(config.sharedState).toEqual({ backend: 'redis', url: 'redis://127.0.0.1:6379', cluster: false, prefix: 'edge:', queueClaimIdleMs: 60_000, readyWithRedisOnly: false, maxBytesPerVm: 16 * 1024 * 1024 });
     expect(configSchema.parse({ ...minimal, sharedState: { backend: 'memory', maxBytesPerVm: 65536 } }).sharedState)
       .toEqual({ backend: 'memory', maxBytesPerVm: 65536 });
     expect(config.log.level).toBe('debug');

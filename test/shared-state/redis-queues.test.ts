@@ -27,8 +27,8 @@ describe('shared queues through Redis', () => {
     await redis.stop();
   });
 
-  function node(id: string, prefix: string): SharedState {
-    const options = configSchema.parse({ listeners: [{ name: 'l', port: 0 }], sharedState: { backend: 'redis', url: redis.url, prefix } }).sharedState;
+  function node(id: string, prefix: string, queueClaimIdleMs = 60_000): SharedState {
+    const options = configSchema.parse({ listeners: [{ name: 'l', port: 0 }], sharedState: { backend: 'redis', url: redis.url, prefix, queueClaimIdleMs } }).sharedState;
     const state = createSharedState(options, id);
     open.push(state);
     return state;
@@ -82,6 +82,27 @@ describe('shared queues through Redis', () => {
     expect(await eventually(() => readyAgain.length === 1)).toBe(true);
     expect(str(again.queues.dequeue(id2))).toBe('second');
     expect(again.queues.dequeue(id2)).toBe(Status.EMPTY);
+  });
+
+  it('hands the items a node left pending, and never came back for, to another registering node after queueClaimIdleMs', async () => {
+    const prefix = `q${n++}:`;
+    const a = node('a', prefix);
+    const gone = node('gone', prefix);
+    await connected(a, gone);
+    const readyGone: number[] = [];
+    gone.queues.register('vm', 'orphans', (q) => readyGone.push(q));
+    expect(await eventually(() => a.queues.resolve('vm', 'orphans') !== undefined)).toBe(true);
+    a.queues.enqueue(a.queues.resolve('vm', 'orphans')!, text('left behind'));
+    expect(await eventually(() => readyGone.length === 1)).toBe(true);
+    await gone.close(); // read, never dequeued: pending under "gone" in Redis
+
+    const heir = node('heir', prefix, 300);
+    await connected(heir);
+    const ready: number[] = [];
+    const { id } = heir.queues.register('vm', 'orphans', (q) => ready.push(q));
+    expect(await eventually(() => ready.length === 1, 5000)).toBe(true);
+    expect(str(heir.queues.dequeue(id))).toBe('left behind');
+    expect(heir.queues.dequeue(id)).toBe(Status.EMPTY);
   });
 
   it('shares the items of a queue two nodes registered: each item goes to one of them', async () => {
