@@ -122,11 +122,14 @@ export class RedisLink implements ReplicaLink {
       this.lost('subscriber connection closed');
     });
     const dataChannel = Buffer.from(this.channel);
+    // This node's own writes come back too: its answers already said what became of them.
+    const own = Buffer.from(`${options.node} `);
     subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
       if (!channel.equals(dataChannel)) {
         this.events.queue(message);
         return;
       }
+      if (message.length >= own.length && own.equals(message.subarray(0, own.length))) return;
       const update = decodeUpdate(message);
       if (update === null) this.events.foreign(message);
       else this.events.update(update);

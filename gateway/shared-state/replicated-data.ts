@@ -139,7 +139,7 @@ export class ReplicatedSharedData implements SharedDataStore {
 
   /** A write published by some node. */
   received(update: Update): void {
-    if (update.node === this.link.node) return; // its answer says what became of it
+    if (update.node === this.link.node) return; // its answer says what became of it (a link may not filter)
     const vm = this.vms.get(update.vmId);
     if (vm === undefined) return; // loaded when this node first uses the vm_id
     this.offer(update.vmId, syncOf(vm, update.key), update.key, update.version, update.value);
