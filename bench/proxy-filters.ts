@@ -4,8 +4,8 @@
  * filter, its µs per request in the ABI host alone (bench/filters.ts, run after the load runs),
  * so that the data plane's own cost per filter is the difference.
  *
- *   npm run bench:filters                             # = npx tsx bench/proxy-filters.ts, 5 rounds, ~10 min
- *   BENCH_ROUNDS=7 npx tsx bench/proxy-filters.ts --json out.json   # steadier; JSON of every run
+ *   npm run bench:filters                             # = npx tsx bench/proxy-filters.ts, 12 rounds, ~10 min
+ *   BENCH_ROUNDS=20 npx tsx bench/proxy-filters.ts --json out.json  # steadier; JSON of every run
  *   BENCH_ONLY=headers,jwt npx tsx bench/proxy-filters.ts           # some filters (and no filter, control)
  *   BENCH_ROUNDS=2 BENCH_DURATION=2 npx tsx bench/proxy-filters.ts  # quick and noisy
  *

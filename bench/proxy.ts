@@ -2,9 +2,9 @@
  * Proxy throughput bench: the gateway against the proxies users know, all in front of the same
  * local upstream, at 1 KB, 64 KB and 1 MiB responses.
  *
- *   npm run bench:proxy                          # = npx tsx bench/proxy.ts, 5 rounds, ~12 minutes
+ *   npm run bench:proxy                          # = npx tsx bench/proxy.ts, 12 rounds, ~12 minutes
  *   npx tsx bench/proxy.ts --json out.json       # also writes every run as JSON
- *   BENCH_ROUNDS=7 npx tsx bench/proxy.ts        # steadier
+ *   BENCH_ROUNDS=20 npx tsx bench/proxy.ts       # steadier
  *   BENCH_ROUNDS=2 BENCH_DURATION=2 npx tsx bench/proxy.ts   # quicker, noisier
  *   BENCH_ONLY=undici,gw-0,control npx tsx bench/proxy.ts    # a subset of scenarios
  *
