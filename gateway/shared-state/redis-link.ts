@@ -1,6 +1,7 @@
 /**
- * The connections of the Redis backend (ioredis): one for writes and reads, one subscribed to
- * the update channel, and the writes waiting for Redis.
+ * The connections of the Redis backend (ioredis, loaded only when the backend is used): one for
+ * writes and reads, one subscribed to the shared-data and shared-queue channels, and the commands
+ * waiting for Redis.
  *
  * Writes never wait on the request path: `write` queues one and answers a promise. Every write
  * stays in `unanswered`, in the order the guests made them, until Redis answers it; what could not
@@ -12,19 +13,21 @@
  *
  * Commands fail fast while Redis is away (no ioredis offline queue): the requests that made the
  * writes were answered long ago, and the replay above keeps the order ioredis's queue would lose
- * across a reconnect. The subscriber keeps ioredis's queue and re-subscribes by itself.
+ * across a reconnect. A command that timed out on a connection still up is sent again after
+ * RETRY_MS. The subscriber keeps ioredis's queue and subscribes itself on every connection.
  */
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { decodeUpdate, ENQUEUE_SCRIPT, queueChannel, updateChannel, vmKeys, WRITE_SCRIPT, type Update } from './redis-layout.js';
+import type { ReplicaLink, WriteAnswer } from './replica.js';
 
 /** Writes waiting for Redis, at most (see the file header): a minute of 160 writes a second. */
 export const MAX_UNANSWERED_WRITES = 10_000;
 /** Bytes of keys and values waiting for Redis, at most. */
 export const MAX_UNANSWERED_BYTES = 16 * 1024 * 1024;
-/** How long a command may wait for Redis's answer before the connection counts as lost. */
+/** How long a command may wait for Redis's answer before it is given up (and sent again). */
 const COMMAND_TIMEOUT_MS = 2000;
-
-import type { ReplicaLink, WriteAnswer } from './replica.js';
+/** How long a command given up on a connection still up waits before it is sent again. */
+const RETRY_MS = 100;
 
 export interface RedisLinkOptions {
   readonly url: string;
@@ -226,6 +229,13 @@ export class RedisLink implements ReplicaLink {
       return;
     }
     pending.sent = false;
+    // Lost with the connection: the next ready sends it. Timed out on a connection still up (a
+    // slow Redis): nothing else would, so it goes again shortly, in its turn among the others.
+    if (this.clientUp) {
+      setTimeout(() => {
+        if (!pending.sent && this.clientUp && !this.closed && this.unanswered.includes(pending)) this.send(pending);
+      }, RETRY_MS).unref();
+    }
   }
 
   private forget(pending: Pending): boolean {

@@ -149,6 +149,17 @@ describe('the redis shared-data backend', () => {
     expect(await eventually(() => str(a.state.data.get('vm', 'x')?.value) === last && str(b.state.data.get('vm', 'x')?.value) === last)).toBe(true);
   });
 
+  it('sends a write again when Redis was too slow to answer it in time, on a connection that stayed up', async () => {
+    const [a, b] = await fleet(2);
+    b.state.data.get('vm', 'slow');
+    // Redis holds every write command for 2.5 s: longer than a command's 2 s timeout.
+    await redis.client().call('CLIENT', 'PAUSE', '2500', 'WRITE');
+    a.state.data.set('vm', 'slow', text('late but there'), 0);
+    expect(await eventually(() => str(b.state.data.get('vm', 'slow')?.value) === 'late but there', 8000)).toBe(true);
+    expect(await eventually(() => a.state.replication()!.waiting === 0)).toBe(true);
+    expect(a.state.replication()!.connected).toBe(true);
+  }, 15_000);
+
   it('ignores a foreign value under its prefix and a foreign message on its channel, with a warning, and goes on', async () => {
     const [a, b] = await fleet(2);
     const p = `t${prefix - 1}:`;
