@@ -134,7 +134,11 @@ export class ReplicatedSharedData implements SharedDataStore {
    */
   reload(): void {
     for (const [vmId, vm] of this.vms) {
-      for (const sync of vm.keys.values()) sync.version = 0;
+      // A newer version held back for pending writes came from the old Redis too.
+      for (const sync of vm.keys.values()) {
+        sync.version = 0;
+        sync.newer = null;
+      }
       void this.load(vmId, vm);
     }
   }
