@@ -8,8 +8,8 @@
  *   never from Redis: a read costs what it costs with the memory backend.
  * - **Writes** apply to the node's copy at once, with the memory backend's exact CAS (within one
  *   node, CAS is exact as before), and go to Redis in the background (redis-link.ts): a script
- *   gives each accepted write the vm_id's next version and publishes it to every node. Writes of
- *   one key in one turn of the event loop go as one (its last value; `flush`).
+ *   gives each accepted write the vm_id's next version and publishes it to every node. While a
+ *   node's last writes are in flight, its next ones gather, one per key (its last value; `flush`).
  * - **Across nodes, the first write to reach Redis wins.** A write with cas 0 always goes through
  *   (last writer wins, in Redis's order). A write with a CAS goes through only when no other node
  *   wrote the key since the version this node had when its guest read it; otherwise Redis refuses
@@ -43,7 +43,7 @@ interface KeySync {
   version: number;
   /** This node's writes of the key that Redis has not answered (the queued one included). */
   pending: number;
-  /** A write not sent yet: later writes of the key in the same turn of the event loop fold into it. */
+  /** A write not sent yet: later writes of the key fold into it until it goes (`flush`). */
   queued: { value: Uint8Array; base: string } | null;
   /** The newest other version seen while writes were pending: applied once they are answered. */
   newer: { version: number; value: Uint8Array } | null;
@@ -65,6 +65,8 @@ export class ReplicatedSharedData implements SharedDataStore {
   private readonly vms = new Map<string, VmSync>();
   /** Keys with a write queued for the next flush. */
   private unsent: Array<[string, VmSync, string, KeySync]> = [];
+  /** Writes of the last flush not answered yet: the next flush waits for them (see `flush`). */
+  private inFlight = 0;
 
   constructor(private readonly link: ReplicaLink, private readonly options: RedisDataOptions) {
     this.local = new MemorySharedData({ maxBytesPerVm: options.maxBytesPerVm });
@@ -92,24 +94,30 @@ export class ReplicatedSharedData implements SharedDataStore {
     sync.queued = { value: new Uint8Array(value), base };
     sync.pending++;
     this.unsent.push([vmId, vm, key, sync]);
-    if (this.unsent.length === 1) setImmediate(this.flush);
+    if (this.unsent.length === 1 && this.inFlight === 0) setImmediate(this.flush);
     return Status.OK;
   }
 
   /**
-   * Sends the writes of this turn of the event loop, one per key. A rate limit writes its entry on
-   * every request: under load, one write a turn instead of one a request (the Redis backend cost
-   * 1.8× the memory backend's CPU per request without this, 1.23× with it). NB: not on a timer: a
-   * write held even 1 ms let requests alternating between nodes pass the rate limit (the tests of
-   * exactness failed), which a turn does not.
+   * Sends the writes queued since the last flush, one per key (its last value), once the last
+   * flush is answered: at most one flush in flight, as Nagle's algorithm has one segment. At a
+   * low rate each write goes at once, so requests that alternate between nodes see each other's
+   * writes (the tests of exactness); under load the writes of a round trip to the authority fold
+   * into one. A rate limit writes its entry on every request: with one write a request the Redis
+   * backend cost 1.8× the memory backend's CPU per request, with one per turn of the event loop
+   * 1.23×. NB: a timer (1 ms) instead let requests alternating between nodes pass the rate limit.
    */
   private readonly flush = (): void => {
     const unsent = this.unsent;
     this.unsent = [];
+    this.inFlight += unsent.length;
     for (const [vmId, vm, key, sync] of unsent) {
       const q = sync.queued!;
       sync.queued = null;
-      void this.link.write(vmId, key, q.value, q.base).then((answer) => this.answered(vmId, vm, key, sync, answer));
+      void this.link.write(vmId, key, q.value, q.base).then((answer) => {
+        if (--this.inFlight === 0 && this.unsent.length > 0) setImmediate(this.flush);
+        this.answered(vmId, vm, key, sync, answer);
+      });
     }
   };
 
