@@ -280,6 +280,15 @@ describe('edge-gateway', () => {
     }
   });
 
+  it('exits 2 for a --workers that is not a count from 1 to 256 or auto, naming it', async () => {
+    const file = writeConfig('workers.yaml', gatewayYaml('http://127.0.0.1:9000'));
+    for (const workers of ['0', 'two', '1.5']) {
+      expect(await run(['start', '--config', file, '--workers', workers])).toEqual({
+        code: 2, signal: null, stdout: '', stderr: `edge-gateway start: --workers must be a number from 1 to 256 or auto, not "${workers}"\n`,
+      });
+    }
+  });
+
   it('exits 2 when validate or start is given no --config', async () => {
     expect(await run(['validate'])).toEqual({ code: 2, signal: null, stdout: '', stderr: 'edge-gateway validate: --config FILE is required\n' });
     expect(await run(['start'])).toEqual({ code: 2, signal: null, stdout: '', stderr: 'edge-gateway start: --config FILE is required\n' });

@@ -17,12 +17,12 @@ import type { IpcChannel } from './ipc-link.js';
 import { MemorySharedQueues, type SharedQueueStats } from './memory.js';
 
 export class BoxSharedQueues implements SharedQueueStore {
-  /** Items handed to this worker, under the queues it registered (and their ids). */
+  /**
+   * Every queue this worker knows of, with its id: those it registered (with their listeners and
+   * the items handed to it) and those registered elsewhere (unbound: they never get items here).
+   */
   private readonly local: MemorySharedQueues;
-  /** Queues this worker knows of (any worker's registration), by "vm_id\0name": their local id. */
-  private readonly known = new Map<string, number>();
   private readonly byId = new Map<number, { vmId: string; name: string }>();
-  private nextId = 1_000_000;
 
   constructor(maxBytesPerVm: number, private readonly channel: IpcChannel) {
     this.local = new MemorySharedQueues({ maxBytesPerVm });
@@ -32,13 +32,13 @@ export class BoxSharedQueues implements SharedQueueStore {
 
   register(vmId: string, name: string, listener: QueueListener): QueueRegistration {
     const registration = this.local.register(vmId, name, listener);
-    this.remember(vmId, name, registration.id);
+    this.byId.set(registration.id, { vmId, name });
     this.channel.send({ edge: 'sq-register', vmId, name });
     return registration;
   }
 
   resolve(vmId: string, name: string): number | undefined {
-    return this.local.resolve(vmId, name) ?? this.known.get(`${vmId}\0${name}`);
+    return this.local.resolve(vmId, name);
   }
 
   enqueue(queueId: number, data: Uint8Array): typeof Status.OK | typeof Status.NOT_FOUND {
@@ -49,9 +49,7 @@ export class BoxSharedQueues implements SharedQueueStore {
   }
 
   dequeue(queueId: number): Uint8Array | typeof Status.EMPTY | typeof Status.NOT_FOUND {
-    if (!this.byId.has(queueId)) return Status.NOT_FOUND;
-    const item = this.local.dequeue(queueId);
-    return item === Status.NOT_FOUND ? Status.EMPTY : item;
+    return this.local.dequeue(queueId);
   }
 
   stats(): SharedQueueStats[] {
@@ -60,23 +58,22 @@ export class BoxSharedQueues implements SharedQueueStore {
 
   clear(): void {
     this.local.clear();
-    this.known.clear();
     this.byId.clear();
   }
 
   private message(m: HubMessage): void {
     if (m.edge === 'sq-known') {
-      for (const [vmId, name] of m.queues) if (!this.known.has(`${vmId}\0${name}`)) this.remember(vmId, name, this.nextId++);
+      for (const [vmId, name] of m.queues) {
+        if (this.local.resolve(vmId, name) !== undefined) continue;
+        // Known, not registered here: an id in the same space, with no listener bound.
+        const unbound = this.local.register(vmId, name, () => undefined);
+        unbound.unsubscribe();
+        this.byId.set(unbound.id, { vmId, name });
+      }
     } else if (m.edge === 'sq-item') {
       const id = this.local.resolve(m.vmId, m.name);
       // Handed to this worker because it registered the queue: its listener is told.
       if (id !== undefined) this.local.enqueue(id, m.data);
     }
-  }
-
-  /** An id for the queue (an id handed out before stays valid: a guest may hold it). */
-  private remember(vmId: string, name: string, id: number): void {
-    this.known.set(`${vmId}\0${name}`, id);
-    this.byId.set(id, { vmId, name });
   }
 }

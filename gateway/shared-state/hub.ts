@@ -20,6 +20,7 @@
 import type { Update } from './redis-layout.js';
 import type { WriteAnswer } from './replica.js';
 import { entryBytes } from './data-scope.js';
+import { Fifo } from './fifo.js';
 
 export type HubMessage =
   | { edge: 'sd-write'; id: number; node: string; vmId: string; key: string; value: Uint8Array; base: string }
@@ -49,7 +50,7 @@ interface BoxQueue<W> {
   readonly name: string;
   readonly consumers: W[];
   next: number;
-  readonly waiting: Uint8Array[];
+  readonly waiting: Fifo<Uint8Array>;
 }
 
 interface Entry {
@@ -90,7 +91,7 @@ export class Hub<W> {
       const queue = this.queue(m.vmId, m.name);
       if (!queue.consumers.includes(from)) queue.consumers.push(from);
       for (const w of this.transport.workers()) this.transport.send(w, { edge: 'sq-known', queues: [[m.vmId, m.name]] });
-      for (const data of queue.waiting.splice(0)) this.handOut(queue, data);
+      for (let data = queue.waiting.shift(); data !== undefined; data = queue.waiting.shift()) this.handOut(queue, data);
     } else if (m.edge === 'sq-enqueue') {
       this.handOut(this.queue(m.vmId, m.name), m.data);
     } else if (m.edge === 'sd-load') {
@@ -112,7 +113,7 @@ export class Hub<W> {
   private queue(vmId: string, name: string): BoxQueue<W> {
     const key = `${vmId}\0${name}`;
     let queue = this.queues.get(key);
-    if (queue === undefined) this.queues.set(key, (queue = { vmId, name, consumers: [], next: 0, waiting: [] }));
+    if (queue === undefined) this.queues.set(key, (queue = { vmId, name, consumers: [], next: 0, waiting: new Fifo() }));
     return queue;
   }
 

@@ -43,6 +43,8 @@ interface Queue {
   readonly vmId: string;
   readonly name: string;
   readonly stream: string;
+  /** "<vm_id hex> <name hex>": its registry member and announcements. */
+  readonly member: string;
   listener: QueueListener | null;
   /** Items read from the stream, not yet dequeued, their stream ids and their bytes. */
   items: Fifo<Item>;
@@ -58,12 +60,15 @@ interface Queue {
 type StreamReply = Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
 
 export class RedisSharedQueues implements SharedQueueStore {
-  private readonly byName = new Map<string, Queue>();
   private readonly byId = new Map<number, Queue>();
+  /** By "<vm_id hex> <name hex>", the form the channel announces them in. */
+  private readonly byMember = new Map<string, Queue>();
   /** Every registered queue anywhere, as "<vm_id hex> <name hex>". */
   private readonly known = new Set<string>();
   private nextId = 1;
-  private dropped = 0;
+  /** Enqueues dropped (the link's queue full, or Redis refused them), by vm_id. */
+  private readonly dropped = new Map<string, number>();
+  private readonly channel: string;
 
   private readonly claims: NodeJS.Timeout;
 
@@ -75,6 +80,7 @@ export class RedisSharedQueues implements SharedQueueStore {
    */
   constructor(private readonly link: RedisLink, private readonly consumer: string, private readonly warn: (message: string) => void,
     private readonly claimIdleMs: number) {
+    this.channel = queueChannel(link.prefix);
     this.claims = setInterval(() => {
       for (const queue of this.byId.values()) {
         if (queue.listener === null) continue;
@@ -89,7 +95,7 @@ export class RedisSharedQueues implements SharedQueueStore {
     const queue = this.queue(vmId, name);
     const first = queue.listener === null;
     queue.listener = listener;
-    this.known.add(`${hex(vmId)} ${hex(name)}`);
+    this.known.add(queue.member);
     if (first) this.announce(queue);
     return {
       id: queue.id,
@@ -102,33 +108,30 @@ export class RedisSharedQueues implements SharedQueueStore {
    * consumer are kept for it), lists it in the registry and tells the other nodes; then reads.
    */
   private announce(queue: Queue): void {
-    const prefix = this.link.prefix;
-    const member = `${hex(queue.vmId)} ${hex(queue.name)}`;
+    const { member } = queue;
     void this.link.ordered(member.length, `registration of queue ${JSON.stringify(queue.name)}`, async (c: Client) => {
       await c.xgroup('CREATE', queue.stream, GROUP, '0', 'MKSTREAM').catch((err: Error) => {
         if (!/BUSYGROUP/.test(err.message)) throw err;
       });
-      await c.sadd(queueRegistry(prefix), member);
-      await c.publish(queueChannel(prefix), `R ${member}`);
+      await c.sadd(queueRegistry(this.link.prefix), member);
+      await c.publish(this.channel, `R ${member}`);
       return 1;
     }).then(() => this.read(queue));
   }
 
   resolve(vmId: string, name: string): number | undefined {
-    const local = this.byName.get(`${vmId}\0${name}`);
-    if (local !== undefined) return local.id;
-    return this.known.has(`${hex(vmId)} ${hex(name)}`) ? this.queue(vmId, name).id : undefined;
+    const member = `${hex(vmId)} ${hex(name)}`;
+    return this.byMember.get(member)?.id ?? (this.known.has(member) ? this.queue(vmId, name).id : undefined);
   }
 
   enqueue(queueId: number, data: Uint8Array): typeof Status.OK | typeof Status.NOT_FOUND {
     const queue = this.byId.get(queueId);
     if (queue === undefined) return Status.NOT_FOUND;
     const item = Buffer.from(data);
-    const announce = `I ${hex(queue.vmId)} ${hex(queue.name)}`;
     void this.link.ordered(item.length, `enqueue to queue ${JSON.stringify(queue.name)}`, (c: Client) =>
       (c as unknown as { edgeEnqueue(...args: unknown[]): Promise<number> }).edgeEnqueue(
-        queue.stream, item, queueChannel(this.link.prefix), MAX_STREAM_ITEMS, announce))
-      .then((reply) => { if (reply === null) this.dropped++; });
+        queue.stream, item, this.channel, MAX_STREAM_ITEMS, `I ${queue.member}`))
+      .then((reply) => { if (reply === null) this.dropped.set(queue.vmId, (this.dropped.get(queue.vmId) ?? 0) + 1); });
     return Status.OK;
   }
 
@@ -155,7 +158,7 @@ export class RedisSharedQueues implements SharedQueueStore {
     const member = `${match[2]} ${match[3]}`;
     this.known.add(member);
     if (match[1] === 'I') {
-      const queue = this.byName.get(`${Buffer.from(match[2], 'hex').toString('latin1')}\0${Buffer.from(match[3], 'hex').toString('latin1')}`);
+      const queue = this.byMember.get(member);
       if (queue !== undefined && queue.listener !== null) this.read(queue);
     }
   }
@@ -185,26 +188,26 @@ export class RedisSharedQueues implements SharedQueueStore {
       const s = byVm.get(q.vmId) ?? { vmId: q.vmId, bytes: 0, items: 0, dropped: 0 };
       byVm.set(q.vmId, { ...s, bytes: s.bytes + q.bytes, items: s.items + q.items.length });
     }
-    return [...byVm.values()].map((s) => ({ ...s, dropped: this.dropped }));
+    return [...byVm.values()].map((s) => ({ ...s, dropped: this.dropped.get(s.vmId) ?? 0 }));
   }
 
   clear(): void {
     clearInterval(this.claims);
-    this.byName.clear();
     this.byId.clear();
+    this.byMember.clear();
     this.known.clear();
   }
 
   private queue(vmId: string, name: string): Queue {
-    const key = `${vmId}\0${name}`;
-    let queue = this.byName.get(key);
+    const member = `${hex(vmId)} ${hex(name)}`;
+    let queue = this.byMember.get(member);
     if (queue === undefined) {
       queue = {
-        id: this.nextId++, vmId, name, stream: queueStream(this.link.prefix, vmId, name),
+        id: this.nextId++, vmId, name, stream: queueStream(this.link.prefix, vmId, name), member,
         listener: null, items: new Fifo(), held: new Set(), bytes: 0, from: '0', reading: false, again: false,
       };
-      this.byName.set(key, queue);
       this.byId.set(queue.id, queue);
+      this.byMember.set(queue.member, queue);
     }
     return queue;
   }

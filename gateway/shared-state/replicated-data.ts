@@ -67,6 +67,7 @@ export class ReplicatedSharedData implements SharedDataStore {
   private unsent: Array<[string, VmSync, string, KeySync]> = [];
   /** Writes of the last flush not answered yet: the next flush waits for them (see `flush`). */
   private inFlight = 0;
+  private scheduled = false;
 
   constructor(private readonly link: ReplicaLink, private readonly options: RedisDataOptions) {
     this.local = new MemorySharedData({ maxBytesPerVm: options.maxBytesPerVm });
@@ -82,20 +83,29 @@ export class ReplicatedSharedData implements SharedDataStore {
     const status = this.local.set(vmId, key, value, cas);
     if (status !== Status.OK) return status;
     const sync = syncOf(vm, key);
-    const base = cas === 0 ? '' : String(sync.version);
+    // The store's own copy (a later write replaces it, never changes it): no second copy.
+    const stored = this.local.peek(vmId, key)!.value;
     if (sync.queued !== null) {
-      // Folded into the write not sent yet: the other nodes only ever see the last value of a
-      // turn. Its base stays the first's (the later ones followed this node's own write), and it
-      // goes unconditionally when any of them did.
-      sync.queued.value = new Uint8Array(value);
-      if (base === '') sync.queued.base = '';
+      // Folded into the write not sent yet: the other nodes only ever see its last value. Its
+      // base stays the first's (the later ones followed this node's own write), and it goes
+      // unconditionally when any of them did.
+      sync.queued.value = stored;
+      if (cas === 0) sync.queued.base = '';
       return Status.OK;
     }
-    sync.queued = { value: new Uint8Array(value), base };
+    sync.queued = { value: stored, base: cas === 0 ? '' : String(sync.version) };
     sync.pending++;
     this.unsent.push([vmId, vm, key, sync]);
-    if (this.unsent.length === 1 && this.inFlight === 0) setImmediate(this.flush);
+    // While the authority is away nothing answers: the writes go on to the link, whose queue is
+    // bounded (redis-link.ts), rather than gather here without a bound.
+    if (this.inFlight === 0 || !this.link.connected) this.schedule();
     return Status.OK;
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.flush);
   }
 
   /**
@@ -108,6 +118,7 @@ export class ReplicatedSharedData implements SharedDataStore {
    * 1.23×. NB: a timer (1 ms) instead let requests alternating between nodes pass the rate limit.
    */
   private readonly flush = (): void => {
+    this.scheduled = false;
     const unsent = this.unsent;
     this.unsent = [];
     this.inFlight += unsent.length;
@@ -115,7 +126,7 @@ export class ReplicatedSharedData implements SharedDataStore {
       const q = sync.queued!;
       sync.queued = null;
       void this.link.write(vmId, key, q.value, q.base).then((answer) => {
-        if (--this.inFlight === 0 && this.unsent.length > 0) setImmediate(this.flush);
+        if (--this.inFlight === 0 && this.unsent.length > 0) this.schedule();
         this.answered(vmId, vm, key, sync, answer);
       });
     }

@@ -9,6 +9,7 @@ import { Status } from '../../gateway/abi/enums.js';
 import { configSchema } from '../../gateway/config/schema.js';
 import { createSharedState, type SharedState, type SharedStateEvents } from '../../gateway/shared-state/create.js';
 import { vmKeys, updateChannel } from '../../gateway/shared-state/redis-layout.js';
+import { MAX_UNANSWERED_WRITES } from '../../gateway/shared-state/redis-link.js';
 import { eventually } from '../helpers/eventually.js';
 import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from '../helpers/redis-server.js';
 
@@ -204,8 +205,8 @@ describe('the redis shared-data backend through an outage', () => {
         await new Promise((r) => setImmediate(r));
       }
       expect(str(a.data.get('vm', 'k')?.value)).toBe('during-2');
-      // The first waits for Redis in the link; the next two fold into one write behind it.
-      expect(a.replication()!.waiting).toBe(1);
+      // Nothing answers while Redis is away: each turn's write goes on to the link's bounded queue.
+      expect(a.replication()!.waiting).toBe(3);
 
       // Back, empty (no persistence): a replays its writes in order and b reloads. Redis counts
       // from 1 again, so the last write has version 3, older than the 5 b saw before: b must
@@ -223,6 +224,25 @@ describe('the redis shared-data backend through an outage', () => {
       await b.close();
     }
   }, 30_000);
+
+  it('keeps at most MAX_UNANSWERED_WRITES writes waiting for an absent Redis, dropping the oldest and counting them', async () => {
+    const { freePort } = await import('../helpers/redis-server.js');
+    const options = configSchema.parse({ listeners: [{ name: 'l', port: 0 }], sharedState: { backend: 'redis', url: `redis://127.0.0.1:${await freePort()}`, prefix: 'd:' } }).sharedState;
+    const a = createSharedState(options, 'a');
+    try {
+      // A first write goes and is never answered; the next ones must not gather behind it
+      // without a bound, but go on to the link, whose queue is bounded.
+      a.data.set('vm', 'first', text('v'), 0);
+      await new Promise((r) => setImmediate(r));
+      for (let i = 0; i < MAX_UNANSWERED_WRITES + 5; i++) expect(a.data.set('vm', `k${i}`, text('v'), 0)).toBe(Status.OK);
+      await new Promise((r) => setImmediate(r));
+      expect(a.replication()).toEqual({ connected: false, waiting: MAX_UNANSWERED_WRITES, dropped: 6 });
+      // The node's own copy keeps them all.
+      expect(str(a.data.get('vm', 'k0')?.value)).toBe('v');
+    } finally {
+      await a.close();
+    }
+  });
 
   it('serves from its own copy when Redis is not there at start, and replicates once it comes', async () => {
     const { freePort } = await import('../helpers/redis-server.js');
