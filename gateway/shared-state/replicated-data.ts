@@ -67,7 +67,6 @@ export class ReplicatedSharedData implements SharedDataStore {
   private unsent: Array<[string, VmSync, string, KeySync]> = [];
   /** Writes of the last flush not answered yet: the next flush waits for them (see `flush`). */
   private inFlight = 0;
-  private scheduled = false;
 
   constructor(private readonly link: ReplicaLink, private readonly options: RedisDataOptions) {
     this.local = new MemorySharedData({ maxBytesPerVm: options.maxBytesPerVm });
@@ -96,16 +95,11 @@ export class ReplicatedSharedData implements SharedDataStore {
     sync.queued = { value: stored, base: cas === 0 ? '' : String(sync.version) };
     sync.pending++;
     this.unsent.push([vmId, vm, key, sync]);
-    // While the authority is away nothing answers: the writes go on to the link, whose queue is
-    // bounded (redis-link.ts), rather than gather here without a bound.
-    if (this.inFlight === 0 || !this.link.connected) this.schedule();
+    // Nothing in flight: it goes now, before the response that follows it, so a client's next
+    // request to another node meets it there. While the authority is away nothing answers: the
+    // writes go on to the link, whose queue is bounded (redis-link.ts), rather than gather here.
+    if (this.inFlight === 0 || !this.link.connected) this.flush();
     return Status.OK;
-  }
-
-  private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(this.flush);
   }
 
   /**
@@ -117,8 +111,7 @@ export class ReplicatedSharedData implements SharedDataStore {
    * backend cost 1.8× the memory backend's CPU per request, with one per turn of the event loop
    * 1.23×. NB: a timer (1 ms) instead let requests alternating between nodes pass the rate limit.
    */
-  private readonly flush = (): void => {
-    this.scheduled = false;
+  private flush(): void {
     const unsent = this.unsent;
     this.unsent = [];
     this.inFlight += unsent.length;
@@ -126,11 +119,11 @@ export class ReplicatedSharedData implements SharedDataStore {
       const q = sync.queued!;
       sync.queued = null;
       void this.link.write(vmId, key, q.value, q.base).then((answer) => {
-        if (--this.inFlight === 0 && this.unsent.length > 0) this.schedule();
+        if (--this.inFlight === 0 && this.unsent.length > 0) this.flush();
         this.answered(vmId, vm, key, sync, answer);
       });
     }
-  };
+  }
 
   refused(vmId: string, reason: SharedDataRefusal): void {
     this.local.refused(vmId, reason);
