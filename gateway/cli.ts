@@ -5,6 +5,7 @@
  *   edge-gateway start --config FILE [--node-id ID] [--workers N|auto] [--demo-upstream PORT]
  *   edge-gateway validate --config FILE      build everything start builds, bind nothing; exit 2 with every error
  *   edge-gateway schema                      print the JSON Schema of the configuration file
+ *   edge-gateway plugins|swap|canary|promote|rollback|push|keygen|sign …   live plugins (cli-plugins.ts)
  *   edge-gateway --version | --help
  *
  * Exit codes: 0 valid / stopped cleanly; 2 usage errors and a configuration that cannot run
@@ -21,6 +22,7 @@ import { configJsonSchemaText } from './config/json-schema.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import type { GatewayConfig } from './config/schema.js';
 import { startDemoUpstream } from './demo-upstream.js';
+import { PLUGIN_COMMANDS, PLUGIN_HELP, pluginCommand } from './cli-plugins.js';
 import { isGatewayError, type GatewayError } from './errors.js';
 import { Gateway, type ValidationSummary } from './gateway.js';
 import { createLogger, linesWritten, stdoutDestination } from './log.js';
@@ -49,7 +51,7 @@ Options:
       --workers N|auto       processes serving the listeners, over the file's workers (auto: one
                              per core); the primary keeps the admin listener and the signals
       --demo-upstream PORT   also run the demo upstream on 127.0.0.1:PORT (quick start)
-`;
+${PLUGIN_HELP}`;
 
 /** package.json is one level up from gateway/cli.ts, two from dist/gateway/cli.js. */
 function version(): string {
@@ -181,6 +183,8 @@ function workerCount(workers: Workers): number {
 }
 
 async function main(argv: string[]): Promise<number> {
+  const first = argv[0] as (typeof PLUGIN_COMMANDS)[number];
+  if (PLUGIN_COMMANDS.includes(first)) return pluginCommand(first, argv.slice(1));
   let parsed;
   try {
     parsed = parseArgs({

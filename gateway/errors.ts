@@ -28,11 +28,17 @@ export const ErrorCodes = {
   GW_ERR_MODULE_SHA256: { status: 500, doc: 'the module bytes do not match the pinned SHA-256' },
   GW_ERR_MODULE_INVALID: { status: 500, doc: 'the bytes are not a valid WebAssembly module' },
   GW_ERR_MODULE_COMPILE: { status: 500, doc: 'the engine failed to compile valid-looking bytes for another reason (e.g. out of memory); not remembered, a retry may pass' },
+  GW_ERR_MODULE_SIGNATURE: { status: 500, doc: 'the module has no signature where one is required (requireSignature), or its ed25519 signature does not verify against any of modules.trustedKeys' },
+  GW_ERR_MODULE_REGISTRY: { status: 500, doc: 'a module or tag could not be had from the Redis module registry (unreachable, unknown tag, bytes missing or not matching their SHA-256) nor from the local cache directory' },
   GW_ERR_MODULE_OPTIONS: { status: 500, doc: 'createModuleStore was given a maxBytes that is not a positive integer' },
   // Configuration
   GW_ERR_CONFIG_READ: { status: 500, doc: 'the configuration file could not be read' },
   GW_ERR_CONFIG_INVALID: { status: 500, doc: 'the configuration has syntax errors, invalid fields or broken references (each listed with its field)' },
   GW_ERR_CONFIG_UNSUPPORTED: { status: 500, doc: 'the configuration asks for something the schema reserves but this version does not implement yet; the message names the field' },
+  // Plugin administration (admin API and CLI)
+  GW_ERR_ADMIN_UNAUTHORIZED: { status: 401, doc: 'a mutating admin call came without the bearer token of admin.token (or the variable admin.tokenEnv names); with no token configured, changes through the API are off' },
+  GW_ERR_PLUGIN_UNKNOWN: { status: 404, doc: 'an admin call named a plugin the running configuration does not have' },
+  GW_ERR_PLUGIN_CHANGE: { status: 400, doc: 'an admin change is malformed or does not apply (a canary on a service, a promote with no canary, a body that is neither wasm nor JSON); the message says which' },
   // Gateway lifecycle and metrics
   GW_ERR_GATEWAY_DRAINING: { status: 503, doc: 'a reload was asked of a gateway that is draining (stopping): the configuration is not applied' },
   GW_ERR_METRIC_TYPE: { status: 500, doc: 'a guest defined a metric under a name already defined with another type (proxy_define_metric answers INTERNAL_FAILURE)' },

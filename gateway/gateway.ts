@@ -7,10 +7,11 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createAdminServer } from './admin/server.js';
 import { GatewayMetrics } from './admin/metrics.js';
-import type { GatewayConfig } from './config/schema.js';
+import { filterPlugin, type GatewayConfig } from './config/schema.js';
 import { GatewayError } from './errors.js';
 import { abiLogger, createLogger, type Logger } from './log.js';
 import { createModuleStore, type ModuleStore } from './modules/module-store.js';
+import { LivePlugins } from './control/live-plugins.js';
 import { VmPool } from './abi/vm-pool.js';
 import type { RequestFlow } from './proxy/flow.js';
 import { gatewayForeignFunctions } from './proxy/foreign.js';
@@ -58,6 +59,8 @@ export class Gateway {
   /** Shared data and queues, chosen by `sharedState` once for the life of the gateway. */
   readonly sharedState: SharedState;
   private sharedStateClosed: Promise<void> | null = null;
+  /** Live plugin changes (admin API, CLI, watch mode, registry) and what reloads keep of them. */
+  readonly live: LivePlugins;
   private readonly traffic: TrafficObserver;
   private generation!: Generation;
   /** Every generation not yet disposed: each one removes itself when disposed (hooks.disposed). */
@@ -97,6 +100,7 @@ export class Gateway {
       sharedData: () => this.sharedState.stats(),
       sharedQueues: () => this.sharedState.queueStats(),
       replication: () => this.sharedState.replication(),
+      versions: () => this.live.control.versions(),
       recycles: () => this.pool.recycles(),
       listeners: () => this.config.listeners.map((l) => ({ listener: l.name, dropped: this.traffic.connectionsDropped(l.name) })),
       // The clusters of the configuration in force (a reload starts their counts again).
@@ -105,6 +109,7 @@ export class Gateway {
       })),
     });
     this.traffic = new TrafficObserver(this.metrics, this.logger);
+    this.live = new LivePlugins({ store: this.store, logger: this.logger, metrics: this.metrics, config: () => this.config, current: () => this.generation });
     this.pool = new VmPool({
       logger: abiLogger(this.logger),
       sharedData: this.sharedState.data,
@@ -118,7 +123,13 @@ export class Gateway {
   /** Builds the gateway for `config`: modules compiled, plugins and services started. */
   static async create(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
     const gateway = new Gateway(config, options);
-    gateway.generation = await gateway.build(config);
+    try {
+      gateway.generation = await gateway.build(config);
+    } catch (err) {
+      gateway.live.close();
+      throw err;
+    }
+    gateway.live.adopt(gateway.generation);
     return gateway;
   }
 
@@ -130,7 +141,7 @@ export class Gateway {
    */
   static async validate(config: GatewayConfig, options: GatewayOptions = {}): Promise<ValidationSummary> {
     const gateway = await Gateway.create(config, options);
-    const used = new Set([...config.routes.flatMap((r) => r.filters), ...config.services]);
+    const used = new Set([...config.routes.flatMap((r) => r.filters.map(filterPlugin)), ...config.services]);
     const summary: ValidationSummary = {
       plugins: gateway.generation.plugins.size,
       services: config.services.length,
@@ -155,6 +166,7 @@ export class Gateway {
       for (const cluster of g.clusters.values()) cluster.destroy();
     }
     this.generations.clear();
+    this.live.close();
     void this.closeSharedState();
   }
 
@@ -167,7 +179,7 @@ export class Gateway {
 
   private build(config: GatewayConfig): Promise<Generation> {
     return Generation.build(config, {
-      store: this.store,
+      sources: this.live.control,
       pool: this.pool,
       logger: this.logger,
       hooks: {
@@ -220,6 +232,7 @@ export class Gateway {
         metrics: this.metrics.registry,
         notReadyReason: () => this.notReadyReason(),
         plugins: () => this.pluginsReport(),
+        routes: this.live.routes(),
       });
       admin = await listen(this.admin, this.config.admin.port, this.config.admin.address, 'the admin listener');
       // Accept errors (EMFILE) after the bind must not end the process, nor go unheard.
@@ -244,13 +257,9 @@ export class Gateway {
     return null;
   }
 
-  /** What /plugins shows: each plugin, its module and its health. */
+  /** What /plugins shows: each plugin, its versions, modules, health and counters. */
   pluginsReport(): unknown {
-    return [...this.generation.plugins.values()].map((p) => ({
-      name: p.name, rootId: p.config.rootId, vmId: p.config.vmId, module: p.module.name, sha256: p.module.sha256,
-      failurePolicy: p.config.failurePolicy, healthy: p.healthy, reloads: p.reloads, recycles: p.recycles,
-      failure: p.failure?.message ?? null,
-    }));
+    return this.live.control.list();
   }
 
   /**
@@ -258,7 +267,14 @@ export class Gateway {
    * it, and the old one ends with its last request. On any error the old configuration keeps
    * serving and the error is thrown. Listener and admin addresses and sharedState are fixed until restart.
    */
-  async reload(config: GatewayConfig): Promise<void> {
+  reload(config: GatewayConfig): Promise<void> {
+    // One at a time with plugin changes: the new generation starts from the states they leave.
+    const done = this.live.reload(config, () => this.applyReload(config));
+    done.then(() => this.metrics.reloads.inc({ result: 'applied' }), () => this.metrics.reloads.inc({ result: 'rejected' }));
+    return done;
+  }
+
+  private async applyReload(config: GatewayConfig): Promise<void> {
     if (this.isDraining) throw draining();
     // The log level applies at once, so the new plugins' start-up logs already follow it.
     const level = this.logger.level;
@@ -276,10 +292,11 @@ export class Gateway {
     const previous = this.generation;
     this.config = config;
     this.generation = next;
+    this.live.adopt(next);
     previous.retire();
     this.forgetGonePlugins();
     if (JSON.stringify(config.listeners) !== JSON.stringify(previous.config.listeners)
-      || JSON.stringify(config.admin) !== JSON.stringify(previous.config.admin)) {
+      || config.admin.address !== previous.config.admin.address || config.admin.port !== previous.config.admin.port) {
       this.logger.warn('listener and admin addresses changed: they take effect at the next restart');
     }
     if (JSON.stringify(config.sharedState) !== JSON.stringify(previous.config.sharedState)) {
@@ -311,6 +328,7 @@ export class Gateway {
     // off above; wait for those (bounded) so every stream ends before its root context does.
     const settle = Date.now() + 1000;
     while (inflight() > 0 && Date.now() < settle) await new Promise((r) => setTimeout(r, 5));
+    this.live.close();
     for (const g of [...this.generations]) g.dispose();
     await this.closeSharedState();
     if (this.admin !== null) {

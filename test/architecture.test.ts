@@ -59,7 +59,7 @@ function unitOf(path: string): string {
   return relative(gatewayDir, path).replace(/\.js$/, '.ts').split('/')[0];
 }
 
-const LAYERS = ['abi', 'modules', 'shared-state', 'config', 'proxy', 'admin'];
+const LAYERS = ['abi', 'modules', 'shared-state', 'config', 'proxy', 'admin', 'control'];
 const NODE = ['node:crypto', 'node:events', 'node:fs', 'node:fs/promises', 'node:http', 'node:net', 'node:stream', 'node:util'];
 
 /**
@@ -77,6 +77,9 @@ const RULES: Record<string, { packages: string[]; units: string[] }> = {
     units: ['proxy', 'abi', 'modules', 'config', 'errors.ts', 'log.ts'],
   },
   admin: { packages: ['node:http', 'prom-client'], units: ['admin', 'abi', 'errors.ts', 'log.ts'] },
+  // Live plugins: the admin API's changes, canaries, watched files and registry tags, above the
+  // data plane it changes and the module sources it reads.
+  control: { packages: ['node:http', 'node:crypto', 'node:fs/promises', 'zod'], units: ['control', 'proxy', 'modules', 'config', 'admin', 'abi', 'errors.ts', 'log.ts'] },
   // The leaves everyone may import: errors.ts imports nothing; log.ts adapts pino to abi's port.
   'errors.ts': { packages: [], units: [] },
   'log.ts': { packages: ['node:events', 'pino'], units: ['abi', 'errors.ts'] },
@@ -90,7 +93,9 @@ const RULES: Record<string, { packages: string[]; units: string[] }> = {
   // The box of `workers: N`: the primary beside the composition root (admin, hub, signals), the
   // worker's side of it above the gateway it runs.
   workers: { packages: ['node:cluster', 'node:net', 'prom-client'], units: ['workers', 'admin', 'config', 'shared-state', 'errors.ts', 'log.ts', 'gateway.ts'] },
-  'cli.ts': { packages: [...NODE, 'node:os'], units: [...LAYERS, 'errors.ts', 'log.ts', 'gateway.ts', 'demo-upstream.ts', 'workers'] },
+  'cli.ts': { packages: [...NODE, 'node:os'], units: [...LAYERS, 'errors.ts', 'log.ts', 'gateway.ts', 'demo-upstream.ts', 'workers', 'cli-plugins.ts'] },
+  // The admin API's client, the registry's push and signing: no gateway is built.
+  'cli-plugins.ts': { packages: ['node:fs', 'node:util'], units: ['config', 'modules', 'errors.ts'] },
 };
 
 /** What `file` references against its rule, as "file:line → spec". */

@@ -11,6 +11,7 @@ import type { MetricCell, MetricsSink, PluginOrigin } from '../abi/ports.js';
 import { GatewayError } from '../errors.js';
 import { edgeMetrics } from './edge-metrics.js';
 import { memoryMetrics } from './memory-metrics.js';
+import { pluginMetrics, type VersionFigures } from './plugin-metrics.js';
 
 /** One vm_id's shared data: what it holds now, and what was evicted or refused so far. */
 export interface SharedDataFigures {
@@ -37,6 +38,8 @@ export interface MetricsSources {
   clusters?(): Array<{ cluster: string; pending: number; overflows: number; timeouts: number }>;
   /** The Redis backend's link (null or left out: the memory backend, no replication metrics). */
   replication?(): { connected: boolean; waiting: number; dropped: number } | null;
+  /** The module versions plugins run (left out: no per-version metrics). */
+  versions?(): VersionFigures[];
 }
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -57,6 +60,10 @@ export class GatewayMetrics implements MetricsSink {
   readonly filterSeconds: Histogram<'plugin'>;
   readonly localReplies: Counter<'plugin' | 'status'>;
   readonly filterFailures: Counter<'plugin'>;
+  /** Plugin changes (API, CLI, watch, registry) by plugin, kind and result. */
+  readonly pluginChanges: Counter<'plugin' | 'change' | 'result'>;
+  /** Configuration file reloads by result. */
+  readonly reloads: Counter<'result'>;
   private readonly custom = new Map<string, { type: MetricType; cell: MetricCell }>();
   /** The request series of each route, resolved once (requestDone). */
   private readonly routeSeries = new Map<string, { latency: { observe(value: number): void }; byStatus: Map<number, { inc(): void }> }>();
@@ -103,6 +110,9 @@ export class GatewayMetrics implements MetricsSink {
     gauge('edge_gateway_module_cache_bytes', 'bytes', 'Module bytes held by the compiled-module cache');
     memoryMetrics(sources, registers);
     edgeMetrics(sources, registers);
+    const live = pluginMetrics({ versions: () => sources.versions?.() ?? [] }, registers);
+    this.pluginChanges = live.changes;
+    this.reloads = live.reloads;
   }
 
   /**

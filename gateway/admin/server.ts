@@ -11,6 +11,8 @@ export interface AdminSources {
   /** null when ready, else why not (starting, draining…). */
   notReadyReason(): string | null;
   plugins(): unknown;
+  /** Answers the paths it owns (the plugin API) and returns true; false leaves the path to the pages here. */
+  routes?(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
 }
 
 function send(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
@@ -19,6 +21,7 @@ function send(res: ServerResponse, status: number, body: string, type = 'text/pl
 }
 
 async function handle(sources: AdminSources, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (sources.routes !== undefined && await sources.routes(req, res)) return;
   const path = (req.url ?? '/').split('?')[0];
   switch (path) {
     case '/healthz':

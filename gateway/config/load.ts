@@ -56,7 +56,7 @@ function schemaProblems(issues: readonly z.core.$ZodIssue[]): string[] {
  */
 export function parseConfig(doc: unknown, file: string): GatewayConfig {
   const result = configSchema.safeParse(doc, { reportInput: true });
-  const problems = result.success ? crossCheck(result.data) : [...schemaProblems(result.error.issues), ...crossCheck(sectionsOf(doc))];
+  const problems = result.success ? crossCheck({ ...result.data, registry: result.data.modules.registry !== undefined }) : [...schemaProblems(result.error.issues), ...crossCheck(sectionsOf(doc))];
   if (problems.length > 0 || !result.success) throw new ConfigError(file, problems);
   return deepFreeze(result.data);
 }

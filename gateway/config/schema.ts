@@ -68,14 +68,55 @@ export const clusterSchema = z.object({
   http2: z.boolean().default(false).describe('Speak HTTP/2 to the endpoints (required for gRPC callouts)'),
 }).strict();
 
+const sha256Pin = z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits');
+/** A tag of the Redis module registry (`name:channel`, moved by `edge-gateway push`) or a module's sha256. */
+export const registryRefSchema = z.string().regex(/^([A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+|[0-9a-fA-F]{64})$/,
+  'must be a tag "name:channel" (such as "auth:stable") or a module sha256 (64 hex digits)');
+
 export const moduleSourceSchema = z.union([
   z.string().min(1),
-  z.object({ file: z.string().min(1), sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits').optional() }).strict(),
+  z.object({
+    file: z.string().min(1),
+    sha256: sha256Pin.optional(),
+    watch: z.boolean().optional().describe('Swap the plugin to the file\'s new bytes when it changes (debounced; bytes that are not a whole module are never loaded)'),
+    signature: z.string().min(1).optional().describe('File of the detached signature (default: the module file + ".sig", when present)'),
+  }).strict().refine((m) => !(m.watch === true && m.sha256 !== undefined), { message: 'watch and a sha256 pin exclude each other: a pinned file cannot change', path: ['watch'] }),
   z.object({
     url: z.string().regex(/^https?:\/\//, 'must be an http(s) URL'),
-    sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits'),
+    sha256: sha256Pin,
+    signature: z.string().min(1).optional().describe('The detached signature (base64)'),
   }).strict(),
-], { error: 'must be a file path, { file, sha256 } or { url, sha256 } (the pin is required for a URL)' });
+  z.object({ redis: registryRefSchema.describe('A tag of the module registry (modules.registry), followed as it moves, or a sha256') }).strict(),
+], { error: 'must be a file path, { file, sha256?, watch?, signature? }, { url, sha256, signature? } (the pin is required for a URL) or { redis: "name:channel" | sha256 }' });
+
+const percent = z.number().min(0).max(100);
+
+/** What sends a stream to the canary besides its share, and what keeps one client on one version. */
+export const canaryRuleSchema = z.object({
+  percent: percent.default(5).describe('Share of streams sent to the canary, 0-100 (the first of steps when steps are given)'),
+  match: z.object({
+    header: z.object({ name: z.string().min(1), exact: z.string().optional(), regex: z.string().describe('RE2 syntax, matching the whole value').optional() }).strict().optional(),
+    cookie: z.object({ name: z.string().min(1), exact: z.string().optional() }).strict().optional(),
+  }).strict().optional().describe('Streams matching this always go to the canary (the others by percent); a header or cookie with no value given matches when present'),
+  sticky: z.union([
+    z.object({ header: z.string().min(1) }).strict(),
+    z.object({ cookie: z.string().min(1) }).strict(),
+    z.object({ client: z.literal(true) }).strict(),
+  ]).optional().describe('Keeps one client on one version: the share is taken over a hash of this header, cookie or the client address'),
+  rollback: z.object({
+    windowMs: millis.default(10_000).describe('Failure rates are compared over windows of this length'),
+    minStreams: z.number().int().positive().default(20).describe('Canary streams a window needs before it is judged'),
+    margin: z.number().min(0).max(1).default(0.05).describe('Rolled back when the canary\'s failure rate exceeds the stable version\'s by more than this (0.05 = 5 points)'),
+  }).strict().default({ windowMs: 10_000, minStreams: 20, margin: 0.05 }),
+  steps: z.array(percent).min(1).optional().describe('Percents to go through, e.g. [5, 25, 100]; reaching 100 promotes the canary'),
+  holdMs: millis.default(60_000).describe('Time at each step before the next one (with steps)'),
+}).strict();
+
+/** A plugin's second module version for a share of its streams. */
+export const canarySchema = canaryRuleSchema.extend({
+  module: moduleSourceSchema.describe('The canary\'s module'),
+  configuration: guestConfiguration.optional().describe('The canary\'s configuration (default: the plugin\'s)'),
+}).strict();
 
 /**
  * Sandbox limits of one plugin's VM. The budget is the time of one outermost guest call (a
@@ -105,6 +146,8 @@ export const pluginSchema = z.object({
   /** Capability restriction (Envoy's allowed_capabilities): absent allows every hostcall. */
   allowedHostcalls: z.array(z.string().min(1)).optional()
     .describe('Hostcalls (env.proxy_* and WASI names) the module may import; absent allows all, a module importing another is refused'),
+  requireSignature: z.boolean().optional().describe('Refuse this plugin\'s modules unless signed by one of modules.trustedKeys (default: modules.requireSignature)'),
+  canary: canarySchema.optional().describe('A second module version for a share of the streams, rolled back by itself when it fails more than the stable one'),
 }).strict();
 
 const headerMatch = z.object({
@@ -126,7 +169,11 @@ export const routeSchema = z.object({
     headers: z.array(headerMatch).optional(),
   }).strict().default({}).describe('All given conditions must hold; at most one of path, pathPrefix, pathRegex'),
   cluster: name.describe('The cluster requests are forwarded to'),
-  filters: z.array(name).default([]).describe('Plugins run on the request phase in this order, on the response phase in reverse'),
+  filters: z.array(z.union([name, z.object({
+    plugin: name,
+    configuration: guestConfiguration.describe('This route\'s configuration of the plugin: another root context in the plugin\'s VM, never another VM'),
+  }).strict()])).default([])
+    .describe('Plugins run on the request phase in this order, on the response phase in reverse: a name, or { plugin, configuration } for a configuration of this route'),
   /** Largest body a filter may buffer; over it requests get 413 and responses 500. */
   bodyLimitBytes: z.number().int().positive().default(1024 * 1024),
   /** Overrides the cluster's timeoutMs for this route. */
@@ -146,8 +193,24 @@ export const configSchema = z.object({
   node: z.object({ id: z.string().min(1).default('edge-1'), cluster: z.string().default('edge') }).strict().default({ id: 'edge-1', cluster: 'edge' })
     .describe('Answers the node.* / xds.node.* properties'),
   listeners: z.array(listenerSchema).min(1).describe('Public HTTP listeners'),
-  admin: z.object({ address: z.string().default('127.0.0.1'), port: port.default(9901) }).strict().default({ address: '127.0.0.1', port: 9901 })
-    .describe('Admin listener: /healthz /readyz /metrics /plugins'),
+  admin: z.object({
+    address: z.string().default('127.0.0.1'),
+    port: port.default(9901),
+    token: z.string().min(16).optional().describe('Bearer token of the calls that change plugins (better: tokenEnv)'),
+    tokenEnv: z.string().min(1).default('EDGE_GATEWAY_ADMIN_TOKEN').describe('Environment variable holding the bearer token, when token is not given'),
+  }).strict().default({ address: '127.0.0.1', port: 9901, tokenEnv: 'EDGE_GATEWAY_ADMIN_TOKEN' })
+    .describe('Admin listener: /healthz /readyz /metrics /plugins, and the plugin API (changes need the bearer token; with none set they are off)'),
+  modules: z.object({
+    registry: z.object({
+      url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'),
+      prefix: z.string().max(64).regex(/^[^{}\s]*$/, 'must not hold braces or spaces').default('edge:'),
+      cluster: z.boolean().default(false),
+    }).strict().optional().describe('The Redis module registry that `edge-gateway push` writes to and { redis: tag } modules follow'),
+    cacheDir: z.string().min(1).default('.edge-gateway/modules').describe('Where modules from the registry are kept, for a start while Redis is down'),
+    trustedKeys: z.array(z.string().min(1)).default([]).describe('Ed25519 public keys (PEM text or PEM file paths) that module signatures are checked against'),
+    requireSignature: z.boolean().default(false).describe('Refuse every module not signed by one of trustedKeys'),
+  }).strict().default({ cacheDir: '.edge-gateway/modules', trustedKeys: [], requireSignature: false })
+    .describe('Where modules come from and which are trusted'),
   sharedState: z.discriminatedUnion('backend', [
     z.object({ backend: z.literal('memory'), maxBytesPerVm }).strict(),
     z.object({
@@ -182,6 +245,15 @@ export type ClusterConfig = z.output<typeof clusterSchema>;
 export type PluginConfig = z.output<typeof pluginSchema>;
 export type PluginLimits = z.output<typeof pluginLimitsSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
+export type RouteFilterConfig = RouteConfig['filters'][number];
+export type ModuleSourceConfig = z.output<typeof moduleSourceSchema>;
+export type CanaryConfig = z.output<typeof canarySchema>;
+export type CanaryRuleConfig = z.output<typeof canaryRuleSchema>;
+
+/** The plugin a route's filter entry names. */
+export function filterPlugin(entry: RouteFilterConfig): string {
+  return typeof entry === 'string' ? entry : entry.plugin;
+}
 
 /** The JSON Schema of the input document (defaults shown, nothing required that has one). */
 export function configJsonSchema(): Record<string, unknown> {

@@ -7,7 +7,7 @@ import type { z } from 'zod';
 import { compileRegex } from './regex.js';
 import {
   clusterSchema, listenerSchema, nameSchema, pluginSchema, routeSchema,
-  type ClusterConfig, type ListenerConfig, type PluginConfig, type RouteConfig,
+  filterPlugin, type ClusterConfig, type ListenerConfig, type ModuleSourceConfig, type PluginConfig, type RouteConfig,
 } from './schema.js';
 
 /**
@@ -21,6 +21,8 @@ export interface Sections {
   readonly plugins: readonly (PluginConfig | undefined)[];
   readonly services: readonly (string | undefined)[];
   readonly routes: readonly (RouteConfig | undefined)[];
+  /** Whether modules.registry is set (absent: not known, e.g. a rejected modules section). */
+  readonly registry?: boolean;
   /** Names of rejected clusters and plugins: they exist, so references to them are not reported. */
   readonly rejected?: { readonly clusters: ReadonlySet<string>; readonly plugins: ReadonlySet<string> };
 }
@@ -46,6 +48,7 @@ export function sectionsOf(doc: unknown): Sections {
     plugins: itemsOf(d.plugins, pluginSchema, rejected.plugins),
     services: itemsOf(d.services, nameSchema),
     routes: itemsOf(d.routes, routeSchema),
+    registry: (d.modules as { registry?: unknown } | undefined)?.registry !== undefined,
     rejected,
   };
 }
@@ -68,6 +71,12 @@ function checkRegex(source: string, field: string, out: string[]): void {
   }
 }
 
+function checkModule(module: ModuleSourceConfig, field: string, registry: boolean | undefined, out: string[]): void {
+  const file = typeof module === 'string' ? module : 'file' in module ? module.file : null;
+  if (file !== null && !existsSync(file)) out.push(`${field}: GW_ERR_MODULE_READ: file not found: ${file}`);
+  if (typeof module === 'object' && 'redis' in module && registry === false) out.push(`${field}.redis: needs modules.registry (the Redis the tag lives in)`);
+}
+
 export function crossCheck(config: Sections): string[] {
   const out: string[] = [];
   duplicates(config.listeners, 'listeners', out);
@@ -85,10 +94,16 @@ export function crossCheck(config: Sections): string[] {
     ports.set(key, i);
   });
 
+  const services = new Set(config.services);
   config.plugins.forEach((p, i) => {
     if (p === undefined) return;
-    const file = typeof p.module === 'string' ? p.module : 'file' in p.module ? p.module.file : null;
-    if (file !== null && !existsSync(file)) out.push(`plugins[${i}].module: GW_ERR_MODULE_READ: file not found: ${file}`);
+    checkModule(p.module, `plugins[${i}].module`, config.registry, out);
+    if (p.canary === undefined) return;
+    checkModule(p.canary.module, `plugins[${i}].canary.module`, config.registry, out);
+    if (services.has(p.name)) out.push(`plugins[${i}].canary: plugin "${p.name}" runs as a service, which has no streams to split`);
+    const header = p.canary.match?.header;
+    if (header !== undefined && header.exact !== undefined && header.regex !== undefined) out.push(`plugins[${i}].canary.match.header: give at most one of exact, regex`);
+    if (header?.regex !== undefined) checkRegex(header.regex, `plugins[${i}].canary.match.header.regex`, out);
   });
 
   config.services.forEach((s, i) => {
@@ -99,8 +114,9 @@ export function crossCheck(config: Sections): string[] {
     if (r === undefined) return;
     const at = `routes[${i}]`;
     if (!clusters.has(r.cluster)) out.push(`${at}.cluster: unknown cluster "${r.cluster}"`);
-    r.filters.forEach((f, j) => {
-      if (!plugins.has(f)) out.push(`${at}.filters[${j}]: unknown plugin "${f}"`);
+    r.filters.forEach((entry, j) => {
+      const f = filterPlugin(entry);
+      if (!plugins.has(f)) out.push(`${at}.filters[${j}]${typeof entry === 'string' ? '' : '.plugin'}: unknown plugin "${f}"`);
     });
     const { path, pathPrefix, pathRegex, headers } = r.match;
     if ([path, pathPrefix, pathRegex].filter((m) => m !== undefined).length > 1) {

@@ -100,6 +100,8 @@ export interface ModuleStore {
   load(source: ModuleSource): Promise<LoadedModule>;
   /** Compiles bytes already in hand; `name` is used in messages. The store keeps its own copy. */
   compile(bytes: Uint8Array, name: string): Promise<LoadedModule>;
+  /** The module of that sha256 if the cache holds it (a version run before, a module pushed earlier), else null. */
+  cached(sha256: string, name: string): LoadedModule | null;
   /** Counters for metrics; hits, misses and compiles only grow (they survive `clear()`). */
   stats(): ModuleStoreStats;
   /** Forgets cached and failed modules. */
@@ -156,6 +158,13 @@ class LruModuleStore implements ModuleStore {
 
   async compile(bytes: Uint8Array, name: string): Promise<LoadedModule> {
     return this.resolve(sha256Hex(bytes), bytes, name, true);
+  }
+
+  cached(sha256: string, name: string): LoadedModule | null {
+    const entry = this.cache.get(cacheKey(sha256.toLowerCase()));
+    if (entry === undefined) return null;
+    this.hits++;
+    return named(entry, name);
   }
 
   stats(): ModuleStoreStats {

@@ -119,7 +119,9 @@ export class RequestFlow implements ChainOwner, WriterOwner, ExchangeOwner, Resp
   }
 
   run(): void {
-    for (const plugin of this.route.plugins) {
+    for (const filter of this.route.filters) {
+      const plugin = filter.plugin.runtime(filter.variant, this.req);
+      if (plugin === null) continue;
       const slot = new FilterSlot(this.chain, plugin, this.slots.length);
       const stream = plugin.stream(slot);
       if (stream === SKIP) continue;

@@ -9,19 +9,19 @@
  * old clusters during an overlap), and its plugins' roots. Disposing ends them all and tells the
  * owner of the set of generations (`hooks.disposed`), which forgets it.
  */
-import type { GatewayConfig, PluginConfig } from '../config/schema.js';
+import { filterPlugin, type GatewayConfig, type ModuleSourceConfig, type PluginConfig } from '../config/schema.js';
 import { GatewayError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { LoadedModule, ModuleStore } from '../modules/module-store.js';
+import type { LoadedModule } from '../modules/module-store.js';
 import type { PluginPorts } from '../abi/ports.js';
 import type { VmPool } from '../abi/vm-pool.js';
 import { ClusterCallouts } from './callouts.js';
 import { createClusters, type Cluster } from './cluster.js';
 import type { RequestFlow } from './flow.js';
 import { nodeProperties } from './node-properties.js';
-import { PluginRuntime } from './plugin-runtime.js';
+import { LivePlugin, type LiveState } from './live-plugin.js';
 import { Router, compileRoute } from './router.js';
-import type { FlowEnv, NodeInfo, RouteRuntime } from './types.js';
+import type { FlowEnv, NodeInfo, RouteFilter, RouteRuntime } from './types.js';
 
 /** Hooks the generation reports to (metrics and the access log live above the proxy layer). */
 export interface GenerationHooks {
@@ -31,8 +31,28 @@ export interface GenerationHooks {
   disposed(generation: Generation): void;
 }
 
+/** A module as a source gave it: compiled, its pin and signature checked. */
+export interface SourcedModule {
+  readonly module: LoadedModule;
+  /** For /plugins and logs: the file, URL or registry tag it came from. */
+  readonly source: string;
+  /** The trusted key that signed it, or null. */
+  readonly signedBy: string | null;
+}
+
+/**
+ * Where the generation gets its plugins' modules and their live state from (control/): module
+ * sources beyond files and URLs (the registry), signatures, and state kept across reloads.
+ */
+export interface PluginSources {
+  /** Reads, verifies and compiles the module of `source` for `plugin`; rejects with a GatewayError. */
+  load(source: ModuleSourceConfig, plugin: PluginConfig): Promise<SourcedModule>;
+  /** The state `plugin` starts in: kept from the generation before when its entry did not change, else new. */
+  state(plugin: PluginConfig, stable: SourcedModule, canary: SourcedModule | null): LiveState;
+}
+
 export interface GenerationDeps {
-  readonly store: ModuleStore;
+  readonly sources: PluginSources;
   readonly pool: VmPool;
   readonly logger: Logger;
   readonly hooks: GenerationHooks;
@@ -52,13 +72,15 @@ export interface PluginFailure {
 
 const FIELD_BY_CODE: Partial<Record<ErrorCode, string>> = {
   GW_ERR_MODULE_READ: 'module', GW_ERR_MODULE_FETCH: 'module', GW_ERR_MODULE_SHA256: 'module.sha256',
-  GW_ERR_MODULE_INVALID: 'module', GW_ERR_MODULE_COMPILE: 'module', GW_ERR_ABI_VM_START: 'vmConfiguration',
+  GW_ERR_MODULE_INVALID: 'module', GW_ERR_MODULE_COMPILE: 'module', GW_ERR_MODULE_SIGNATURE: 'module', GW_ERR_MODULE_REGISTRY: 'module', GW_ERR_ABI_VM_START: 'vmConfiguration',
   GW_ERR_ABI_CONFIGURE: 'configuration', GW_ERR_ABI_CAPABILITY: 'allowedHostcalls', GW_ERR_ABI_MEMORY: 'limits.memoryMb',
 };
 
-function failure(plugin: PluginConfig, index: number, error: GatewayError): PluginFailure {
+/** `canary`: the failure is the canary's (its module is at `plugins[i].canary.module`). */
+function failure(plugin: PluginConfig, index: number, error: GatewayError, canary = false): PluginFailure {
   const sub = FIELD_BY_CODE[error.code];
-  return { index, plugin: plugin.name, field: sub === undefined ? `plugins[${index}]` : `plugins[${index}].${sub}`, error };
+  const at = `plugins[${index}]${canary ? '.canary' : ''}`;
+  return { index, plugin: plugin.name, field: sub === undefined ? at : `${at}.${sub}`, error };
 }
 
 /** `plugins[2] (deny): GW_ERR_MODULE_SHA256: module deny.wasm does not match …`: one line per failure. */
@@ -83,26 +105,47 @@ export class PluginsError extends GatewayError {
   }
 }
 
-/** The module of every wanted plugin, or why it could not be had; never rejects for a GatewayError. */
-async function loadModules(store: ModuleStore, wanted: ReadonlyArray<{ p: PluginConfig; i: number }>): Promise<Array<LoadedModule | PluginFailure>> {
-  const load = async (k: number): Promise<LoadedModule | PluginFailure> => {
-    const { p, i } = wanted[k];
+/** The module of every wanted plugin and canary, or why it could not be had; never rejects for a GatewayError. */
+async function loadModules(sources: PluginSources, wanted: ReadonlyArray<{ p: PluginConfig; i: number; canary: boolean }>): Promise<Array<SourcedModule | PluginFailure>> {
+  const sourceOf = (k: number): ModuleSourceConfig => (wanted[k].canary ? wanted[k].p.canary!.module : wanted[k].p.module);
+  const load = async (k: number): Promise<SourcedModule | PluginFailure> => {
+    const { p, i, canary } = wanted[k];
     try {
-      return await store.load(typeof p.module === 'string' ? { file: p.module } : p.module);
+      return await sources.load(sourceOf(k), p);
     } catch (err) {
-      if (err instanceof GatewayError) return failure(p, i, err);
+      if (err instanceof GatewayError) return failure(p, i, err, canary);
       throw err;
     }
   };
   // Distinct module sources load in parallel; repeats load after them and so are cache hits,
   // not joins of a compile in flight (which would make the module-cache metrics racy).
-  const source = (k: number): string => JSON.stringify(wanted[k].p.module);
+  const source = (k: number): string => JSON.stringify(sourceOf(k));
   const firsts = await Promise.all(wanted.map((_, k) => (wanted.findIndex((_w, j) => source(j) === source(k)) === k ? load(k) : null)));
   return Promise.all(firsts.map((m, k) => m ?? load(k)));
 }
 
-function isFailure(m: LoadedModule | PluginFailure): m is PluginFailure {
+function isFailure(m: SourcedModule | PluginFailure): m is PluginFailure {
   return 'error' in m;
+}
+
+/** Per plugin, the distinct configurations routes give it, and each route filter's index among them (0: the plugin's own). */
+function routeVariants(config: GatewayConfig): { variants: Map<string, PluginConfig['configuration'][]>; index: (entry: GatewayConfig['routes'][number]['filters'][number]) => number } {
+  const variants = new Map<string, PluginConfig['configuration'][]>();
+  const keys = new Map<string, number>();
+  const index = (entry: GatewayConfig['routes'][number]['filters'][number]): number => {
+    if (typeof entry === 'string') return 0;
+    const key = `${entry.plugin}\0${JSON.stringify(entry.configuration)}`;
+    let i = keys.get(key);
+    if (i === undefined) {
+      const list = variants.get(entry.plugin) ?? [];
+      list.push(entry.configuration);
+      variants.set(entry.plugin, list);
+      keys.set(key, i = list.length);
+    }
+    return i;
+  };
+  for (const route of config.routes) route.filters.forEach(index);
+  return { variants, index };
 }
 
 export class Generation implements FlowEnv {
@@ -113,12 +156,13 @@ export class Generation implements FlowEnv {
   private disposed = false;
 
   private constructor(readonly config: GatewayConfig, readonly clusters: Map<string, Cluster>,
-    readonly plugins: Map<string, PluginRuntime>, private readonly callouts: ClusterCallouts, private readonly deps: GenerationDeps) {
+    readonly plugins: Map<string, LivePlugin>, private readonly callouts: ClusterCallouts, private readonly deps: GenerationDeps,
+    variantIndex: (entry: GatewayConfig['routes'][number]['filters'][number]) => number) {
     this.node = config.node;
     this.router = new Router(config.routes.map((route) => compileRoute<RouteRuntime>(route, {
       name: route.name,
       cluster: clusters.get(route.cluster)!,
-      plugins: route.filters.map((f) => plugins.get(f)!),
+      filters: route.filters.map((f): RouteFilter => ({ plugin: plugins.get(filterPlugin(f))!, variant: variantIndex(f) })),
       bodyLimit: route.bodyLimitBytes,
       timeoutMs: route.timeoutMs ?? clusters.get(route.cluster)!.timeoutMs,
     })));
@@ -131,24 +175,29 @@ export class Generation implements FlowEnv {
    * stopped again, so on failure nothing of the generation is left running.
    */
   static async build(config: GatewayConfig, deps: GenerationDeps): Promise<Generation> {
-    const used = new Set([...config.routes.flatMap((r) => r.filters), ...config.services]);
-    const wanted = config.plugins.map((p, i) => ({ p, i })).filter(({ p }) => used.has(p.name));
-    const modules = await loadModules(deps.store, wanted);
+    const used = new Set([...config.routes.flatMap((r) => r.filters.map(filterPlugin)), ...config.services]);
+    const plugged = config.plugins.map((p, i) => ({ p, i, canary: false })).filter(({ p }) => used.has(p.name));
+    const wanted = [...plugged, ...plugged.filter(({ p }) => p.canary !== undefined).map((w) => ({ ...w, canary: true }))];
+    const loaded = await loadModules(deps.sources, wanted);
+    const canaryOf = new Map(wanted.map((w, k) => [w, loaded[k]] as const).filter(([w]) => w.canary).map(([w, m]) => [w.p.name, m]));
+    const { variants, index } = routeVariants(config);
     const clusters = createClusters(config.clusters, deps.logger);
     // A callout made from on_vm_start or on_configure already goes to these clusters: there is no
     // current generation at the first start, and at a reload the old one may lack them.
     const callouts = new ClusterCallouts(clusters, deps.logger);
     const ports: PluginPorts = { callouts, properties: nodeProperties(config.node) };
-    const plugins = new Map<string, PluginRuntime>();
+    const plugins = new Map<string, LivePlugin>();
     const failures: PluginFailure[] = [];
     try {
-      wanted.forEach(({ p, i }, k) => {
-        const module = modules[k];
-        if (isFailure(module)) {
-          failures.push(module);
+      plugged.forEach(({ p, i }, k) => {
+        const module = loaded[k];
+        const canary = canaryOf.get(p.name) ?? null;
+        const problems = [module, canary].filter((m): m is PluginFailure => m !== null && isFailure(m));
+        if (problems.length > 0 || isFailure(module) || (canary !== null && isFailure(canary))) {
+          failures.push(...problems);
           return;
         }
-        const runtime = new PluginRuntime(p, module, deps.pool, deps.logger, ports);
+        const runtime = new LivePlugin(p, deps.sources.state(p, module, canary), variants.get(p.name) ?? [], { pool: deps.pool, logger: deps.logger, ports });
         try {
           runtime.start();
         } catch (err) {
@@ -165,11 +214,16 @@ export class Generation implements FlowEnv {
       for (const cluster of clusters.values()) cluster.destroy();
       throw err;
     }
-    return new Generation(config, clusters, plugins, callouts, deps);
+    return new Generation(config, clusters, plugins, callouts, deps, index);
   }
 
   done(flow: RequestFlow): void {
     this.inflight--;
+    // Each module version's counters (the canary's rollback compares them).
+    for (const slot of flow.slots) {
+      const name = slot.plugin.name;
+      slot.plugin.stats.ended(slot.timeMs / 1000, flow.localReplyBy === name ? flow.status : 0, flow.failedFilter === name);
+    }
     this.deps.hooks.requestDone(flow);
     if (this.retired && this.inflight === 0) this.dispose();
   }

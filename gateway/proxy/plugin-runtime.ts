@@ -16,6 +16,10 @@
  * The pool tells the runtime of a recycle and of a VM failure through the RootEvents it was given
  * at start, until the runtime stops: a stopped runtime is not told and not kept alive by the VM.
  * The runtime's ports (its generation's callouts and node properties) go with its root.
+ *
+ * Retiring (a module swap, a configuration change, a canary ending): `retire()` stops the runtime
+ * at once when none of its streams runs, else when the last of them ends, so that streams in
+ * flight finish on the version they started on.
  */
 import type { RootContext, StreamContext } from '../abi/context.js';
 import type { PluginPorts, StreamHost } from '../abi/ports.js';
@@ -25,6 +29,7 @@ import type { PluginConfig } from '../config/schema.js';
 import type { FilterSlot } from './filter-slot.js';
 import type { Logger } from '../log.js';
 import type { LoadedModule } from '../modules/module-store.js';
+import { VersionStats } from './version-stats.js';
 
 /** The filter is not installed on this stream (fail-open after a failure). */
 export const SKIP = 0;
@@ -64,6 +69,9 @@ export class PluginRuntime {
    * policy instead, so that a failing filter never hangs a client.
    */
   private readonly paused = new Set<FilterSlot>();
+  /** Streams started here and not yet ended. */
+  private active = 0;
+  private retiring = false;
   private backoffMs = 0;
   private nextReloadAt = 0;
   private failedAt = 0;
@@ -74,7 +82,9 @@ export class PluginRuntime {
   };
 
   constructor(readonly config: PluginConfig, readonly module: LoadedModule, private readonly pool: VmPool,
-    private readonly logger: Logger, private readonly ports: PluginPorts = {}) {
+    private readonly logger: Logger, private readonly ports: PluginPorts = {},
+    /** The counters of the module version this runtime is part of (shared by its route configurations). */
+    readonly stats: VersionStats = new VersionStats()) {
     this.name = config.name;
     this.recycleBytes = recycleBytes(config);
   }
@@ -121,6 +131,11 @@ export class PluginRuntime {
    * last stream there.
    */
   streamEnded(stream: StreamContext): void {
+    if (--this.active === 0 && this.retiring) {
+      this.stop();
+      this.pool.streamEnded(stream.vm);
+      return;
+    }
     const root = this.root;
     if (stream.root !== root) {
       this.pool.streamEnded(stream.vm);
@@ -151,6 +166,7 @@ export class PluginRuntime {
 
   private onFailure(failure: VmFailure): void {
     this.failure = failure;
+    this.stats.vmFailed(failure.code);
     const now = Date.now();
     if (now - this.failedAt > HEALTHY_RESET_MS) this.backoffMs = 0;
     this.failedAt = now;
@@ -182,9 +198,15 @@ export class PluginRuntime {
 
   /** A stream context for a new request, or SKIP / REJECT per the failure policy. */
   stream(host: StreamHost): StreamContext | typeof SKIP | typeof REJECT {
-    if (this.failure !== null && !this.recover()) return this.config.failurePolicy === 'open' ? SKIP : REJECT;
+    if (this.failure !== null && !this.recover()) {
+      this.stats.started(true);
+      return this.config.failurePolicy === 'open' ? SKIP : REJECT;
+    }
     const root = this.root!;
-    return root.vm.createStream(root, host);
+    const stream = root.vm.createStream(root, host);
+    this.stats.started(false);
+    this.active++;
+    return stream;
   }
 
   private recover(): boolean {
@@ -201,6 +223,12 @@ export class PluginRuntime {
       this.nextReloadAt = Date.now() + this.backoffMs;
       return false;
     }
+  }
+
+  /** No new stream comes here: stop now, or when the last stream running here ends. */
+  retire(): void {
+    this.retiring = true;
+    if (this.active === 0) this.stop();
   }
 
   stop(): void {

@@ -1,17 +1,23 @@
 /** What the request flow needs from the gateway around it: its route, and hooks for the end. */
 import type { Cluster } from './cluster.js';
-import type { PluginRuntime } from './plugin-runtime.js';
+import type { LivePlugin } from './live-plugin.js';
 import type { RequestFlow } from './flow.js';
 
 /** A route as the data plane runs it: its cluster and filter chain resolved. */
 export interface RouteRuntime {
   readonly name: string;
   readonly cluster: Cluster;
-  readonly plugins: readonly PluginRuntime[];
+  /** The filter chain: each plugin, and which of its configurations this route runs (0: the plugin's own). */
+  readonly filters: readonly RouteFilter[];
   /** Largest body a filter may buffer (413 for requests, 500 for responses beyond it). */
   readonly bodyLimit: number;
   /** headersTimeout and bodyTimeout of the upstream request. */
   readonly timeoutMs: number;
+}
+
+export interface RouteFilter {
+  readonly plugin: LivePlugin;
+  readonly variant: number;
 }
 
 export interface NodeInfo {

@@ -425,6 +425,7 @@ describe('/metrics', () => {
     const e = await scrape(gw);
     const ours = [...e.type.keys()].filter((n) => n.startsWith('edge_gateway_')).sort();
     expect(ours.map((n) => `${n} ${e.type.get(n)}: ${e.help.get(n)}`)).toEqual([
+      'edge_gateway_config_reloads_total counter: Reloads of the configuration file (SIGHUP), by result (applied, rejected)',
       'edge_gateway_connections_dropped_total counter: Connections a listener closed at accept because it had maxConnections open',
       'edge_gateway_filter_failures_total counter: Requests that failed because of a filter: its VM failed during the request, its failure policy answered 503 after an earlier failure, or it reset the stream',
       'edge_gateway_filter_seconds histogram: Time spent in one filter\'s callbacks during one request, by plugin',
@@ -434,6 +435,14 @@ describe('/metrics', () => {
       'edge_gateway_module_cache_hits_total counter: Module loads answered by the compiled-module cache',
       'edge_gateway_module_cache_misses_total counter: Module loads that compiled, joined a compile in flight, or met a remembered invalid module',
       'edge_gateway_module_compiles_total counter: WebAssembly.compile calls',
+      'edge_gateway_plugin_changes_total counter: Changes to a plugin (swap, configure, enable, disable, canary, promote, rollback, watch, registry), by result (applied, rejected)',
+      'edge_gateway_plugin_module_info gauge: The module each plugin runs: 1 per plugin, role (stable, canary) and module sha256',
+      'edge_gateway_plugin_version_budget_overruns_total counter: Guest calls of a module version stopped by the CPU budget',
+      'edge_gateway_plugin_version_failed_streams_total counter: Streams a module version failed: refused by its failure policy, trapped or over budget, or answered 5xx by it',
+      'edge_gateway_plugin_version_filter_seconds_total counter: Time spent in a module version\'s callbacks',
+      'edge_gateway_plugin_version_local_replies_total counter: Local replies of a module version, by status class',
+      'edge_gateway_plugin_version_streams_total counter: Streams started on a module version of a plugin',
+      'edge_gateway_plugin_version_traps_total counter: VM failures of a module version other than the CPU budget (traps, stack overflow, proc_exit)',
       'edge_gateway_request_duration_seconds histogram: Time from the start of a request to the end of its response, by route ("" when no route matched)',
       'edge_gateway_requests_total counter: Requests answered, by route ("" when no route matched) and status (0 when the client left before a response)',
       'edge_gateway_shared_data_bytes gauge: Shared data held per vm_id as counted against sharedState.maxBytesPerVm (keys + values + 384 bytes per entry)',

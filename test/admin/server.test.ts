@@ -214,17 +214,21 @@ describe('the admin listener', () => {
       name: 'stamp', rootId: 'stamper', vmId: 'vm-a', module: stamp, sha256: sha(stamp),
       failurePolicy: 'closed', healthy: true, reloads: 0, recycles: 0, failure: null,
     };
-    expect(await before.json()).toEqual([
-      stampEntry,
+    const listed = await before.json() as Array<Record<string, unknown>>;
+    expect(listed).toMatchObject([
+      { ...stampEntry, enabled: true, canary: null, stable: { sha256: sha(stamp), source: stamp, signedBy: null, healthy: true, counters: { streams: 0 } } },
       { name: 'trap', rootId: '', vmId: '', module: trap, sha256: sha(trap), failurePolicy: 'open', healthy: true, reloads: 0, recycles: 0, failure: null },
     ]);
 
     // Fail-open: the trap costs the filter, the request passes.
     expect((await fetch(`${gw.url}/x`)).status).toBe(200);
     const after = await fetch(`${gw.adminUrl}/plugins`);
-    expect(await after.json()).toEqual([
-      stampEntry,
-      { name: 'trap', rootId: '', vmId: '', module: trap, sha256: sha(trap), failurePolicy: 'open', healthy: false, reloads: 0, recycles: 0, failure: 'trap: unreachable' },
+    expect(await after.json()).toMatchObject([
+      { ...stampEntry, stable: { counters: { streams: 1, failed: 0 } } },
+      {
+        name: 'trap', rootId: '', vmId: '', module: trap, sha256: sha(trap), failurePolicy: 'open', healthy: false, reloads: 0, recycles: 0, failure: 'trap: unreachable',
+        stable: { counters: { streams: 1, failed: 1, traps: 1 } },
+      },
     ]);
   });
 

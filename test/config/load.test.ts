@@ -73,7 +73,7 @@ describe('loading a configuration file', () => {
       name: 'api', match: { pathPrefix: '/api', host: '*.example.com', methods: ['GET', 'POST'] }, cluster: 'backend',
       filters: ['stamp'], bodyLimitBytes: 1048576,
     });
-    expect(fromYaml.admin).toEqual({ address: '127.0.0.1', port: 9901 });
+    expect(fromYaml.admin).toEqual({ address: '127.0.0.1', port: 9901, tokenEnv: 'EDGE_GATEWAY_ADMIN_TOKEN' });
   });
 
   it('returns a deeply frozen configuration', () => {

@@ -17,7 +17,8 @@ describe('the configuration schema', () => {
         name: 'public', address: '0.0.0.0', port: 8080, normalizePath: true, mergeSlashes: true, escapedSlashes: 'keep',
         headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, bodyTimeoutMs: 60_000, idleTimeoutMs: 65_000, maxRequestHeaders: 100, maxConnections: 10_000,
       }],
-      admin: { address: '127.0.0.1', port: 9901 },
+      admin: { address: '127.0.0.1', port: 9901, tokenEnv: 'EDGE_GATEWAY_ADMIN_TOKEN' },
+      modules: { cacheDir: '.edge-gateway/modules', trustedKeys: [], requireSignature: false },
       sharedState: { backend: 'memory', maxBytesPerVm: 16 * 1024 * 1024 },
       log: { level: 'info' },
       workers: 1,
@@ -32,7 +33,7 @@ describe('the configuration schema', () => {
   it('fills the defaults inside partly given sections', () => {
     const config = configSchema.parse({ ...minimal, node: { id: 'n1' }, admin: { port: 0 }, log: {} });
     expect(config.node).toEqual({ id: 'n1', cluster: 'edge' });
-    expect(config.admin).toEqual({ address: '127.0.0.1', port: 0 });
+    expect(config.admin).toEqual({ address: '127.0.0.1', port: 0, tokenEnv: 'EDGE_GATEWAY_ADMIN_TOKEN' });
     expect(config.log).toEqual({ level: 'info' });
   });
 
@@ -102,7 +103,7 @@ describe('the configuration schema', () => {
 
   it('accepts a module as a path, as { file, sha256 } or as { url, sha256 } and rejects anything else', () => {
     const sha256 = 'ab'.repeat(32);
-    const union = 'must be a file path, { file, sha256 } or { url, sha256 } (the pin is required for a URL)';
+    const union = 'must be a file path, { file, sha256?, watch?, signature? }, { url, sha256, signature? } (the pin is required for a URL) or { redis: "name:channel" | sha256 }';
     expect(pluginSchema.parse({ name: 'p', module: { file: 'x.wasm', sha256 } }).module).toEqual({ file: 'x.wasm', sha256 });
     expect(pluginSchema.parse({ name: 'p', module: { url: 'https://h/x.wasm', sha256 } }).module).toEqual({ url: 'https://h/x.wasm', sha256 });
     expect(issues({ ...minimal, plugins: [{ name: 'p', module: 7 }, { name: 'q', module: { file: 'x.wasm', sha256: 'abc' } }] })).toEqual([

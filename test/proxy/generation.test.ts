@@ -3,6 +3,8 @@
  * is disposed when its last request ends and tells its owner, and while both run each request's
  * callouts and node properties come from the configuration it started on (design invariant 4).
  */
+import { ModuleSources } from '../../gateway/control/module-sources.js';
+import { VersionStats } from '../../gateway/proxy/version-stats.js';
 import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { VmPool } from '../../gateway/abi/vm-pool.js';
@@ -102,8 +104,13 @@ describe('a generation retiring', () => {
     const logger = createLogger('error');
     const pool = new VmPool({ logger: abiLogger(logger) });
     const disposed: Generation[] = [];
+    const sources = new ModuleSources(createModuleStore(), config.modules);
     const generation = await Generation.build(config, {
-      store: createModuleStore(), pool, logger,
+      sources: {
+        load: (source, plugin) => sources.load(source, plugin),
+        state: (plugin, stable) => ({ enabled: true, stable: { ...stable, configuration: plugin.configuration, stats: new VersionStats() }, canary: null }),
+      },
+      pool, logger,
       hooks: { requestDone: () => undefined, upstreamError: () => undefined, disposed: (g) => disposed.push(g) },
     });
     const [vm] = pool.vms();
