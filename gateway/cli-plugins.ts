@@ -140,6 +140,9 @@ async function callAdmin(values: Values, req: Request): Promise<{ status: number
     method: req.method,
     headers: { ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...(json ? { 'content-type': 'application/json' } : {}), ...req.headers },
     body: req.body === undefined ? undefined : json ? JSON.stringify(req.body) : Buffer.from(req.body as Uint8Array),
+  }).catch((err: Error) => {
+    const cause = (err.cause as { code?: string; message?: string } | undefined);
+    throw new Error(`cannot reach the admin API at ${base} (--admin URL or $EDGE_GATEWAY_ADMIN): ${cause?.code ?? cause?.message ?? err.message}`);
   });
   const text = await res.text();
   try {

@@ -11,7 +11,8 @@ import { canaryRuleSchema, moduleSourceSchema, type CanaryRuleConfig, type Modul
 import { GatewayError } from '../errors.js';
 
 export type ModuleChange =
-  | { readonly bytes: Uint8Array; readonly signature?: string | null }
+  /** `name`: where the bytes came from, for /plugins and logs (default: an admin upload). */
+  | { readonly bytes: Uint8Array; readonly signature?: string | null; readonly name?: string }
   | { readonly source: ModuleSourceConfig; readonly signature?: string | null }
   | { readonly sha256: string; readonly signature?: string | null };
 

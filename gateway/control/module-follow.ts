@@ -51,7 +51,7 @@ export class ModuleFollow {
 
   private fileChanged(name: string, file: string, bytes: Uint8Array): void {
     void readDetachedSignature(file)
-      .then((signature) => this.control.swap(name, { bytes, signature }, 'watch'))
+      .then((signature) => this.control.swap(name, { bytes, signature, name: file }, 'watch'))
       // Refused: logged and counted by the swap; the running version keeps serving.
       .catch(() => undefined);
   }

@@ -220,7 +220,7 @@ export class PluginControl implements PluginSources {
   private async resolve(live: LivePlugin, module: ModuleChange): Promise<SourcedModule> {
     const { sources } = this.deps;
     const signature = 'signature' in module ? module.signature ?? null : null;
-    if ('bytes' in module) return sources.fromBytes(module.bytes, `admin upload to ${live.name}`, signature, live.config);
+    if ('bytes' in module) return sources.fromBytes(module.bytes, module.name ?? `admin upload to ${live.name}`, signature, live.config);
     if ('source' in module) {
       const found = await sources.load(module.source, live.config);
       // A signature sent with the request stands for a file or URL that has none beside it.

@@ -3,7 +3,8 @@
  * that each run the whole gateway on the shared listeners (the cluster hands connections out),
  * and owns what is one per box:
  * - the admin listener: /metrics is every worker's metrics summed (prom-client's
- *   AggregatorRegistry), /readyz is ready once every worker is, /plugins is a worker's report;
+ *   AggregatorRegistry), /readyz is ready once every worker is, the plugin API's reads are a
+ *   worker's answer and its changes go to every worker (answered once all have applied them);
  * - shared data and shared queues of the memory backend (hub.ts): the workers replicate shared
  *   data through it, so a rate limit is exact across them, and it hands each queue item to a
  *   worker that registered the queue (with Redis, each worker talks to Redis itself);
@@ -16,6 +17,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { AggregatorRegistry } from 'prom-client';
 import { createAdminServer } from '../admin/server.js';
+import { isPluginPath, readCall, sendAnswer, type AdminAnswer, type AdminCall } from '../control/admin-api.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { Hub, isHubMessage } from '../shared-state/hub.js';
@@ -42,7 +44,7 @@ export async function runPrimary(config: GatewayConfig, count: number, logger: L
   let finish: (code: number) => void = () => undefined;
   const stopped = new Promise<number>((r) => { finish = r; });
   let nextQuestion = 1;
-  const answers = new Map<number, (report: unknown) => void>();
+  const answers = new Map<number, (answer: AdminAnswer) => void>();
   /** "edge-gateway started" went out (once, when every worker first served). */
   let announced = false;
 
@@ -78,8 +80,8 @@ export async function runPrimary(config: GatewayConfig, count: number, logger: L
       ready.add(index);
       listeners = m.listeners;
       if (ready.size === count && !announced) announce();
-    } else if (m.edge === 'plugins') {
-      answers.get(m.id)?.(m.report);
+    } else if (m.edge === 'admin') {
+      answers.get(m.id)?.(m.answer);
       answers.delete(m.id);
     }
   };
@@ -88,17 +90,36 @@ export async function runPrimary(config: GatewayConfig, count: number, logger: L
   const admin = createAdminServer({
     metrics: { metrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType },
     notReadyReason: () => (stopping ? 'draining' : ready.size < count ? `starting (${ready.size} of ${count} workers ready)` : null),
-    plugins: () => askPlugins(),
+    plugins: () => [],
+    routes: async (req, res) => {
+      if (!isPluginPath((req.url ?? '/').split('?')[0])) return false;
+      sendAnswer(res, await forward(await readCall(req)));
+      return true;
+    },
   });
-  const askPlugins = (): Promise<unknown> => {
-    const worker = [...workers.values()].find((w) => w.isConnected());
-    if (worker === undefined) return Promise.resolve([]);
+  const ask = (worker: Worker, call: AdminCall, ms: number): Promise<AdminAnswer> => {
     const id = nextQuestion++;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => { answers.delete(id); resolve([]); }, 2000);
-      answers.set(id, (report) => { clearTimeout(timer); resolve(report); });
-      worker.send({ edge: 'plugins?', id } satisfies ControlMessage);
+      const timer = setTimeout(() => {
+        answers.delete(id);
+        resolve({ status: 504, body: { error: 'GW_ERR_PLUGIN_CHANGE', message: `worker ${worker.id} did not answer within ${ms} ms` } });
+      }, ms);
+      answers.set(id, (answer) => { clearTimeout(timer); resolve(answer); });
+      worker.send({ edge: 'admin?', id, call } satisfies ControlMessage);
     });
+  };
+  /**
+   * Reads go to one worker (each runs the same plugins); changes to every worker, answered with the
+   * first worker's answer when all agree, else 500 with each worker's (one refused what another took).
+   */
+  const forward = async (call: AdminCall): Promise<AdminAnswer> => {
+    const live = [...workers.values()].filter((w) => w.isConnected());
+    const reading = call.method === 'GET' || call.method === 'HEAD';
+    if (live.length === 0) return { status: 503, body: { error: 'GW_ERR_GATEWAY_DRAINING', message: 'no worker is running' } };
+    const got = await Promise.all((reading ? live.slice(0, 1) : live).map((w) => ask(w, call, reading ? 2000 : 60_000)));
+    if (got.every((a) => a.status === got[0].status)) return got[0];
+    const refused = got.find((a) => a.status !== 200)!;
+    return { status: 500, body: { ...(refused.body as object), message: `the workers answered differently: ${got.map((a, i) => `worker ${i}: ${a.status}`).join(', ')}`, workers: got } };
   };
   await new Promise<void>((resolve, reject) => {
     admin.once('error', reject);

@@ -1,7 +1,7 @@
 /**
  * A worker of a box (primary.ts): the whole gateway on the listeners the cluster shares, without
  * an admin listener of its own. It tells the primary when it serves, lends its metrics registry
- * to the primary's aggregate, answers /plugins for it, and with the memory backend replicates
+ * to the primary's aggregate, answers the plugin API's calls the primary forwards, and with the memory backend replicates
  * shared data through the primary (ipc-link.ts).
  */
 import cluster from 'node:cluster';
@@ -31,7 +31,9 @@ export function announceWorker(gateway: Gateway, bound: BoundAddresses): void {
   new AggregatorRegistry();
   AggregatorRegistry.setRegistries([gateway.metrics.registry]);
   process.on('message', (m: unknown) => {
-    if (isControl(m) && m.edge === 'plugins?') process.send!({ edge: 'plugins', id: m.id, report: gateway.pluginsReport() } satisfies ControlMessage);
+    if (isControl(m) && m.edge === 'admin?') {
+      void gateway.live.call(m.call).then((answer) => process.send!({ edge: 'admin', id: m.id, answer } satisfies ControlMessage));
+    }
   });
   const listeners = Object.fromEntries([...bound.listeners].map(([n, a]) => [n, `${a.address}:${a.port}`]));
   process.send!({ edge: 'ready', listeners } satisfies ControlMessage);

@@ -57,7 +57,8 @@ describe('the plugin API of the admin listener', () => {
 
   it('refuses a change without the bearer token, with a wrong one, and when no token is configured', async () => {
     const gw = await gatewayWith();
-    for (const headers of [{}, { authorization: 'Bearer wrong-token-0123456789ab' }, { authorization: TOKEN }]) {
+    const attempts: Array<Record<string, string>> = [{}, { authorization: 'Bearer wrong-token-0123456789ab' }, { authorization: TOKEN }];
+    for (const headers of attempts) {
       const res = await call(gw, 'PUT', '/plugins/stamp/module', V2, headers);
       expect(res.status).toBe(401);
       expect(await res.json()).toEqual({ error: 'GW_ERR_ADMIN_UNAUTHORIZED', message: 'this call needs "Authorization: Bearer <token>" with the admin token' });

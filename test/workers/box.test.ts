@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/eventually.js';
 import { GatewayProcess, writeConfigFile } from '../helpers/gateway-process.js';
+import { stampVersion } from '../helpers/versions.js';
 import { guestWat, watToBytes } from '../helpers/wat.js';
 
 /** Answers 200 with the node.id property of the process that ran it (workers are "<id>-<index>"). */
@@ -196,5 +197,47 @@ describe('a box whose workers cannot start', () => {
     expect(await gw.exited).toEqual({ code: 2, signal: null });
     expect(gw.stderr).toMatch(/plugins\[0\] \(junk\): GW_ERR_MODULE_INVALID: module .*junk\.wasm is not valid WebAssembly/);
     expect(gw.lines.filter((l) => l.msg === 'a worker exited before it served: stopping the box').length).toBeGreaterThanOrEqual(1);
+  }, 30_000);
+});
+
+describe('the plugin API of a box', () => {
+  it('applies a swap in every worker and answers once all have, and reads from one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edge-gw-box-swap-'));
+    const v1 = join(dir, 'v1.wasm');
+    writeFileSync(v1, stampVersion('version-one!'));
+    const upstream = createServer((_req, res) => res.end('ok\n'));
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const token = 'box-token-0123456789abcdef';
+    const box = await GatewayProcess.start(writeConfigFile({
+      workers: 2,
+      admin: { address: '127.0.0.1', port: 0, token },
+      clusters: [{ name: 'backend', endpoints: [`http://127.0.0.1:${(upstream.address() as { port: number }).port}`] }],
+      plugins: [{ name: 'stamp', module: v1 }],
+      routes: [{ name: 'api', cluster: 'backend', filters: ['stamp'] }],
+    }));
+    try {
+      const res = await fetch(`${box.adminUrl}/plugins/stamp/module`, {
+        method: 'PUT', body: Buffer.from(stampVersion('version-two!')), headers: { authorization: `Bearer ${token}`, 'content-type': 'application/wasm' },
+      });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ name: 'stamp', stable: { source: 'admin upload to stamp' } });
+      // New connections land on either worker: every one of them serves the new version.
+      const seen = new Set<string | null>();
+      for (let i = 0; i < 20; i++) {
+        const r = await fetch(`${box.url}/x`, { headers: { connection: 'close' } });
+        await r.text();
+        seen.add(r.headers.get('x-served-by'));
+      }
+      expect(seen).toEqual(new Set(['version-two!']));
+      const refused = await fetch(`${box.adminUrl}/plugins/stamp/module`, { method: 'PUT', body: 'junk', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/wasm' } });
+      expect(refused.status).toBe(422);
+      expect(await refused.json()).toMatchObject({ error: 'GW_ERR_MODULE_INVALID' });
+      const listed = await (await fetch(`${box.adminUrl}/plugins`)).json() as Array<{ name: string }>;
+      expect(listed.map((p) => p.name)).toEqual(['stamp']);
+    } finally {
+      box.signal('SIGTERM');
+      await box.exited;
+      upstream.close();
+    }
   }, 30_000);
 });
