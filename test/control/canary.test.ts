@@ -147,6 +147,13 @@ describe('a canary of a filter version', () => {
     // A changed entry is the newest intent: the file's canary starts again.
     await gw.gateway.reload(parseConfig({ ...base, listeners: [{ name: 'public', address: '127.0.0.1', port: 0 }], plugins: [{ ...(base.plugins as any[])[0], configuration: 'changed' }] }, 'reload.yaml'));
     expect((await (await admin(gw, 'GET', '/plugins/stamp')).json() as Record<string, any>).canary).toMatchObject({ percent: 25 });
+    // A reload that fails changes nothing, and every reload is counted.
+    await expect(gw.gateway.reload(parseConfig({ ...base, listeners: [{ name: 'public', address: '127.0.0.1', port: 0 }], plugins: [{ name: 'stamp', module: versionFile(new Uint8Array([1, 2, 3]), 'junk') }] }, 'reload.yaml')))
+      .rejects.toMatchObject({ code: 'GW_ERR_MODULE_INVALID' });
+    expect((await (await admin(gw, 'GET', '/plugins/stamp')).json() as Record<string, any>).canary).toMatchObject({ percent: 25 });
+    const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
+    expect(metrics).toContain('edge_gateway_config_reloads_total{result="applied"} 2');
+    expect(metrics).toContain('edge_gateway_config_reloads_total{result="rejected"} 1');
   });
 
   it('refuses a canary on a service, on a plugin that does not exist, and a share over 100', async () => {
