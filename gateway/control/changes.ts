@@ -3,8 +3,8 @@
  * module source or a canary rule means the same in a request as in the file.
  *
  * A module comes as wasm bytes (an application/wasm body, or base64 in `wasm`), as a source of the
- * configuration (`{ file }`, `{ url, sha256 }`, `{ redis }`), or as the sha256 of a module the
- * store already holds; `signature` (base64 ed25519) may come with any of them.
+ * configuration (`{ file }`, `{ url, sha256 }`, `{ redis }`, as such or under `source`), or as the
+ * sha256 of a module the store already holds; `signature` (base64 ed25519) may come with any of them.
  */
 import { z } from 'zod';
 import { canaryRuleSchema, moduleSourceSchema, type CanaryRuleConfig, type ModuleSourceConfig, type PluginConfig } from '../config/schema.js';
@@ -48,12 +48,21 @@ function moduleChange(body: z.output<typeof moduleBody>): ModuleChange {
   return { sha256: body.sha256.toLowerCase(), signature: body.signature };
 }
 
+/** `{ file }`, `{ url, sha256 }` and `{ redis }` are taken as they are written in the configuration, as well as under `source`. */
+function sourceShorthand(json: unknown): unknown {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) return json;
+  const { signature, ...rest } = json as Record<string, unknown>;
+  const given = 'file' in rest || 'url' in rest || 'redis' in rest;
+  return given ? { source: rest, ...(signature === undefined ? {} : { signature }) } : json;
+}
+
 export function parseModuleChange(json: unknown): ModuleChange {
-  return moduleChange(parse(moduleBody, json, 'module change'));
+  return moduleChange(parse(moduleBody, sourceShorthand(json), 'module change'));
 }
 
 export function parseCanaryRequest(json: unknown): CanaryRequest {
-  const { module, configuration, ...rule } = parse(canaryBody, json, 'canary');
+  const body = json !== null && typeof json === 'object' ? { ...json as object, module: sourceShorthand((json as { module?: unknown }).module) } : json;
+  const { module, configuration, ...rule } = parse(canaryBody, body, 'canary');
   return { module: moduleChange(module), configuration, rule };
 }
 

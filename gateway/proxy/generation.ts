@@ -192,9 +192,8 @@ export class Generation implements FlowEnv {
       plugged.forEach(({ p, i }, k) => {
         const module = loaded[k];
         const canary = canaryOf.get(p.name) ?? null;
-        const problems = [module, canary].filter((m): m is PluginFailure => m !== null && isFailure(m));
-        if (problems.length > 0 || isFailure(module) || (canary !== null && isFailure(canary))) {
-          failures.push(...problems);
+        if (isFailure(module) || (canary !== null && isFailure(canary))) {
+          failures.push(...[module, canary].filter((m): m is PluginFailure => m !== null && isFailure(m)));
           return;
         }
         const runtime = new LivePlugin(p, deps.sources.state(p, module, canary), variants.get(p.name) ?? [], { pool: deps.pool, logger: deps.logger, ports });

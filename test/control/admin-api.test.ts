@@ -107,6 +107,10 @@ describe('the plugin API of the admin listener', () => {
     const v2 = versionFile(V2, 'v2');
     expect((await call(gw, 'PUT', '/plugins/stamp/module', { source: { file: v2 } })).status).toBe(200);
     expect(await servedBy(gw)).toBe('version-two!');
+    // As written in the configuration, too.
+    expect((await call(gw, 'PUT', '/plugins/stamp/module', { file: versionFile(V1, 'v1') })).status).toBe(200);
+    expect(await servedBy(gw)).toBe('version-one!');
+    expect((await call(gw, 'PUT', '/plugins/stamp/module', { file: v2 })).status).toBe(200);
     const back = await call(gw, 'PUT', '/plugins/stamp/module', { sha256: sha(V1).toUpperCase() });
     expect(back.status).toBe(200);
     expect(await servedBy(gw)).toBe('version-one!');
@@ -114,7 +118,7 @@ describe('the plugin API of the admin listener', () => {
     expect(unknown.status).toBe(400);
     expect(await unknown.json()).toEqual({ error: 'GW_ERR_PLUGIN_CHANGE', message: `module ${'ab'.repeat(32)} is not in the module store (and no modules.registry is configured to fetch it from)` });
     const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
-    expect(metrics).toContain('edge_gateway_plugin_changes_total{plugin="stamp",change="swap",result="applied"} 2');
+    expect(metrics).toContain('edge_gateway_plugin_changes_total{plugin="stamp",change="swap",result="applied"} 4');
     expect(metrics).toContain(`edge_gateway_plugin_module_info{plugin="stamp",role="stable",sha256="${sha(V1)}"} 1`);
     expect(metrics).not.toContain(`sha256="${sha(V2)}"`);
   });
