@@ -54,6 +54,8 @@ export class LivePlugins {
         return await apply();
       } catch (err) {
         this.sources.configure(before);
+        // The failed build may have opened the new settings' registry (closing the one followed): follow again.
+        this.follow.reconcile(this.deps.current());
         throw err;
       }
     });

@@ -19,7 +19,7 @@ export class ModuleFollow {
   /** By plugin name: the watched file and its watch. */
   private readonly files = new Map<string, { readonly file: string; readonly watch: ModuleFileWatch }>();
   /** The tags followed (ref → plugin names), and how to stop. */
-  private tags: { readonly key: string; readonly stop: () => void } | null = null;
+  private tags: { readonly key: string; readonly registry: object; readonly stop: () => void } | null = null;
   private closed = false;
 
   constructor(private readonly control: PluginControl, private readonly sources: ModuleSources, private readonly logger: Logger) {}
@@ -56,20 +56,26 @@ export class ModuleFollow {
       .catch(() => undefined);
   }
 
+  /**
+   * Follows `refs` through the registry in force. A registry client that changed (a reload with
+   * other modules.registry or cacheDir settings closes the old one, and its watches with it) is
+   * watched again even when the tags are the same.
+   */
   private followTags(refs: ReadonlyMap<string, readonly string[]>): void {
     const key = JSON.stringify([...refs].sort());
-    if (this.tags?.key === key) return;
+    const registry = refs.size === 0 ? null : this.sources.registry();
+    if (this.tags !== null && this.tags.key === key && this.tags.registry === registry) return;
     this.tags?.stop();
     this.tags = null;
-    const registry = this.sources.registry();
-    if (refs.size === 0 || registry === null) return;
+    if (registry === null) return;
     const stop = registry.watch([...refs.keys()], (ref, sha256) => {
       for (const name of refs.get(ref) ?? []) {
         this.logger.info({ plugin: name, ref, sha256 }, `plugin ${name}: registry tag ${ref} moved to ${sha256}`);
-        this.control.swap(name, { source: { redis: sha256 } }, 'registry').catch(() => undefined);
+        // By the tag (whose sha256 is read again: a newer move wins), so /plugins names the tag.
+        this.control.swap(name, { source: { redis: ref } }, 'registry').catch(() => undefined);
       }
     });
-    this.tags = { key, stop };
+    this.tags = { key, registry, stop };
   }
 
   close(): void {
