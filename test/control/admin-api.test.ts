@@ -73,6 +73,13 @@ describe('the plugin API of the admin listener', () => {
     expect((await res.json() as { message: string }).message).toMatch(/^changes through the admin API are off: set admin.token or the variable admin.tokenEnv names/);
   });
 
+  it('asks the token of reads from beyond loopback too', async () => {
+    const gw = await gatewayWith();
+    const read = { method: 'GET', path: '/plugins', loopback: false, body: new Uint8Array() };
+    expect(await gw.gateway.live.call(read)).toMatchObject({ status: 401, body: { error: 'GW_ERR_ADMIN_UNAUTHORIZED' } });
+    expect(await gw.gateway.live.call({ ...read, authorization: `Bearer ${TOKEN}` })).toMatchObject({ status: 200, body: [{ name: 'stamp' }] });
+  });
+
   it('takes the token from the variable admin.tokenEnv names', async () => {
     process.env.EDGE_TEST_ADMIN_TOKEN = TOKEN;
     cleanup.push(async () => { delete process.env.EDGE_TEST_ADMIN_TOKEN; });
