@@ -21,13 +21,18 @@ import { parseArgs } from 'node:util';
 import { configJsonSchemaText } from './config/json-schema.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import type { GatewayConfig } from './config/schema.js';
-import { startDemoUpstream } from './demo-upstream.js';
 import { PLUGIN_COMMANDS, PLUGIN_HELP, pluginCommand } from './cli-plugins.js';
 import { isGatewayError, type GatewayError } from './errors.js';
-import { Gateway, type ValidationSummary } from './gateway.js';
+// NB: the gateway, its workers and the demo upstream are imported when a command needs them, so
+// that the plugin commands (cli-plugins.ts) start in a fraction of the time.
+import type { Gateway, ValidationSummary } from './gateway.js';
 import { createLogger, linesWritten, stdoutDestination } from './log.js';
-import { PluginsError } from './proxy/generation.js';
-import { announceWorker, boxLink, workerIndex } from './workers/worker.js';
+import type { PluginsError } from './proxy/generation.js';
+
+/** A PluginsError (proxy/generation.ts), known by name: the class is not loaded for every command. */
+function isPluginsError(err: unknown): err is PluginsError {
+  return err instanceof Error && err.name === 'PluginsError';
+}
 
 const HELP = `edge-gateway: a Proxy-Wasm API gateway
 
@@ -75,8 +80,8 @@ const REJECTED = 'reload rejected, the running configuration keeps serving';
  * setting the schema reserves but this version lacks (its message starts with the field) too.
  */
 function asConfigError(file: string, err: unknown): unknown {
-  if (err instanceof PluginsError) return new ConfigError(file, err.problems);
-  if (isGatewayError(err, 'GW_ERR_CONFIG_UNSUPPORTED')) {
+  if (isPluginsError(err)) return new ConfigError(file, err.problems);
+  if (isGatewayError(err, 'GW_ERR_CONFIG_UNSUPPORTED') || isGatewayError(err, 'GW_ERR_TLS_CERTIFICATE')) {
     // `field: what`, told as `field: CODE: what` like the plugin lines.
     const at = err.message.indexOf(': ');
     return new ConfigError(file, [`${err.message.slice(0, at)}: ${err.code}${err.message.slice(at)}`], err.code);
@@ -92,6 +97,7 @@ async function validate(file: string): Promise<number> {
     // Silent: every failure carries what the guest said; guest chatter would bury the report.
     const logger = createLogger(config.log.level);
     logger.level = 'silent';
+    const { Gateway } = await import('./gateway.js');
     summary = await Gateway.validate(config, { logger });
   } catch (err) {
     const reported = asConfigError(file, err);
@@ -123,12 +129,15 @@ async function reload(gateway: Gateway, file: string, load: () => GatewayConfig)
   try {
     await gateway.reload(load());
   } catch (err) {
-    const problems = err instanceof ConfigError || err instanceof PluginsError ? err.problems : [(err as Error).message];
+    const problems = err instanceof ConfigError || isPluginsError(err) ? err.problems : [(err as Error).message];
     gateway.logger.error({ file, code: (err as GatewayError).code, problems }, `${REJECTED}: ${(err as Error).message}`);
   }
 }
 
 async function start(file: string, demoPort: number | undefined, nodeId: string | undefined, workers: Workers | undefined): Promise<void> {
+  const [{ Gateway }, { announceWorker, boxLink, workerIndex }, { startDemoUpstream }] = await Promise.all([
+    import('./gateway.js'), import('./workers/worker.js'), import('./demo-upstream.js'),
+  ]);
   const worker = workerIndex();
   const destination = stdoutDestination();
   const load = (): GatewayConfig => forWorker(loadFor(file, nodeId), worker);

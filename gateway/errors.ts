@@ -39,6 +39,8 @@ export const ErrorCodes = {
   GW_ERR_ADMIN_UNAUTHORIZED: { status: 401, doc: 'a mutating admin call came without the bearer token of admin.token (or the variable admin.tokenEnv names); with no token configured, changes through the API are off' },
   GW_ERR_PLUGIN_UNKNOWN: { status: 404, doc: 'an admin call named a plugin the running configuration does not have' },
   GW_ERR_PLUGIN_CHANGE: { status: 400, doc: 'an admin change is malformed or does not apply (a canary on a service, a promote with no canary, a body that is neither wasm nor JSON); the message says which' },
+  // Listeners
+  GW_ERR_TLS_CERTIFICATE: { status: 500, doc: 'a listener\'s TLS certificate, key or client CA could not be read or used (unparsable PEM, a key that is not the certificate\'s); the message names the field and the files' },
   // Gateway lifecycle and metrics
   GW_ERR_GATEWAY_DRAINING: { status: 503, doc: 'a reload was asked of a gateway that is draining (stopping): the configuration is not applied' },
   GW_ERR_METRIC_TYPE: { status: 500, doc: 'a guest defined a metric under a name already defined with another type (proxy_define_metric answers INTERNAL_FAILURE)' },

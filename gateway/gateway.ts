@@ -17,6 +17,7 @@ import type { RequestFlow } from './proxy/flow.js';
 import { gatewayForeignFunctions } from './proxy/foreign.js';
 import { Generation } from './proxy/generation.js';
 import { createListener } from './proxy/listener.js';
+import { ListenersTls } from './proxy/tls.js';
 import { closeServer, listen } from './server-binding.js';
 import { createSharedState, type SharedState } from './shared-state/create.js';
 import type { IpcLink } from './shared-state/ipc-link.js';
@@ -66,6 +67,8 @@ export class Gateway {
   /** Every generation not yet disposed: each one removes itself when disposed (hooks.disposed). */
   private readonly generations = new Set<Generation>();
   private readonly servers = new Map<string, Server>();
+  /** The listeners' certificates: read at create, read again and installed at each reload. */
+  private readonly tls: ListenersTls;
   /** Upgraded (WebSocket) connections: the HTTP server neither tracks nor closes them. */
   private readonly tunnels = new Set<Duplex>();
   private admin: Server | null = null;
@@ -88,6 +91,7 @@ export class Gateway {
         else this.logger.warn({ backend: 'redis', reason }, 'shared state: Redis unreachable; serving this node\'s copy, writes wait for it');
       },
     }, options.worker?.box);
+    this.tls = new ListenersTls(config.listeners);
     this.store = createModuleStore();
     this.metrics = new GatewayMetrics({
       // A VM shared by plugins (or by two generations of one plugin during a reload) is named once
@@ -107,6 +111,8 @@ export class Gateway {
       clusters: () => [...this.generation.clusters.values()].map((c) => ({
         cluster: c.name, pending: c.admission.pending, overflows: c.admission.overflows, timeouts: c.admission.timeouts,
       })),
+      // Health starts again with a reload too (new clusters, endpoints in service).
+      endpoints: () => [...this.generation.clusters.values()].flatMap((c) => c.figures()),
     });
     this.traffic = new TrafficObserver(this.metrics, this.logger);
     this.live = new LivePlugins({ store: this.store, logger: this.logger, metrics: this.metrics, config: () => this.config, current: () => this.generation });
@@ -185,6 +191,8 @@ export class Gateway {
       hooks: {
         requestDone: (flow) => this.requestDone(flow),
         upstreamError: (flow, code) => this.traffic.upstreamError(flow, code),
+        upstreamRetry: (flow, reason) => this.traffic.upstreamRetry(flow, reason),
+        retryBudgetExhausted: (flow) => this.traffic.retryBudgetExhausted(flow),
         // After the last request's own filter times (the generation reports requestDone first).
         disposed: (generation) => {
           this.generations.delete(generation);
@@ -211,7 +219,12 @@ export class Gateway {
           clientError: (status, reason, details, socket) => this.traffic.edgeRequest(l.name, status, reason, null, null, socket as { remoteAddress?: string }, details),
           connectionDropped: () => this.traffic.connectionDropped(l.name),
           serverError: (err) => this.logger.error({ listener: l.name, err: err.message, code: (err as { code?: string }).code }, 'listener error'),
-        }, l);
+          tlsError: (err, socket) => this.traffic.tlsError(l.name, err, socket as { remoteAddress?: string }),
+          http2: {
+            streamReset: (code) => this.metrics.http2Resets.inc({ listener: l.name, code: String(code) }),
+            rapidReset: (client, resets, streams) => this.traffic.rapidReset(l.name, client, resets, streams),
+          },
+        }, l, this.tls.get(l.name));
         this.servers.set(l.name, server);
         server.on('upgrade', (_req: IncomingMessage, socket: Duplex) => {
           this.tunnels.add(socket);
@@ -276,6 +289,8 @@ export class Gateway {
 
   private async applyReload(config: GatewayConfig): Promise<void> {
     if (this.isDraining) throw draining();
+    // Certificates first: a bad one rejects the reload before anything is built.
+    const installTls = this.tls.prepare(config.listeners);
     // The log level applies at once, so the new plugins' start-up logs already follow it.
     const level = this.logger.level;
     this.logger.level = config.log.level;
@@ -293,9 +308,12 @@ export class Gateway {
     this.config = config;
     this.generation = next;
     this.live.adopt(next);
+    installTls((name) => this.servers.get(name) as unknown as { setSecureContext(o: object): void } | undefined);
     previous.retire();
     this.forgetGonePlugins();
-    if (JSON.stringify(config.listeners) !== JSON.stringify(previous.config.listeners)
+    // Certificates were installed above; the rest of a listener (and whether it speaks TLS) waits for a restart.
+    const bound = (ls: GatewayConfig['listeners']): string => JSON.stringify(ls.map(({ tls, ...l }) => ({ ...l, tls: tls !== undefined })));
+    if (bound(config.listeners) !== bound(previous.config.listeners)
       || config.admin.address !== previous.config.admin.address || config.admin.port !== previous.config.admin.port) {
       this.logger.warn('listener and admin addresses changed: they take effect at the next restart');
     }

@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { GatewayMetrics } from './admin/metrics.js';
 import type { Logger } from './log.js';
 import type { RequestFlow } from './proxy/flow.js';
+import type { RetryReason } from './proxy/retry-policy.js';
 
 export class TrafficObserver {
   private readonly droppedConnections = new Map<string, number>();
@@ -33,6 +34,7 @@ export class TrafficObserver {
       status: flow.status,
       route,
       upstream: flow.endpoint?.origin ?? null,
+      attempts: flow.attempts,
       durationMs: Math.round(seconds * 1e6) / 1e3,
       bytesIn: flow.bytesIn,
       bytesOut: flow.bytesOut,
@@ -46,6 +48,17 @@ export class TrafficObserver {
   upstreamError(flow: RequestFlow, code: string): void {
     this.metrics.upstreamErrors.inc({ cluster: flow.route.cluster.name, code });
     this.logger.warn({ route: flow.route.name, cluster: flow.route.cluster.name, upstream: flow.endpoint?.origin, code, path: flow.req.url }, 'upstream error');
+  }
+
+  /** A retry of `flow` was scheduled after its try at flow.endpoint; `reason` is the retryOn condition that matched. */
+  upstreamRetry(flow: RequestFlow, reason: RetryReason): void {
+    this.metrics.upstreamRetries.inc({ route: flow.route.name, reason });
+    if (this.logger.isLevelEnabled('debug')) this.logger.debug({ route: flow.route.name, cluster: flow.route.cluster.name, upstream: flow.endpoint?.origin, reason, attempts: flow.attempts, path: flow.req.url }, 'upstream retry');
+  }
+
+  /** A retry of `flow` was refused by its cluster's retry budget: it is answered with its last try's outcome. */
+  retryBudgetExhausted(flow: RequestFlow): void {
+    this.metrics.retryBudgetExhausted.inc({ cluster: flow.route.cluster.name });
   }
 
   /** A request no route matched, answered 404 by the listener in `seconds` with `bytesOut` body bytes. */
@@ -87,6 +100,22 @@ export class TrafficObserver {
     if (now - this.droppedLoggedAt < 1000) return;
     this.droppedLoggedAt = now;
     this.logger.warn({ listener, dropped: count }, 'connection limit reached: new connections are closed');
+  }
+
+  /**
+   * A TLS handshake on `listener` failed: counted by reason, logged at debug (a scanner's
+   * handshakes must not flood the log; the counter shows them).
+   */
+  tlsError(listener: string, err: NodeJS.ErrnoException, socket: { remoteAddress?: string }): void {
+    const reason = err.code ?? 'ERR_TLS';
+    this.metrics.tlsHandshakeErrors.inc({ listener, reason });
+    if (this.logger.isLevelEnabled('debug')) this.logger.debug({ listener, reason, client: socket.remoteAddress, err: err.message }, 'TLS handshake failed');
+  }
+
+  /** An HTTP/2 connection closed for resetting too many streams before their response began. */
+  rapidReset(listener: string, client: string | undefined, resets: number, streams: number): void {
+    this.metrics.http2RapidResets.inc({ listener });
+    this.logger.warn({ listener, client, resets, streams }, 'HTTP/2 connection closed: its client reset too many streams before their response (rapid reset)');
   }
 
   /** Connections `listener` closed at accept since start (maxConnections). */

@@ -73,7 +73,8 @@ const RULES: Record<string, { packages: string[]; units: string[] }> = {
   'shared-state': { packages: ['ioredis', 'node:crypto'], units: ['shared-state', 'abi', 'errors.ts', 'log.ts'] },
   config: { packages: ['node:fs', 'yaml', 'zod', 're2js'], units: ['config', 'errors.ts'] },
   proxy: {
-    packages: ['node:http', 'node:http2', 'node:crypto', 'node:stream', 'node:zlib', 'undici', 'http-proxy-3'],
+    // node:fs for the listeners' certificate files (tls.ts), read at load and reload only.
+    packages: ['node:http', 'node:https', 'node:http2', 'node:tls', 'node:net', 'node:fs', 'node:crypto', 'node:stream', 'node:zlib', 'undici', 'http-proxy-3'],
     units: ['proxy', 'abi', 'modules', 'config', 'errors.ts', 'log.ts'],
   },
   admin: { packages: ['node:http', 'prom-client'], units: ['admin', 'abi', 'errors.ts', 'log.ts'] },

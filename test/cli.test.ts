@@ -305,7 +305,7 @@ describe('edge-gateway', () => {
 
   it('rejects a bad configuration with exit 2 and every error on stderr', async () => {
     const file = writeConfig('bad.yaml', `listeners:
-  - { name: public, port: 8080, tls: true }
+  - { name: public, port: 8080, tcp: true }
 clusters:
   - { name: backend, endpoints: [ "http://127.0.0.1:9000" ] }
 services: [ token-sync ]
@@ -318,7 +318,7 @@ routes:
       code: 2, signal: null, stdout: '',
       stderr: [
         `invalid configuration ${file}:`,
-        `  ${file}: listeners[0].tls: unknown field`,
+        `  ${file}: listeners[0].tcp: unknown field`,
         `  ${file}: routes[1].name: duplicate name "a"`,
         `  ${file}: services[0]: unknown plugin "token-sync"`,
         `  ${file}: routes[1].filters[0]: unknown plugin "stamp"`,

@@ -57,7 +57,7 @@ export function benchOptions(): BenchOptions {
 
 /** The core the processes under test run on; the upstream, the load generator and this bench run on the other. */
 export const PROXY_CORE = 0;
-const OTHER_CORE = 1;
+export const OTHER_CORE = 1;
 /** Pinning needs two cores and taskset (util-linux); without them the bench runs unpinned and says so. */
 export const PINNED = cpus().length >= 2 && spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' }).status === 0;
 
@@ -151,7 +151,7 @@ export function freePort(): Promise<number> {
 }
 
 /** utime + stime of a process (all threads), in µs. */
-function cpuUs(pid: number): number {
+export function cpuUs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK;
@@ -185,7 +185,7 @@ let built = false;
  * sources as users run them: `node dist/gateway/cli.js`. Under tsx the same gateway read ~12 µs
  * more CPU per request with one filter (and the same without), which is not what users run.
  */
-function buildGateway(): void {
+export function buildGateway(): void {
   if (built) return;
   const r = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
   if (r.status !== 0) throw new Error('building the gateway (tsc -p tsconfig.build.json) failed');

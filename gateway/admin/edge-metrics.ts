@@ -1,8 +1,9 @@
 /**
- * The edge-protection metrics: connections a listener closed at accept (maxConnections) and each
+ * The edge-protection metrics: connections a listener closed at accept (maxConnections), each
  * cluster's admission queue (requests waiting for a pooled connection, overflows, queue
- * timeouts). The listeners and clusters keep the counts; these read them on each scrape, so
- * nothing is counted twice on the request path.
+ * timeouts) and each endpoint's health (health checks, outlier ejections). The listeners and
+ * clusters keep the counts; these read them on each scrape, so nothing is counted twice on the
+ * request path.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { MetricsSources } from './metrics.js';
@@ -37,4 +38,38 @@ export function edgeMetrics(sources: MetricsSources, registers: Registry[]): voi
   };
   refused('edge_gateway_upstream_overflows_total', 'overflows', 'Requests answered 503 because the cluster\'s queue was full (cluster_overflow)');
   refused('edge_gateway_upstream_queue_timeouts_total', 'timeouts', 'Requests answered 503 after waiting queueTimeoutMs for a connection (queue_timeout)');
+  endpointMetrics(sources, registers);
+}
+
+/** Each endpoint's health: in service or not, ejections, active health-check probes. */
+function endpointMetrics(sources: MetricsSources, registers: Registry[]): void {
+  const endpoints = (): ReturnType<NonNullable<MetricsSources['endpoints']>> => sources.endpoints?.() ?? [];
+  new Gauge({
+    name: 'edge_gateway_upstream_endpoint_healthy', labelNames: ['cluster', 'endpoint'], registers,
+    // A box: 1 only while every worker sends the endpoint traffic.
+    aggregator: 'min',
+    help: '1 while an endpoint is in service (its health checks pass and outlier detection has not ejected it), else 0 (in panic mode, all 0, every endpoint still gets traffic)',
+    collect() {
+      this.reset();
+      for (const e of endpoints()) this.set({ cluster: e.cluster, endpoint: e.endpoint }, e.healthy ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: 'edge_gateway_upstream_ejections_total', labelNames: ['cluster', 'endpoint'], registers,
+    help: 'Times outlier detection ejected an endpoint (clusters with outlierDetection)',
+    collect() {
+      this.reset();
+      for (const e of endpoints()) if (e.ejections !== null) this.inc({ cluster: e.cluster, endpoint: e.endpoint }, e.ejections);
+    },
+  });
+  new Counter({
+    name: 'edge_gateway_upstream_health_checks_total', labelNames: ['cluster', 'endpoint', 'result'], registers,
+    help: 'Active health-check probes of an endpoint by result: success, failure (an unexpected status), network_failure (refused, reset), timeout',
+    collect() {
+      this.reset();
+      for (const e of endpoints()) {
+        for (const result in e.checks) if (e.checks[result] > 0) this.inc({ cluster: e.cluster, endpoint: e.endpoint, result }, e.checks[result]);
+      }
+    },
+  });
 }

@@ -36,6 +36,11 @@ export interface MetricsSources {
   listeners?(): Array<{ listener: string; dropped: number }>;
   /** Each cluster's admission queue (left out: none). */
   clusters?(): Array<{ cluster: string; pending: number; overflows: number; timeouts: number }>;
+  /**
+   * Each endpoint's health (left out: none): in service or not, times ejected (null without
+   * outlier detection) and active health-check probes by result.
+   */
+  endpoints?(): Array<{ cluster: string; endpoint: string; healthy: boolean; ejections: number | null; checks: Readonly<Record<string, number>> }>;
   /** The Redis backend's link (null or left out: the memory backend, no replication metrics). */
   replication?(): { connected: boolean; waiting: number; dropped: number } | null;
   /** The module versions plugins run (left out: no per-version metrics). */
@@ -57,6 +62,10 @@ export class GatewayMetrics implements MetricsSink {
   readonly requests: Counter<'route' | 'status'>;
   readonly latency: Histogram<'route'>;
   readonly upstreamErrors: Counter<'cluster' | 'code'>;
+  /** Retries scheduled, by route and the retryOn condition that matched. */
+  readonly upstreamRetries: Counter<'route' | 'reason'>;
+  /** Retries refused by a cluster's retry budget. */
+  readonly retryBudgetExhausted: Counter<'cluster'>;
   readonly filterSeconds: Histogram<'plugin'>;
   readonly localReplies: Counter<'plugin' | 'status'>;
   readonly filterFailures: Counter<'plugin'>;
@@ -64,6 +73,11 @@ export class GatewayMetrics implements MetricsSink {
   readonly pluginChanges: Counter<'plugin' | 'change' | 'result'>;
   /** Configuration file reloads by result. */
   readonly reloads: Counter<'result'>;
+  /** TLS handshakes that failed, by listener and reason (the error code). */
+  readonly tlsHandshakeErrors: Counter<'listener' | 'reason'>;
+  /** HTTP/2 streams the client reset, by listener and RST_STREAM code; connections closed for rapid reset. */
+  readonly http2Resets: Counter<'listener' | 'code'>;
+  readonly http2RapidResets: Counter<'listener'>;
   private readonly custom = new Map<string, { type: MetricType; cell: MetricCell }>();
   /** The request series of each route, resolved once (requestDone). */
   private readonly routeSeries = new Map<string, { latency: { observe(value: number): void }; byStatus: Map<number, { inc(): void }> }>();
@@ -79,6 +93,8 @@ export class GatewayMetrics implements MetricsSink {
     this.requests = new Counter({ name: 'edge_gateway_requests_total', help: 'Requests answered, by route ("" when no route matched) and status (0 when the client left before a response)', labelNames: ['route', 'status'], registers });
     this.latency = new Histogram({ name: 'edge_gateway_request_duration_seconds', help: 'Time from the start of a request to the end of its response, by route ("" when no route matched)', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers });
     this.upstreamErrors = new Counter({ name: 'edge_gateway_upstream_errors_total', help: 'Upstream requests that failed (refused, reset, timed out), by cluster and error code', labelNames: ['cluster', 'code'], registers });
+    this.upstreamRetries = new Counter({ name: 'edge_gateway_upstream_retries_total', help: 'Retries of upstream tries, by route and reason (the condition of the route\'s retryOn that matched)', labelNames: ['route', 'reason'], registers });
+    this.retryBudgetExhausted = new Counter({ name: 'edge_gateway_upstream_retry_budget_exhausted_total', help: 'Retries refused because the cluster\'s retry budget was spent (the request got its last try\'s answer)', labelNames: ['cluster'], registers });
     this.filterSeconds = new Histogram({ name: 'edge_gateway_filter_seconds', help: 'Time spent in one filter\'s callbacks during one request, by plugin', labelNames: ['plugin'], buckets: FILTER_BUCKETS, registers });
     this.localReplies = new Counter({ name: 'edge_gateway_local_replies_total', help: 'Responses a filter sent itself (proxy_send_local_response), by plugin and status', labelNames: ['plugin', 'status'], registers });
     this.filterFailures = new Counter({ name: 'edge_gateway_filter_failures_total', help: 'Requests that failed because of a filter: its VM failed during the request, its failure policy answered 503 after an earlier failure, or it reset the stream', labelNames: ['plugin'], registers });
@@ -113,6 +129,18 @@ export class GatewayMetrics implements MetricsSink {
     const live = pluginMetrics({ versions: () => sources.versions?.() ?? [] }, registers);
     this.pluginChanges = live.changes;
     this.reloads = live.reloads;
+    this.tlsHandshakeErrors = new Counter({
+      name: 'edge_gateway_tls_handshake_errors_total', labelNames: ['listener', 'reason'], registers,
+      help: 'TLS handshakes a listener refused or lost, by reason (no or a bad client certificate, an old version, a timeout)',
+    });
+    this.http2Resets = new Counter({
+      name: 'edge_gateway_http2_stream_resets_total', labelNames: ['listener', 'code'], registers,
+      help: 'HTTP/2 streams the client reset (RST_STREAM) before their response ended, by listener and error code',
+    });
+    this.http2RapidResets = new Counter({
+      name: 'edge_gateway_http2_rapid_reset_closes_total', labelNames: ['listener'], registers,
+      help: 'HTTP/2 connections closed because their client reset too many streams before their response began (rapid reset)',
+    });
   }
 
   /**

@@ -1,7 +1,8 @@
 /**
  * The admin listener (loopback by default): /healthz (the process answers), /readyz (200 once
  * every plugin and service has started and every listener is bound, 503 while starting or
- * draining), /metrics (Prometheus text) and /plugins (what runs, and its health).
+ * draining), /metrics (Prometheus text), /plugins (what runs, and its health) and /clusters (the
+ * health of each upstream endpoint; answered by `routes`, with the plugin API).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
@@ -35,7 +36,7 @@ async function handle(sources: AdminSources, req: IncomingMessage, res: ServerRe
     case '/plugins':
       return send(res, 200, `${JSON.stringify(await sources.plugins(), null, 2)}\n`, 'application/json');
     default:
-      return send(res, 404, 'not found: try /healthz /readyz /metrics /plugins\n');
+      return send(res, 404, 'not found: try /healthz /readyz /metrics /plugins /clusters\n');
   }
 }
 

@@ -27,6 +27,36 @@ const endpoint = z.string().refine((value) => {
 
 const millisOrOff = z.number().int().min(0);
 
+/** A PEM certificate (chain) file and its private key file. */
+const certificateFiles = {
+  certFile: z.string().min(1).describe('PEM certificate chain (the leaf first)'),
+  keyFile: z.string().min(1).describe('PEM private key of the certificate'),
+};
+
+/** TLS termination: certificates are read at load and at each reload (SIGHUP), without dropping connections. */
+export const listenerTlsSchema = z.object({
+  ...certificateFiles,
+  sni: z.array(z.object({
+    serverNames: z.array(z.string().min(1).regex(/^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/, 'must be a host name, or *. and a host name')).min(1),
+    ...certificateFiles,
+  }).strict()).default([]).describe('Certificates by server name (SNI): exact names or *.domain; others get the default certificate'),
+  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2').describe('Oldest TLS version accepted'),
+  clientCaFile: z.string().min(1).optional().describe('PEM CA certificates client certificates are verified against (mTLS)'),
+  requireClientCertificate: z.boolean().default(true).describe('With clientCaFile: refuse a handshake without a valid client certificate (false: ask for one, and let connection.mtls tell)'),
+}).strict();
+
+const HTTP2_DEFAULTS = { enabled: true, cleartext: false, maxConcurrentStreams: 100, maxHeaderListSize: 65536, maxPrematureResets: 100 };
+
+/** HTTP/2 from clients, with Envoy's edge limits (its recommended 100 concurrent streams). */
+export const listenerHttp2Schema = z.object({
+  enabled: z.boolean().default(true).describe('With tls: offer h2 through ALPN (clients without it keep HTTP/1.1)'),
+  cleartext: z.boolean().default(false).describe('Without tls: also accept h2c with prior knowledge (connections opening with the HTTP/2 preface)'),
+  maxConcurrentStreams: z.number().int().min(1).max(10_000).default(100).describe('Streams one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS)'),
+  maxHeaderListSize: z.number().int().min(1024).max(1024 * 1024).default(65536).describe('Bytes of a request\'s header list (SETTINGS_MAX_HEADER_LIST_SIZE)'),
+  maxPrematureResets: z.number().int().min(1).default(100)
+    .describe('A connection whose client reset more streams than this before their response began, and more than half of its streams, is closed (rapid reset)'),
+}).strict();
+
 /**
  * A public listener, with what it does to requests before routing (normalization) and how long
  * and how many clients it lets in (client timeouts, connection limit). Defaults follow Envoy's
@@ -49,9 +79,59 @@ export const listenerSchema = z.object({
     .describe('Header lines a request may carry (Envoy\'s max_headers_count); over it 431'),
   maxConnections: z.number().int().positive().default(10_000)
     .describe('Connections open at once; a new one over the limit is closed at accept (keep it below ulimit -n)'),
+  tls: listenerTlsSchema.optional().describe('Terminate TLS (HTTPS) on this listener'),
+  http2: listenerHttp2Schema.default(HTTP2_DEFAULTS).describe('HTTP/2 from clients: h2 through ALPN with tls, h2c with prior knowledge without'),
 }).strict().refine((l) => l.requestTimeoutMs === 0 || l.requestTimeoutMs >= l.headersTimeoutMs, {
   message: 'must be at least headersTimeoutMs (or 0 to turn it off)', path: ['requestTimeoutMs'],
 });
+
+const httpStatus = z.number().int().min(100).max(599);
+
+/**
+ * Active HTTP health checks of a cluster's endpoints (Envoy's health_checks[].http_health_check,
+ * with its field names in camelCase). Present turns them on; `{}` takes every default.
+ */
+export const healthCheckSchema = z.object({
+  path: z.string().regex(/^\/\S*$/, 'must start with "/" and hold no spaces').default('/healthz').describe('Path of the GET each probe sends'),
+  host: z.string().regex(/^[^\s/@]+$/, 'must be a host name, with an optional port').optional()
+    .describe('Host header of the probes (default: the endpoint\'s host:port; Envoy sends the cluster name)'),
+  intervalMs: millis.default(5000).describe('Time from the end of one probe of an endpoint to the start of the next (plus up to 10% jitter)'),
+  timeoutMs: millis.default(1000).describe('A probe with no complete answer by then fails (result timeout)'),
+  healthyThreshold: z.number().int().positive().default(2).describe('Consecutive passed probes that put an unhealthy endpoint back in service'),
+  unhealthyThreshold: z.number().int().positive().default(3).describe('Consecutive failed probes that take an endpoint out of service'),
+  expectedStatuses: z.array(z.union([httpStatus, z.object({
+    start: httpStatus, end: z.number().int().min(101).max(600),
+  }).strict().refine((r) => r.end > r.start, { message: 'end must be above start (the range is [start, end))', path: ['end'] })]))
+    .min(1).default([{ start: 200, end: 400 }])
+    .describe('Statuses that pass: a status, or { start, end } for [start, end) as Envoy\'s expected_statuses; default any 2xx or 3xx'),
+}).strict();
+
+/**
+ * Passive outlier detection (Envoy's outlier_detection): the answers of forwarded requests eject
+ * an endpoint for a while. Present turns it on; `{}` takes every default.
+ */
+export const outlierDetectionSchema = z.object({
+  consecutive5xx: z.number().int().min(0).default(5)
+    .describe('Consecutive 5xx answers or gateway failures that eject an endpoint; 0 turns this rule off'),
+  consecutiveGatewayFailure: z.number().int().min(0).default(5)
+    .describe('Consecutive gateway failures (connect failure, reset, timeout, or a 502/503/504 answer) that eject an endpoint; 0 turns this rule off'),
+  baseEjectionTimeMs: millis.default(30_000).describe('An ejection lasts this times the number of times the endpoint was ejected'),
+  maxEjectionTimeMs: millis.default(300_000).describe('Longest ejection, whatever the count; baseEjectionTimeMs when that is larger (Envoy\'s max_ejection_time)'),
+  maxEjectionPercent: z.number().min(0).max(100).default(50)
+    .describe('Share of the cluster\'s endpoints that may be ejected at once; at least one endpoint always stays in service'),
+}).strict();
+
+/**
+ * Envoy's retry budget of a cluster (circuit_breakers.thresholds.retry_budget): the retries in
+ * flight to the cluster, from every route, may not exceed `percent` of its active requests (in
+ * flight and waiting for a connection), and are always allowed up to `minConcurrency`.
+ */
+export const retryBudgetSchema = z.object({
+  percent: z.number().min(0).max(100).default(20)
+    .describe('Retries in flight may be at most this share (0-100) of the cluster\'s active requests, in flight and waiting (Envoy\'s budget_percent)'),
+  minConcurrency: z.number().int().min(0).default(3)
+    .describe('Retries in flight always allowed, whatever the share (Envoy\'s min_retry_concurrency)'),
+}).strict();
 
 export const clusterSchema = z.object({
   name,
@@ -64,8 +144,12 @@ export const clusterSchema = z.object({
   maxPendingRequests: z.number().int().min(0).default(1024)
     .describe('Requests waiting for a free connection, all endpoints together; over it a request gets 503 at once'),
   queueTimeoutMs: millis.default(5000).describe('How long a request waits for a free connection before it gets 503'),
-  /** Speak HTTP/2 to the endpoints (required for gRPC callouts to this cluster). */
-  http2: z.boolean().default(false).describe('Speak HTTP/2 to the endpoints (required for gRPC callouts)'),
+  /** Speak HTTP/2 to the endpoints: forwarded requests (gRPC, request trailers) and gRPC callouts. */
+  http2: z.boolean().default(false).describe('Speak HTTP/2 to the endpoints (h2c for http://): forwarded requests, gRPC among them, and gRPC callouts'),
+  healthCheck: healthCheckSchema.optional().describe('Active HTTP health checks of every endpoint: one failing them gets no traffic until it passes again'),
+  outlierDetection: outlierDetectionSchema.optional().describe('Passive health: an endpoint whose forwarded requests fail in a row is ejected for a while'),
+  retryBudget: retryBudgetSchema.default({ percent: 20, minConcurrency: 3 })
+    .describe('Bounds the retries of every route to this cluster, so that retries cannot multiply its load (Envoy\'s retry_budget)'),
 }).strict();
 
 const sha256Pin = z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits');
@@ -157,6 +241,32 @@ const headerMatch = z.object({
   present: z.boolean().optional(),
 }).strict();
 
+/**
+ * Envoy's retry policy of a route (route.retry_policy, field names in camelCase). Present turns
+ * retries on; `{}` takes every default. README "Retries" has the semantics.
+ */
+export const retrySchema = z.object({
+  retryOn: z.array(z.enum(['5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-status-codes'])).min(1)
+    .default(['connect-failure', 'reset', 'gateway-error'])
+    .describe('What is retried: 5xx (a 5xx answer, or no answer at all), gateway-error (a 502, 503 or 504 answer, or no answer at all), reset (no answer: connect failure, disconnect, reset, per-try timeout), connect-failure (the connection could not be made), retriable-status-codes (an answer with one of retriableStatusCodes)'),
+  retriableStatusCodes: z.array(z.number().int().min(100).max(599)).default([])
+    .describe('Statuses retried when retryOn has retriable-status-codes'),
+  numRetries: z.number().int().min(0).default(1).describe('Retries after the first try (Envoy\'s num_retries)'),
+  perTryTimeoutMs: millis.optional()
+    .describe('How long one try waits for the response headers, from the end of the request body; a try past it is abandoned and counts as a reset (default: what is left of the route\'s timeoutMs)'),
+  backoff: z.object({
+    baseMs: millis.default(25).describe('Base interval: retry N waits a random time in [0, baseMs × 2^(N-1)) (full jitter)'),
+    maxMs: millis.optional().describe('Cap of that interval (default 10 × baseMs)'),
+  }).strict().refine((b) => b.maxMs === undefined || b.maxMs >= b.baseMs, { message: 'must be at least baseMs', path: ['maxMs'] })
+    .default({ baseMs: 25 }).describe('Back-off between tries: Envoy\'s exponential back-off with full jitter'),
+  bufferBytes: z.number().int().min(0).default(64 * 1024)
+    .describe('A request body up to this size is kept to be sent again; a larger one makes the request not retriable'),
+}).strict()
+  .refine((r) => r.retriableStatusCodes.length > 0 || !r.retryOn.includes('retriable-status-codes'),
+    { message: 'retriable-status-codes needs retriableStatusCodes', path: ['retriableStatusCodes'] })
+  .refine((r) => r.retriableStatusCodes.length === 0 || r.retryOn.includes('retriable-status-codes'),
+    { message: 'are used only when retryOn has retriable-status-codes', path: ['retriableStatusCodes'] });
+
 export const routeSchema = z.object({
   name,
   match: z.object({
@@ -178,6 +288,7 @@ export const routeSchema = z.object({
   bodyLimitBytes: z.number().int().positive().default(1024 * 1024),
   /** Overrides the cluster's timeoutMs for this route. */
   timeoutMs: millis.optional(),
+  retry: retrySchema.optional().describe('Retries of failed upstream tries (Envoy\'s retry_policy); absent: none'),
 }).strict();
 
 /**
@@ -242,9 +353,13 @@ export const configSchema = z.object({
 export type GatewayConfig = z.output<typeof configSchema>;
 export type ListenerConfig = z.output<typeof listenerSchema>;
 export type ClusterConfig = z.output<typeof clusterSchema>;
+export type HealthCheckConfig = z.output<typeof healthCheckSchema>;
+export type OutlierDetectionConfig = z.output<typeof outlierDetectionSchema>;
 export type PluginConfig = z.output<typeof pluginSchema>;
 export type PluginLimits = z.output<typeof pluginLimitsSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
+export type RetryConfig = z.output<typeof retrySchema>;
+export type RetryBudgetConfig = z.output<typeof retryBudgetSchema>;
 export type RouteFilterConfig = RouteConfig['filters'][number];
 export type ModuleSourceConfig = z.output<typeof moduleSourceSchema>;
 export type CanaryConfig = z.output<typeof canarySchema>;

@@ -9,6 +9,7 @@
  *   POST   /plugins/NAME/canary           { module, percent, match, sticky, rollback, steps, holdMs, configuration }
  *   PATCH  /plugins/NAME/canary           { percent }
  *   POST   /plugins/NAME/promote | rollback
+ *   GET    /clusters                      every cluster of the configuration in force, each endpoint's health
  *
  * Every call that changes something needs `Authorization: Bearer <token>` (admin.token, or the
  * variable admin.tokenEnv names); with no token configured, changes are off. Reads are open to
@@ -28,6 +29,13 @@ const MAX_BODY_BYTES = 64 * 1024 * 1024;
 export interface PluginApiOptions {
   /** The bearer token in force, or null (changes off). Read per call: a reload may set it. */
   token(): string | null;
+  readonly reads: AdminReads;
+}
+
+/** The reads of the admin API beside the plugins' (the same rule: open on loopback, the token from elsewhere). */
+export interface AdminReads {
+  /** GET /clusters: each cluster of the configuration in force and the health of its endpoints. */
+  clusters(): unknown;
 }
 
 /** One call of the plugin API, as HTTP gives it or as a box's primary forwards it to a worker. */
@@ -103,8 +111,13 @@ export function isPluginPath(path: string): boolean {
   return path === '/plugins' || path.startsWith('/plugins/');
 }
 
+/** Whether `path` is the admin API's: the plugin API and GET /clusters. */
+export function isAdminApiPath(path: string): boolean {
+  return isPluginPath(path) || path === '/clusters' || path.startsWith('/clusters/');
+}
+
 /** Answers one call; never rejects for a GatewayError (it becomes `{ error: CODE, message }`). */
-export async function pluginCall(control: PluginControl, call: AdminCall, token: string | null): Promise<AdminAnswer> {
+export async function pluginCall(control: PluginControl, call: AdminCall, token: string | null, reads: AdminReads): Promise<AdminAnswer> {
   const parts = call.path.split('/').filter((p) => p !== '');
   const reading = call.method === 'GET' || call.method === 'HEAD';
   try {
@@ -112,6 +125,10 @@ export async function pluginCall(control: PluginControl, call: AdminCall, token:
       throw new GatewayError('GW_ERR_ADMIN_UNAUTHORIZED', token === null
         ? 'changes through the admin API are off: set admin.token or the variable admin.tokenEnv names, and send it as "Authorization: Bearer <token>"'
         : 'this call needs "Authorization: Bearer <token>" with the admin token');
+    }
+    if (parts[0] === 'clusters') {
+      if (!reading || parts.length > 1) throw new GatewayError('GW_ERR_PLUGIN_CHANGE', `${call.method} ${call.path}: /clusters is read only: GET /clusters`);
+      return { status: 200, body: reads.clusters() };
     }
     const name = parts[1] === undefined ? undefined : decodeURIComponent(parts[1]);
     if (reading) {
@@ -168,10 +185,10 @@ export function sendAnswer(res: ServerResponse, answer: AdminAnswer): void {
   res.end(body);
 }
 
-/** The admin server's route for the plugin API: answers paths under /plugins, returns false for the others. */
+/** The admin server's route for the admin API: answers paths under /plugins and /clusters, returns false for the others. */
 export function pluginApi(control: PluginControl, options: PluginApiOptions): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
   return async (req, res) => {
-    if (!isPluginPath((req.url ?? '/').split('?')[0])) return false;
+    if (!isAdminApiPath((req.url ?? '/').split('?')[0])) return false;
     let call: AdminCall;
     try {
       call = await readCall(req);
@@ -180,7 +197,7 @@ export function pluginApi(control: PluginControl, options: PluginApiOptions): (r
       sendAnswer(res, { status: 413, body: { error: err.code, message: err.message } });
       return true;
     }
-    sendAnswer(res, await pluginCall(control, call, options.token()));
+    sendAnswer(res, await pluginCall(control, call, options.token(), options.reads));
     return true;
   };
 }

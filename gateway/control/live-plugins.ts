@@ -9,7 +9,7 @@ import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { ModuleStore } from '../modules/module-store.js';
 import type { Generation } from '../proxy/generation.js';
-import { pluginApi, pluginCall, type AdminAnswer, type AdminCall } from './admin-api.js';
+import { pluginApi, pluginCall, type AdminAnswer, type AdminCall, type AdminReads } from './admin-api.js';
 import { ModuleFollow } from './module-follow.js';
 import { ModuleSources } from './module-sources.js';
 import { PluginControl } from './plugin-control.js';
@@ -67,15 +67,20 @@ export class LivePlugins {
     return admin.token ?? process.env[admin.tokenEnv] ?? null;
   }
 
-  /** The admin server's route for /plugins. */
+  /** The admin server's route for /plugins and /clusters. */
   routes(): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
-    return pluginApi(this.control, { token: () => this.token() });
+    return pluginApi(this.control, { token: () => this.token(), reads: this.reads });
   }
 
   /** A call forwarded by a box's primary. */
   call(call: AdminCall): Promise<AdminAnswer> {
-    return pluginCall(this.control, call, this.token());
+    return pluginCall(this.control, call, this.token(), this.reads);
   }
+
+  /** GET /clusters reads the clusters of the generation new requests go to. */
+  private readonly reads: AdminReads = {
+    clusters: () => [...this.deps.current().clusters.values()].map((c) => c.report()),
+  };
 
   close(): void {
     this.control.close();

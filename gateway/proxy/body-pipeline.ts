@@ -121,10 +121,14 @@ export class BodyPipeline {
     this.feed(this.take(held.buffer), eos, index + 1, trailers);
   }
 
-  /** True when some filter of this direction exports a body callback. */
+  /**
+   * True when some filter of this direction exports a body callback; for the request, or a trailers
+   * callback: the client's trailers reach the filters only through here (request-trailers.ts). The
+   * response needs no such rule: upstream trailers always end the body through the filters.
+   */
   static wanted(slots: readonly FilterSlot[], direction: Direction): boolean {
     return slots.some((s) => s.active && (direction === Direction.REQUEST
-      ? s.stream!.vm.callbacks.onRequestBody !== null
+      ? s.stream!.vm.callbacks.onRequestBody !== null || s.stream!.vm.callbacks.onRequestTrailers !== null
       : s.stream!.vm.callbacks.onResponseBody !== null));
   }
 }

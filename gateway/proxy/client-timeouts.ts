@@ -45,8 +45,13 @@ export function serverOptions(limits: ClientLimits): ServerOptions {
   };
 }
 
-/** Whether the request announced a body (Node has checked the framing already). */
+/**
+ * Whether the request announced a body (Node has checked the framing already). An HTTP/2 request
+ * has one unless its HEADERS frame ended the stream: it needs neither length nor chunking.
+ */
 export function hasBody(req: IncomingMessage): boolean {
+  const stream = (req as { stream?: { endAfterHeaders?: boolean } }).stream;
+  if (stream !== undefined) return stream.endAfterHeaders !== true;
   const cl = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
 }

@@ -35,13 +35,17 @@ import type { Endpoint } from './cluster.js';
 import { FilterChain, type ChainOwner } from './filter-chain.js';
 import { FilterSlot } from './filter-slot.js';
 import type { FlowDirection } from './flow-direction.js';
-import { NO_BODY_STATUS, requestHeaderMap, responseHeaderMap } from './headers.js';
+import { requestHeaderMap, responseHeaderMap } from './headers.js';
+import { endsWithHeaders } from './grpc-response.js';
 import { failClosedHeaders, gatewayReply, isGrpcContentType, localReplyBody, localReplyHeaders } from './local-reply.js';
 import { REJECT, SKIP } from './plugin-runtime.js';
+import { hasBody } from './client-timeouts.js';
 import { streamProperty } from './properties.js';
 import { CLUSTER_OVERFLOW, QUEUE_TIMEOUT } from './upstream-queue.js';
 import { ResponsePhase, type ResponseOwner } from './response-phase.js';
 import { ResponseWriter, type WriterOwner } from './response-writer.js';
+import { RetryLoop } from './retry-loop.js';
+import { PER_TRY_TIMEOUT } from './retry-policy.js';
 import { UpstreamExchange, type ExchangeOwner, type UpstreamHeaders } from './upstream-exchange.js';
 import type { FlowEnv, RouteRuntime, Scheme } from './types.js';
 
@@ -63,7 +67,13 @@ export class RequestFlow implements ChainOwner, WriterOwner, ExchangeOwner, Resp
   failedFilter: string | null = null;
   endpoint: Endpoint | null = null;
   upstreamStartedAt = 0;
+  /** An Upgrade request's tunnel (upgrade.ts): it takes over from the upstream exchange once the request headers are final. */
+  tunnel: ((flow: RequestFlow) => void) | null = null;
   upstreamHeadersAt = 0;
+  /** Tries sent upstream (Envoy's UPSTREAM_REQUEST_ATTEMPT_COUNT): 0 when none was. */
+  attempts = 0;
+  /** The retries of a route with a retry policy (null: none, and nothing allocated for them). */
+  private retries: RetryLoop | null = null;
 
   private phase = Phase.REQUEST;
   private readonly request: FlowDirection;
@@ -77,14 +87,11 @@ export class RequestFlow implements ChainOwner, WriterOwner, ExchangeOwner, Resp
   /** `scheme` is the listener's: the transport the request came in on, not the configuration's. */
   constructor(readonly req: IncomingMessage, readonly res: ServerResponse, readonly route: RouteRuntime,
     readonly env: FlowEnv, scheme: Scheme) {
-    const te = req.headers['transfer-encoding'];
-    const cl = req.headers['content-length'];
-    const hasBody = te !== undefined || (cl !== undefined && cl !== '0');
     this.chain = new FilterChain(this, route.timeoutMs);
     this.slots = this.chain.slots;
     this.request = this.chain.request;
     this.response = this.chain.response;
-    this.request.begin(requestHeaderMap(req, scheme), this.slots, !hasBody);
+    this.request.begin(requestHeaderMap(req, scheme), this.slots, !hasBody(req));
     this.out = new ResponseWriter(res, this);
     this.responsePhase = new ResponsePhase(this, this.chain, this.out, route.bodyLimit);
     this.grpcRequest = isGrpcContentType(req.headers['content-type']);
@@ -105,7 +112,7 @@ export class RequestFlow implements ChainOwner, WriterOwner, ExchangeOwner, Resp
 
   /** Request body bytes read from the client. */
   get bytesIn(): number {
-    return this.upstream?.bytesIn ?? 0;
+    return this.retries?.body?.bytesIn ?? this.upstream?.bytesIn ?? 0;
   }
 
   /** The status sent to the client (0 when no response head went out). */
@@ -162,21 +169,30 @@ export class RequestFlow implements ChainOwner, WriterOwner, ExchangeOwner, Resp
   /** Request headers are final: open the upstream request and start moving the body. */
   private forward(): void {
     this.phase = Phase.UPSTREAM;
+    if (this.tunnel !== null) return this.tunnel(this);
     const d = this.request;
     if (!d.eos && BodyPipeline.wanted(d.order, d.direction)) {
       d.pipeline = new BodyPipeline(this.chain, d.order, d.direction, this.route.bodyLimit,
         (data, eos) => this.upstream?.write(data, eos), () => this.tooLarge(413));
     }
-    const endpoint = this.endpoint = this.route.cluster.pick();
+    if (this.route.retry !== null) this.retries = new RetryLoop(this, this.route.retry, d);
     this.upstreamStartedAt = performance.now();
-    this.upstream = new UpstreamExchange(this, this.req, d);
-    this.upstream.send(endpoint, this.route.timeoutMs);
+    this.attempt(this.route.cluster.pick());
+  }
+
+  /** One try at `endpoint`: the first, or a retry (retry-loop.ts). */
+  attempt(endpoint: Endpoint): void {
+    this.endpoint = endpoint;
+    this.attempts++;
+    const upstream = this.upstream = new UpstreamExchange(this, this.req, this.request, endpoint, this.retries?.body ?? null);
+    this.retries?.started(upstream);
+    upstream.send(this.route.timeoutMs);
   }
 
   upstreamResponse(statusCode: number, headers: UpstreamHeaders): void {
+    if (this.retries?.answered(statusCode, headers) === true) return;
     this.upstreamHeadersAt = performance.now();
-    const noBody = NO_BODY_STATUS.has(statusCode) || this.requestHeaders.get(':method') === 'HEAD'
-      || headers['content-length'] === '0';
+    const noBody = endsWithHeaders(statusCode, this.requestHeaders.get(':method'), headers);
     this.beginResponse(responseHeaderMap(statusCode, headers), this.request.ranInResponseOrder(this.slots.length - 1, false), noBody);
   }
 
@@ -191,6 +207,7 @@ export class RequestFlow implements ChainOwner, WriterOwner, ExchangeOwner, Resp
   upstreamFailed(err: Error): void {
     const code = (err as { code?: string }).code ?? err.name;
     this.env.upstreamError(this, code);
+    if (this.phase === Phase.UPSTREAM && this.retries?.failed(code) === true) return;
     this.errorCode = code;
     if (this.out.headSent) {
       this.out.reset(err);
@@ -201,7 +218,7 @@ export class RequestFlow implements ChainOwner, WriterOwner, ExchangeOwner, Resp
       this.sendGatewayReply(503, `upstream connect error or disconnect/reset before headers. reset reason: ${code === CLUSTER_OVERFLOW ? 'overflow' : 'queue timeout'}`);
       return;
     }
-    const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
+    const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === PER_TRY_TIMEOUT;
     this.sendGatewayReply(timeout ? 504 : 502, timeout ? 'upstream request timeout' : 'upstream connect error or disconnect/reset before headers');
   }
 
@@ -348,6 +365,7 @@ export class RequestFlow implements ChainOwner, WriterOwner, ExchangeOwner, Resp
 
   private abortUpstream(): void {
     this.upstream?.abandon();
+    this.retries?.close();
     if (this.phase === Phase.UPSTREAM) this.phase = Phase.RESPONSE;
     this.request.pipeline = null;
     if (!this.req.complete) this.req.resume();
@@ -356,14 +374,22 @@ export class RequestFlow implements ChainOwner, WriterOwner, ExchangeOwner, Resp
   // ---- end of stream -------------------------------------------------------------------------
 
   /** The client's response is over (sent, failed or abandoned): on_log → on_done → on_delete. */
+  /** The tunnel's upstream answered 101 and the sockets are spliced, or it failed with `error` (upgrade.ts). */
+  tunnelled(status: number, error?: string): void {
+    this.out.status = status;
+    this.out.headSent = true;
+    if (error !== undefined) this.errorCode = error;
+  }
+
   private finish(): void {
     if (this.phase === Phase.DONE) return;
-    if (!this.res.writableFinished) this.errorCode ??= 'downstream_remote_disconnect';
+    if (!this.res.writableFinished && this.out.status !== 101) this.errorCode ??= 'downstream_remote_disconnect';
     this.phase = Phase.DONE;
     this.out.close();
     this.chain.epoch++;
     this.chain.close();
     this.upstream?.close();
+    this.retries?.close();
     // on_log/on_done/on_delete count toward the filter's time too (edge_gateway_filter_seconds).
     this.chain.calls.finish(this.slots);
     this.env.done(this);

@@ -20,6 +20,7 @@ import { createClusters, type Cluster } from './cluster.js';
 import type { RequestFlow } from './flow.js';
 import { nodeProperties } from './node-properties.js';
 import { LivePlugin, type LiveState } from './live-plugin.js';
+import { compileRetryPolicy, type RetryReason } from './retry-policy.js';
 import { Router, compileRoute } from './router.js';
 import type { FlowEnv, NodeInfo, RouteFilter, RouteRuntime } from './types.js';
 
@@ -27,6 +28,10 @@ import type { FlowEnv, NodeInfo, RouteFilter, RouteRuntime } from './types.js';
 export interface GenerationHooks {
   requestDone(flow: RequestFlow): void;
   upstreamError(flow: RequestFlow, code: string): void;
+  /** A retry was scheduled (left out: not counted). */
+  upstreamRetry?(flow: RequestFlow, reason: RetryReason): void;
+  /** A retry was refused by the cluster's retry budget (left out: not counted). */
+  retryBudgetExhausted?(flow: RequestFlow): void;
   /** The generation was disposed (once): whoever holds it drops it now. */
   disposed(generation: Generation): void;
 }
@@ -165,6 +170,7 @@ export class Generation implements FlowEnv {
       filters: route.filters.map((f): RouteFilter => ({ plugin: plugins.get(filterPlugin(f))!, variant: variantIndex(f) })),
       bodyLimit: route.bodyLimitBytes,
       timeoutMs: route.timeoutMs ?? clusters.get(route.cluster)!.timeoutMs,
+      retry: compileRetryPolicy(route.retry),
     })));
   }
 
@@ -229,6 +235,14 @@ export class Generation implements FlowEnv {
 
   upstreamError(flow: RequestFlow, code: string): void {
     this.deps.hooks.upstreamError(flow, code);
+  }
+
+  upstreamRetry(flow: RequestFlow, reason: RetryReason): void {
+    this.deps.hooks.upstreamRetry?.(flow, reason);
+  }
+
+  retryBudgetExhausted(flow: RequestFlow): void {
+    this.deps.hooks.retryBudgetExhausted?.(flow);
   }
 
   writeFailed(flow: RequestFlow, err: unknown): void {

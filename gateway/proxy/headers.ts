@@ -78,22 +78,6 @@ export function requestHeaderMap(req: IncomingMessage, scheme: 'http' | 'https')
   return new HeaderMap(pairs);
 }
 
-/**
- * The proxy headers of an Upgrade (WebSocket) request, which http-proxy-3 forwards with Node's
- * parsed headers: the same x-forwarded-* and x-request-id rules as requestHeaderMap.
- */
-export function upgradeProxyHeaders(req: IncomingMessage, scheme: 'http' | 'https'): Record<string, string> {
-  const h = req.headers;
-  const client = req.socket.remoteAddress ?? '';
-  const out: Record<string, string> = {
-    'x-forwarded-for': h['x-forwarded-for'] ? `${h['x-forwarded-for']}, ${client}` : client,
-    'x-forwarded-proto': scheme,
-  };
-  if (h.host !== undefined) out['x-forwarded-host'] = h['x-forwarded-host'] ? `${h['x-forwarded-host']}, ${h.host}` : h.host;
-  if (h['x-request-id'] === undefined) out['x-request-id'] = randomUUID();
-  return out;
-}
-
 /** Response headers from undici's parsed object, with `:status` first and hop-by-hop removed. */
 export function responseHeaderMap(status: number, headers: Record<string, string | string[] | undefined>): HeaderMap {
   const pairs: Pairs = [':status', String(status)];

@@ -6,15 +6,18 @@
  * detects come through `clientError`, answered here as Node would and reported to the host.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
 import type { ListenerConfig } from '../config/schema.js';
 import { BodyWatch, hasBody, serverOptions, type ClientLimits } from './client-timeouts.js';
 import { RequestFlow } from './flow.js';
-import { upgradeProxyHeaders } from './headers.js';
 import type { Generation } from './generation.js';
 import { prepareRequest, type Rejection, type TargetOptions } from './request-target.js';
 import type { RequestFacts } from './router.js';
+import { asHttp1Request, createHttp2Server, isHttp2Request, routeCleartextConnections, routeTlsConnections, type Http2Events } from './http2.js';
+import type { ListenerTls } from './tls.js';
+import { upgrade, watchTunnels } from './upgrade.js';
 import type { Scheme } from './types.js';
 
 /** What the listeners need from the gateway: the generation now in force, whether to drain, and where to report. */
@@ -35,6 +38,10 @@ export interface ListenerHost {
   connectionDropped(): void;
   /** The server itself failed (accept errors such as EMFILE), which must not end the process. */
   serverError(err: Error): void;
+  /** A TLS handshake failed (no or a bad client certificate, an old TLS version, a timeout). */
+  tlsError?(err: NodeJS.ErrnoException, socket: Duplex): void;
+  /** What HTTP/2 clients do to their streams (resets, rapid resets). */
+  readonly http2?: Http2Events;
 }
 
 class Facts implements RequestFacts {
@@ -121,8 +128,9 @@ function notFound(host: ListenerHost, req: IncomingMessage, res: ServerResponse)
 /** Answers a request refused before routing; the connection closes after it (no desync possible). */
 function refuse(req: IncomingMessage, res: ServerResponse, rejection: Rejection): void {
   const body = `${STATUS_TEXT[rejection.status]}\n`;
-  // NB: req.socket, not res.socket: a response pipelined behind another has no socket yet.
-  refused.add(req.socket);
+  // NB: req.socket, not res.socket: a response pipelined behind another has no socket yet. An
+  // HTTP/2 stream ends alone: its connection's other streams are no desync risk.
+  if (req.httpVersionMajor === 1) refused.add(req.socket);
   res.shouldKeepAlive = false;
   res.writeHead(rejection.status, { 'content-type': 'text/plain', 'content-length': body.length });
   res.end(body);
@@ -157,20 +165,19 @@ export function listenerOptions(config: ListenerConfig): { path: TargetOptions; 
   };
 }
 
-/**
- * The scheme of a listener's requests. Every listener speaks plain HTTP/1.1 today; a TLS listener
- * will answer https here, and the flow and the WebSocket proxy take it from the listener.
- */
-export function listenerScheme(_config: ListenerConfig): Scheme {
-  return 'http';
+/** The scheme of a listener's requests (:scheme, x-forwarded-proto): the flow and the WebSocket proxy take it from here. */
+export function listenerScheme(config: ListenerConfig): Scheme {
+  return config.tls === undefined ? 'http' : 'https';
 }
 
-export function createListener(host: ListenerHost, config: ListenerConfig): Server {
+/** `tls`: the listener's certificates (tls.ts) when it terminates TLS, else null. */
+export function createListener(host: ListenerHost, config: ListenerConfig, tls: ListenerTls | null = null): Server {
   const { path, limits } = listenerOptions(config);
   const scheme = listenerScheme(config);
   const watchBodies = limits.bodyTimeoutMs > 0 || limits.requestTimeoutMs > 0;
-  // x-forwarded-* come from upgradeProxyHeaders (as for plain requests), not from http-proxy-3's xfwd.
+  // x-forwarded-* come from the flow's request headers (upgrade.ts, as for plain requests), not from http-proxy-3's xfwd.
   const ws = createProxyServer({ ws: true, xfwd: false });
+  watchTunnels(ws);
   ws.on('error', (err, req, socket) => {
     host.upgradeError(err as Error, req as IncomingMessage);
     const s = socket as (Duplex & { bytesWritten?: number }) | undefined;
@@ -179,9 +186,11 @@ export function createListener(host: ListenerHost, config: ListenerConfig): Serv
     else s?.destroy?.();
   });
 
-  const server = createServer(serverOptions(limits), (req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    const h2 = isHttp2Request(req);
+    if (h2) asHttp1Request(req);
     // Left unanswered: the connection closes once the refusal is out.
-    if (refused.has(req.socket)) return;
+    else if (refused.has(req.socket)) return;
     if (host.draining()) res.shouldKeepAlive = false;
     const rejection = prepareRequest(req, path);
     if (rejection !== null) {
@@ -204,11 +213,26 @@ export function createListener(host: ListenerHost, config: ListenerConfig): Serv
       return;
     }
     generation.inflight++;
-    if (res.socket === null) trackQueued(req, res);
+    if (!h2 && res.socket === null) trackQueued(req, res);
     const flow = new RequestFlow(req, res, route.target, generation, scheme);
     if (watchBodies && !req.complete && hasBody(req)) new BodyWatch(req, flow, limits);
     flow.run();
-  });
+  };
+  // A slow handshake counts against the same budget as slow headers (slowloris before TLS is up).
+  const h2 = (tls !== null ? config.http2.enabled : config.http2.cleartext) && host.http2 !== undefined
+    ? createHttp2Server(config, handler, host.http2) : null;
+  const server: Server = tls === null ? createServer(serverOptions(limits), handler)
+    : createTlsServer({ ...serverOptions(limits), ...tls.serverOptions(limits.headersTimeoutMs, h2 !== null) }, handler);
+  if (h2 !== null) {
+    if (tls !== null) routeTlsConnections(server, h2);
+    else routeCleartextConnections(server, h2, limits.headersTimeoutMs);
+  }
+  if (tls !== null) {
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      host.tlsError?.(err, socket);
+      socket.destroy();
+    });
+  }
   server.maxConnections = config.maxConnections;
   // One more than allowed, so that a request over the limit is seen (and refused), not cut short.
   server.maxHeadersCount = config.maxRequestHeaders + 1;
@@ -243,7 +267,7 @@ export function createListener(host: ListenerHost, config: ListenerConfig): Serv
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
-    ws.ws(req, socket, head, { target: route.target.cluster.pick().origin, headers: upgradeProxyHeaders(req, scheme) });
+    upgrade(ws, req, socket, head, route.target, generation, scheme);
   });
   return server;
 }

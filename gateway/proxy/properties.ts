@@ -7,6 +7,7 @@
 import type { Pairs } from '../abi/pairs.js';
 import { propBool, propInt, propMap, propString } from '../abi/properties.js';
 import type { RequestFlow } from './flow.js';
+import { tlsFacts, tlsProperty } from './tls.js';
 
 type Getter = (flow: RequestFlow, rest: readonly string[]) => Uint8Array | undefined;
 
@@ -53,7 +54,7 @@ const REQUEST: Record<string, Getter> = {
   referer: (f) => latin1(f.requestHeaders.get('referer')),
   useragent: (f) => latin1(f.requestHeaders.get('user-agent')),
   id: (f) => latin1(f.requestHeaders.get('x-request-id')),
-  protocol: (f) => propString(`HTTP/${f.req.httpVersion}`),
+  protocol: (f) => propString(f.req.httpVersionMajor === 2 ? 'HTTP/2' : `HTTP/${f.req.httpVersion}`),
   time: (f) => propInt(BigInt(f.startedAtMs) * NS_PER_MS),
   duration: (f) => durationNs(f.startedAt, performance.now()),
   size: (f) => propInt(Number(f.req.headers['content-length'] ?? f.bytesIn)),
@@ -95,10 +96,14 @@ const TOP: Record<string, Getter> = {
   response: group(() => RESPONSE),
   source: group((f) => peer(() => f.req.socket.remoteAddress, () => f.req.socket.remotePort)),
   destination: group((f) => peer(() => f.req.socket.localAddress, () => f.req.socket.localPort)),
-  connection: group((f) => ({
-    id: () => propInt(connectionId(f)),
-    mtls: () => propBool(false),
-  })),
+  connection: (f, rest) => {
+    if (rest.length !== 1) return undefined;
+    if (rest[0] === 'id') return propInt(connectionId(f));
+    const tls = tlsFacts(f.req.socket);
+    if (tls === null) return rest[0] === 'mtls' ? propBool(false) : undefined;
+    const value = tlsProperty(tls, rest[0]);
+    return typeof value === 'boolean' ? propBool(value) : value === undefined ? undefined : propString(value);
+  },
   upstream: group((f) => ({
     address: () => (f.endpoint === null ? undefined : propString(f.endpoint.url.host)),
     port: () => (f.endpoint === null ? undefined : propInt(Number(f.endpoint.url.port || (f.endpoint.url.protocol === 'https:' ? 443 : 80)))),

@@ -22,6 +22,7 @@
  * request flow, the WebSocket tunnel and the access log read.
  */
 import type { IncomingMessage } from 'node:http';
+import { isHttp2Request } from './http2.js';
 import { ESCAPED_SLASH, normalizeTarget, type PathOptions } from './normalize-path.js';
 
 export interface TargetOptions extends PathOptions {
@@ -103,7 +104,8 @@ function schemeLength(url: string): number {
  * absolute-form's authority). Returns null when the request may go on, or why it may not.
  */
 export function prepareRequest(req: IncomingMessage, opts: TargetOptions): Rejection | null {
-  if (req.httpVersionMajor !== 1) return req.httpVersionMajor === 0 ? REJECTIONS.http09 : REJECTIONS.version;
+  // HTTP/2 streams come here as HTTP/1.1 requests (http2.ts: asHttp1Request); no Host can repeat there.
+  if (req.httpVersionMajor !== 1 && !isHttp2Request(req)) return req.httpVersionMajor === 0 ? REJECTIONS.http09 : REJECTIONS.version;
   // Node drops header lines past its maxHeadersCount silently (the listener sets it one higher).
   if (req.rawHeaders.length > 2 * opts.maxHeaders) return REJECTIONS.tooManyHeaders;
   if (hostCount(req.rawHeaders) > 1) return REJECTIONS.duplicateHost;

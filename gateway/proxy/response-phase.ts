@@ -53,7 +53,8 @@ export class ResponsePhase {
   headersFinal(epoch: number): void {
     const d = this.chain.response;
     if (!d.eos && BodyPipeline.wanted(d.order, d.direction)) d.pipeline = this.pipeline();
-    else this.out.writeHead(false);
+    // Headers that end the response (a gRPC trailers-only answer) go out as such.
+    else this.out.writeHead(false, undefined, d.eos);
     const pending = this.pending;
     this.pending = [];
     for (let k = 0; k < pending.length; k++) {

@@ -42,10 +42,18 @@ export class ResponseWriter {
   /** The exchange is over: late chunks (a held body, an upstream straggler) go nowhere. */
   private closed = false;
 
-  constructor(private readonly res: ServerResponse, private readonly owner: WriterOwner) {}
+  /** The response is an HTTP/2 stream's (Node's compatibility API): trailers need no chunked framing. */
+  private readonly http2: boolean;
 
-  /** Sends the response head with the filtered headers. `exactLength` when the body is known whole. */
-  writeHead(chunked: boolean, exactLength?: number): void {
+  constructor(private readonly res: ServerResponse, private readonly owner: WriterOwner) {
+    this.http2 = (res as { stream?: unknown }).stream !== undefined;
+  }
+
+  /**
+   * Sends the response head with the filtered headers. `exactLength` when the body is known whole;
+   * `last` when nothing follows the head (no body, no trailers).
+   */
+  writeHead(chunked: boolean, exactLength?: number, last = false): void {
     if (this.headSent) return;
     this.headSent = true;
     const headers = this.owner.responseHeaders!;
@@ -59,7 +67,8 @@ export class ResponseWriter {
     }
     this.status = status;
     try {
-      this.res.writeHead(status, flat);
+      if (last && this.http2) this.endWithHead(status, flat);
+      else this.res.writeHead(status, flat);
     } catch (err) {
       this.failed(err);
     }
@@ -86,8 +95,12 @@ export class ResponseWriter {
         if (!this.res.write(data) && !eos) this.holdUpstream();
       }
       if (eos) {
-        // Trailers go out only with chunked framing (as Envoy's HTTP/1 codec: dropped otherwise).
-        if (this.hasTrailers() && this.res.chunkedEncoding) this.res.addTrailers(trailerEntries(this.owner.responseTrailers!));
+        // Trailers go out over HTTP/2, and over HTTP/1.1 only with chunked framing (as Envoy's HTTP/1 codec: dropped otherwise).
+        if (this.hasTrailers() && (this.res.chunkedEncoding || this.http2)) {
+          const entries = trailerEntries(this.owner.responseTrailers!);
+          // NB: HTTP/2's addTrailers takes an object only (an array's indexes would become names).
+          this.res.addTrailers(this.http2 ? trailerObject(entries) : entries);
+        }
         this.closed = true;
         this.res.end();
       }
@@ -100,7 +113,7 @@ export class ResponseWriter {
   end(body: Buffer): void {
     if (this.closed) return;
     // NB: writeHead sends the head at once; its content-length must be the body's already.
-    this.writeHead(false, body.length);
+    this.writeHead(false, body.length, body.length === 0);
     if (this.closed) return;
     this.closed = true;
     this.bytesOut += body.length;
@@ -148,6 +161,19 @@ export class ResponseWriter {
     }
   }
 
+  /**
+   * HTTP/2, nothing after the head: one HEADERS frame with END_STREAM, not HEADERS then an empty
+   * DATA frame (writeHead sends the head at once). A gRPC trailers-only answer must be one: gRPC
+   * clients read a status from the headers only when they end the stream.
+   */
+  private endWithHead(status: number, flat: string[]): void {
+    const fields = trailerObject(pairEntries(flat));
+    this.res.statusCode = status;
+    for (const name in fields) this.res.setHeader(name, fields[name]);
+    this.closed = true;
+    this.res.end();
+  }
+
   private hasTrailers(): boolean {
     const trailers = this.owner.responseTrailers;
     return trailers !== null && trailers.count > 0;
@@ -162,9 +188,23 @@ export class ResponseWriter {
   }
 }
 
+/** Entries as an object, repeated names as arrays. */
+function trailerObject(entries: readonly [string, string][]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of entries) {
+    const had = out[name];
+    out[name] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value];
+  }
+  return out;
+}
+
 /** Trailers as the [name, value] entries `addTrailers` takes. */
 function trailerEntries(trailers: HeaderMap): [string, string][] {
-  const flat = withoutPseudo(trailers.pairs);
+  return pairEntries(withoutPseudo(trailers.pairs));
+}
+
+/** Flat [name, value, …] as entries. */
+function pairEntries(flat: readonly string[]): [string, string][] {
   const entries: [string, string][] = [];
   for (let i = 0; i < flat.length; i += 2) entries.push([flat[i], flat[i + 1]]);
   return entries;

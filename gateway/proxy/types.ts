@@ -2,6 +2,7 @@
 import type { Cluster } from './cluster.js';
 import type { LivePlugin } from './live-plugin.js';
 import type { RequestFlow } from './flow.js';
+import type { RetryPolicy, RetryReason } from './retry-policy.js';
 
 /** A route as the data plane runs it: its cluster and filter chain resolved. */
 export interface RouteRuntime {
@@ -11,8 +12,10 @@ export interface RouteRuntime {
   readonly filters: readonly RouteFilter[];
   /** Largest body a filter may buffer (413 for requests, 500 for responses beyond it). */
   readonly bodyLimit: number;
-  /** headersTimeout and bodyTimeout of the upstream request. */
+  /** headersTimeout and bodyTimeout of the upstream request; with retries, the bound of all tries together. */
   readonly timeoutMs: number;
+  /** The retry policy, or null: no retries (and nothing allocated for them). */
+  readonly retry: RetryPolicy | null;
 }
 
 export interface RouteFilter {
@@ -33,6 +36,10 @@ export interface FlowEnv {
   /** Called once when the request is over (access log, metrics, generation accounting). */
   done(flow: RequestFlow): void;
   upstreamError(flow: RequestFlow, code: string): void;
+  /** A retry of this request was scheduled; `reason` is the condition of the route's retryOn that matched. */
+  upstreamRetry(flow: RequestFlow, reason: RetryReason): void;
+  /** A retry the route's policy allowed was refused by the cluster's retry budget. */
+  retryBudgetExhausted(flow: RequestFlow): void;
   /** The response writer's guard caught an error writing this request's answer (one error log line). */
   writeFailed(flow: RequestFlow, err: unknown): void;
 }

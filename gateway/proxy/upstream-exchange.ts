@@ -1,10 +1,15 @@
 /**
  * One request's exchange with its upstream: the request as the filters left it (pseudo-headers to
  * the request line, `:authority` to Host), its body straight from the client or through the request
- * body filters (the request direction's pipeline, ended by the client's trailers), and undici's
+ * body filters (the request direction's pipeline, ended by the client's trailers), the trailers
+ * after it (where the upstream can send them: request-trailers.ts), and undici's
  * callbacks for the answer, handed to the flow while it still wants them. Once the flow gives the
  * answer up (a local reply replaced it) or the client went away, the exchange is aborted and its
  * late callbacks go nowhere.
+ *
+ * One exchange is one try at one endpoint: a retry (retry-loop.ts) is a new exchange, so each
+ * try's outcome is seen on its own. A request that may be retried takes its body from a
+ * ReplayBody, which outlives the tries, rather than from the client.
  */
 import type { IncomingMessage } from 'node:http';
 import { PassThrough } from 'node:stream';
@@ -13,6 +18,9 @@ import { HeaderMap } from '../abi/header-map.js';
 import type { Endpoint } from './cluster.js';
 import type { FlowDirection } from './flow-direction.js';
 import { objectToPairs, removeHeader, withoutPseudo } from './headers.js';
+import type { ReplayBody } from './replay-body.js';
+import { upstreamTrailers } from './request-trailers.js';
+import type { TrailerSource } from './upstream-queue.js';
 
 type Controller = Dispatcher.DispatchController;
 export type UpstreamHeaders = Record<string, string | string[] | undefined>;
@@ -29,18 +37,22 @@ const enum State { OPEN, ABANDONED, CLOSED }
 
 const EMPTY_BODY = Buffer.alloc(0);
 
-export class UpstreamExchange implements Dispatcher.DispatchHandler {
+export class UpstreamExchange implements Dispatcher.DispatchHandler, TrailerSource {
   private controller: Controller | null = null;
   private body: PassThrough | null = null;
   private state = State.OPEN;
   /** Request body bytes read from the client. */
   bytesIn = 0;
 
-  /** `request`: the request direction, its headers final and its body pipeline set when body filters run. */
-  constructor(private readonly owner: ExchangeOwner, private readonly req: IncomingMessage, private readonly request: FlowDirection) {}
+  /**
+   * `request`: the request direction, its headers final and its body pipeline set when body
+   * filters run; `replay`: where the body comes from when the request may be retried.
+   */
+  constructor(private readonly owner: ExchangeOwner, private readonly req: IncomingMessage, private readonly request: FlowDirection,
+    readonly endpoint: Endpoint, private readonly replay: ReplayBody | null) {}
 
-  /** Dispatches the request to `endpoint` and starts moving its body. */
-  send(endpoint: Endpoint, timeoutMs: number): void {
+  /** Dispatches the request to the endpoint and starts moving its body. */
+  send(timeoutMs: number): void {
     const d = this.request;
     const headers = d.headers!;
     const method = headers.get(':method') ?? 'GET';
@@ -48,10 +60,12 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     const authority = headers.get(':authority');
     const flat = withoutPseudo(headers.pairs);
     if (authority) flat.push('host', authority);
+    // Filters may change the body's length: let the framing be chunked.
+    if (d.pipeline !== null) removeHeader(flat, 'content-length');
     let source: PassThrough | IncomingMessage | null = null;
-    if (d.pipeline !== null) {
-      // Filters may change the body's length: let the framing be chunked.
-      removeHeader(flat, 'content-length');
+    if (this.replay !== null) {
+      source = this.body = this.replay.attach();
+    } else if (d.pipeline !== null) {
       source = this.body = new PassThrough();
       this.req.on('data', (chunk: Buffer) => this.onRequestData(chunk));
       this.req.on('end', () => this.onRequestEnd());
@@ -62,7 +76,12 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       this.req.pause();
       this.req.on('data', (chunk: Buffer) => { this.bytesIn += chunk.length; });
     }
-    endpoint.queue.dispatch({ path, method, headers: flat, body: source, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }, this);
+    this.endpoint.queue.dispatch({ path, method, headers: flat, body: source, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, trailerSource: this }, this);
+  }
+
+  /** The request's trailers, once its body has ended (an HTTP/2 upstream sends them: request-trailers.ts). */
+  requestTrailers(): Record<string, string | string[]> | null {
+    return upstreamTrailers(this.req, this.request);
   }
 
   private onRequestData(chunk: Buffer): void {
@@ -71,15 +90,15 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   }
 
   private onRequestEnd(): void {
-    const d = this.request;
-    if (this.state === State.CLOSED || d.pipeline === null) return;
-    const trailers = objectToPairs(this.req.trailers);
-    if (trailers.length > 0) d.trailers = new HeaderMap(trailers);
-    d.pipeline.feed(EMPTY_BODY, true, 0, trailers.length > 0);
+    if (this.state !== State.CLOSED) feedRequestEnd(this.req, this.request);
   }
 
   /** Body bytes from the request body filters, with backpressure onto the client. */
   write(data: Buffer, eos: boolean): void {
+    if (this.replay !== null) {
+      this.replay.write(data, eos);
+      return;
+    }
     const out = this.body;
     if (out === null || out.destroyed) return;
     if (data.length > 0 && !out.write(data)) {
@@ -103,7 +122,12 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     return this.controller;
   }
 
-  /** The flow no longer wants the answer (a local reply replaces it). */
+  /** Ends a try that waited too long for its answer: reported to the owner as failed with `err`. */
+  timeOut(err: Error): void {
+    if (this.state === State.OPEN) this.controller?.abort(err);
+  }
+
+  /** The flow no longer wants the answer (a local reply replaces it, or a retry). */
   abandon(): void {
     const controller = this.controller;
     this.controller = null;
@@ -153,4 +177,12 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     // NB: undici reports our own abort (abandon, close) here, synchronously: the state already says so.
     if (this.state === State.OPEN) this.owner.upstreamFailed(err);
   }
+}
+
+/** The client's body ended: its trailers, then the end of stream, through the request body filters. */
+export function feedRequestEnd(req: IncomingMessage, d: FlowDirection): void {
+  if (d.pipeline === null) return;
+  const trailers = objectToPairs(req.trailers);
+  if (trailers.length > 0) d.trailers = new HeaderMap(trailers);
+  d.pipeline.feed(EMPTY_BODY, true, 0, trailers.length > 0);
 }

@@ -14,6 +14,11 @@
  * every callback to the flow and frees the slot at the end) and the controller the flow holds
  * from the start (so a client that leaves while its request waits takes it out of the queue).
  * Callouts (callouts.ts) use the pools directly and are not counted.
+ *
+ * The same wrapper reports each answer of the endpoint to its outlier detection (`outcomes`): the
+ * status once the response starts, or the error undici ends the request with, unless the gateway
+ * aborted it itself or the client went away: one call per try, nothing allocated. Every try of a
+ * retried request is its own dispatch here, so each is counted.
  */
 import type { Dispatcher } from 'undici';
 import type { Duplex } from 'node:stream';
@@ -21,6 +26,30 @@ import type { IncomingHttpHeaders } from 'node:http';
 
 type Handler = Dispatcher.DispatchHandler;
 type Controller = Dispatcher.DispatchController;
+
+/** Where an endpoint's answers go (outlier detection, endpoint-health.ts). */
+export interface UpstreamOutcomes {
+  /** The endpoint answered with `status`. */
+  observe(status: number): void;
+  /** A request to the endpoint failed with undici's error `code`. */
+  observeFailure(code: string): void;
+}
+
+/** Where a forwarded request's trailers come from: read once, when its body has ended. */
+export interface TrailerSource {
+  /** The trailers to send after the body; null: none. */
+  requestTrailers(): Record<string, string | string[]> | null;
+}
+
+/** undici's dispatch options and the request's trailers (sent over HTTP/2, h2-upstream.ts; undici cannot send them). */
+export interface ForwardOptions extends Dispatcher.DispatchOptions {
+  readonly trailerSource?: TrailerSource;
+}
+
+/** What an endpoint's forwarded requests go to: its undici Pool, or its HTTP/2 upstream (h2-upstream.ts). */
+export interface Forwarder {
+  dispatch(opts: ForwardOptions, handler: Handler): boolean;
+}
 
 export const CLUSTER_OVERFLOW = 'cluster_overflow';
 export const QUEUE_TIMEOUT = 'queue_timeout';
@@ -60,7 +89,7 @@ class UpstreamRequest implements Handler, Controller {
   private upstream: Controller | null = null;
   private abortReason: Error | null = null;
 
-  constructor(readonly queue: EndpointQueue, readonly opts: Dispatcher.DispatchOptions, readonly handler: Handler) {}
+  constructor(readonly queue: EndpointQueue, readonly opts: ForwardOptions, readonly handler: Handler) {}
 
   // ---- the controller the flow holds -------------------------------------------------------
 
@@ -106,11 +135,13 @@ class UpstreamRequest implements Handler, Controller {
 
   onRequestUpgrade(controller: Controller, statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
     this.upstream = controller;
+    this.queue.outcomes?.observe(statusCode);
     this.handler.onRequestUpgrade?.(this, statusCode, headers, socket);
   }
 
   onResponseStart(controller: Controller, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
     this.upstream = controller;
+    this.queue.outcomes?.observe(statusCode);
     this.handler.onResponseStart?.(this, statusCode, headers, statusMessage);
   }
 
@@ -127,6 +158,11 @@ class UpstreamRequest implements Handler, Controller {
   }
 
   onResponseError(_controller: Controller, err: Error): void {
+    // Errors with no code are the gateway's own aborts (a local reply, a client that left, even in
+    // the middle of its upload: the response's close comes before the request body's error); a
+    // coded abort (a retry's per-try timeout) is the endpoint's.
+    const code = (err as { code?: string }).code;
+    if (code !== undefined) this.queue.outcomes?.observeFailure(code);
     try {
       this.handler.onResponseError?.(this, err);
     } finally {
@@ -152,7 +188,9 @@ export class EndpointQueue {
   private head = 0;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(readonly pool: Dispatcher, readonly capacity: number, readonly admission: ClusterAdmission) {}
+  /** `outcomes`: the endpoint's outlier detection, or null when the cluster has none. */
+  constructor(readonly pool: Forwarder, readonly capacity: number, readonly admission: ClusterAdmission,
+    readonly outcomes: UpstreamOutcomes | null = null) {}
 
   /** Whether a request would start at once. */
   get free(): boolean {
@@ -160,7 +198,7 @@ export class EndpointQueue {
   }
 
   /** Forwards `opts` with `handler` now, after a wait, or fails it (503 in the flow). */
-  dispatch(opts: Dispatcher.DispatchOptions, handler: Handler): void {
+  dispatch(opts: ForwardOptions, handler: Handler): void {
     const request = new UpstreamRequest(this, opts, handler);
     handler.onRequestStart?.(request, NO_CONTEXT);
     if (request.aborted) return;

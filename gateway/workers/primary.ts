@@ -3,8 +3,9 @@
  * that each run the whole gateway on the shared listeners (the cluster hands connections out),
  * and owns what is one per box:
  * - the admin listener: /metrics is every worker's metrics summed (prom-client's
- *   AggregatorRegistry), /readyz is ready once every worker is, the plugin API's reads are a
- *   worker's answer and its changes go to every worker (answered once all have applied them);
+ *   AggregatorRegistry), /readyz is ready once every worker is, the plugin API's reads (and
+ *   GET /clusters) are a worker's answer and its changes go to every worker (answered once all
+ *   have applied them);
  * - shared data and shared queues of the memory backend (hub.ts): the workers replicate shared
  *   data through it, so a rate limit is exact across them, and it hands each queue item to a
  *   worker that registered the queue (with Redis, each worker talks to Redis itself);
@@ -17,7 +18,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { AggregatorRegistry } from 'prom-client';
 import { createAdminServer } from '../admin/server.js';
-import { isPluginPath, readCall, sendAnswer, type AdminAnswer, type AdminCall } from '../control/admin-api.js';
+import { isAdminApiPath, readCall, sendAnswer, type AdminAnswer, type AdminCall } from '../control/admin-api.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { Hub, isHubMessage } from '../shared-state/hub.js';
@@ -92,7 +93,7 @@ export async function runPrimary(config: GatewayConfig, count: number, logger: L
     notReadyReason: () => (stopping ? 'draining' : ready.size < count ? `starting (${ready.size} of ${count} workers ready)` : null),
     plugins: () => [],
     routes: async (req, res) => {
-      if (!isPluginPath((req.url ?? '/').split('?')[0])) return false;
+      if (!isAdminApiPath((req.url ?? '/').split('?')[0])) return false;
       sendAnswer(res, await forward(await readCall(req)));
       return true;
     },

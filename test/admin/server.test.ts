@@ -237,6 +237,6 @@ describe('the admin listener', () => {
     cleanup.push(gw.close);
     const res = await fetch(`${gw.adminUrl}/nope`);
     expect(res.status).toBe(404);
-    expect(await res.text()).toBe('not found: try /healthz /readyz /metrics /plugins\n');
+    expect(await res.text()).toBe('not found: try /healthz /readyz /metrics /plugins /clusters\n');
   });
 });

@@ -103,8 +103,8 @@ routes:
   });
 
   it('names each unknown key with its full path', () => {
-    const err = configError(() => parseConfig({ ...base, listeners: [{ name: 'l', port: 1, tls: true }], admin: { bind: 'x' }, extra: 1 }, 'k.yaml'));
-    expect(err.problems).toEqual(['listeners[0].tls: unknown field', 'admin.bind: unknown field', 'extra: unknown field']);
+    const err = configError(() => parseConfig({ ...base, listeners: [{ name: 'l', port: 1, tcp: true }], admin: { bind: 'x' }, extra: 1 }, 'k.yaml'));
+    expect(err.problems).toEqual(['listeners[0].tcp: unknown field', 'admin.bind: unknown field', 'extra: unknown field']);
   });
 
   it('says which required field is missing', () => {
@@ -234,7 +234,7 @@ routes:
   it('reports every problem at once: schema findings and broken references together', () => {
     const missing = join(dir, 'nope.wasm');
     const file = write('many.yaml', `listeners:
-  - { name: public, port: 8080, tls: true }
+  - { name: public, port: 8080, tcp: true }
 clusters:
   - { name: backend, endpoints: [ "http://127.0.0.1:9000/path" ] }
   - { name: other, endpoints: [ "http://127.0.0.1:9001" ] }
@@ -250,7 +250,7 @@ bogus: 1
 `);
     const err = configError(() => loadConfigFile(file));
     expect(err.problems).toEqual([
-      'listeners[0].tls: unknown field',
+      'listeners[0].tcp: unknown field',
       'clusters[0].endpoints[0]: must be an http(s) origin such as "http://127.0.0.1:9000" (no path)',
       'plugins[1].failurePolicy: Invalid option: expected one of "closed"|"open"|"reload"',
       'bogus: unknown field',

@@ -16,6 +16,7 @@ describe('the configuration schema', () => {
       listeners: [{
         name: 'public', address: '0.0.0.0', port: 8080, normalizePath: true, mergeSlashes: true, escapedSlashes: 'keep',
         headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, bodyTimeoutMs: 60_000, idleTimeoutMs: 65_000, maxRequestHeaders: 100, maxConnections: 10_000,
+        http2: { enabled: true, cleartext: false, maxConcurrentStreams: 100, maxHeaderListSize: 65536, maxPrematureResets: 100 },
       }],
       admin: { address: '127.0.0.1', port: 9901, tokenEnv: 'EDGE_GATEWAY_ADMIN_TOKEN' },
       modules: { cacheDir: '.edge-gateway/modules', trustedKeys: [], requireSignature: false },
@@ -41,10 +42,11 @@ describe('the configuration schema', () => {
     expect(listenerSchema.parse({ name: 'l', port: 0 })).toEqual({
       name: 'l', address: '0.0.0.0', port: 0, normalizePath: true, mergeSlashes: true, escapedSlashes: 'keep',
       headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, bodyTimeoutMs: 60_000, idleTimeoutMs: 65_000, maxRequestHeaders: 100, maxConnections: 10_000,
+      http2: { enabled: true, cleartext: false, maxConcurrentStreams: 100, maxHeaderListSize: 65536, maxPrematureResets: 100 },
     });
     expect(clusterSchema.parse({ name: 'c', endpoints: ['http://127.0.0.1:9000'] })).toEqual({
       name: 'c', endpoints: ['http://127.0.0.1:9000'], connectTimeoutMs: 2000, timeoutMs: 15000, maxConnections: 128,
-      maxPendingRequests: 1024, queueTimeoutMs: 5000, http2: false,
+      maxPendingRequests: 1024, queueTimeoutMs: 5000, http2: false, retryBudget: { percent: 20, minConcurrency: 3 },
     });
     expect(pluginSchema.parse({ name: 'p', module: 'x.wasm' })).toEqual({
       name: 'p', module: 'x.wasm', rootId: '', vmId: '', configuration: '', vmConfiguration: '', environment: {}, failurePolicy: 'closed',
@@ -71,7 +73,7 @@ describe('the configuration schema', () => {
     expect(config.drainTimeoutMs).toBe(250);
     expect(config.clusters[0]).toEqual({
       name: 'c', endpoints: ['https://api.example.com'], connectTimeoutMs: 5, timeoutMs: 6, maxConnections: 7,
-      maxPendingRequests: 1024, queueTimeoutMs: 5000, http2: true,
+      maxPendingRequests: 1024, queueTimeoutMs: 5000, http2: true, retryBudget: { percent: 20, minConcurrency: 3 },
     });
     expect(config.routes[0]).toEqual({
       name: 'r', cluster: 'c', filters: [], bodyLimitBytes: 10, timeoutMs: 99, match: { pathPrefix: '/api', methods: ['GET'] },
@@ -115,7 +117,7 @@ describe('the configuration schema', () => {
 
   it('rejects unknown keys at every level', () => {
     const result = configSchema.safeParse({
-      listeners: [{ name: 'l', port: 1, tls: true }],
+      listeners: [{ name: 'l', port: 1, tcp: true }],
       admin: { bind: 'x' },
       clusters: [{ name: 'c', endpoints: ['http://a'], retries: 3 }],
       plugins: [{ name: 'p', module: 'x.wasm', root_id: 'r' }],
@@ -124,7 +126,7 @@ describe('the configuration schema', () => {
     });
     expect(result.success).toBe(false);
     expect(result.error!.issues.map((i) => [i.path.join('.'), i.code === 'unrecognized_keys' ? i.keys : []])).toEqual([
-      ['listeners.0', ['tls']],
+      ['listeners.0', ['tcp']],
       ['admin', ['bind']],
       ['clusters.0', ['retries']],
       ['plugins.0', ['root_id']],
@@ -160,5 +162,27 @@ describe('the configuration schema', () => {
   it('requires at least one listener', () => {
     expect(issues({ listeners: [] })).toEqual([['listeners', 'Too small: expected array to have >=1 items']]);
     expect(issues({})).toEqual([['listeners', 'Invalid input: expected array, received undefined']]);
+  });
+});
+
+describe('the retry policy of a route', () => {
+  const route = (retry: unknown) => ({ ...minimal, clusters: [{ name: 'c', endpoints: ['http://a'] }], routes: [{ name: 'r', cluster: 'c', retry }] });
+
+  it('takes Envoy\'s defaults from {} and none when absent', () => {
+    expect(routeSchema.parse({ name: 'r', cluster: 'c', retry: {} }).retry).toEqual({
+      retryOn: ['connect-failure', 'reset', 'gateway-error'], retriableStatusCodes: [], numRetries: 1,
+      backoff: { baseMs: 25 }, bufferBytes: 65536,
+    });
+    expect(routeSchema.parse({ name: 'r', cluster: 'c' }).retry).toBeUndefined();
+    expect(clusterSchema.parse({ name: 'c', endpoints: ['http://a'], retryBudget: { percent: 0 } }).retryBudget).toEqual({ percent: 0, minConcurrency: 3 });
+  });
+
+  it('names the field of a policy that cannot work', () => {
+    expect(issues(route({ retryOn: ['retriable-status-codes'] }))).toEqual([['routes.0.retry.retriableStatusCodes', 'retriable-status-codes needs retriableStatusCodes']]);
+    expect(issues(route({ retriableStatusCodes: [503] }))).toEqual([['routes.0.retry.retriableStatusCodes', 'are used only when retryOn has retriable-status-codes']]);
+    expect(issues(route({ backoff: { baseMs: 100, maxMs: 50 } }))).toEqual([['routes.0.retry.backoff.maxMs', 'must be at least baseMs']]);
+    expect(issues(route({ retryOn: ['4xx'] }))[0][0]).toBe('routes.0.retry.retryOn.0');
+    expect(issues(route({ retryOn: [] }))[0][0]).toBe('routes.0.retry.retryOn');
+    expect(issues({ ...minimal, clusters: [{ name: 'c', endpoints: ['http://a'], retryBudget: { percent: 120 } }] })[0][0]).toBe('clusters.0.retryBudget.percent');
   });
 });

@@ -82,7 +82,7 @@ describe('the access log', () => {
     const byId = new Map(lines.map((l) => [l.requestId, l]));
     ids.forEach((id, k) => {
       expect(fixed(byId.get(id)!, elapsed + 1)).toEqual({
-        ...BASE, method: 'GET', path: `/hello?n=${id}`, status: 200, route: 'all', upstream: upstream.url,
+        ...BASE, method: 'GET', path: `/hello?n=${id}`, status: 200, route: 'all', upstream: upstream.url, attempts: 1,
         bytesIn: 0, bytesOut: sizes[k], requestId: id,
       });
     });
@@ -113,12 +113,12 @@ describe('the access log', () => {
     const [first, second] = await accessLogged(gw, 2);
     expect(upstream.requests.map((r) => r.body.length)).toEqual([11, 1234]);
     expect(fixed(first, 5000)).toEqual({
-      ...BASE, method: 'POST', path: '/upload', status: 200, route: 'all', upstream: upstream.url,
+      ...BASE, method: 'POST', path: '/upload', status: 200, route: 'all', upstream: upstream.url, attempts: 1,
       bytesIn: 11, bytesOut: sizedOut, requestId: upstream.requests[0].headers['x-request-id'],
     });
     expect(first.requestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     expect(fixed(second, 5000)).toEqual({
-      ...BASE, method: 'PUT', path: '/chunked', status: 200, route: 'all', upstream: upstream.url,
+      ...BASE, method: 'PUT', path: '/chunked', status: 200, route: 'all', upstream: upstream.url, attempts: 1,
       bytesIn: 1234, bytesOut: chunkedOut, requestId: upstream.requests[1].headers['x-request-id'],
     });
   });
@@ -155,7 +155,7 @@ describe('the access log', () => {
     expect(body).toBe('upstream connect error or disconnect/reset before headers\n');
     const [line] = await accessLogged(gw, 1);
     expect(fixed(line, 5000)).toEqual({
-      ...BASE, method: 'GET', path: '/x', status: 502, route: 'dead', upstream: dead,
+      ...BASE, method: 'GET', path: '/x', status: 502, route: 'dead', upstream: dead, attempts: 1,
       bytesIn: 0, bytesOut: body.length, requestId: 'r502', error: 'ECONNREFUSED',
     });
     const warning = gw.logs.find((l) => l.msg === 'upstream error');
@@ -178,7 +178,7 @@ describe('the access log', () => {
     const rest = fixed(line, 5000);
     expect(line.durationMs as number).toBeGreaterThanOrEqual(90);
     expect(rest).toEqual({
-      ...BASE, method: 'GET', path: '/wait', status: 504, route: 'slow', upstream: upstream.url,
+      ...BASE, method: 'GET', path: '/wait', status: 504, route: 'slow', upstream: upstream.url, attempts: 1,
       bytesIn: 0, bytesOut: body.length, requestId: 'r504', error: 'UND_ERR_HEADERS_TIMEOUT',
     });
   });
@@ -200,7 +200,7 @@ describe('the access log', () => {
     expect(await denied.text()).toBe('forbidden by the deny filter\n');
     const [deniedLine] = await accessLogged(gw, 1);
     expect(fixed(deniedLine, 5000)).toEqual({
-      ...BASE, method: 'GET', path: '/admin/users', status: 403, route: 'guarded', upstream: null,
+      ...BASE, method: 'GET', path: '/admin/users', status: 403, route: 'guarded', upstream: null, attempts: 0,
       bytesIn: 0, bytesOut: 29, requestId: 'd1', localReplyBy: 'deny',
     });
 
@@ -209,7 +209,7 @@ describe('the access log', () => {
     expect(await failed.text()).toBe('');
     const [, failedLine] = await accessLogged(gw, 2);
     expect(fixed(failedLine, 5000)).toEqual({
-      ...BASE, method: 'GET', path: '/anything', status: 503, route: 'broken', upstream: null,
+      ...BASE, method: 'GET', path: '/anything', status: 503, route: 'broken', upstream: null, attempts: 0,
       bytesIn: 0, bytesOut: 0, requestId: 'f1', failedFilter: 'trap', error: 'wasm_fail_stream',
     });
     expect(upstream.requests).toHaveLength(0);
@@ -232,7 +232,7 @@ describe('the access log', () => {
     req.destroy();
     const [line] = await accessLogged(gw, 1);
     expect(fixed(line, 5000)).toEqual({
-      ...BASE, method: 'GET', path: '/leave', status: 0, route: 'all', upstream: upstream.url,
+      ...BASE, method: 'GET', path: '/leave', status: 0, route: 'all', upstream: upstream.url, attempts: 1,
       bytesIn: 0, bytesOut: 0, requestId: 'gone-1', error: 'downstream_remote_disconnect',
     });
   });

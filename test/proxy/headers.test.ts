@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { objectToPairs, requestHeaderMap, responseHeaderMap, upgradeProxyHeaders, withoutPseudo } from '../../gateway/proxy/headers.js';
+import { objectToPairs, requestHeaderMap, responseHeaderMap, withoutPseudo } from '../../gateway/proxy/headers.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -82,22 +82,6 @@ describe('requestHeaderMap', () => {
       ':method', 'GET', ':path', '/', ':authority', '', ':scheme', 'http',
       'x-request-id', 'r', 'x-forwarded-for', '10.0.0.9', 'x-forwarded-proto', 'http',
     ]);
-  });
-});
-
-describe('upgradeProxyHeaders', () => {
-  it('adds x-forwarded-for, -proto, -host and a generated x-request-id', () => {
-    const out = upgradeProxyHeaders(request(['Host', 'ws.example.com', 'Upgrade', 'websocket', 'Connection', 'Upgrade']), 'http');
-    expect(out['x-request-id']).toMatch(UUID);
-    expect(out).toEqual({
-      'x-forwarded-for': '10.0.0.9', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'ws.example.com', 'x-request-id': out['x-request-id'],
-    });
-  });
-
-  it('appends to x-forwarded-for and x-forwarded-host, replaces x-forwarded-proto and keeps x-request-id', () => {
-    const out = upgradeProxyHeaders(request(['Host', 'inner', 'X-Forwarded-For', '1.1.1.1', 'X-Forwarded-Host', 'outer',
-      'X-Forwarded-Proto', 'https', 'X-Request-Id', 'r-1']), 'http');
-    expect(out).toEqual({ 'x-forwarded-for': '1.1.1.1, 10.0.0.9', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'outer, inner' });
   });
 });
 

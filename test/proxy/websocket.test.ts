@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { until } from '../helpers/host.js';
+import { stampVersion, versionFile } from '../helpers/versions.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -199,5 +200,34 @@ describe('WebSocket through the gateway', () => {
     await gw.close();
     expect(performance.now() - started).toBeLessThan(3000);
     expect(await code).toBe(1006);
+  });
+
+  it('runs the route\'s filters on the upgrade request: they change its headers, or refuse it with their own answer', async () => {
+    const upstream = await echo('up');
+    const gw = await gateway({
+      clusters: [{ name: 'ws', endpoints: [upstream.url] }],
+      plugins: [
+        { name: 'stamp', module: versionFile(stampVersion('edge-gateway'), 'stamp'), configuration: 'ws-stamp' },
+        { name: 'deny', module: 'filters/dist/deny.wasm' },
+      ],
+      routes: [
+        { name: 'closed', match: { pathPrefix: '/admin' }, cluster: 'ws', filters: ['deny'] },
+        { name: 'open', cluster: 'ws', filters: ['stamp'] },
+      ],
+    });
+    const ws = client(await connect(`${gw.url.replace('http', 'ws')}/chat`));
+    expect(await roundTrip(ws, 'through')).toEqual({ text: 'up:through', binary: false });
+    expect(upstream.upgrades[0].headers['x-edge-stamp']).toBe('ws-stamp');
+    const refused = await connect(`${gw.url.replace('http', 'ws')}/admin/x`).catch((err: { status: number; body: string }) => err);
+    expect(refused).toMatchObject({ status: 403 });
+    expect(upstream.upgrades.length).toBe(1);
+    ws.close(1000);
+    await closed(ws);
+    // One access-log line each: the tunnel with 101 once it ended, the refusal with the filter's status.
+    await until(() => gw.logs.filter((l) => l.access === true).length === 2);
+    const lines = gw.logs.filter((l) => l.access === true);
+    expect(lines.map((l) => [l.path, l.status, l.route])).toEqual([['/admin/x', 403, 'closed'], ['/chat', 101, 'open']]);
+    expect(lines[0].localReplyBy).toBe('deny');
+    expect(lines[1].error).toBeUndefined();
   });
 });

@@ -146,6 +146,11 @@ describe('a box of two workers', () => {
     expect(count('429')).toBe(10);
     const plugins = await (await fetch(`${box.adminUrl}/plugins`)).json() as Array<{ name: string }>;
     expect(plugins.map((p) => p.name).sort()).toEqual(['limit', 'queue', 'who']);
+    // GET /clusters is a worker's view, forwarded like the plugin API's reads; the health gauge is
+    // the minimum over the workers (not their sum).
+    const clusters = await (await fetch(`${box.adminUrl}/clusters`)).json() as Array<{ name: string; endpoints: Array<{ health: string }> }>;
+    expect(clusters.map((c) => [c.name, c.endpoints.map((e) => e.health)])).toEqual([['backend', ['healthy']]]);
+    expect(metrics).toMatch(/^edge_gateway_upstream_endpoint_healthy\{cluster="backend",endpoint="http:\/\/127\.0\.0\.1:\d+"\} 1$/m);
   });
 
   it('hands what any worker enqueues to a worker that registered the queue, without Redis', async () => {
