@@ -203,7 +203,9 @@ class H2Exchange implements Controller {
     stream.once('trailers', (trailers) => { this.trailers = trailers; });
     stream.once('end', () => this.onEnd());
     stream.on('wantTrailers', () => this.sendTrailers(stream));
-    stream.setTimeout(opts.headersTimeout ?? 0, () => this.timedOut());
+    // Until the response headers, then between body chunks (undici's headersTimeout and bodyTimeout).
+    stream.setTimeout(opts.headersTimeout ?? 0);
+    stream.on('timeout', () => this.timedOut());
     if (this.paused) stream.pause();
     if (!endStream) this.writeBody(stream, body);
   }
@@ -250,9 +252,12 @@ class H2Exchange implements Controller {
     source.resume();
   }
 
-  /** Stops reading the request body (the exchange is over, or its stream is). */
+  /** Stops sending the request body (the exchange is over, or its stream is): what still comes is dropped. */
   private detachBody(): void {
+    const source = this.body;
     this.body = null;
+    // NB: one held back for the stream's sake would hold the client's upload (and its connection) for ever.
+    if (source !== null && source.isPaused()) source.resume();
   }
 
   /** The body ended: the request's trailers, as the filters left them, end the stream (none: an empty DATA frame). */
@@ -267,7 +272,7 @@ class H2Exchange implements Controller {
   private onResponse(headers: IncomingHttpHeaders): void {
     if (this.settled) return;
     this.responded = true;
-    this.stream!.setTimeout(this.opts.bodyTimeout ?? 0, () => this.timedOut());
+    this.stream!.setTimeout(this.opts.bodyTimeout ?? 0);
     const fields: Record<string, string | string[]> = {};
     for (const name in headers) {
       const value = headers[name];

@@ -127,6 +127,18 @@ describe('request trailers to an http2 upstream', () => {
     expect(u.calls[0].trailers).toMatchObject({ 'x-sum': '43', 'x-filter': 'seen' });
   });
 
+  it('forwards trailers a filter added at the end of a body the client sent without any', async () => {
+    const g = new Guest();
+    const adder = g.build({
+      log: false,
+      on: { proxy_on_request_body: `(if (local.get $eos) (then (call $add_header (i32.const 1) ${g.lit('x-added')} ${g.lit('yes')}))) (i32.const 0)` },
+    });
+    const { u, gw } = await setup({ adder });
+    const res = await fetch(`${gw.url}/plain`, { method: 'POST', body: 'bare body' });
+    expect(res.status).toBe(200);
+    expect(u.plain[0]).toMatchObject({ body: 'bare body', trailers: { 'x-added': 'yes' } });
+  });
+
   it('ends a request without trailers with its body alone', async () => {
     const { u, gw } = await setup({ editor: trailerEditor() });
     const res = await fetch(`${gw.url}/plain`, { method: 'POST', body: 'no trailers' });
