@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CLIENT_HEADERS } from './client-headers.js';
-import type { LoadResult } from './load.js';
+import type { LoadResult, LoadSpec } from './load.js';
 import { OTHER_CORE, ROOT, cpuUs, freePort, pin, track } from './processes.js';
 import { watToBytes } from './wat.js';
 
@@ -141,16 +141,7 @@ export async function startRedis(): Promise<{ url: string; proc: ChildProcess }>
   throw new Error(`redis-server on port ${port} not ready after 5 s: ${out}`);
 }
 
-/** What bench/lib/load.ts is given (one JSON argument). */
-export interface LoadSpec {
-  url: string;
-  connections: number;
-  warmupS: number;
-  durationS: number;
-  headers: Record<string, string>;
-  /** Only warm up with this many requests (at most durationS). */
-  warmupRequests?: number;
-}
+export type { LoadSpec };
 
 export interface Measured {
   result: LoadResult;

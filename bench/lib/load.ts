@@ -24,7 +24,7 @@ interface AutocannonResult {
 type Autocannon = (opts: Record<string, unknown>, done: (err: Error | null, result: AutocannonResult) => void) => EventEmitter;
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
-interface LoadSpec {
+export interface LoadSpec {
   url: string;
   connections: number;
   warmupS: number;

@@ -54,6 +54,15 @@ export async function startUpstream(handler?: (req: IncomingMessage, res: Server
   };
 }
 
+/** An origin nothing listens on (a port the kernel handed out and that was released): connections to it are refused. */
+export async function deadOrigin(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((r) => server.close(() => r()));
+  return `http://127.0.0.1:${port}`;
+}
+
 export interface TestGateway {
   gateway: Gateway;
   url: string;

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startGateway, startUpstream, wasmFile, type TestGateway, type Upstream } from '../helpers/gateway.js';
+import { deadOrigin, startGateway, startUpstream, wasmFile, type TestGateway, type Upstream } from '../helpers/gateway.js';
 import { until } from '../helpers/host.js';
 import { guestWat } from '../helpers/wat.js';
 
@@ -53,14 +53,6 @@ async function rawServer(handler: (req: IncomingMessage, res: ServerResponse) =>
   };
 }
 
-/** An origin nothing listens on. */
-async function refusedOrigin(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return `http://127.0.0.1:${port}`;
-}
 
 function accessLines(gw: TestGateway): Array<Record<string, unknown>> {
   return gw.logs.filter((l) => l.access === true);
@@ -430,7 +422,7 @@ describe('forwarding', () => {
   });
 
   it('answers 502 with a short body when the upstream is unreachable and logs the error code', async () => {
-    const gw = await gateway({ clusters: [{ name: 'backend', endpoints: [await refusedOrigin()] }], routes: [{ name: 'all', cluster: 'backend' }] });
+    const gw = await gateway({ clusters: [{ name: 'backend', endpoints: [await deadOrigin()] }], routes: [{ name: 'all', cluster: 'backend' }] });
     const reply = await send(gw.url, { path: '/x' });
     expect(reply.status).toBe(502);
     expect(reply.headers['content-type']).toBe('text/plain');

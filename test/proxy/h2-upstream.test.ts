@@ -3,10 +3,8 @@
  * HTTP/1.1 clients, multiplexing, failures with undici's codes, and retries that send the body and
  * the request trailers again.
  */
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { deadOrigin, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { h2Session, startH2Upstream, type H2Upstream, type PlainSeen } from '../helpers/grpc.js';
 import { waitFor } from '../helpers/guests.js';
 
@@ -32,14 +30,6 @@ async function gateway(endpoints: string[], cluster: Record<string, unknown> = {
   return gw;
 }
 
-/** An origin nothing listens on. */
-async function deadOrigin(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return `http://127.0.0.1:${port}`;
-}
 
 const accessLine = async (gw: TestGateway): Promise<Record<string, unknown>> => {
   await waitFor(() => gw.logs.some((l) => l.access === true), 'the access log line');

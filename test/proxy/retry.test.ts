@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { backoffMs, compileRetryPolicy } from '../../gateway/proxy/retry-policy.js';
 import { retrySchema } from '../../gateway/config/schema.js';
-import { startGateway, wasmFile, type TestGateway } from '../helpers/gateway.js';
+import { deadOrigin, startGateway, wasmFile, type TestGateway } from '../helpers/gateway.js';
 import { Guest, callbackLines, guestLines, loggingFilter, send, waitFor, type Reply } from '../helpers/guests.js';
 
 /**
@@ -87,13 +87,6 @@ async function scripted(plan: (n: number, id: string) => Act): Promise<Scripted>
   };
 }
 
-async function deadOrigin(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return `http://127.0.0.1:${port}`;
-}
 
 const cleanup: Array<() => Promise<void>> = [];
 afterEach(async () => {
