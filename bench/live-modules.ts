@@ -33,8 +33,7 @@ import {
   untilServedBy, type Measured, type PluginReport, type Version,
 } from './lib/live.js';
 import {
-  OTHER_CORE, PINNED, PROXY_CORE, ROOT, buildGateway, cleanUp, cpuUs, pin, rssMb, startGateway, startServer, track,
-  type Started,
+  OTHER_CORE, PINNED, PROXY_CORE, ROOT, buildGateway, cpuUs, pin, rssMb, startGateway, startServer, track, type Started, runBounded,
 } from './lib/processes.js';
 import { fmt, median } from './lib/stats.js';
 
@@ -331,16 +330,4 @@ async function main(): Promise<void> {
   printTargets([], targets);
 }
 
-const limit = setTimeout(() => {
-  console.error(`bench/live-modules.ts: still running after ${BENCH_LIMIT_MS / 60_000} min: stopped`);
-  cleanUp();
-  removeTemp();
-  process.exit(1);
-}, BENCH_LIMIT_MS);
-try {
-  await main();
-} finally {
-  clearTimeout(limit);
-  cleanUp();
-  removeTemp();
-}
+await runBounded('bench/live-modules.ts', BENCH_LIMIT_MS, main, removeTemp);

@@ -40,7 +40,7 @@ import { printTargets, type Target } from './lib/compare.js';
 import { metricSum, sleep } from './lib/live.js';
 import { nginxVersion, startNginxTls } from './lib/nginx-tls.js';
 import {
-  OTHER_CORE, PINNED, PROXY_CORE, ROOT, cleanUp, freePort, pin, rssMb, startGateway, startServer, stop, tempFile,
+  OTHER_CORE, PINNED, PROXY_CORE, ROOT, freePort, pin, rssMb, startGateway, startServer, stop, tempFile, runBounded,
 } from './lib/processes.js';
 import { fmt, median } from './lib/stats.js';
 import { h2Get, https1Get } from './lib/tls-requests.js';
@@ -268,14 +268,4 @@ async function main(): Promise<void> {
   }
 }
 
-const limit = setTimeout(() => {
-  console.error(`bench/transport.ts: still running after ${BENCH_LIMIT_MS / 60_000} min: stopped`);
-  cleanUp();
-  process.exit(1);
-}, BENCH_LIMIT_MS);
-try {
-  await main();
-} finally {
-  clearTimeout(limit);
-  cleanUp();
-}
+await runBounded('bench/transport.ts', BENCH_LIMIT_MS, main);

@@ -334,3 +334,23 @@ export function printSetup(settings: BenchOptions): void {
   console.log(PINNED ? `processes under test pinned to core ${PROXY_CORE}, upstream and load generator to core ${OTHER_CORE}` : 'NOT PINNED (fewer than 2 cores or no taskset): figures are noisier');
   console.log(`load average at the start ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 }
+
+/**
+ * Runs a bench's `main` with a time limit: past `limitMs` it says so, cleans up and exits 1; either
+ * way every process it started is stopped (cleanUp) and `cleanup` runs.
+ */
+export async function runBounded(name: string, limitMs: number, main: () => Promise<void>, cleanup: () => void = () => undefined): Promise<void> {
+  const limit = setTimeout(() => {
+    console.error(`${name}: still running after ${limitMs / 60_000} min: stopped`);
+    cleanUp();
+    cleanup();
+    process.exit(1);
+  }, limitMs);
+  try {
+    await main();
+  } finally {
+    clearTimeout(limit);
+    cleanUp();
+    cleanup();
+  }
+}

@@ -86,6 +86,16 @@ export class BodyWatch {
     this.lastProgress = now;
     this.timer = setTimeout(tick, period(limits), this);
     this.timer.unref();
+    // Cleared with the body: a pending timer would hold the whole request (its flow, filter chain,
+    // HTTP/2 stream) for up to a period after it ended, which at thousands of requests a second
+    // is hundreds of MB.
+    req.once('end', () => this.stop());
+    req.once('close', () => this.stop());
+  }
+
+  /** The body is over (complete, or the request is gone): nothing to watch. */
+  stop(): void {
+    clearTimeout(this.timer);
   }
 
   check(): void {

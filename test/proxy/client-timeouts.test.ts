@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BodyWatch } from '../../gateway/proxy/client-timeouts.js';
 import { startGateway, startUpstream, type TestGateway, type Upstream } from '../helpers/gateway.js';
 import { until } from '../helpers/host.js';
 import { get, rawExchange } from '../helpers/raw-http.js';
@@ -139,5 +140,24 @@ describe('the connection limit', () => {
       await gw.close();
       await upstream.close();
     }
+  });
+});
+
+describe('the body watch of a request', () => {
+  it('lets its request go once the body has ended, instead of holding it until its next tick', async () => {
+    const watches: Array<InstanceType<typeof BodyWatch>> = [];
+    const server = createServer((req, res) => {
+      const watch = new BodyWatch(req, null, { headersTimeoutMs: 10_000, requestTimeoutMs: 60_000, bodyTimeoutMs: 60_000, idleTimeoutMs: 5_000 });
+      watches.push(watch);
+      req.resume();
+      req.on('end', () => res.end('ok'));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    expect((await fetch(url, { method: 'POST', body: 'x'.repeat(10_000) })).status).toBe(200);
+    // Cleared at once: a live timer (one period, 15 s here) would keep the request, and whatever holds it, alive.
+    expect(watches.map((w) => (w as unknown as { timer: { _destroyed: boolean } }).timer._destroyed)).toEqual([true]);
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
   });
 });
