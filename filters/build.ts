@@ -3,6 +3,7 @@
  *   - every AssemblyScript filter, a folder with an `index.ts` (filters/<name>/index.ts), into
  *     filters/dist/<name>.wasm with asc, in parallel worker threads;
  *   - the WAT examples (filters/examples/*.wat) into filters/dist/<name>.wasm with wabt.
+ *   - from the CLI only, the example edge functions (filters/functions/build.ts).
  *
  * Offline and deterministic: the same sources and the same assemblyscript version give the same
  * bytes. A filter whose sources (every file asc read) and flags are unchanged since its last build
@@ -20,6 +21,7 @@ import { basename, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import wabtInit from 'wabt';
+import { buildFunctions } from './functions/build.js';
 
 const here = import.meta.dirname;
 const root = resolve(here, '..');
@@ -39,7 +41,7 @@ const root = resolve(here, '..');
 export const ASC_FLAGS: readonly string[] = ['-O3', '--debug', '--runtime', 'incremental', '--use', 'abort=filters/sdk/abort/proxyAbort'];
 
 /** Folders of filters/ that are not filters. */
-const NOT_FILTERS = new Set(['sdk', 'dist', 'examples', 'node_modules']);
+const NOT_FILTERS = new Set(['sdk', 'dist', 'examples', 'functions', 'node_modules']);
 
 export interface BuildOptions {
   /** Folder holding one folder per filter (default filters/). */
@@ -233,6 +235,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(p
   try {
     await assembleExamples(undefined, console.log);
     await buildFilters({ force: args.includes('--force'), only: only.length > 0 ? only : undefined, log: console.log });
+    await buildFunctions({ force: args.includes('--force'), only: only.length > 0 ? only : undefined, log: console.log });
     console.log(`filters built in ${Date.now() - started} ms`);
   } catch (err) {
     console.error((err as Error).message);

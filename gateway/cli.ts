@@ -108,7 +108,8 @@ async function validate(file: string): Promise<number> {
   const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
   const services = summary.services === 0 ? '' : summary.services === 1 ? ' (1 as a service)' : ` (${summary.services} as services)`;
   const unused = summary.unused > 0 ? `, ${count(summary.unused, 'unused plugin')} not loaded` : '';
-  process.stdout.write(`${file}: valid: ${count(summary.plugins, 'plugin')} started${services}, ${count(summary.routes, 'route')}${unused}\n`);
+  const functions = summary.functions === 0 ? '' : `, ${count(summary.functions, 'function')} started`;
+  process.stdout.write(`${file}: valid: ${count(summary.plugins, 'plugin')} started${services}${functions}, ${count(summary.routes, 'route')}${unused}\n`);
   return 0;
 }
 

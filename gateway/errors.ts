@@ -39,6 +39,13 @@ export const ErrorCodes = {
   GW_ERR_ADMIN_UNAUTHORIZED: { status: 401, doc: 'a mutating admin call came without the bearer token of admin.token (or the variable admin.tokenEnv names); with no token configured, changes through the API are off' },
   GW_ERR_PLUGIN_UNKNOWN: { status: 404, doc: 'an admin call named a plugin the running configuration does not have' },
   GW_ERR_PLUGIN_CHANGE: { status: 400, doc: 'an admin change is malformed or does not apply (a canary on a service, a promote with no canary, a body that is neither wasm nor JSON); the message says which' },
+  // Edge functions
+  GW_ERR_FUNCTION_COMPONENT: { status: 500, doc: 'a function\'s bytes are not a WebAssembly component jco can transpile (a core module, corrupt bytes), or it does not export wasi:http/incoming-handler' },
+  GW_ERR_FUNCTION_IMPORT: { status: 500, doc: 'a function\'s component imports an interface functions do not provide (only wasi:http, io, cli, clocks, random and an empty filesystem)' },
+  GW_ERR_FUNCTION_INSTANCE: { status: 500, doc: 'a function\'s component could not be instantiated (it trapped while starting, or needs more than limits.memoryMb)' },
+  GW_ERR_FUNCTION_TIMEOUT: { status: 504, doc: 'a function did not finish its response within limits.timeoutMs; its instance was discarded' },
+  GW_ERR_FUNCTION_FAILED: { status: 503, doc: 'a function trapped, exited or returned no response; its instance was discarded' },
+  GW_ERR_FUNCTION_OVERLOADED: { status: 503, doc: 'every instance of a function was busy and its queue (limits.maxQueue) was full, or the wait passed limits.queueTimeoutMs' },
   // Listeners
   GW_ERR_TLS_CERTIFICATE: { status: 500, doc: 'a listener\'s TLS certificate, key or client CA could not be read or used (unparsable PEM, a key that is not the certificate\'s); the message names the field and the files' },
   // Gateway lifecycle and metrics

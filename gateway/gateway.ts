@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createAdminServer } from './admin/server.js';
 import { GatewayMetrics } from './admin/metrics.js';
+import { EdgeFunctions } from './edge-functions.js';
 import { filterPlugin, type GatewayConfig } from './config/schema.js';
 import { GatewayError } from './errors.js';
 import { abiLogger, createLogger, type Logger } from './log.js';
@@ -44,6 +45,7 @@ export interface ValidationSummary {
   readonly unused: number;
   readonly routes: number;
   readonly clusters: number;
+  readonly functions: number;
 }
 
 export interface BoundAddresses {
@@ -63,6 +65,8 @@ export class Gateway {
   /** Live plugin changes (admin API, CLI, watch mode, registry) and what reloads keep of them. */
   readonly live: LivePlugins;
   private readonly traffic: TrafficObserver;
+  /** Edge functions: their warm pools outlive reloads that leave them unchanged. */
+  readonly functions: EdgeFunctions;
   private generation!: Generation;
   /** Every generation not yet disposed: each one removes itself when disposed (hooks.disposed). */
   private readonly generations = new Set<Generation>();
@@ -115,7 +119,8 @@ export class Gateway {
       endpoints: () => [...this.generation.clusters.values()].flatMap((c) => c.figures()),
     });
     this.traffic = new TrafficObserver(this.metrics, this.logger);
-    this.live = new LivePlugins({ store: this.store, logger: this.logger, metrics: this.metrics, config: () => this.config, current: () => this.generation });
+    this.functions = new EdgeFunctions(this.logger, [this.metrics.registry], config.modules.cacheDir, () => this.generation.clusterCallouts);
+    this.live = new LivePlugins({ store: this.store, logger: this.logger, metrics: this.metrics, config: () => this.config, current: () => this.generation, functions: this.functions.api() });
     this.pool = new VmPool({
       logger: abiLogger(this.logger),
       sharedData: this.sharedState.data,
@@ -154,25 +159,22 @@ export class Gateway {
       unused: config.plugins.filter((p) => !used.has(p.name)).length,
       routes: config.routes.length,
       clusters: config.clusters.length,
+      functions: config.functions.length,
     };
     gateway.dispose();
     return summary;
   }
 
-  /**
-   * Ends a gateway that was built but never started (or failed to start): every root context
-   * gets on_done, services' timers stop, callouts and upstream pools are closed at once. A
-   * started gateway drains with `shutdown()` instead.
-   */
+  /** Ends a gateway never started (or that failed to): roots get on_done, timers, callouts, pools and functions stop at once. */
   dispose(): void {
     for (const g of [...this.generations]) {
       g.dispose();
-      // Nothing was served, so nothing is owed a graceful close: a service's callout still in
-      // flight must not keep the process alive.
+      // Nothing was served, so nothing is owed a graceful close (a service's callout must not keep the process alive).
       for (const cluster of g.clusters.values()) cluster.destroy();
     }
     this.generations.clear();
     this.live.close();
+    void this.functions.close();
     void this.closeSharedState();
   }
 
@@ -183,9 +185,11 @@ export class Gateway {
     }));
   }
 
+  /** A generation for `config`, with the edge functions it names (they switch over with it). */
   private build(config: GatewayConfig): Promise<Generation> {
-    return Generation.build(config, {
+    return this.functions.around(config, () => Generation.build(config, {
       sources: this.live.control,
+      functions: this.functions.host,
       pool: this.pool,
       logger: this.logger,
       hooks: {
@@ -199,7 +203,7 @@ export class Gateway {
           this.forgetGonePlugins();
         },
       },
-    }).then((generation) => {
+    })).then((generation) => {
       this.generations.add(generation);
       return generation;
     });
@@ -348,6 +352,7 @@ export class Gateway {
     while (inflight() > 0 && Date.now() < settle) await new Promise((r) => setTimeout(r, 5));
     this.live.close();
     for (const g of [...this.generations]) g.dispose();
+    await this.functions.close();
     await this.closeSharedState();
     if (this.admin !== null) {
       const closing = closeServer(this.admin, 'the admin listener', this.logger);

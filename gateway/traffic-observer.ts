@@ -46,19 +46,19 @@ export class TrafficObserver {
   }
 
   upstreamError(flow: RequestFlow, code: string): void {
-    this.metrics.upstreamErrors.inc({ cluster: flow.route.cluster.name, code });
-    this.logger.warn({ route: flow.route.name, cluster: flow.route.cluster.name, upstream: flow.endpoint?.origin, code, path: flow.req.url }, 'upstream error');
+    this.metrics.upstreamErrors.inc({ cluster: upstreamOf(flow), code });
+    this.logger.warn({ route: flow.route.name, cluster: upstreamOf(flow), upstream: flow.endpoint?.origin, code, path: flow.req.url }, 'upstream error');
   }
 
   /** A retry of `flow` was scheduled after its try at flow.endpoint; `reason` is the retryOn condition that matched. */
   upstreamRetry(flow: RequestFlow, reason: RetryReason): void {
     this.metrics.upstreamRetries.inc({ route: flow.route.name, reason });
-    if (this.logger.isLevelEnabled('debug')) this.logger.debug({ route: flow.route.name, cluster: flow.route.cluster.name, upstream: flow.endpoint?.origin, reason, attempts: flow.attempts, path: flow.req.url }, 'upstream retry');
+    if (this.logger.isLevelEnabled('debug')) this.logger.debug({ route: flow.route.name, cluster: upstreamOf(flow), upstream: flow.endpoint?.origin, reason, attempts: flow.attempts, path: flow.req.url }, 'upstream retry');
   }
 
   /** A retry of `flow` was refused by its cluster's retry budget: it is answered with its last try's outcome. */
   retryBudgetExhausted(flow: RequestFlow): void {
-    this.metrics.retryBudgetExhausted.inc({ cluster: flow.route.cluster.name });
+    this.metrics.retryBudgetExhausted.inc({ cluster: upstreamOf(flow) });
   }
 
   /** A request no route matched, answered 404 by the listener in `seconds` with `bytesOut` body bytes. */
@@ -122,4 +122,9 @@ export class TrafficObserver {
   connectionsDropped(listener: string): number {
     return this.droppedConnections.get(listener) ?? 0;
   }
+}
+
+/** The cluster of a flow's route, or the edge function answering it (a function: label). */
+function upstreamOf(flow: RequestFlow): string {
+  return flow.route.cluster?.name ?? `function:${flow.route.fn ?? ''}`;
 }

@@ -420,7 +420,7 @@ services: [ sync ]`,
 
     it('accepts the shipped config/gateway.yaml with a one-line summary and exit 0', async () => {
       expect(await run(['validate', '--config', 'config/gateway.yaml'])).toEqual({
-        code: 0, signal: null, stdout: 'config/gateway.yaml: valid: 6 plugins started, 2 routes\n', stderr: '',
+        code: 0, signal: null, stdout: 'config/gateway.yaml: valid: 6 plugins started, 1 function started, 3 routes\n', stderr: '',
       });
     });
 

@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { assembleExamples, buildFilters } from '../filters/build.js';
+import { buildFunctions } from '../filters/functions/build.js';
 
 const root = join(import.meta.dirname, '..');
 
@@ -35,4 +36,7 @@ export default async function setup(): Promise<void> {
     buildFilters({ log }),
     buildFilters({ sourceDir: join(root, 'test/filters/fixtures'), outDir: join(root, 'test/filters/fixtures/dist'), log }),
   ]);
+  // componentize-js takes seconds and most of a gigabyte per component: one at a time, after the rest.
+  await buildFunctions({ log });
+  await buildFunctions({ sourceDir: join(root, 'test/functions/fixtures'), outDir: join(root, 'test/functions/fixtures/dist'), log });
 }

@@ -37,6 +37,14 @@ describe('the quick-start configuration', () => {
     expect(echo.headers['x-edge-gateway']).toBe('edge-1');
   });
 
+  it('answers /fn/hello from the hello edge function, through the route\'s filters', async () => {
+    const res = await fetch(`${gw.url}/fn/hello`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-function')).toBe('hello');
+    expect(res.headers.get('x-served-by')).toBe('edge-gateway');
+    expect(await res.text()).toBe('hello from /fn/hello\n');
+  });
+
   it('answers /admin… with the deny filter\'s 403', async () => {
     const res = await fetch(`${gw.url}/admin/users`);
     expect(res.status).toBe(403);

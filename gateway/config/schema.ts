@@ -267,6 +267,25 @@ export const retrySchema = z.object({
   .refine((r) => r.retriableStatusCodes.length === 0 || r.retryOn.includes('retriable-status-codes'),
     { message: 'are used only when retryOn has retriable-status-codes', path: ['retriableStatusCodes'] });
 
+/** An edge function: a wasi:http component that answers a route itself (README "Edge functions"). */
+export const functionSchema = z.object({
+  name,
+  component: moduleSourceSchema.describe('The component: a file path, { file, sha256?, watch?, signature? }, { url, sha256 } or { redis: tag }, as a plugin\'s module'),
+  environment: z.record(z.string().regex(/^[^=\0]+$/, 'a variable name holds no = or NUL'), z.string()).default({})
+    .describe('The only environment the function sees (wasi:cli/environment); the gateway\'s own is never passed'),
+  allowedHosts: z.array(name).default([])
+    .describe('Clusters the function may call with outgoing wasi:http, by name as the request\'s authority (http://backend/path); any other is refused'),
+  instances: z.number().int().min(1).max(64).default(2).describe('Warm instances, each in its own thread: requests served at once; more wait for the next ready one'),
+  reuse: z.boolean().default(false).describe('Serve many requests on one instance (components that can; one built with componentize-js answers one request per instance)'),
+  limits: z.object({
+    timeoutMs: millis.default(5000).describe('A request that has not got its whole response by then gets 504 and its instance is discarded'),
+    memoryMb: z.number().int().min(1).max(4096).default(128).describe('Linear memory an instance may grow to; past it memory.grow fails inside the guest'),
+    heapMb: z.number().int().min(16).max(4096).default(64).describe('V8 heap of each instance\'s thread (the bindings\' JavaScript)'),
+    maxQueue: z.number().int().min(0).default(64).describe('Requests that may wait for a ready instance; more get 503'),
+    queueTimeoutMs: millis.default(2000).describe('A request that waited this long for an instance gets 503'),
+  }).strict().default({ timeoutMs: 5000, memoryMb: 128, heapMb: 64, maxQueue: 64, queueTimeoutMs: 2000 }),
+}).strict();
+
 export const routeSchema = z.object({
   name,
   match: z.object({
@@ -278,7 +297,8 @@ export const routeSchema = z.object({
     methods: z.array(z.string().min(1)).optional(),
     headers: z.array(headerMatch).optional(),
   }).strict().default({}).describe('All given conditions must hold; at most one of path, pathPrefix, pathRegex'),
-  cluster: name.describe('The cluster requests are forwarded to'),
+  cluster: name.optional().describe('The cluster requests are forwarded to (give cluster or function)'),
+  function: name.optional().describe('The edge function that answers instead of a cluster (give cluster or function)'),
   filters: z.array(z.union([name, z.object({
     plugin: name,
     configuration: guestConfiguration.describe('This route\'s configuration of the plugin: another root context in the plugin\'s VM, never another VM'),
@@ -345,6 +365,7 @@ export const configSchema = z.object({
   /** How long SIGTERM waits for in-flight requests before closing them. */
   drainTimeoutMs: millis.default(10000).describe('How long SIGTERM waits for in-flight requests before closing them'),
   clusters: z.array(clusterSchema).default([]).describe('Upstreams; also the targets of http_call and grpc_call'),
+  functions: z.array(functionSchema).default([]).describe('Edge functions: wasi:http components that routes name instead of a cluster'),
   plugins: z.array(pluginSchema).default([]).describe('One entry per (module, root id, configuration)'),
   services: z.array(name).default([]).describe('Plugins run as background root contexts (timers, queues, callouts), with no HTTP'),
   routes: z.array(routeSchema).default([]).describe('First match wins; no match answers 404'),
@@ -358,6 +379,7 @@ export type OutlierDetectionConfig = z.output<typeof outlierDetectionSchema>;
 export type PluginConfig = z.output<typeof pluginSchema>;
 export type PluginLimits = z.output<typeof pluginLimitsSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
+export type FunctionConfig = z.output<typeof functionSchema>;
 export type RetryConfig = z.output<typeof retrySchema>;
 export type RetryBudgetConfig = z.output<typeof retryBudgetSchema>;
 export type RouteFilterConfig = RouteConfig['filters'][number];

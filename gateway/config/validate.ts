@@ -6,8 +6,8 @@ import { existsSync } from 'node:fs';
 import type { z } from 'zod';
 import { compileRegex } from './regex.js';
 import {
-  clusterSchema, listenerSchema, nameSchema, pluginSchema, routeSchema,
-  filterPlugin, type ClusterConfig, type ListenerConfig, type ModuleSourceConfig, type PluginConfig, type RouteConfig,
+  clusterSchema, functionSchema, listenerSchema, nameSchema, pluginSchema, routeSchema,
+  filterPlugin, type ClusterConfig, type FunctionConfig, type ListenerConfig, type ModuleSourceConfig, type PluginConfig, type RouteConfig,
 } from './schema.js';
 
 /**
@@ -21,10 +21,11 @@ export interface Sections {
   readonly plugins: readonly (PluginConfig | undefined)[];
   readonly services: readonly (string | undefined)[];
   readonly routes: readonly (RouteConfig | undefined)[];
+  readonly functions?: readonly (FunctionConfig | undefined)[];
   /** Whether modules.registry is set (absent: not known, e.g. a rejected modules section). */
   readonly registry?: boolean;
   /** Names of rejected clusters and plugins: they exist, so references to them are not reported. */
-  readonly rejected?: { readonly clusters: ReadonlySet<string>; readonly plugins: ReadonlySet<string> };
+  readonly rejected?: { readonly clusters: ReadonlySet<string>; readonly plugins: ReadonlySet<string>; readonly functions?: ReadonlySet<string> };
 }
 
 function itemsOf<T>(raw: unknown, schema: z.ZodType<T>, rejected?: Set<string>): (T | undefined)[] {
@@ -41,13 +42,14 @@ function itemsOf<T>(raw: unknown, schema: z.ZodType<T>, rejected?: Set<string>):
 /** Item by item, what parses of a document that failed the schema as a whole. */
 export function sectionsOf(doc: unknown): Sections {
   const d = (doc !== null && typeof doc === 'object' ? doc : {}) as Record<string, unknown>;
-  const rejected = { clusters: new Set<string>(), plugins: new Set<string>() };
+  const rejected = { clusters: new Set<string>(), plugins: new Set<string>(), functions: new Set<string>() };
   return {
     listeners: itemsOf(d.listeners, listenerSchema),
     clusters: itemsOf(d.clusters, clusterSchema, rejected.clusters),
     plugins: itemsOf(d.plugins, pluginSchema, rejected.plugins),
     services: itemsOf(d.services, nameSchema),
     routes: itemsOf(d.routes, routeSchema),
+    functions: itemsOf(d.functions, functionSchema, rejected.functions),
     registry: (d.modules as { registry?: unknown } | undefined)?.registry !== undefined,
     rejected,
   };
@@ -83,6 +85,8 @@ export function crossCheck(config: Sections): string[] {
   const clusters = duplicates(config.clusters, 'clusters', out);
   const plugins = duplicates(config.plugins, 'plugins', out);
   duplicates(config.routes, 'routes', out);
+  const functions = duplicates(config.functions ?? [], 'functions', out);
+  for (const n of config.rejected?.functions ?? []) functions.add(n);
   for (const n of config.rejected?.clusters ?? []) clusters.add(n);
   for (const n of config.rejected?.plugins ?? []) plugins.add(n);
 
@@ -110,10 +114,21 @@ export function crossCheck(config: Sections): string[] {
     if (s !== undefined && !plugins.has(s)) out.push(`services[${i}]: unknown plugin "${s}"`);
   });
 
+  (config.functions ?? []).forEach((f, i) => {
+    if (f === undefined) return;
+    checkModule(f.component, `functions[${i}].component`, config.registry, out);
+    f.allowedHosts.forEach((h, j) => {
+      if (!clusters.has(h)) out.push(`functions[${i}].allowedHosts[${j}]: unknown cluster "${h}"`);
+    });
+  });
+
   config.routes.forEach((r, i) => {
     if (r === undefined) return;
     const at = `routes[${i}]`;
-    if (!clusters.has(r.cluster)) out.push(`${at}.cluster: unknown cluster "${r.cluster}"`);
+    if ((r.cluster === undefined) === (r.function === undefined)) out.push(`${at}: give exactly one of cluster, function`);
+    if (r.cluster !== undefined && !clusters.has(r.cluster)) out.push(`${at}.cluster: unknown cluster "${r.cluster}"`);
+    if (r.function !== undefined && !functions.has(r.function)) out.push(`${at}.function: unknown function "${r.function}"`);
+    if (r.function !== undefined && r.retry !== undefined) out.push(`${at}.retry: a function's route has no upstream tries to retry`);
     r.filters.forEach((entry, j) => {
       const f = filterPlugin(entry);
       if (!plugins.has(f)) out.push(`${at}.filters[${j}]${typeof entry === 'string' ? '' : '.plugin'}: unknown plugin "${f}"`);

@@ -10,6 +10,8 @@
  *   PATCH  /plugins/NAME/canary           { percent }
  *   POST   /plugins/NAME/promote | rollback
  *   GET    /clusters                      every cluster of the configuration in force, each endpoint's health
+ *   GET    /functions                     every edge function: component sha256, source, instances
+ *   PUT    /functions/NAME/component      swap a function's component (application/wasm body)
  *
  * Every call that changes something needs `Authorization: Bearer <token>` (admin.token, or the
  * variable admin.tokenEnv names); with no token configured, changes are off. Reads are open to
@@ -36,6 +38,11 @@ export interface PluginApiOptions {
 export interface AdminReads {
   /** GET /clusters: each cluster of the configuration in force and the health of its endpoints. */
   clusters(): unknown;
+  /** The edge functions: GET /functions, and PUT /functions/NAME/component (absent: no functions). */
+  readonly functions?: {
+    list(): unknown;
+    swap(name: string, bytes: Uint8Array, label: string): Promise<unknown>;
+  };
 }
 
 /** One call of the plugin API, as HTTP gives it or as a box's primary forwards it to a worker. */
@@ -93,7 +100,7 @@ function statusOf(err: GatewayError): number {
   if (err.status < 500) return err.status;
   if (err.code === 'GW_ERR_CONFIG_INVALID') return 400;
   if (err.code === 'GW_ERR_MODULE_FETCH' || err.code === 'GW_ERR_MODULE_REGISTRY') return 502;
-  if (err.code.startsWith('GW_ERR_MODULE_') || err.code.startsWith('GW_ERR_ABI_')) return 422;
+  if (err.code.startsWith('GW_ERR_MODULE_') || err.code.startsWith('GW_ERR_ABI_') || err.code.startsWith('GW_ERR_FUNCTION_')) return 422;
   return err.status;
 }
 
@@ -111,9 +118,19 @@ export function isPluginPath(path: string): boolean {
   return path === '/plugins' || path.startsWith('/plugins/');
 }
 
-/** Whether `path` is the admin API's: the plugin API and GET /clusters. */
+/** Whether `path` is the admin API's: the plugin API, GET /clusters and the functions API. */
 export function isAdminApiPath(path: string): boolean {
-  return isPluginPath(path) || path === '/clusters' || path.startsWith('/clusters/');
+  return isPluginPath(path) || path === '/clusters' || path.startsWith('/clusters/') || path === '/functions' || path.startsWith('/functions/');
+}
+
+/** GET /functions, PUT /functions/NAME/component: a swap builds the new component's pool beside the old one. */
+async function functionCall(call: AdminCall, parts: string[], reads: AdminReads): Promise<unknown> {
+  if (reads.functions === undefined) throw new GatewayError('GW_ERR_PLUGIN_UNKNOWN', 'this gateway runs no edge functions');
+  if (call.method === 'GET' && parts.length === 1) return reads.functions.list();
+  if (call.method === 'PUT' && parts.length === 3 && parts[2] === 'component' && isWasm(call)) {
+    return reads.functions.swap(decodeURIComponent(parts[1]!), new Uint8Array(call.body), 'admin upload');
+  }
+  throw new GatewayError('GW_ERR_PLUGIN_CHANGE', `${call.method} ${call.path}: use GET /functions or PUT /functions/NAME/component with an application/wasm body`);
 }
 
 /** Answers one call; never rejects for a GatewayError (it becomes `{ error: CODE, message }`). */
@@ -126,6 +143,7 @@ export async function pluginCall(control: PluginControl, call: AdminCall, token:
         ? 'changes through the admin API are off: set admin.token or the variable admin.tokenEnv names, and send it as "Authorization: Bearer <token>"'
         : 'this call needs "Authorization: Bearer <token>" with the admin token');
     }
+    if (parts[0] === 'functions') return { status: 200, body: await functionCall(call, parts, reads) };
     if (parts[0] === 'clusters') {
       if (!reading || parts.length > 1) throw new GatewayError('GW_ERR_PLUGIN_CHANGE', `${call.method} ${call.path}: /clusters is read only: GET /clusters`);
       return { status: 200, body: reads.clusters() };

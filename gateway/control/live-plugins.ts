@@ -22,6 +22,8 @@ export interface LivePluginsDeps {
   config(): GatewayConfig;
   /** The generation new streams go to. */
   current(): Generation;
+  /** The edge functions' part of the admin API (absent: none). */
+  readonly functions?: AdminReads['functions'];
 }
 
 export class LivePlugins {
@@ -78,9 +80,9 @@ export class LivePlugins {
   }
 
   /** GET /clusters reads the clusters of the generation new requests go to. */
-  private readonly reads: AdminReads = {
-    clusters: () => [...this.deps.current().clusters.values()].map((c) => c.report()),
-  };
+  private get reads(): AdminReads {
+    return { clusters: () => [...this.deps.current().clusters.values()].map((c) => c.report()), functions: this.deps.functions };
+  }
 
   close(): void {
     this.control.close();

@@ -10,20 +10,16 @@
  * answers without (or instead of) the upstream and passes through the response phase of the
  * filters that already ran. A filter that traps costs this request per its failure policy.
  *
- * This file orchestrates: one headers walk serves both directions (flow-direction.ts holds each
- * direction's maps, order, pause and body pipeline), body-pipeline.ts walks the bodies,
- * upstream-exchange.ts talks to the upstream, response-writer.ts writes to the client and
- * local-reply.ts builds the replies the gateway makes up.
+ * This file orchestrates: one headers walk serves both directions (flow-direction.ts), body-pipeline.ts
+ * walks the bodies, upstream-exchange.ts (or function-exchange.ts) answers, response-writer.ts
+ * writes to the client and local-reply.ts builds the replies the gateway makes up.
  *
  * NB (reentrancy): guest side effects arrive after the guest call returns but while our own loop
  * is still on the stack (continue before Pause is seen, a local reply inside a headers loop).
  * `epoch` changes whenever the flow moves to another response, and loops check it after each call.
  *
- * The per-filter time (edge_gateway_filter_seconds) reads the clock once per callback boundary: in
- * a walk along the chain (a headers pass, a body chunk, the end of the stream) the first callback
- * reads it at its start, and the end of each callback is the start of the next. The little
- * bookkeeping between two callbacks counts toward the later filter; a walk with no filter to call
- * reads nothing.
+ * The per-filter time (edge_gateway_filter_seconds) is read once per callback boundary
+ * (filter-calls.ts); bookkeeping between two callbacks counts toward the later filter.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
@@ -46,14 +42,16 @@ import { ResponsePhase, type ResponseOwner } from './response-phase.js';
 import { ResponseWriter, type WriterOwner } from './response-writer.js';
 import { RetryLoop } from './retry-loop.js';
 import { PER_TRY_TIMEOUT } from './retry-policy.js';
-import { UpstreamExchange, type ExchangeOwner, type UpstreamHeaders } from './upstream-exchange.js';
+import { UpstreamExchange, type UpstreamHeaders } from './upstream-exchange.js';
+import { FunctionExchange, type FunctionOwner } from './function-exchange.js';
+import { GatewayError } from '../errors.js';
 import type { FlowEnv, RouteRuntime, Scheme } from './types.js';
 
 const EMPTY_BODY = Buffer.alloc(0);
 
 const enum Phase { REQUEST, UPSTREAM, RESPONSE, DONE }
 
-export class RequestFlow implements ChainOwner, WriterOwner, ExchangeOwner, ResponseOwner {
+export class RequestFlow implements ChainOwner, WriterOwner, FunctionOwner, ResponseOwner {
   readonly startedAt = performance.now();
   readonly startedAtMs = Date.now();
   private readonly chain: FilterChain;
@@ -78,7 +76,7 @@ export class RequestFlow implements ChainOwner, WriterOwner, ExchangeOwner, Resp
   private phase = Phase.REQUEST;
   private readonly request: FlowDirection;
   private readonly response: FlowDirection;
-  private upstream: UpstreamExchange | null = null;
+  private upstream: UpstreamExchange | FunctionExchange | null = null;
   private readonly responsePhase: ResponsePhase;
   private readonly out: ResponseWriter;
   /** Envoy's is_grpc_request, from the request as the client sent it: the form of local replies. */
@@ -116,14 +114,10 @@ export class RequestFlow implements ChainOwner, WriterOwner, ExchangeOwner, Resp
   }
 
   /** The status sent to the client (0 when no response head went out). */
-  get status(): number {
-    return this.out.status;
-  }
+  get status(): number { return this.out.status; }
 
   /** Body bytes sent to the client. */
-  get bytesOut(): number {
-    return this.out.bytesOut;
-  }
+  get bytesOut(): number { return this.out.bytesOut; }
 
   run(): void {
     for (const filter of this.route.filters) {
@@ -175,16 +169,25 @@ export class RequestFlow implements ChainOwner, WriterOwner, ExchangeOwner, Resp
       d.pipeline = new BodyPipeline(this.chain, d.order, d.direction, this.route.bodyLimit,
         (data, eos) => this.upstream?.write(data, eos), () => this.tooLarge(413));
     }
-    if (this.route.retry !== null) this.retries = new RetryLoop(this, this.route.retry, d);
     this.upstreamStartedAt = performance.now();
-    this.attempt(this.route.cluster.pick());
+    if (this.route.fn !== null) {
+      // The route's edge function answers in place of an upstream (function-exchange.ts).
+      this.attempts++;
+      this.upstream = FunctionExchange.open(this, this.req, d, this.env.functionTarget(this.route.fn), this.route);
+      return;
+    }
+    if (this.route.retry !== null) this.retries = new RetryLoop(this, this.route.retry, d);
+    this.attempt(this.route.cluster!.pick());
   }
+
+  requestTooLarge(): void { this.tooLarge(413); }
 
   /** One try at `endpoint`: the first, or a retry (retry-loop.ts). */
   attempt(endpoint: Endpoint): void {
     this.endpoint = endpoint;
     this.attempts++;
-    const upstream = this.upstream = new UpstreamExchange(this, this.req, this.request, endpoint, this.retries?.body ?? null);
+    const upstream = new UpstreamExchange(this, this.req, this.request, endpoint, this.retries?.body ?? null);
+    this.upstream = upstream;
     this.retries?.started(upstream);
     upstream.send(this.route.timeoutMs);
   }
@@ -213,6 +216,8 @@ export class RequestFlow implements ChainOwner, WriterOwner, ExchangeOwner, Resp
       this.out.reset(err);
       return;
     }
+    // An edge function's failure: 504 over its time, 503 otherwise (errors.ts).
+    if (err instanceof GatewayError) return this.sendGatewayReply(err.status, err.code === 'GW_ERR_FUNCTION_TIMEOUT' ? 'function timeout' : 'function failed');
     if (code === CLUSTER_OVERFLOW || code === QUEUE_TIMEOUT) {
       // Envoy's circuit-breaker answer (its UO flag), also for the queue's deadline.
       this.sendGatewayReply(503, `upstream connect error or disconnect/reset before headers. reset reason: ${code === CLUSTER_OVERFLOW ? 'overflow' : 'queue timeout'}`);
@@ -228,9 +233,7 @@ export class RequestFlow implements ChainOwner, WriterOwner, ExchangeOwner, Resp
     this.responsePhase.begin(headers, order, eos, body);
   }
 
-  responseTooLarge(): void {
-    this.tooLarge(500);
-  }
+  responseTooLarge(): void { this.tooLarge(500); }
 
   holdUpstream(hold: boolean): void {
     if (hold) this.upstream?.pause();
@@ -373,7 +376,6 @@ export class RequestFlow implements ChainOwner, WriterOwner, ExchangeOwner, Resp
 
   // ---- end of stream -------------------------------------------------------------------------
 
-  /** The client's response is over (sent, failed or abandoned): on_log → on_done → on_delete. */
   /** The tunnel's upstream answered 101 and the sockets are spliced, or it failed with `error` (upgrade.ts). */
   tunnelled(status: number, error?: string): void {
     this.out.status = status;
@@ -381,6 +383,7 @@ export class RequestFlow implements ChainOwner, WriterOwner, ExchangeOwner, Resp
     if (error !== undefined) this.errorCode = error;
   }
 
+  /** The client's response is over (sent, failed or abandoned): on_log → on_done → on_delete. */
   private finish(): void {
     if (this.phase === Phase.DONE) return;
     if (!this.res.writableFinished && this.out.status !== 101) this.errorCode ??= 'downstream_remote_disconnect';

@@ -22,6 +22,7 @@ import { nodeProperties } from './node-properties.js';
 import { LivePlugin, type LiveState } from './live-plugin.js';
 import { compileRetryPolicy, type RetryReason } from './retry-policy.js';
 import { Router, compileRoute } from './router.js';
+import type { FunctionTarget } from './function-exchange.js';
 import type { FlowEnv, NodeInfo, RouteFilter, RouteRuntime } from './types.js';
 
 /** Hooks the generation reports to (metrics and the access log live above the proxy layer). */
@@ -58,6 +59,8 @@ export interface PluginSources {
 
 export interface GenerationDeps {
   readonly sources: PluginSources;
+  /** The edge functions routes may name (absent: none). */
+  readonly functions?: { get(name: string): FunctionTarget | undefined };
   readonly pool: VmPool;
   readonly logger: Logger;
   readonly hooks: GenerationHooks;
@@ -166,10 +169,13 @@ export class Generation implements FlowEnv {
     this.node = config.node;
     this.router = new Router(config.routes.map((route) => compileRoute<RouteRuntime>(route, {
       name: route.name,
-      cluster: clusters.get(route.cluster)!,
+      cluster: route.cluster === undefined ? null : clusters.get(route.cluster)!,
+      fn: route.function ?? null,
       filters: route.filters.map((f): RouteFilter => ({ plugin: plugins.get(filterPlugin(f))!, variant: variantIndex(f) })),
       bodyLimit: route.bodyLimitBytes,
-      timeoutMs: route.timeoutMs ?? clusters.get(route.cluster)!.timeoutMs,
+      timeoutMs: route.timeoutMs ?? (route.cluster === undefined
+        ? config.functions.find((f) => f.name === route.function)!.limits.timeoutMs
+        : clusters.get(route.cluster)!.timeoutMs),
       retry: compileRetryPolicy(route.retry),
     })));
   }
@@ -252,6 +258,15 @@ export class Generation implements FlowEnv {
       filters: flow.slots.map((s) => s.plugin.name), path: flow.req.url,
       code: error?.code, err: error?.message ?? String(err),
     }, 'response write failed: answered for this request alone');
+  }
+
+  functionTarget(name: string): FunctionTarget | undefined {
+    return this.deps.functions?.get(name);
+  }
+
+  /** The clusters' callouts, which edge functions' outgoing requests go through too. */
+  get clusterCallouts(): ClusterCallouts {
+    return this.callouts;
   }
 
   /** New requests go elsewhere now; dispose once the last one here has ended. */

@@ -107,13 +107,13 @@ const TOP: Record<string, Getter> = {
   upstream: group((f) => ({
     address: () => (f.endpoint === null ? undefined : propString(f.endpoint.url.host)),
     port: () => (f.endpoint === null ? undefined : propInt(Number(f.endpoint.url.port || (f.endpoint.url.protocol === 'https:' ? 443 : 80)))),
-    num_endpoints: () => propInt(f.route.cluster.endpoints.length),
+    num_endpoints: () => propInt(f.route.cluster?.endpoints.length ?? 0),
   })),
   route_name: (f) => propString(f.route.name),
-  cluster_name: (f) => propString(f.route.cluster.name),
+  cluster_name: (f) => (f.route.cluster === null ? undefined : propString(f.route.cluster.name)),
   xds: (f, rest) => {
     if (rest[0] === 'route_name') return propString(f.route.name);
-    if (rest[0] === 'cluster_name') return propString(f.route.cluster.name);
+    if (rest[0] === 'cluster_name') return f.route.cluster === null ? undefined : propString(f.route.cluster.name);
     return undefined;
   },
 };

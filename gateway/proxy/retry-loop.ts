@@ -101,7 +101,8 @@ export class RetryLoop implements ReplayOwner {
 
   retryNow(): void {
     this.backoff = null;
-    const cluster = this.flow.route.cluster;
+    // Retries exist only on routes to a cluster (validate.ts refuses them on a function's).
+    const cluster = this.flow.route.cluster!;
     const failed = this.flow.endpoint;
     let endpoint: Endpoint = cluster.pick();
     for (let i = 1; i < cluster.endpoints.length && endpoint === failed; i++) endpoint = cluster.pick();
@@ -133,7 +134,7 @@ export class RetryLoop implements ReplayOwner {
     if (this.retriesLeft === 0 || (this.body !== null && !this.body.replayable)) return false;
     const delay = backoffMs(this.policy, this.policy.numRetries - this.retriesLeft + 1);
     if (this.deadline !== 0 && performance.now() + delay >= this.deadline) return false;
-    const cluster = this.flow.route.cluster;
+    const cluster = this.flow.route.cluster!;
     if (!cluster.retryBudget.acquire(activeRequests(cluster))) {
       this.flow.env.retryBudgetExhausted(this.flow);
       return false;
@@ -152,7 +153,7 @@ export class RetryLoop implements ReplayOwner {
     this.tryTimer = null;
     if (this.budgeted) {
       this.budgeted = false;
-      this.flow.route.cluster.retryBudget.release();
+      this.flow.route.cluster!.retryBudget.release();
     }
   }
 

@@ -1,4 +1,5 @@
 /** What the request flow needs from the gateway around it: its route, and hooks for the end. */
+import type { FunctionTarget } from './function-exchange.js';
 import type { Cluster } from './cluster.js';
 import type { LivePlugin } from './live-plugin.js';
 import type { RequestFlow } from './flow.js';
@@ -7,7 +8,10 @@ import type { RetryPolicy, RetryReason } from './retry-policy.js';
 /** A route as the data plane runs it: its cluster and filter chain resolved. */
 export interface RouteRuntime {
   readonly name: string;
-  readonly cluster: Cluster;
+  /** The upstream; null on a route answered by an edge function. */
+  readonly cluster: Cluster | null;
+  /** The edge function answering the route, by name (looked up per request: swaps replace it), or null. */
+  readonly fn: string | null;
   /** The filter chain: each plugin, and which of its configurations this route runs (0: the plugin's own). */
   readonly filters: readonly RouteFilter[];
   /** Largest body a filter may buffer (413 for requests, 500 for responses beyond it). */
@@ -42,4 +46,6 @@ export interface FlowEnv {
   retryBudgetExhausted(flow: RequestFlow): void;
   /** The response writer's guard caught an error writing this request's answer (one error log line). */
   writeFailed(flow: RequestFlow, err: unknown): void;
+  /** The edge function of that name, as it runs now. */
+  functionTarget(name: string): FunctionTarget | undefined;
 }

@@ -60,6 +60,12 @@ export function upgrade(ws: ProxyServer, req: IncomingMessage, socket: Duplex, h
   generation.inflight++;
   const flow = new RequestFlow(req, res, route, generation, scheme);
   flow.tunnel = (f) => {
+    if (f.route.cluster === null) {
+      // An edge function answers one request; it has no connection to hand over.
+      f.tunnelled(501, 'upgrade_to_function');
+      socket.destroy();
+      return;
+    }
     const endpoint = f.route.cluster.pick();
     f.endpoint = endpoint;
     applyHeaders(req, f);

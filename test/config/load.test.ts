@@ -112,7 +112,7 @@ routes:
     expect(err.problems).toEqual([
       'listeners: required (array)',
       'clusters[0].name: required (string)',
-      'routes[0].cluster: required (string)',
+      'routes[0]: give exactly one of cluster, function',
     ]);
   });
 

@@ -25,6 +25,7 @@ describe('the configuration schema', () => {
       workers: 1,
       drainTimeoutMs: 10000,
       clusters: [],
+      functions: [],
       plugins: [],
       services: [],
       routes: [],

@@ -1,0 +1,127 @@
+/**
+ * The gateway's edge functions (gateway/functions/) wired to the rest of it: their outgoing
+ * requests go through the current configuration's cluster callouts (the same clusters, pools and
+ * checks as a filter's proxy_http_call), their figures to /metrics, their guests' output and their
+ * cold starts over 5 ms to the log.
+ */
+import type { Registry } from 'prom-client';
+import { FunctionMetrics } from './admin/function-metrics.js';
+import type { GatewayConfig } from './config/schema.js';
+import type { ErrorCode } from './errors.js';
+import { FunctionHost, type FunctionPlan, type LiveFunction } from './functions/function-host.js';
+import type { OutgoingFetch, PoolEvents } from './functions/function-pool.js';
+import type { Logger } from './log.js';
+import type { ClusterCallouts } from './proxy/callouts.js';
+
+/** The product's alarm: a request that waited longer than this for an instance is a slow cold start. */
+const COLD_START_ALARM_MS = 5;
+
+const RESULTS: Partial<Record<ErrorCode, string>> = {
+  GW_ERR_FUNCTION_TIMEOUT: 'timeout', GW_ERR_FUNCTION_FAILED: 'failed', GW_ERR_FUNCTION_OVERLOADED: 'overloaded', GW_ERR_FUNCTION_INSTANCE: 'failed',
+};
+
+export class EdgeFunctions {
+  readonly host: FunctionHost;
+  private readonly metrics: FunctionMetrics;
+  private readonly lastAlarm = new Map<string, number>();
+
+  constructor(private readonly logger: Logger, registers: Registry[], cacheDir: string, callouts: () => ClusterCallouts) {
+    this.host = new FunctionHost({
+      cacheDir,
+      fetch: (fn) => outgoing(fn, callouts),
+      events: (fn) => this.events(fn),
+    });
+    this.metrics = new FunctionMetrics(registers, () => this.host.list().map((f) => ({
+      name: f.config.name, ready: f.pool.readyCount, busy: f.pool.busyCount, queued: f.pool.queued,
+    })));
+  }
+
+  /**
+   * Runs `build` (a generation) with the functions `config` needs ready beside it: a function
+   * that cannot start rejects before `build` runs; they switch over only once `build` succeeded.
+   */
+  async around<T>(config: GatewayConfig, build: () => Promise<T>): Promise<T> {
+    const plan: FunctionPlan = await this.host.prepare(config.functions);
+    try {
+      const built = await build();
+      plan.commit();
+      return built;
+    } catch (err) {
+      await plan.abort();
+      throw err;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.host.close();
+  }
+
+  /** The admin API's view: each function's component and instances, and swaps. */
+  api(): { list(): unknown; swap(name: string, bytes: Uint8Array, label: string): Promise<unknown> } {
+    const report = (f: LiveFunction): unknown => ({
+      name: f.name, sha256: f.pool.component.sha256, source: f.source,
+      instances: { configured: f.config.instances, ready: f.pool.readyCount, busy: f.pool.busyCount, queued: f.pool.queued },
+    });
+    return {
+      list: () => this.host.list().map(report),
+      swap: async (name, bytes, label) => {
+        try {
+          const live = await this.host.swap(name, bytes, label);
+          this.logger.info({ function: name, sha256: live.pool.component.sha256, source: label }, `function ${name}: swap: the new component serves new requests`);
+          return report(live);
+        } catch (err) {
+          this.logger.warn({ function: name, err: (err as Error).message }, `function ${name}: swap rejected, the running component keeps serving`);
+          throw err;
+        }
+      },
+    };
+  }
+
+  private events(fn: string): PoolEvents {
+    const { metrics, logger } = this;
+    return {
+      instantiated: (ms) => metrics.instantiate.observe({ function: fn }, ms / 1000),
+      waited: (ms) => {
+        metrics.coldStart.observe({ function: fn }, ms / 1000);
+        if (ms <= COLD_START_ALARM_MS) return;
+        // Once a second at most: under a burst every request may wait.
+        const now = Date.now();
+        if (now - (this.lastAlarm.get(fn) ?? 0) < 1000) return;
+        this.lastAlarm.set(fn, now);
+        logger.warn({ function: fn, waitedMs: Math.round(ms * 10) / 10 }, `function cold start over ${COLD_START_ALARM_MS} ms: no warm instance was ready`);
+      },
+      guestLog: (stream, text) => logger.info({ function: fn, stream }, text),
+      threadFailed: (message) => logger.error({ function: fn }, message),
+      finished: (code) => metrics.requests.inc({ function: fn, result: code === null ? 'ok' : RESULTS[code] ?? 'failed' }),
+    };
+  }
+}
+
+/** A function's outgoing request as a callout to the cluster its authority names. */
+function outgoing(fn: string, callouts: () => ClusterCallouts): OutgoingFetch {
+  const origin = { pluginName: `function:${fn}`, rootId: '', vmId: '' };
+  return (request, timeoutMs) => new Promise((resolve) => {
+    const status = callouts().httpCall({
+      cluster: request.authority,
+      headers: [':method', request.method, ':path', request.pathWithQuery, ':authority', request.authority, ':scheme', request.scheme, ...request.headers],
+      body: request.body,
+      trailers: [],
+      timeoutMs: timeoutMs ?? 0,
+      origin,
+    }, (res) => {
+      if (res === null) {
+        resolve({ ok: false, code: 'connection-refused', message: `cluster ${request.authority}: no answer (reset or refused)` });
+        return;
+      }
+      const headers: string[] = [];
+      let code = 502;
+      for (let i = 0; i + 1 < res.headers.length; i += 2) {
+        if (res.headers[i] === ':status') code = Number(res.headers[i + 1]);
+        else headers.push(res.headers[i]!, res.headers[i + 1]!);
+      }
+      resolve({ ok: true, status: code, headers, body: res.body });
+    });
+    // The cluster is gone (a reload removed it) or the request's fields were refused.
+    if (status !== 0) resolve({ ok: false, code: 'HTTP-request-denied', message: `cluster ${request.authority}: refused (status ${status})` });
+  });
+}

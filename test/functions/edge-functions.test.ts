@@ -1,0 +1,145 @@
+/**
+ * Edge functions through a real gateway: componentize-js components in worker threads, real
+ * sockets, a real upstream for their outgoing requests, the shipped filters around them.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { startGateway, startUpstream, type TestGateway, type Upstream } from '../helpers/gateway.js';
+import { ENV, FETCH, FUNCTION_CACHE, HELLO, MISBEHAVE } from '../helpers/functions.js';
+
+const metric = async (gw: TestGateway, line: string): Promise<number> => {
+  const text = await (await request(`${gw.adminUrl}/metrics`)).body.text();
+  const found = text.split('\n').find((l) => l.startsWith(line));
+  return found === undefined ? 0 : Number(found.slice(line.length).trim());
+};
+
+describe('edge functions', () => {
+  let upstream: Upstream;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    gw = await startGateway({
+      modules: { cacheDir: FUNCTION_CACHE },
+      clusters: [{ name: 'backend', endpoints: [upstream.url] }, { name: 'other', endpoints: [upstream.url] }],
+      plugins: [
+        { name: 'stamp', module: 'filters/dist/headers.wasm', configuration: { request: { set: { 'x-request-tag': 'from-filter' } }, response: { set: { 'x-served-by': 'edge-gateway' } } } },
+        { name: 'api-key', module: 'filters/dist/api-key.wasm', rootId: 'api-key', configuration: { keys: [{ name: 'demo', sha256: 'c48a01f49fd0f2cc404bc3cbbc80e91457a3d41bb429a695243de4c61794155c' }], header: 'x-api-key' } },
+      ],
+      functions: [
+        { name: 'hello', component: HELLO },
+        { name: 'fetch', component: FETCH, allowedHosts: ['backend'] },
+        { name: 'env', component: ENV, environment: { GREETING: 'hi', REGION: 'edge-1' } },
+        { name: 'misbehave', component: MISBEHAVE, instances: 1, limits: { timeoutMs: 500, memoryMb: 48 } },
+      ],
+      routes: [
+        { name: 'stamped', match: { pathPrefix: '/fn/stamped' }, function: 'hello', filters: ['stamp'] },
+        { name: 'locked', match: { pathPrefix: '/fn/locked' }, function: 'hello', filters: ['api-key'] },
+        { name: 'hello', match: { pathPrefix: '/fn/hello' }, function: 'hello' },
+        { name: 'fetch', match: { pathPrefix: '/fn/fetch' }, function: 'fetch' },
+        { name: 'env', match: { pathPrefix: '/fn/env' }, function: 'env' },
+        { name: 'misbehave', match: { pathPrefix: '/fn/misbehave' }, function: 'misbehave' },
+        { name: 'api', match: { pathPrefix: '/' }, cluster: 'backend' },
+      ],
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await gw?.close();
+    await upstream?.close();
+  });
+
+  it('answers with the function\'s status, headers and streamed body', async () => {
+    const res = await request(`${gw.url}/fn/hello/there?status=201`, { headers: { 'x-request-tag': 'abc' } });
+    expect(res.statusCode).toBe(201);
+    expect(res.headers['x-function']).toBe('hello');
+    expect(res.headers['x-echo-tag']).toBe('abc');
+    expect(res.headers['transfer-encoding']).toBe('chunked');
+    expect(await res.body.text()).toBe('hello from /fn/hello/there\n');
+  });
+
+  it('hands the function the request body', async () => {
+    const res = await request(`${gw.url}/fn/hello`, { method: 'POST', body: 'payload bytes' });
+    expect(await res.body.text()).toBe('echo: payload bytes');
+  });
+
+  it('runs the route\'s filters around the function: request header added, response header added', async () => {
+    const res = await request(`${gw.url}/fn/stamped`);
+    expect(res.headers['x-echo-tag']).toBe('from-filter');
+    expect(res.headers['x-served-by']).toBe('edge-gateway');
+    await res.body.dump();
+  });
+
+  it('does not run the function when a filter answers with a local reply', async () => {
+    const before = await metric(gw, 'edge_gateway_function_requests_total{function="hello",result="ok"}');
+    const refused = await request(`${gw.url}/fn/locked`);
+    expect(refused.statusCode).toBe(401);
+    await refused.body.dump();
+    expect(await metric(gw, 'edge_gateway_function_requests_total{function="hello",result="ok"}')).toBe(before);
+    const allowed = await request(`${gw.url}/fn/locked`, { headers: { 'x-api-key': 'demo-key' } });
+    expect(allowed.statusCode).toBe(200);
+    await allowed.body.dump();
+    expect(await metric(gw, 'edge_gateway_function_requests_total{function="hello",result="ok"}')).toBe(before + 1);
+  });
+
+  it('lets a function call a cluster it is allowed, through the cluster\'s pool', async () => {
+    const res = await request(`${gw.url}/fn/fetch/items/7`);
+    const answer = await res.body.json() as { upstreamStatus: number; upstreamBody: string };
+    expect(res.statusCode).toBe(200);
+    expect(answer.upstreamStatus).toBe(200);
+    expect(JSON.parse(answer.upstreamBody).url).toBe('/items/7');
+    expect(upstream.requests.at(-1)!.url).toBe('/items/7');
+  });
+
+  it('refuses outgoing requests to a cluster not allowed and to any other host', async () => {
+    const seen = upstream.requests.length;
+    for (const host of ['other', 'example.com', '127.0.0.1']) {
+      const res = await request(`${gw.url}/fn/fetch?host=${host}`);
+      expect(res.statusCode, host).toBe(502);
+      expect((await res.body.json() as { error: string }).error).toMatch(/error/i);
+    }
+    expect(upstream.requests.length).toBe(seen);
+  });
+
+  it('gives a function its configured environment and nothing of the gateway\'s', async () => {
+    const res = await request(`${gw.url}/fn/env`);
+    expect(await res.body.json()).toEqual({ GREETING: 'hi', REGION: 'edge-1' });
+  });
+
+  it('answers 504 for a function over its time budget, and serves the next request on a new instance', async () => {
+    const res = await request(`${gw.url}/fn/misbehave/loop`);
+    expect(res.statusCode).toBe(504);
+    await res.body.dump();
+    expect(gw.logs.some((l) => l.access === true && l.error === 'GW_ERR_FUNCTION_TIMEOUT')).toBe(true);
+    const next = await request(`${gw.url}/fn/misbehave/ok`);
+    expect(next.statusCode).toBe(200);
+    expect(await next.body.text()).toBe('ok\n');
+  });
+
+  it('answers 503 for a function that runs out of its memory cap, and others are unaffected', async () => {
+    const res = await request(`${gw.url}/fn/misbehave/grow`);
+    expect(res.statusCode).toBe(503);
+    await res.body.dump();
+    const [again, other] = await Promise.all([request(`${gw.url}/fn/misbehave/ok`), request(`${gw.url}/fn/hello`)]);
+    expect(again.statusCode).toBe(200);
+    expect(other.statusCode).toBe(200);
+    await Promise.all([again.body.dump(), other.body.dump()]);
+  });
+
+  it('waits on a guest timer without holding the gateway', async () => {
+    const slow = request(`${gw.url}/fn/misbehave/sleep?ms=200`);
+    const started = performance.now();
+    const quick = await request(`${gw.url}/fn/hello`);
+    await quick.body.dump();
+    expect(performance.now() - started).toBeLessThan(150);
+    const res = await slow;
+    expect(await res.body.text()).toBe('slept 200\n');
+  });
+
+  it('exports instantiation time, cold starts, requests and instances', async () => {
+    expect(await metric(gw, 'edge_gateway_function_instantiate_seconds_count{function="hello"}')).toBeGreaterThan(0);
+    expect(await metric(gw, 'edge_gateway_function_cold_start_seconds_count{function="hello"}')).toBeGreaterThan(0);
+    expect(await metric(gw, 'edge_gateway_function_instances{function="hello",state="ready"}')).toBeGreaterThan(0);
+    expect(await metric(gw, 'edge_gateway_function_requests_total{function="misbehave",result="timeout"}')).toBe(1);
+  });
+});
