@@ -31,8 +31,8 @@ export class EdgeFunctions {
       fetch: (fn) => outgoing(fn, callouts),
       events: (fn) => this.events(fn),
     });
-    this.metrics = new FunctionMetrics(registers, () => this.host.list().map((f) => ({
-      name: f.config.name, ready: f.pool.readyCount, busy: f.pool.busyCount, queued: f.pool.queued,
+    this.metrics = new FunctionMetrics(registers, () => this.host.list().flatMap((f) => [f.pool, ...(f.canary === null ? [] : [f.canary])]).map((pool) => ({
+      name: pool.name, ready: pool.readyCount, busy: pool.busyCount, queued: pool.queued,
     })));
   }
 
@@ -61,6 +61,7 @@ export class EdgeFunctions {
     const report = (f: LiveFunction): unknown => ({
       name: f.name, sha256: f.pool.component.sha256, source: f.source,
       instances: { configured: f.config.instances, ready: f.pool.readyCount, busy: f.pool.busyCount, queued: f.pool.queued },
+      canary: f.canary === null ? null : { sha256: f.canary.component.sha256, percent: f.config.canary?.percent, ready: f.canary.readyCount, busy: f.canary.busyCount },
     });
     return {
       list: () => this.host.list().map(report),

@@ -82,7 +82,7 @@ describe('building a gateway without serving it', () => {
       services: ['service'],
       routes: [{ name: 'all', cluster: 'backend', filters: ['filter'] }],
     }, 'validate.yaml'), { logger: log.logger });
-    expect(summary).toEqual({ plugins: 2, services: 1, unused: 1, routes: 1, clusters: 1 });
+    expect(summary).toEqual({ plugins: 2, services: 1, unused: 1, functions: 0, routes: 1, clusters: 1 });
     await settle(60);
     for (const plugin of ['filter', 'service']) expect(log.wasm(plugin), plugin).toEqual(['on_done', 'on_delete']);
   });

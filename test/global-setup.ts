@@ -3,8 +3,11 @@
  * clone:
  *   - the AssemblyScript filters of test/compat/proxy-runtime (its own toolchain, pinned);
  *   - the filters of filters/ (filters/dist, AssemblyScript and WAT examples) and the SDK test
- *     fixtures of test/filters/fixtures (their dist/), with filters/build.ts. Unchanged sources are
- *     served from its cache, so this costs well under a second after the first build.
+ *     fixtures of test/filters/fixtures (their dist/), with filters/build.ts;
+ *   - the example edge functions (filters/functions) and the test's misbehaving one
+ *     (test/functions/fixtures), with componentize-js (filters/functions/build.ts).
+ * Unchanged sources are served from their caches, so this costs well under a second after the
+ * first build.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';

@@ -13,6 +13,8 @@
  *   http-proxy-3-ka URL      the same with a keep-alive agent (128 sockets), as one would deploy it
  *   undici URL               an undici Pool (128 connections) and `Pool.stream` writing the upstream
  *                            body straight into the ServerResponse
+ *   hello                    what the example edge function filters/functions/hello answers, as
+ *                            a plain Node handler (bench/functions.ts compares the two)
  *
  * Each listens on 127.0.0.1:0 and sends `{ port }` to the parent over IPC.
  */
@@ -86,12 +88,24 @@ function undiciProxy(target: string): RequestListener {
   };
 }
 
+/** The hello function's answer: text/plain, x-function, `hello from <path>` in three writes (chunked). */
+function hello(): RequestListener {
+  return (req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'x-function': 'hello' });
+    res.write('hello ');
+    res.write('from ');
+    res.end(`${(req.url ?? '/').split('?')[0]}\n`);
+  };
+}
+
 const [role, target] = process.argv.slice(2);
 const handlers: Record<string, () => RequestListener> = {
   upstream,
   'http-proxy-3': () => httpProxy3(target, false),
   'http-proxy-3-ka': () => httpProxy3(target, true),
   undici: () => undiciProxy(target),
+  hello,
 };
 if (handlers[role] === undefined) throw new Error(`bench/lib/servers.ts: unknown role "${role}"`);
 const server = createServer({ keepAliveTimeout: 65_000 }, handlers[role]());

@@ -277,6 +277,8 @@ export const functionSchema = z.object({
     .describe('Clusters the function may call with outgoing wasi:http, by name as the request\'s authority (http://backend/path); any other is refused'),
   instances: z.number().int().min(1).max(64).default(2).describe('Warm instances, each in its own thread: requests served at once; more wait for the next ready one'),
   reuse: z.boolean().default(false).describe('Serve many requests on one instance (components that can; one built with componentize-js answers one request per instance)'),
+  canary: canaryRuleSchema.pick({ percent: true, match: true, sticky: true }).extend({ component: moduleSourceSchema.describe('The canary\'s component') }).strict().optional()
+    .describe('A second component for a share of requests: by percent, header or cookie match, sticky per client (as a plugin\'s canary)'),
   limits: z.object({
     timeoutMs: millis.default(5000).describe('A request that has not got its whole response by then gets 504 and its instance is discarded'),
     memoryMb: z.number().int().min(1).max(4096).default(128).describe('Linear memory an instance may grow to; past it memory.grow fails inside the guest'),

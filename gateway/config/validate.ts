@@ -117,6 +117,9 @@ export function crossCheck(config: Sections): string[] {
   (config.functions ?? []).forEach((f, i) => {
     if (f === undefined) return;
     checkModule(f.component, `functions[${i}].component`, config.registry, out);
+    if (f.canary !== undefined) checkModule(f.canary.component, `functions[${i}].canary.component`, config.registry, out);
+    const header = f.canary?.match?.header;
+    if (header?.regex !== undefined) checkRegex(header.regex, `functions[${i}].canary.match.header.regex`, out);
     f.allowedHosts.forEach((h, j) => {
       if (!clusters.has(h)) out.push(`functions[${i}].allowedHosts[${j}]: unknown cluster "${h}"`);
     });

@@ -26,16 +26,22 @@ export interface FunctionHostDeps {
   readonly readOther?: (source: ModuleSourceConfig, fn: string) => Promise<{ bytes: Uint8Array; label: string }>;
 }
 
-/** One function as requests reach it: its current pool, swapped in place. */
+/** One function as requests reach it: its current pool (and its canary's), swapped in place. */
 export class LiveFunction {
-  constructor(readonly config: FunctionConfig, public pool: FunctionPool, public source: string) {}
+  constructor(readonly config: FunctionConfig, public pool: FunctionPool, public source: string, public canary: FunctionPool | null = null) {}
 
   get name(): string {
     return this.config.name;
   }
 
-  call(request: WireRequest, sink: FunctionSink): () => void {
-    return this.pool.call(request, sink);
+  /** The canary's share and rules (the proxy splits requests by them), or null. */
+  get canaryRule(): NonNullable<FunctionConfig['canary']> | null {
+    return this.canary === null ? null : this.config.canary ?? null;
+  }
+
+  /** `toCanary`: the request is the canary's (function-exchange.ts decides). */
+  call(request: WireRequest, sink: FunctionSink, toCanary = false): () => void {
+    return (toCanary && this.canary !== null ? this.canary : this.pool).call(request, sink);
   }
 
   /** Points new requests at `pool`; the old one closes once its requests ended. */
@@ -67,21 +73,28 @@ export class FunctionHost {
 
   /** Builds what `configs` needs beyond what runs; rejects with every failure, having closed what it built. */
   async prepare(configs: readonly FunctionConfig[]): Promise<FunctionPlan> {
-    const built = new Map<string, { pool: FunctionPool; source: string }>();
+    const built = new Map<string, { pool: FunctionPool; source: string; canary: FunctionPool | null }>();
     const failures: string[] = [];
     await Promise.all(configs.map(async (config, i) => {
       try {
         const { bytes, label } = await this.read(config.component, config.name);
+        const canary = config.canary === undefined ? null : await this.read(config.canary.component, config.name);
         const running = this.live.get(config.name);
-        if (running !== undefined && running.pool.component.sha256 === sha256Hex(bytes) && sameEntry(running.config, config)) return;
-        built.set(config.name, { pool: await this.start(config, bytes, label), source: label });
+        if (running !== undefined && running.pool.component.sha256 === sha256Hex(bytes) && sameEntry(running.config, config)
+          && (running.canary?.component.sha256 ?? null) === (canary === null ? null : sha256Hex(canary.bytes))) return;
+        const pool = await this.start(config, bytes, label);
+        const canaryPool = canary === null ? null : await this.start(config, canary.bytes, canary.label, true).catch(async (err: unknown) => {
+          await pool.close();
+          throw err;
+        });
+        built.set(config.name, { pool, source: label, canary: canaryPool });
       } catch (err) {
         if (!(err instanceof GatewayError)) throw err;
         failures.push(`functions[${i}] (${config.name}): ${err.code}: ${err.message}`);
       }
     }));
     if (failures.length > 0) {
-      await Promise.all([...built.values()].map(({ pool }) => pool.close()));
+      await Promise.all([...built.values()].flatMap(({ pool, canary }) => [pool.close(), canary?.close()]));
       const first = failures[0]!.match(/(GW_ERR_[A-Z_]+)/)?.[1] as GatewayError['code'] | undefined;
       throw new GatewayError(first ?? 'GW_ERR_FUNCTION_COMPONENT', `${failures.length === 1 ? '1 function' : `${failures.length} functions`} could not start:\n  ${failures.join('\n  ')}`);
     }
@@ -92,18 +105,21 @@ export class FunctionHost {
           const running = this.live.get(config.name);
           const fresh = built.get(config.name);
           if (fresh === undefined) next.set(config.name, running!);
-          else if (running === undefined) next.set(config.name, new LiveFunction(config, fresh.pool, fresh.source));
           else {
-            const replaced = new LiveFunction(config, running.pool, running.source);
-            replaced.swap(fresh.pool, fresh.source);
-            next.set(config.name, replaced);
+            next.set(config.name, new LiveFunction(config, fresh.pool, fresh.source, fresh.canary));
+            running?.pool.retire();
+            running?.canary?.retire();
           }
         }
-        for (const [name, old] of this.live) if (!next.has(name)) old.pool.retire();
+        for (const [name, old] of this.live) {
+          if (next.has(name)) continue;
+          old.pool.retire();
+          old.canary?.retire();
+        }
         this.live = next;
       },
       abort: async () => {
-        await Promise.all([...built.values()].map(({ pool }) => pool.close()));
+        await Promise.all([...built.values()].flatMap(({ pool, canary }) => [pool.close(), canary?.close()]));
       },
     };
   }
@@ -118,19 +134,21 @@ export class FunctionHost {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.live.values()].map((f) => f.pool.close()));
+    await Promise.all([...this.live.values()].flatMap((f) => [f.pool.close(), f.canary?.close()]));
     this.live.clear();
   }
 
-  private async start(config: FunctionConfig, bytes: Uint8Array, label: string): Promise<FunctionPool> {
+  /** `canary`: the pool of the canary's component (its metrics and logs say `<name>:canary`). */
+  private async start(config: FunctionConfig, bytes: Uint8Array, label: string, canary = false): Promise<FunctionPool> {
     const component: LoadedComponent = await loadComponent(bytes, `function ${config.name} (${label})`, this.deps.cacheDir, config.limits.memoryMb);
     const l = config.limits;
-    const pool = new FunctionPool(config.name, component, {
+    const name = canary ? `${config.name}:canary` : config.name;
+    const pool = new FunctionPool(name, component, {
       instances: config.instances, reuse: config.reuse,
       environment: Object.entries(config.environment), allowedHosts: config.allowedHosts,
       bodyLimit: 16 * 1024 * 1024, timeoutMs: l.timeoutMs, maxQueue: l.maxQueue, queueTimeoutMs: l.queueTimeoutMs,
       heapMb: l.heapMb,
-    }, this.deps.fetch(config.name), this.deps.events(config.name));
+    }, this.deps.fetch(config.name), this.deps.events(name));
     try {
       await pool.ready();
     } catch (err) {

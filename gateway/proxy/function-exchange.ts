@@ -10,13 +10,28 @@ import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors.js';
 import type { FunctionSink } from '../functions/function-pool.js';
 import type { WireRequest } from '../functions/messages.js';
+import type { CanaryRuleConfig } from '../config/schema.js';
+import { CanarySplit } from './canary-split.js';
 import type { FlowDirection } from './flow-direction.js';
 import { withoutPseudo } from './headers.js';
 import type { ExchangeOwner, UpstreamHeaders } from './upstream-exchange.js';
 
 /** A function as a route reaches it (functions/function-host.ts's LiveFunction). */
 export interface FunctionTarget {
-  call(request: WireRequest, sink: FunctionSink): () => void;
+  /** The canary's share and rules, or null when the function has no canary. */
+  readonly canaryRule: Pick<CanaryRuleConfig, 'percent' | 'match' | 'sticky'> | null;
+  call(request: WireRequest, sink: FunctionSink, toCanary: boolean): () => void;
+}
+
+/** One split per canary rule (a reload or swap brings a new rule object, and a new split). */
+const splits = new WeakMap<object, CanarySplit>();
+
+function toCanary(target: FunctionTarget, req: IncomingMessage): boolean {
+  const rule = target.canaryRule;
+  if (rule === null) return false;
+  let split = splits.get(rule);
+  if (split === undefined) splits.set(rule, split = new CanarySplit(rule as CanaryRuleConfig));
+  return split.takes(req);
 }
 
 /** The flow's side of a body that went over the route's limit. */
@@ -39,10 +54,14 @@ export class FunctionExchange {
   private size = 0;
   private cancel: (() => void) | null = null;
   private over = false;
+  /** Whether the function's canary answers this request (decided when the request arrives). */
+  private readonly canary: boolean;
   bytesIn = 0;
 
   constructor(private readonly owner: FunctionOwner, private readonly req: IncomingMessage, private readonly request: FlowDirection,
-    private readonly target: FunctionTarget, private readonly bodyLimit: number) {}
+    private readonly target: FunctionTarget, private readonly bodyLimit: number) {
+    this.canary = toCanary(target, req);
+  }
 
   /** Starts the exchange with the route's function; one that does not run (a reload removed it) fails it at once. */
   static open(owner: FunctionOwner, req: IncomingMessage, request: FlowDirection, target: FunctionTarget | undefined,
@@ -99,7 +118,7 @@ export class FunctionExchange {
       data: (chunk) => { if (!this.over) owner.upstreamData(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)); },
       end: (trailers) => { if (!this.over) owner.upstreamEnd(trailers === null ? {} : headersObject(trailers)); },
       fail: (err: GatewayError) => { if (!this.over) owner.upstreamFailed(Object.assign(err, { code: err.code })); },
-    });
+    }, this.canary);
   }
 
   // The answer arrives whole per message from the function's thread: nothing to hold back.

@@ -1,0 +1,48 @@
+/**
+ * A function's canary: a second component for an exact share of requests, for requests a header
+ * names, each pool measured on its own.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { ENV, FUNCTION_CACHE, HELLO } from '../helpers/functions.js';
+
+describe('the canary of an edge function', () => {
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    gw = await startGateway({
+      modules: { cacheDir: FUNCTION_CACHE },
+      functions: [{
+        name: 'hello', component: HELLO, environment: { VERSION: 'canary' },
+        canary: { component: ENV, percent: 25, match: { header: { name: 'x-canary', exact: 'yes' } } },
+      }],
+      routes: [{ name: 'hello', match: { pathPrefix: '/' }, function: 'hello' }],
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  const answer = async (headers: Record<string, string> = {}): Promise<string> => (await request(`${gw.url}/x`, { headers })).body.text();
+
+  it('sends exactly its share of requests to the canary\'s component', async () => {
+    const bodies: string[] = [];
+    for (let i = 0; i < 12; i++) bodies.push(await answer());
+    expect(bodies.filter((b) => b === '{"VERSION":"canary"}')).toHaveLength(3);
+    expect(bodies.filter((b) => b === 'hello from /x\n')).toHaveLength(9);
+  });
+
+  it('sends every request the header names to the canary', async () => {
+    for (let i = 0; i < 4; i++) expect(await answer({ 'x-canary': 'yes' })).toBe('{"VERSION":"canary"}');
+  });
+
+  it('reports the canary apart in /functions and /metrics', async () => {
+    const listed = await (await request(`${gw.adminUrl}/functions`)).body.json() as Array<{ canary: { percent: number } | null }>;
+    expect(listed[0]!.canary).toEqual(expect.objectContaining({ percent: 25 }));
+    const text = await (await request(`${gw.adminUrl}/metrics`)).body.text();
+    expect(text).toContain('edge_gateway_function_requests_total{function="hello:canary",result="ok"} 7');
+    expect(text).toContain('edge_gateway_function_requests_total{function="hello",result="ok"} 9');
+  });
+});
