@@ -14,7 +14,8 @@
  * bench/lib/client-headers.ts. Each round measures both targets, the order swapped every round;
  * the gateway's CPU µs per request (all its threads, from /proc) is read around each run.
  *
- * Knobs: BENCH_ROUNDS (4), BENCH_DURATION (s, 4), BENCH_CONNECTIONS (8), BENCH_INSTANCES (2).
+ * Knobs: BENCH_ROUNDS (4), BENCH_DURATION (s, 4), BENCH_CONNECTIONS (8), BENCH_INSTANCES (2),
+ * BENCH_REUSE (snapshot; fresh makes a new instance per request).
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -31,6 +32,8 @@ const ROUNDS = Math.max(1, env('BENCH_ROUNDS', 4));
 const DURATION_S = env('BENCH_DURATION', 4);
 const CONNECTIONS = env('BENCH_CONNECTIONS', 8);
 const INSTANCES = env('BENCH_INSTANCES', 2);
+/** BENCH_REUSE: the gateway's reuse mode (snapshot, the default, or fresh: an instance per request). */
+const REUSE = (process.env.BENCH_REUSE ?? 'snapshot') as 'snapshot' | 'fresh';
 const TOKEN = 'bench-functions-0123456789abcdef';
 const HELLO = join(ROOT, 'filters/dist/functions/hello.wasm');
 const ENV_FN = join(ROOT, 'filters/dist/functions/env.wasm');
@@ -47,7 +50,7 @@ function config(upstream: number, instances: number, cacheDir: string) {
     log: { level: 'error' },
     modules: { cacheDir },
     clusters: [{ name: 'node', endpoints: [`http://127.0.0.1:${upstream}`] }],
-    functions: [{ name: 'hello', component: HELLO, instances, limits: { maxQueue: 1024, queueTimeoutMs: 10_000 } }],
+    functions: [{ name: 'hello', component: HELLO, instances, reuse: REUSE, limits: { maxQueue: 1024, queueTimeoutMs: 10_000 } }],
     routes: [
       { name: 'fn', match: { pathPrefix: '/fn/hello' }, function: 'hello' },
       { name: 'node', match: { pathPrefix: '/node/' }, cluster: 'node' },
@@ -76,17 +79,21 @@ async function metric(admin: number, line: string): Promise<number> {
 
 const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(p * xs.length) - 1)] ?? NaN;
 
-/** Instantiation time per instance, measured in this process through the pool (one thread, requests one after another). */
-async function instantiateTimes(count: number): Promise<number[]> {
+/**
+ * Time to make an instance ready, measured in this process through the pool (one thread, requests
+ * one after another): a new instance each time (`fresh`), or the start-up state put back (`snapshot`).
+ */
+async function instantiateTimes(count: number, reuse: 'fresh' | 'snapshot'): Promise<number[]> {
   const cache = join(tmpdir(), 'bench-functions-cache');
   const component = await loadComponent(readFileSync(HELLO), 'hello', cache, 128);
   const times: number[] = [];
   const pool = new FunctionPool('hello', component, {
-    instances: 1, reuse: false, environment: [], allowedHosts: [], bodyLimit: 1 << 20, timeoutMs: 5000, maxQueue: 10, queueTimeoutMs: 5000, heapMb: 64,
+    instances: 1, reuse, environment: [], allowedHosts: [], bodyLimit: 1 << 20, timeoutMs: 5000, maxQueue: 10, queueTimeoutMs: 5000, heapMb: 64,
   }, async () => ({ ok: false, code: 'internal-error', message: 'none' }), {
     instantiated: (ms) => times.push(ms), waited: () => {}, guestLog: () => {}, threadFailed: () => {}, finished: () => {},
   });
   await pool.ready();
+  times.length = 0; // the thread's first instance (made and warmed up) is not a request's
   const request = { method: 'GET', scheme: 'http', authority: 'bench', pathWithQuery: '/', headers: [], body: new Uint8Array(0) };
   for (let i = 0; i < count; i++) {
     await new Promise<void>((resolve) => pool.call(request, { head: () => {}, data: () => {}, end: () => resolve(), fail: () => resolve() }));
@@ -98,7 +105,7 @@ async function instantiateTimes(count: number): Promise<number[]> {
 
 async function main(): Promise<void> {
   pin(process.pid, OTHER_CORE);
-  console.log(`edge functions bench: ${ROUNDS} rounds × ${DURATION_S} s, ${CONNECTIONS} connections, ${INSTANCES} instances, pinned: ${PINNED}`);
+  console.log(`edge functions bench: ${ROUNDS} rounds × ${DURATION_S} s, ${CONNECTIONS} connections, ${INSTANCES} instances, reuse ${REUSE}, pinned: ${PINNED}`);
   readFileSync(HELLO); // built by `npm run build`
   buildGateway(); // before any clock starts: the cold starts below time the gateway, not tsc
   const upstream = await startServer('hello');
@@ -159,7 +166,8 @@ async function main(): Promise<void> {
     rss.push(rssMb(one.proc.pid!));
     await stop(one.proc);
   }
-  const times = await instantiateTimes(40);
+  const times = await instantiateTimes(40, 'fresh');
+  const restores = await instantiateTimes(200, 'snapshot');
 
   console.log('\n| figure | value |\n| --- | ---: |');
   for (const t of ['node', 'fn']) {
@@ -171,7 +179,8 @@ async function main(): Promise<void> {
   console.log(`| function ÷ Node upstream, req/s (median of per-round ratios) | ${fmt(median(ratios), 3)} (rounds ${ratios.map((x) => fmt(x, 3)).join(', ')}) |`);
   console.log(`| failed requests (errors + non-2xx), all runs | ${runs.reduce((n, r) => n + r.bad, 0)} |`);
   console.log(`| instances made per second under load (refill rate) | ${fmt(median(of('fn').map((r) => r.refill)), 1)} |`);
-  console.log(`| instantiate one instance, median / p99 (ms, ${times.length} in one thread) | ${fmt(median(times), 1)} / ${fmt(pct(times, 0.99), 1)} |`);
+  console.log(`| make a new instance (reuse: fresh), median / p99 (ms, ${times.length} in one thread) | ${fmt(median(times), 1)} / ${fmt(pct(times, 0.99), 1)} |`);
+  console.log(`| put an instance back to its start-up state (reuse: snapshot), median / p99 (ms, ${restores.length}) | ${fmt(median(restores), 2)} / ${fmt(pct(restores, 0.99), 2)} |`);
   console.log(`| RSS per warm instance (MB: 9 instances ${fmt(rss[1]!)} − 1 instance ${fmt(rss[0]!)}, ÷ 8) | ${fmt((rss[1]! - rss[0]!) / 8, 1)} |`);
   console.log(`| gateway RSS idle with ${INSTANCES} instances (MB) | ${fmt(idleRss)} |`);
   for (const c of cold) console.log(`| start → first answer, ${c.label} (ms; the first request alone) | ${fmt(c.ms)} (${fmt(c.first, 1)}) |`);

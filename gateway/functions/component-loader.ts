@@ -16,6 +16,7 @@ import { LRUCache } from 'lru-cache';
 import { GatewayError } from '../errors.js';
 import { sha256Hex } from '../modules/sha256.js';
 import { capDefinedMemories } from '../modules/wasm/memory-max.js';
+import { exportMutableGlobals } from '../modules/wasm/export-globals.js';
 import { startThread } from './thread.js';
 import { PROVIDED, unversioned } from './wasi-imports.js';
 
@@ -81,7 +82,7 @@ async function prepare(bytes: Uint8Array, sha256: string, label: string, dir: st
   let size = 0;
   for (const [name, data] of files) {
     if (!name.endsWith('.wasm')) continue;
-    const capped = capDefinedMemories(data, maxPages, `${label}: core module ${name}`);
+    const capped = exportMutableGlobals(capDefinedMemories(data, maxPages, `${label}: core module ${name}`));
     try {
       modules[name] = await WebAssembly.compile(capped as Uint8Array<ArrayBuffer>);
     } catch (err) {

@@ -17,7 +17,7 @@ import { startThread } from './thread.js';
 
 export interface FunctionOptions {
   readonly instances: number;
-  readonly reuse: boolean;
+  readonly reuse: 'snapshot' | 'keep' | 'fresh';
   readonly environment: Array<[string, string]>;
   readonly allowedHosts: string[];
   readonly bodyLimit: number;

@@ -7,14 +7,16 @@
  * pools. The thread parks on Atomics.wait until the main thread answers (messages.ts). It also
  * lets the main thread stop a guest that loops or overruns its time, by terminating the thread.
  *
- * A request ends the instance (components built from JavaScript answer one request per instance)
- * unless the function is configured to reuse instances and the request ended cleanly.
+ * After a request that ended cleanly the instance is put back to its state right after start-up
+ * (`reuse: snapshot`, instance-snapshot.ts), kept as it is (`keep`), or replaced (`fresh`, and
+ * after any request that failed).
  */
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { CallAnswer, FromWorker, ToWorker, WireRequest, WorkerSetup } from './messages.js';
 import { httpInterfaces, type PendingCall } from './wasi-http.js';
 import { GuestExit, wasiImports } from './wasi-imports.js';
 import type { Blocker } from './wasi-io.js';
+import { InstanceSnapshot } from './instance-snapshot.js';
 
 const setup = workerData as WorkerSetup;
 const port = parentPort!;
@@ -24,7 +26,11 @@ let nextCall = 1;
 /** The request being served (0: none). */
 let current = 0;
 
-const post = (message: FromWorker): void => port.postMessage(message);
+/** While the thread warms up (warmUp), what the guest says goes nowhere. */
+let warming = false;
+const post = (message: FromWorker): void => {
+  if (!warming || message.type === 'broken') port.postMessage(message);
+};
 
 function deliver(): boolean {
   let any = false;
@@ -68,7 +74,7 @@ function flushHead(): void {
 function flushHeld(): void {
   flushHead();
   const chunk = takeHeld();
-  if (chunk !== null) port.postMessage({ type: 'data', id: current, chunk }, [chunk.buffer as ArrayBuffer]);
+  if (chunk !== null && !warming) port.postMessage({ type: 'data', id: current, chunk }, [chunk.buffer as ArrayBuffer]);
 }
 
 /** What a failed request had not sent yet: it goes nowhere. */
@@ -105,10 +111,11 @@ const http = httpInterfaces({
     ended = true;
     flushHead();
     const chunk = takeHeld();
-    port.postMessage({ type: 'end', id: current, trailers, chunk }, chunk === null ? [] : [chunk.buffer as ArrayBuffer]);
+    if (!warming) port.postMessage({ type: 'end', id: current, trailers, chunk }, chunk === null ? [] : [chunk.buffer as ArrayBuffer]);
   },
   fail: (message) => { ended = true; dropHeld(); post({ type: 'fail', id: current, message, trap: false }); },
   fetch(request: WireRequest, timeoutMs: number | null): PendingCall {
+    if (warming) return { answer: { call: 0, ok: false, code: 'HTTP-request-denied', message: 'no outgoing requests while the thread warms up' } };
     const call = { answer: null };
     const id = nextCall++;
     pending.set(id, call);
@@ -118,7 +125,7 @@ const http = httpInterfaces({
 });
 
 const { instantiate } = await import(setup.glueUrl) as {
-  instantiate(getCoreModule: (name: string) => WebAssembly.Module, imports: Record<string, unknown>): Record<string, unknown>;
+  instantiate(getCoreModule: (name: string) => WebAssembly.Module, imports: Record<string, unknown>, instantiateCore?: never): Record<string, unknown>;
 };
 const imports = wasiImports({
   blocker,
@@ -136,19 +143,48 @@ function handlerOf(exports: Record<string, unknown>): Handler {
   return exports[key] as Handler;
 }
 
-function fresh(): void {
-  const started = performance.now();
+const state = new InstanceSnapshot();
+
+/** Makes a new instance; false when it could not be made (the worker then says `broken`). */
+function instantiateNew(): boolean {
   try {
-    handler = handlerOf(instantiate((name) => setup.modules[name]!, imports));
+    state.clear();
+    handler = handlerOf(instantiate((name) => setup.modules[name]!, imports, state.instantiateCore as never));
+    if (setup.reuse === 'snapshot') state.capture();
+    return true;
   } catch (err) {
     post({ type: 'broken', message: (err as Error).message ?? String(err) });
     handler = null;
-    return;
+    return false;
+  }
+}
+
+function fresh(): void {
+  const started = performance.now();
+  if (!instantiateNew()) return;
+  post({ type: 'ready', ms: performance.now() - started, reused: false });
+}
+
+/**
+ * The thread's first instance serves one request of its own first, unseen (its output, logs and
+ * outgoing requests go nowhere): jco's bindings run cold the first time (~100 ms), and a snapshot
+ * puts the instance back as it was, so the first real request finds them warm.
+ */
+function warmUp(): void {
+  const started = performance.now();
+  if (!instantiateNew()) return;
+  if (setup.reuse === 'snapshot') {
+    warming = true;
+    const clean = serveOnce(0, { method: 'GET', scheme: 'http', authority: 'localhost', pathWithQuery: '/', headers: [], body: new Uint8Array(0) });
+    warming = false;
+    if (clean) state.restore();
+    else if (!instantiateNew()) return;
   }
   post({ type: 'ready', ms: performance.now() - started, reused: false });
 }
 
-function serve(id: number, request: WireRequest): void {
+/** Runs one request on the instance; true when it ended cleanly (the instance may be used again). */
+function serveOnce(id: number, request: WireRequest): boolean {
   current = id;
   ended = false;
   const { request: incoming, outparam } = http.incoming(request);
@@ -170,14 +206,27 @@ function serve(id: number, request: WireRequest): void {
   }
   pending.clear();
   current = 0;
-  const reused = clean && setup.reuse;
-  post({ type: 'done', id, reused });
-  if (reused) post({ type: 'ready', ms: 0, reused: true });
-  else fresh();
+  return clean;
+}
+
+function serve(id: number, request: WireRequest): void {
+  const clean = serveOnce(id, request);
+  if (clean && setup.reuse === 'keep') {
+    post({ type: 'done', id, reused: true });
+    post({ type: 'ready', ms: 0, reused: true });
+  } else if (clean && setup.reuse === 'snapshot') {
+    post({ type: 'done', id, reused: false });
+    const started = performance.now();
+    state.restore();
+    post({ type: 'ready', ms: performance.now() - started, reused: false });
+  } else {
+    post({ type: 'done', id, reused: false });
+    fresh();
+  }
 }
 
 port.on('message', (message: ToWorker) => {
   if (message.type === 'request') serve(message.id, message.request);
 });
 
-fresh();
+warmUp();

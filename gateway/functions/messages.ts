@@ -35,8 +35,8 @@ export interface WorkerSetup {
   readonly allowedHosts: string[];
   /** Largest response body a function may write, and largest body an outgoing request may carry. */
   readonly bodyLimit: number;
-  /** Keep the instance for the next request when it served one cleanly. */
-  readonly reuse: boolean;
+  /** After a clean request: restore the instance's start-up state, keep it as is, or make a new one. */
+  readonly reuse: 'snapshot' | 'keep' | 'fresh';
   readonly signal: SharedArrayBuffer;
   readonly calls: MessagePort;
 }

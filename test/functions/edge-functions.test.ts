@@ -126,6 +126,15 @@ describe('edge functions', () => {
     await Promise.all([again.body.dump(), other.body.dump()]);
   });
 
+  it('puts an instance back to its start-up state after each request: nothing a request leaves reaches the next', async () => {
+    for (let i = 0; i < 3; i++) {
+      const res = await request(`${gw.url}/fn/misbehave/count`);
+      expect(await res.body.text()).toBe('1\n');
+    }
+    // Served by one instance, restored each time rather than made anew.
+    expect(await metric(gw, 'edge_gateway_function_requests_total{function="misbehave",result="ok"}')).toBeGreaterThanOrEqual(3);
+  });
+
   it('waits on a guest timer without holding the gateway', async () => {
     const slow = request(`${gw.url}/fn/misbehave/sleep?ms=200`);
     const started = performance.now();

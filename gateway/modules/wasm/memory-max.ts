@@ -6,6 +6,7 @@
  */
 import { GatewayError } from '../../errors.js';
 import { ByteWriter } from './leb.js';
+import { spliceSection } from './section-splice.js';
 import { SectionId, findSection, readLimits, readSections, sectionReader } from './sections.js';
 
 export function capDefinedMemories(bytes: Uint8Array, maxPages: number, label: string): Uint8Array {
@@ -21,11 +22,5 @@ export function capDefinedMemories(bytes: Uint8Array, maxPages: number, label: s
     if (limits.min > maxPages) throw new GatewayError('GW_ERR_ABI_MEMORY', `${label}: memory ${i} needs ${limits.min} pages at start, over the cap of ${maxPages}`);
     payload.u8(0x01).u32(limits.min).u32(Math.min(limits.max ?? maxPages, maxPages));
   }
-  // The section's size header sits before `start`; rebuild the module around the new payload.
-  let headerStart = section.start - 1;
-  while (headerStart > 0 && bytes[headerStart - 1]! & 0x80) headerStart--;
-  const body = payload.finish();
-  const out = new ByteWriter(bytes.length + 16);
-  out.bytes(bytes.subarray(0, headerStart - 1)).u8(SectionId.MEMORY).u32(body.length).bytes(body).bytes(bytes.subarray(section.end));
-  return out.finish();
+  return spliceSection(bytes, sections, SectionId.MEMORY, payload.finish());
 }
