@@ -8,7 +8,7 @@ import type { Registry } from 'prom-client';
 import { FunctionMetrics } from './admin/function-metrics.js';
 import type { GatewayConfig } from './config/schema.js';
 import type { ErrorCode } from './errors.js';
-import { FunctionHost, type FunctionPlan, type LiveFunction } from './functions/function-host.js';
+import { FunctionHost, type FunctionHostDeps, type FunctionPlan, type LiveFunction } from './functions/function-host.js';
 import type { OutgoingFetch, PoolEvents } from './functions/function-pool.js';
 import type { Logger } from './log.js';
 import type { ClusterCallouts } from './proxy/callouts.js';
@@ -25,9 +25,12 @@ export class EdgeFunctions {
   private readonly metrics: FunctionMetrics;
   private readonly lastAlarm = new Map<string, number>();
 
-  constructor(private readonly logger: Logger, registers: Registry[], cacheDir: string, callouts: () => ClusterCallouts) {
+  constructor(private readonly logger: Logger, registers: Registry[], cacheDir: string, callouts: () => ClusterCallouts, read: FunctionHostDeps['read']) {
     this.host = new FunctionHost({
       cacheDir,
+      read,
+      rolledBack: (fn, why) => logger.warn({ function: fn }, `function ${fn}: canary rolled back: ${why}`),
+      watched: (fn, message, error) => (error ? logger.warn : logger.info).call(logger, { function: fn }, `function ${fn}: ${message}`),
       fetch: (fn) => outgoing(fn, callouts),
       events: (fn) => this.events(fn),
     });
@@ -57,17 +60,17 @@ export class EdgeFunctions {
   }
 
   /** The admin API's view: each function's component and instances, and swaps. */
-  api(): { list(): unknown; swap(name: string, bytes: Uint8Array, label: string): Promise<unknown> } {
+  api(): { list(): unknown; swap(name: string, bytes: Uint8Array, label: string, signature: string | null): Promise<unknown> } {
     const report = (f: LiveFunction): unknown => ({
-      name: f.name, sha256: f.pool.component.sha256, source: f.source,
+      name: f.name, sha256: f.pool.component.sha256, source: f.source.label, signedBy: f.source.signedBy,
       instances: { configured: f.config.instances, ready: f.pool.readyCount, busy: f.pool.busyCount, queued: f.pool.queued },
       canary: f.canary === null ? null : { sha256: f.canary.component.sha256, percent: f.config.canary?.percent, ready: f.canary.readyCount, busy: f.canary.busyCount },
     });
     return {
       list: () => this.host.list().map(report),
-      swap: async (name, bytes, label) => {
+      swap: async (name, bytes, label, signature) => {
         try {
-          const live = await this.host.swap(name, bytes, label);
+          const live = await this.host.swap(name, bytes, label, signature);
           this.logger.info({ function: name, sha256: live.pool.component.sha256, source: label }, `function ${name}: swap: the new component serves new requests`);
           return report(live);
         } catch (err) {

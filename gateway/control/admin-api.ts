@@ -11,7 +11,7 @@
  *   POST   /plugins/NAME/promote | rollback
  *   GET    /clusters                      every cluster of the configuration in force, each endpoint's health
  *   GET    /functions                     every edge function: component sha256, source, instances
- *   PUT    /functions/NAME/component      swap a function's component (application/wasm body)
+ *   PUT    /functions/NAME/component      swap a function's component (application/wasm body, x-module-signature)
  *
  * Every call that changes something needs `Authorization: Bearer <token>` (admin.token, or the
  * variable admin.tokenEnv names); with no token configured, changes are off. Reads are open to
@@ -41,7 +41,7 @@ export interface AdminReads {
   /** The edge functions: GET /functions, and PUT /functions/NAME/component (absent: no functions). */
   readonly functions?: {
     list(): unknown;
-    swap(name: string, bytes: Uint8Array, label: string): Promise<unknown>;
+    swap(name: string, bytes: Uint8Array, label: string, signature: string | null): Promise<unknown>;
   };
 }
 
@@ -128,7 +128,7 @@ async function functionCall(call: AdminCall, parts: string[], reads: AdminReads)
   if (reads.functions === undefined) throw new GatewayError('GW_ERR_PLUGIN_UNKNOWN', 'this gateway runs no edge functions');
   if (call.method === 'GET' && parts.length === 1) return reads.functions.list();
   if (call.method === 'PUT' && parts.length === 3 && parts[2] === 'component' && isWasm(call)) {
-    return reads.functions.swap(decodeURIComponent(parts[1]!), new Uint8Array(call.body), 'admin upload');
+    return reads.functions.swap(decodeURIComponent(parts[1]!), new Uint8Array(call.body), 'admin upload', call.signature ?? null);
   }
   throw new GatewayError('GW_ERR_PLUGIN_CHANGE', `${call.method} ${call.path}: use GET /functions or PUT /functions/NAME/component with an application/wasm body`);
 }

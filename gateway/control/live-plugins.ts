@@ -63,6 +63,11 @@ export class LivePlugins {
     });
   }
 
+  /** A function's component, read and checked as a plugin's module is (module-sources.ts). */
+  component(...args: Parameters<ModuleSources['component']>): ReturnType<ModuleSources['component']> {
+    return this.sources.component(...args);
+  }
+
   /** The bearer token of the plugin API: admin.token, else the variable admin.tokenEnv names. */
   private token(): string | null {
     const admin = this.deps.config().admin;

@@ -9,7 +9,10 @@ import { readFile } from 'node:fs/promises';
 import type { GatewayConfig, ModuleSourceConfig, PluginConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { ModuleStore } from '../modules/module-store.js';
+import { readModuleFile } from '../modules/file-source.js';
 import { ModuleRegistry } from '../modules/registry.js';
+import { sameSha256, sha256Hex } from '../modules/sha256.js';
+import { fetchModule } from '../modules/url-source.js';
 import { loadTrustedKeys, readDetachedSignature, verifyModuleSignature, type TrustedKey } from '../modules/signature.js';
 import type { SourcedModule } from '../proxy/generation.js';
 
@@ -66,6 +69,39 @@ export class ModuleSources {
     return this.verified(module, name, found.signature, plugin);
   }
 
+  /**
+   * A function's component from `source`: read (a file with its `.sig`, a URL, a registry tag),
+   * pinned and its signature checked as a plugin's module is, but not compiled (functions/ does
+   * that with jco). `bytes` given: the admin API's upload, with its signature if one came.
+   */
+  async component(source: ModuleSourceConfig | { bytes: Uint8Array; signature: string | null; name: string }, requireSignature: boolean | undefined):
+    Promise<{ bytes: Uint8Array; label: string; signedBy: string | null }> {
+    let bytes: Uint8Array;
+    let label: string;
+    let signature: string | null;
+    if (typeof source === 'object' && 'bytes' in source) {
+      ({ bytes, signature, name: label } = source);
+    } else if (typeof source === 'string' || 'file' in source) {
+      label = typeof source === 'string' ? source : source.file;
+      bytes = await readModuleFile(label);
+      pin(label, typeof source === 'string' ? undefined : source.sha256, bytes);
+      signature = typeof source === 'object' && source.signature !== undefined ? await readSignatureFile(source.signature) : await readDetachedSignature(label);
+    } else if ('url' in source) {
+      label = source.url;
+      bytes = await fetchModule(source.url);
+      pin(label, source.sha256, bytes);
+      signature = source.signature ?? null;
+    } else {
+      const registry = this.registry();
+      if (registry === null) throw new GatewayError('GW_ERR_MODULE_REGISTRY', `component { redis: "${source.redis}" } needs modules.registry (the Redis the tag lives in)`);
+      const found = await registry.resolve(source.redis);
+      ({ bytes, signature } = found);
+      label = `redis ${source.redis}${found.from === 'cache' ? ' (from the local cache: the registry is unreachable)' : ''}`;
+    }
+    const signedBy = verifyModuleSignature(label, sha256Hex(bytes), signature, this.keys, requireSignature ?? this.modules.requireSignature);
+    return { bytes, label, signedBy };
+  }
+
   /** Bytes from the admin API (or a watched file), with their signature if one came. */
   async fromBytes(bytes: Uint8Array, name: string, signature: string | null, plugin: PluginConfig): Promise<SourcedModule> {
     return this.verified(await this.store.compile(bytes, name), name, signature, plugin);
@@ -88,6 +124,12 @@ export class ModuleSources {
     this.registryClient = null;
     this.registryKey = null;
   }
+}
+
+function pin(label: string, expected: string | undefined, bytes: Uint8Array): void {
+  if (expected === undefined) return;
+  const actual = sha256Hex(bytes);
+  if (!sameSha256(expected, actual)) throw new GatewayError('GW_ERR_MODULE_SHA256', `${label}: sha256 is ${actual}, the configuration pins ${expected}`);
 }
 
 /** A signature file named in the configuration: it must be there. */

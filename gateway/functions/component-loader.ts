@@ -39,6 +39,11 @@ const COMPONENT_PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
 const memory = new LRUCache<string, LoadedComponent>({ maxSize: 512 * 1024 * 1024, sizeCalculation: (c) => Math.max(1, c.size) });
 const inFlight = new Map<string, Promise<LoadedComponent>>();
 
+/** Whether `bytes` start as a component does (watch mode's test that a file is whole enough to try). */
+export function isComponentFile(bytes: Uint8Array): boolean {
+  return bytes.length > COMPONENT_PREAMBLE.length && COMPONENT_PREAMBLE.every((b, i) => bytes[i] === b);
+}
+
 /** Checks the preamble: a clear word for a core module or other bytes given as a function. */
 export function checkComponent(bytes: Uint8Array, label: string): void {
   const isWasm = bytes.length >= 8 && bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d;

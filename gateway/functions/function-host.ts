@@ -9,12 +9,23 @@
  */
 import type { FunctionConfig, ModuleSourceConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
-import { readModuleFile } from '../modules/file-source.js';
-import { sha256Hex, sameSha256 } from '../modules/sha256.js';
-import { fetchModule } from '../modules/url-source.js';
-import { loadComponent, type LoadedComponent } from './component-loader.js';
+import { watchModuleFile, type ModuleFileWatch } from '../modules/file-watch.js';
+import { sha256Hex } from '../modules/sha256.js';
+import { readDetachedSignature } from '../modules/signature.js';
+import { isComponentFile, loadComponent, type LoadedComponent } from './component-loader.js';
 import type { WireRequest } from './messages.js';
 import { FunctionPool, type FunctionSink, type OutgoingFetch, type PoolEvents } from './function-pool.js';
+
+/** Where a component came from, and the trusted key that signed it (null: unsigned). */
+export interface ComponentOrigin {
+  readonly label: string;
+  readonly signedBy: string | null;
+}
+
+/** A component as it was read. */
+export interface ComponentBytes extends ComponentOrigin {
+  readonly bytes: Uint8Array;
+}
 
 /** What the host reports and needs from the gateway around it. */
 export interface FunctionHostDeps {
@@ -22,13 +33,62 @@ export interface FunctionHostDeps {
   /** An outgoing request of `fn` to a cluster (named by the request's authority). */
   readonly fetch: (fn: string) => OutgoingFetch;
   readonly events: (fn: string) => PoolEvents;
-  /** Reads a source other than a file or URL (the module registry); absent: refused. */
-  readonly readOther?: (source: ModuleSourceConfig, fn: string) => Promise<{ bytes: Uint8Array; label: string }>;
+  /**
+   * Reads a component from its source, or takes uploaded bytes, pinned and its signature checked
+   * as a plugin's module is (control/module-sources.ts): files with their .sig, URLs, registry tags.
+   */
+  /** A function's canary was rolled back, and why. */
+  readonly rolledBack?: (fn: string, why: string) => void;
+  /** What watch mode did (a swap, or why a changed file was not taken); `error`: a refusal. */
+  readonly watched?: (fn: string, message: string, error: boolean) => void;
+  readonly read: (source: ModuleSourceConfig | { bytes: Uint8Array; signature: string | null; name: string }, requireSignature: boolean | undefined) => Promise<ComponentBytes>;
 }
 
-/** One function as requests reach it: its current pool (and its canary's), swapped in place. */
+/**
+ * One function as requests reach it: its current pool (and its canary's), swapped in place. A
+ * canary is judged every `rollback.windowMs`: with at least `minStreams` requests in the window and
+ * a failure rate (errors and 5xx answers) more than `margin` above the first component's, it is
+ * rolled back (its pool retired; every request goes to the first component again).
+ */
 export class LiveFunction {
-  constructor(readonly config: FunctionConfig, public pool: FunctionPool, public source: string, public canary: FunctionPool | null = null) {}
+  private judge: NodeJS.Timeout | null = null;
+
+  constructor(readonly config: FunctionConfig, public pool: FunctionPool, public source: ComponentOrigin, public canary: FunctionPool | null = null,
+    private readonly rolledBack: (fn: string, why: string) => void = () => {}) {
+    const rule = config.canary?.rollback;
+    if (canary === null || rule === undefined) return;
+    let last = { stable: { ...pool.counts }, canary: { ...canary.counts } };
+    this.judge = setInterval(() => {
+      const now = { stable: { ...this.pool.counts }, canary: { ...this.canary!.counts } };
+      const rate = (k: 'stable' | 'canary'): [number, number] => {
+        const n = now[k].ok + now[k].failed - last[k].ok - last[k].failed;
+        return [n, n === 0 ? 0 : (now[k].failed - last[k].failed) / n];
+      };
+      const [canaryN, canaryRate] = rate('canary');
+      const [, stableRate] = rate('stable');
+      last = now;
+      if (canaryN < rule.minStreams || canaryRate - stableRate <= rule.margin) return;
+      this.rollBack(`the canary failed ${(canaryRate * 100).toFixed(1)}% of ${canaryN} requests against ${(stableRate * 100).toFixed(1)}% (margin ${rule.margin * 100} points)`);
+    }, rule.windowMs);
+    this.judge.unref();
+  }
+
+  /** Ends the canary: every request goes to the first component again. */
+  rollBack(why: string): void {
+    if (this.judge !== null) clearInterval(this.judge);
+    this.judge = null;
+    const canary = this.canary;
+    if (canary === null) return;
+    this.canary = null;
+    canary.retire();
+    this.rolledBack(this.name, why);
+  }
+
+  /** Stops judging the canary (this function was replaced or the gateway stops). */
+  stopJudging(): void {
+    if (this.judge !== null) clearInterval(this.judge);
+    this.judge = null;
+  }
 
   get name(): string {
     return this.config.name;
@@ -45,7 +105,7 @@ export class LiveFunction {
   }
 
   /** Points new requests at `pool`; the old one closes once its requests ended. */
-  swap(pool: FunctionPool, source: string): void {
+  swap(pool: FunctionPool, source: ComponentOrigin): void {
     const old = this.pool;
     this.pool = pool;
     this.source = source;
@@ -60,6 +120,8 @@ export interface FunctionPlan {
 
 export class FunctionHost {
   private live = new Map<string, LiveFunction>();
+  /** Watched component files (`{ file, watch: true }`), by function. */
+  private readonly watches = new Map<string, ModuleFileWatch>();
 
   constructor(private readonly deps: FunctionHostDeps) {}
 
@@ -73,12 +135,13 @@ export class FunctionHost {
 
   /** Builds what `configs` needs beyond what runs; rejects with every failure, having closed what it built. */
   async prepare(configs: readonly FunctionConfig[]): Promise<FunctionPlan> {
-    const built = new Map<string, { pool: FunctionPool; source: string; canary: FunctionPool | null }>();
+    const built = new Map<string, { pool: FunctionPool; source: ComponentOrigin; canary: FunctionPool | null }>();
     const failures: string[] = [];
     await Promise.all(configs.map(async (config, i) => {
       try {
-        const { bytes, label } = await this.read(config.component, config.name);
-        const canary = config.canary === undefined ? null : await this.read(config.canary.component, config.name);
+        const read = await this.deps.read(config.component, config.requireSignature);
+        const { bytes, label } = read;
+        const canary = config.canary === undefined ? null : await this.deps.read(config.canary.component, config.requireSignature);
         const running = this.live.get(config.name);
         if (running !== undefined && running.pool.component.sha256 === sha256Hex(bytes) && sameEntry(running.config, config)
           && (running.canary?.component.sha256 ?? null) === (canary === null ? null : sha256Hex(canary.bytes))) return;
@@ -87,7 +150,7 @@ export class FunctionHost {
           await pool.close();
           throw err;
         });
-        built.set(config.name, { pool, source: label, canary: canaryPool });
+        built.set(config.name, { pool, source: { label, signedBy: read.signedBy }, canary: canaryPool });
       } catch (err) {
         if (!(err instanceof GatewayError)) throw err;
         failures.push(`functions[${i}] (${config.name}): ${err.code}: ${err.message}`);
@@ -106,17 +169,20 @@ export class FunctionHost {
           const fresh = built.get(config.name);
           if (fresh === undefined) next.set(config.name, running!);
           else {
-            next.set(config.name, new LiveFunction(config, fresh.pool, fresh.source, fresh.canary));
+            next.set(config.name, new LiveFunction(config, fresh.pool, fresh.source, fresh.canary, this.deps.rolledBack));
+            running?.stopJudging();
             running?.pool.retire();
             running?.canary?.retire();
           }
         }
         for (const [name, old] of this.live) {
           if (next.has(name)) continue;
+          old.stopJudging();
           old.pool.retire();
           old.canary?.retire();
         }
         this.live = next;
+        this.follow(configs);
       },
       abort: async () => {
         await Promise.all([...built.values()].flatMap(({ pool, canary }) => [pool.close(), canary?.close()]));
@@ -124,16 +190,40 @@ export class FunctionHost {
     };
   }
 
-  /** Replaces one function's component with `bytes` (the admin API): a new pool, then the swap. */
-  async swap(name: string, bytes: Uint8Array, label: string): Promise<LiveFunction> {
+  /** Replaces one function's component with uploaded `bytes` (the admin API): checked, a new pool, then the swap. */
+  async swap(name: string, bytes: Uint8Array, label: string, signature: string | null): Promise<LiveFunction> {
     const live = this.live.get(name);
     if (live === undefined) throw new GatewayError('GW_ERR_PLUGIN_UNKNOWN', `no function named "${name}"`);
+    const read = await this.deps.read({ bytes, signature, name: label }, live.config.requireSignature);
     const pool = await this.start(live.config, bytes, label);
-    live.swap(pool, label);
+    live.swap(pool, { label: read.label, signedBy: read.signedBy });
     return live;
   }
 
+  /**
+   * Watch mode: each `{ file, watch: true }` component is swapped when its file changes (debounced,
+   * only whole components: modules/file-watch.ts), its `.sig` read beside it.
+   */
+  private follow(configs: readonly FunctionConfig[]): void {
+    for (const w of this.watches.values()) w.close();
+    this.watches.clear();
+    for (const config of configs) {
+      const c = config.component;
+      if (typeof c !== 'object' || !('file' in c) || c.watch !== true) continue;
+      const tell = (message: string, error: boolean): void => this.deps.watched?.(config.name, message, error);
+      this.watches.set(config.name, watchModuleFile(c.file, this.live.get(config.name)?.pool.component.sha256 ?? null, (bytes) => {
+        void readDetachedSignature(c.file)
+          .then((signature) => this.swap(config.name, bytes, c.file, signature))
+          .then((live) => tell(`watch: ${c.file} changed: component ${live.pool.component.sha256} serves new requests`, false),
+            (err: unknown) => tell(`watch: ${c.file} changed but was refused, the running component keeps serving: ${(err as Error).message}`, true));
+      }, (reason) => tell(`watch: ${reason}`, true), { whole: isComponentFile }));
+    }
+  }
+
   async close(): Promise<void> {
+    for (const w of this.watches.values()) w.close();
+    this.watches.clear();
+    for (const f of this.live.values()) f.stopJudging();
     await Promise.all([...this.live.values()].flatMap((f) => [f.pool.close(), f.canary?.close()]));
     this.live.clear();
   }
@@ -157,28 +247,6 @@ export class FunctionHost {
     }
     return pool;
   }
-
-  private async read(source: ModuleSourceConfig, fn: string): Promise<{ bytes: Uint8Array; label: string }> {
-    if (typeof source === 'string' || 'file' in source) {
-      const file = typeof source === 'string' ? source : source.file;
-      const bytes = await readModuleFile(file);
-      pin(file, typeof source === 'string' ? undefined : source.sha256, bytes);
-      return { bytes, label: file };
-    }
-    if ('url' in source) {
-      const bytes = await fetchModule(source.url);
-      pin(source.url, source.sha256, bytes);
-      return { bytes, label: source.url };
-    }
-    if (this.deps.readOther === undefined) throw new GatewayError('GW_ERR_MODULE_REGISTRY', `function ${fn}: no module registry to read ${JSON.stringify(source)} from`);
-    return this.deps.readOther(source, fn);
-  }
-}
-
-function pin(label: string, expected: string | undefined, bytes: Uint8Array): void {
-  if (expected === undefined) return;
-  const actual = sha256Hex(bytes);
-  if (!sameSha256(expected, actual)) throw new GatewayError('GW_ERR_MODULE_SHA256', `${label}: sha256 is ${actual}, the configuration pins ${expected}`);
 }
 
 function sameEntry(a: FunctionConfig, b: FunctionConfig): boolean {

@@ -53,6 +53,8 @@ export interface PoolEvents {
 
 interface Call {
   readonly id: number;
+  /** The status of the function's response head (0 before it). */
+  status: number;
   readonly request: WireRequest;
   readonly sink: FunctionSink;
   readonly queuedAt: number;
@@ -96,6 +98,8 @@ export class FunctionPool {
   private everReady = false;
   private broken: GatewayError | null = null;
   private readonly waiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
+  /** Calls answered, and failed (an error, or a 5xx from the function): a canary is judged by them. */
+  readonly counts = { ok: 0, failed: 0 };
   /** Calls taken and not yet ended (queued or running). */
   private active = 0;
   private retired = false;
@@ -123,7 +127,7 @@ export class FunctionPool {
 
   /** Runs `request` on an instance; returns a cancel for a client that went away. */
   call(request: WireRequest, sink: FunctionSink): () => void {
-    const call: Call = { id: this.nextId++, request, sink, queuedAt: performance.now(), timer: null, over: false };
+    const call: Call = { id: this.nextId++, status: 0, request, sink, queuedAt: performance.now(), timer: null, over: false };
     this.active++;
     if (this.closed || this.broken !== null) {
       this.end(call, this.broken ?? new GatewayError('GW_ERR_FUNCTION_OVERLOADED', `function ${this.name}: closed`));
@@ -212,7 +216,10 @@ export class FunctionPool {
     }
     if (call === null || call.id !== m.id || call.over) return;
     switch (m.type) {
-      case 'head': call.sink.head(m.status, m.headers); break;
+      case 'head':
+        call.status = m.status;
+        call.sink.head(m.status, m.headers);
+        break;
       case 'data': call.sink.data(m.chunk); break;
       case 'end':
         if (m.chunk !== null) call.sink.data(m.chunk);
@@ -256,6 +263,8 @@ export class FunctionPool {
     if (call.over) return;
     this.settle(call);
     this.events.finished(err === null ? null : err.code);
+    if (err !== null || call.status >= 500) this.counts.failed++;
+    else this.counts.ok++;
     if (err === null) call.sink.end(trailers);
     else call.sink.fail(err);
   }

@@ -33,6 +33,12 @@ export interface FileWatchOptions {
   readonly debounceMs?: number;
   /** Time between the two stats that must agree before the file is read. Default 100 ms. */
   readonly settleMs?: number;
+  /**
+   * Whether the bytes are whole: by default a valid core module (WebAssembly.validate); a
+   * function's component is told by its preamble and its length instead (the engine cannot
+   * validate a component).
+   */
+  readonly whole?: (bytes: Uint8Array) => boolean;
 }
 
 export interface ModuleFileWatch {
@@ -108,7 +114,7 @@ export function watchModuleFile(
     const bytes = await readModuleFile(file);
     if (closed) return;
     if (BigInt(bytes.byteLength) !== second.size) return schedule();
-    if (!WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>)) {
+    if (!(options?.whole ?? isValidModule)(bytes)) {
       return skip(`module file ${file} is not a valid module (${bytes.byteLength} bytes, perhaps half written); waiting for the next change`);
     }
     const sha256 = sha256Hex(bytes);
@@ -159,4 +165,8 @@ function splitPath(file: string): { dir: string; base: string } {
   // A root ('/m.wasm', 'C:\\m.wasm') keeps its separator: '' and 'C:' are not that directory.
   const root = cut === 0 || file[cut - 1] === ':';
   return { dir: file.slice(0, root ? cut + 1 : cut), base: file.slice(cut + 1) };
+}
+
+function isValidModule(bytes: Uint8Array): boolean {
+  return WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>);
 }

@@ -1,11 +1,11 @@
 /**
  * A function's canary: a second component for an exact share of requests, for requests a header
- * names, each pool measured on its own.
+ * names, each pool measured on its own, rolled back by itself when it fails.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
-import { ENV, FUNCTION_CACHE, HELLO } from '../helpers/functions.js';
+import { ENV, FUNCTION_CACHE, HELLO, MISBEHAVE } from '../helpers/functions.js';
 
 describe('the canary of an edge function', () => {
   let gw: TestGateway;
@@ -44,5 +44,46 @@ describe('the canary of an edge function', () => {
     const text = await (await request(`${gw.adminUrl}/metrics`)).body.text();
     expect(text).toContain('edge_gateway_function_requests_total{function="hello:canary",result="ok"} 7');
     expect(text).toContain('edge_gateway_function_requests_total{function="hello",result="ok"} 9');
+  });
+});
+
+describe('a function canary that fails more than the first component', () => {
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    gw = await startGateway({
+      modules: { cacheDir: FUNCTION_CACHE },
+      functions: [{
+        name: 'hello', component: HELLO,
+        canary: { component: MISBEHAVE, percent: 50, rollback: { windowMs: 400, minStreams: 4, margin: 0.2 } },
+      }],
+      routes: [{ name: 'hello', match: { pathPrefix: '/' }, function: 'hello' }],
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it('is rolled back by itself: every request then goes to the first component', async () => {
+    const rolledBack = (): boolean => gw.logs.some((l) => typeof l.msg === 'string'
+      && /^function hello: canary rolled back: the canary failed 100\.0% of \d+ requests against 0\.0%/.test(l.msg));
+    // Half go to the canary, which fails each; it is judged every 400 ms. Bounded: a busy machine
+    // may need a few windows to put 4 canary requests in one.
+    const failed: number[] = [];
+    for (let i = 0; i < 200 && !rolledBack(); i++) {
+      const res = await request(`${gw.url}/throw`);
+      if (res.statusCode >= 500) failed.push(res.statusCode);
+      await res.body.dump();
+    }
+    expect(rolledBack()).toBe(true);
+    expect(failed.length).toBeGreaterThanOrEqual(4);
+    expect(failed.every((s) => s === 503)).toBe(true);
+    for (let i = 0; i < 6; i++) {
+      const res = await request(`${gw.url}/throw`);
+      expect(await res.body.text()).toBe('hello from /throw\n');
+    }
+    const listed = await (await request(`${gw.adminUrl}/functions`)).body.json() as Array<{ canary: unknown }>;
+    expect(listed[0]!.canary).toBeNull();
   });
 });
