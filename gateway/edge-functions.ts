@@ -7,7 +7,8 @@
 import type { Registry } from 'prom-client';
 import { FunctionMetrics } from './admin/function-metrics.js';
 import type { GatewayConfig } from './config/schema.js';
-import type { ErrorCode } from './errors.js';
+import { GatewayError, type ErrorCode } from './errors.js';
+import type { AdminReads } from './control/admin-api.js';
 import { FunctionHost, type FunctionHostDeps, type FunctionPlan, type LiveFunction } from './functions/function-host.js';
 import type { OutgoingFetch, PoolEvents } from './functions/function-pool.js';
 import type { Logger } from './log.js';
@@ -30,6 +31,7 @@ export class EdgeFunctions {
       cacheDir,
       read,
       rolledBack: (fn, why) => logger.warn({ function: fn }, `function ${fn}: canary rolled back: ${why}`),
+      stepped: (fn, percent) => logger.info({ function: fn, percent }, percent >= 100 ? `function ${fn}: canary promoted` : `function ${fn}: canary at ${percent}%`),
       watched: (fn, message, error) => (error ? logger.warn : logger.info).call(logger, { function: fn }, `function ${fn}: ${message}`),
       fetch: (fn) => outgoing(fn, callouts),
       events: (fn) => this.events(fn),
@@ -60,14 +62,29 @@ export class EdgeFunctions {
   }
 
   /** The admin API's view: each function's component and instances, and swaps. */
-  api(): { list(): unknown; swap(name: string, bytes: Uint8Array, label: string, signature: string | null): Promise<unknown> } {
+  api(): NonNullable<AdminReads['functions']> {
     const report = (f: LiveFunction): unknown => ({
       name: f.name, sha256: f.pool.component.sha256, source: f.source.label, signedBy: f.source.signedBy,
       instances: { configured: f.config.instances, ready: f.pool.readyCount, busy: f.pool.busyCount, queued: f.pool.queued },
-      canary: f.canary === null ? null : { sha256: f.canary.component.sha256, percent: f.config.canary?.percent, ready: f.canary.readyCount, busy: f.canary.busyCount },
+      canary: f.canary === null ? null : { sha256: f.canary.component.sha256, source: f.canarySource?.label, percent: f.canaryPercent, ready: f.canary.readyCount, busy: f.canary.busyCount },
     });
+    const live = (name: string): LiveFunction => {
+      const f = this.host.get(name);
+      if (f === undefined) throw new GatewayError('GW_ERR_PLUGIN_UNKNOWN', `no function named "${name}"`);
+      return f;
+    };
     return {
       list: () => this.host.list().map(report),
+      canary: (name, change) => {
+        const f = live(name);
+        if (change === 'rollback') f.rollBack('rolled back through the admin API');
+        else if (change === 'promote' || change >= 100) f.promote();
+        else if (f.canary === null) throw new GatewayError('GW_ERR_PLUGIN_CHANGE', `function ${name} has no canary`);
+        else f.canaryPercent = change;
+        // A promotion and a rollback log themselves (stepped, rolledBack).
+        if (typeof change === 'number' && change < 100) this.logger.info({ function: name, percent: change }, `function ${name}: canary at ${change}%`);
+        return report(f);
+      },
       swap: async (name, bytes, label, signature) => {
         try {
           const live = await this.host.swap(name, bytes, label, signature);

@@ -85,7 +85,7 @@ const RULES: Record<string, { packages: string[]; units: string[]; computed?: st
     computed: 'function-worker.ts',
   },
   // Edge functions wired to the clusters' callouts, the metrics and the log.
-  'edge-functions.ts': { packages: ['prom-client'], units: ['admin', 'config', 'functions', 'proxy', 'errors.ts', 'log.ts'] },
+  'edge-functions.ts': { packages: ['prom-client'], units: ['admin', 'config', 'control', 'functions', 'proxy', 'errors.ts', 'log.ts'] },
   admin: { packages: ['node:http', 'prom-client'], units: ['admin', 'abi', 'errors.ts', 'log.ts'] },
   // Live plugins: the admin API's changes, canaries, watched files and registry tags, above the
   // data plane it changes and the module sources it reads.

@@ -277,7 +277,7 @@ export const functionSchema = z.object({
   allowedHosts: z.array(name).default([]).describe('Clusters the function may call with outgoing wasi:http, by name as the request\'s authority (http://backend/path); any other is refused'),
   instances: z.number().int().min(1).max(64).default(2).describe('Warm instances, each in its own thread: requests served at once; more wait for the next ready one'),
   reuse: z.enum(['snapshot', 'fresh', 'keep']).default('snapshot').describe('After a request: snapshot puts the instance back to its state after start-up (memory and globals), fresh makes a new one, keep serves the next request on it as it is'),
-  canary: canaryRuleSchema.pick({ percent: true, match: true, sticky: true, rollback: true }).extend({ component: moduleSourceSchema.describe('The canary\'s component') }).strict().optional()
+  canary: canaryRuleSchema.pick({ percent: true, match: true, sticky: true, rollback: true, steps: true, holdMs: true }).extend({ component: moduleSourceSchema.describe('The canary\'s component') }).strict().optional()
     .describe('A second component for a share of requests: by percent, header or cookie match, sticky per client, rolled back when it fails more than the first (as a plugin\'s canary)'),
   limits: z.object({
     timeoutMs: millis.default(5000).describe('A request that has not got its whole response by then gets 504 and its instance is discarded'),

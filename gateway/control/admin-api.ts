@@ -12,6 +12,7 @@
  *   GET    /clusters                      every cluster of the configuration in force, each endpoint's health
  *   GET    /functions                     every edge function: component sha256, source, instances
  *   PUT    /functions/NAME/component      swap a function's component (application/wasm body, x-module-signature)
+ *   PATCH  /functions/NAME/canary         { percent }; POST /functions/NAME/promote | rollback
  *
  * Every call that changes something needs `Authorization: Bearer <token>` (admin.token, or the
  * variable admin.tokenEnv names); with no token configured, changes are off. Reads are open to
@@ -42,6 +43,8 @@ export interface AdminReads {
   readonly functions?: {
     list(): unknown;
     swap(name: string, bytes: Uint8Array, label: string, signature: string | null): Promise<unknown>;
+    /** promote, rollback, or a new canary percent (0-100; 100 promotes). */
+    canary(name: string, change: 'promote' | 'rollback' | number): unknown;
   };
 }
 
@@ -127,10 +130,12 @@ export function isAdminApiPath(path: string): boolean {
 async function functionCall(call: AdminCall, parts: string[], reads: AdminReads): Promise<unknown> {
   if (reads.functions === undefined) throw new GatewayError('GW_ERR_PLUGIN_UNKNOWN', 'this gateway runs no edge functions');
   if (call.method === 'GET' && parts.length === 1) return reads.functions.list();
-  if (call.method === 'PUT' && parts.length === 3 && parts[2] === 'component' && isWasm(call)) {
-    return reads.functions.swap(decodeURIComponent(parts[1]!), new Uint8Array(call.body), 'admin upload', call.signature ?? null);
-  }
-  throw new GatewayError('GW_ERR_PLUGIN_CHANGE', `${call.method} ${call.path}: use GET /functions or PUT /functions/NAME/component with an application/wasm body`);
+  const name = parts.length === 3 ? decodeURIComponent(parts[1]!) : '';
+  const action = `${call.method} ${parts[2] ?? ''}`;
+  if (action === 'PUT component' && isWasm(call)) return reads.functions.swap(name, new Uint8Array(call.body), 'admin upload', call.signature ?? null);
+  if (action === 'POST promote' || action === 'POST rollback') return reads.functions.canary(name, parts[2] as 'promote' | 'rollback');
+  if (action === 'PATCH canary') return reads.functions.canary(name, parsePercent(json(call)));
+  throw new GatewayError('GW_ERR_PLUGIN_CHANGE', `${call.method} ${call.path}: use GET /functions, PUT /functions/NAME/component (application/wasm), PATCH /functions/NAME/canary { percent }, POST /functions/NAME/promote or …/rollback`);
 }
 
 /** Answers one call; never rejects for a GatewayError (it becomes `{ error: CODE, message }`). */

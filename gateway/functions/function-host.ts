@@ -39,6 +39,8 @@ export interface FunctionHostDeps {
    */
   /** A function's canary was rolled back, and why. */
   readonly rolledBack?: (fn: string, why: string) => void;
+  /** A function's canary moved to the next of its steps (100: promoted). */
+  readonly stepped?: (fn: string, percent: number) => void;
   /** What watch mode did (a swap, or why a changed file was not taken); `error`: a refusal. */
   readonly watched?: (fn: string, message: string, error: boolean) => void;
   readonly read: (source: ModuleSourceConfig | { bytes: Uint8Array; signature: string | null; name: string }, requireSignature: boolean | undefined) => Promise<ComponentBytes>;
@@ -52,9 +54,17 @@ export interface FunctionHostDeps {
  */
 export class LiveFunction {
   private judge: NodeJS.Timeout | null = null;
+  /** The canary's schedule (`steps`, one every `holdMs`; 100 promotes), or null. */
+  private stepper: NodeJS.Timeout | null = null;
+  /** The canary's share now: the configuration's, until the admin API moves it. */
+  canaryPercent: number;
+  canarySource: ComponentOrigin | null = null;
 
   constructor(readonly config: FunctionConfig, public pool: FunctionPool, public source: ComponentOrigin, public canary: FunctionPool | null = null,
-    private readonly rolledBack: (fn: string, why: string) => void = () => {}) {
+    private readonly rolledBack: (fn: string, why: string) => void = () => {},
+    private readonly stepped: (fn: string, percent: number) => void = () => {}) {
+    this.canaryPercent = config.canary?.steps?.[0] ?? config.canary?.percent ?? 0;
+    this.schedule();
     const rule = config.canary?.rollback;
     if (canary === null || rule === undefined) return;
     let last = { stable: { ...pool.counts }, canary: { ...canary.counts } };
@@ -73,8 +83,30 @@ export class LiveFunction {
     this.judge.unref();
   }
 
+  /** Moves the canary through `steps`, one every `holdMs`; reaching 100 promotes it. */
+  private schedule(): void {
+    const steps = this.config.canary?.steps;
+    if (this.canary === null || steps === undefined) return;
+    let at = 0;
+    this.stepper = setInterval(() => {
+      if (this.canary === null) return this.stopJudging();
+      at = Math.min(at + 1, steps.length - 1);
+      this.canaryPercent = steps[at]!;
+      if (this.canaryPercent >= 100) this.promote();
+      else this.stepped(this.name, this.canaryPercent);
+      if (at === steps.length - 1) this.stopStepping();
+    }, this.config.canary!.holdMs);
+    this.stepper.unref();
+  }
+
+  private stopStepping(): void {
+    if (this.stepper !== null) clearInterval(this.stepper);
+    this.stepper = null;
+  }
+
   /** Ends the canary: every request goes to the first component again. */
   rollBack(why: string): void {
+    this.stopStepping();
     if (this.judge !== null) clearInterval(this.judge);
     this.judge = null;
     const canary = this.canary;
@@ -84,8 +116,20 @@ export class LiveFunction {
     this.rolledBack(this.name, why);
   }
 
+  /** The canary becomes the function's component; the first one's pool closes with its last request. */
+  promote(): void {
+    const canary = this.canary;
+    if (canary === null) throw new GatewayError('GW_ERR_PLUGIN_CHANGE', `function ${this.name} has no canary to promote`);
+    this.stopJudging();
+    this.stepped(this.name, 100);
+    this.canary = null;
+    this.swap(canary, this.canarySource ?? this.source);
+    this.canarySource = null;
+  }
+
   /** Stops judging the canary (this function was replaced or the gateway stops). */
   stopJudging(): void {
+    this.stopStepping();
     if (this.judge !== null) clearInterval(this.judge);
     this.judge = null;
   }
@@ -135,7 +179,7 @@ export class FunctionHost {
 
   /** Builds what `configs` needs beyond what runs; rejects with every failure, having closed what it built. */
   async prepare(configs: readonly FunctionConfig[]): Promise<FunctionPlan> {
-    const built = new Map<string, { pool: FunctionPool; source: ComponentOrigin; canary: FunctionPool | null }>();
+    const built = new Map<string, { pool: FunctionPool; source: ComponentOrigin; canary: FunctionPool | null; canarySource: ComponentOrigin | null }>();
     const failures: string[] = [];
     await Promise.all(configs.map(async (config, i) => {
       try {
@@ -150,7 +194,7 @@ export class FunctionHost {
           await pool.close();
           throw err;
         });
-        built.set(config.name, { pool, source: { label, signedBy: read.signedBy }, canary: canaryPool });
+        built.set(config.name, { pool, source: { label, signedBy: read.signedBy }, canary: canaryPool, canarySource: canary === null ? null : { label: canary.label, signedBy: canary.signedBy } });
       } catch (err) {
         if (!(err instanceof GatewayError)) throw err;
         failures.push(`functions[${i}] (${config.name}): ${err.code}: ${err.message}`);
@@ -169,7 +213,9 @@ export class FunctionHost {
           const fresh = built.get(config.name);
           if (fresh === undefined) next.set(config.name, running!);
           else {
-            next.set(config.name, new LiveFunction(config, fresh.pool, fresh.source, fresh.canary, this.deps.rolledBack));
+            const live = new LiveFunction(config, fresh.pool, fresh.source, fresh.canary, this.deps.rolledBack, this.deps.stepped);
+            live.canarySource = fresh.canarySource;
+            next.set(config.name, live);
             running?.stopJudging();
             running?.pool.retire();
             running?.canary?.retire();

@@ -20,6 +20,8 @@ import type { ExchangeOwner, UpstreamHeaders } from './upstream-exchange.js';
 export interface FunctionTarget {
   /** The canary's share and rules, or null when the function has no canary. */
   readonly canaryRule: Pick<CanaryRuleConfig, 'percent' | 'match' | 'sticky'> | null;
+  /** The canary's share now (the admin API may have moved it from the rule's). */
+  readonly canaryPercent: number;
   call(request: WireRequest, sink: FunctionSink, toCanary: boolean): () => void;
 }
 
@@ -31,6 +33,7 @@ function toCanary(target: FunctionTarget, req: IncomingMessage): boolean {
   if (rule === null) return false;
   let split = splits.get(rule);
   if (split === undefined) splits.set(rule, split = new CanarySplit(rule as CanaryRuleConfig));
+  split.percent = target.canaryPercent;
   return split.takes(req);
 }
 

@@ -7,11 +7,14 @@ import { request } from 'undici';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { ENV, FUNCTION_CACHE, HELLO, MISBEHAVE } from '../helpers/functions.js';
 
+const TOKEN = 'function-canary-test-token';
+
 describe('the canary of an edge function', () => {
   let gw: TestGateway;
 
   beforeAll(async () => {
     gw = await startGateway({
+      admin: { address: '127.0.0.1', port: 0, token: TOKEN },
       modules: { cacheDir: FUNCTION_CACHE },
       functions: [{
         name: 'hello', component: HELLO, environment: { VERSION: 'canary' },
@@ -44,6 +47,24 @@ describe('the canary of an edge function', () => {
     const text = await (await request(`${gw.adminUrl}/metrics`)).body.text();
     expect(text).toContain('edge_gateway_function_requests_total{function="hello:canary",result="ok"} 7');
     expect(text).toContain('edge_gateway_function_requests_total{function="hello",result="ok"} 9');
+  });
+
+  const change = (method: string, path: string, body?: object) => request(`${gw.adminUrl}/functions/hello/${path}`, {
+    method, body: body === undefined ? undefined : JSON.stringify(body), headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+  });
+
+  it('moves the canary\'s share, and promotes it to be the function\'s component, through the admin API', async () => {
+    const none = await change('PATCH', 'canary', { percent: 0 });
+    expect(none.statusCode).toBe(200);
+    await none.body.dump();
+    for (let i = 0; i < 8; i++) expect(await answer()).toBe('hello from /x\n');
+    const promoted = await change('POST', 'promote');
+    expect(promoted.statusCode).toBe(200);
+    expect(await promoted.body.json()).toMatchObject({ source: ENV, canary: null });
+    for (let i = 0; i < 4; i++) expect(await answer()).toBe('{"VERSION":"canary"}');
+    const again = await change('POST', 'promote');
+    expect(again.statusCode).toBe(400);
+    expect(await again.body.json()).toMatchObject({ error: 'GW_ERR_PLUGIN_CHANGE' });
   });
 });
 
@@ -87,3 +108,34 @@ describe('a function canary that fails more than the first component', () => {
     expect(listed[0]!.canary).toBeNull();
   });
 });
+
+describe('a function canary with steps', () => {
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    gw = await startGateway({
+      modules: { cacheDir: FUNCTION_CACHE },
+      functions: [{ name: 'hello', component: HELLO, canary: { component: ENV, steps: [0, 50, 100], holdMs: 300 } }],
+      routes: [{ name: 'hello', match: { pathPrefix: '/' }, function: 'hello' }],
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it('starts at its first step, moves on after each hold and is promoted at 100', async () => {
+    const seen: string[] = [];
+    const logged = (text: string): boolean => gw.logs.some((l) => l.msg === text);
+    for (let i = 0; i < 400 && !logged('function hello: canary promoted'); i++) {
+      seen.push(await (await request(`${gw.url}/s`)).body.text());
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(logged('function hello: canary at 50%')).toBe(true);
+    expect(logged('function hello: canary promoted')).toBe(true);
+    expect(seen[0]).toBe('hello from /s\n');
+    expect(seen).toContain('{}');
+    for (let i = 0; i < 4; i++) expect(await (await request(`${gw.url}/s`)).body.text()).toBe('{}');
+  });
+});
+
