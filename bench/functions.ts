@@ -25,6 +25,7 @@ import { CLIENT_HEADERS } from './lib/client-headers.js';
 import { OTHER_CORE, PINNED, ROOT, buildGateway, cpuUs, pin, rssMb, runBounded, startGateway, startServer, stop, type Started } from './lib/processes.js';
 import { fmt, median } from './lib/stats.js';
 import { loadComponent } from '../gateway/functions/component-loader.js';
+import { createModuleStore } from '../gateway/modules/module-store.js';
 import { FunctionPool } from '../gateway/functions/function-pool.js';
 
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
@@ -85,7 +86,7 @@ const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[M
  */
 async function instantiateTimes(count: number, reuse: 'fresh' | 'snapshot'): Promise<number[]> {
   const cache = join(tmpdir(), 'bench-functions-cache');
-  const component = await loadComponent(readFileSync(HELLO), 'hello', cache, 128);
+  const component = await loadComponent(readFileSync(HELLO), 'hello', cache, 128, createModuleStore());
   const times: number[] = [];
   const pool = new FunctionPool('hello', component, {
     instances: 1, reuse, environment: [], allowedHosts: [], bodyLimit: 1 << 20, timeoutMs: 5000, maxQueue: 10, queueTimeoutMs: 5000, heapMb: 64,

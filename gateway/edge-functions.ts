@@ -26,9 +26,12 @@ export class EdgeFunctions {
   private readonly metrics: FunctionMetrics;
   private readonly lastAlarm = new Map<string, number>();
 
-  constructor(private readonly logger: Logger, registers: Registry[], cacheDir: string, callouts: () => ClusterCallouts, read: FunctionHostDeps['read']) {
+  constructor(private readonly logger: Logger, registers: Registry[], { cacheDir, store, callouts, read }: {
+    cacheDir: string; store: FunctionHostDeps['store']; callouts: () => ClusterCallouts; read: FunctionHostDeps['read'];
+  }) {
     this.host = new FunctionHost({
       cacheDir,
+      store,
       read,
       rolledBack: (fn, why) => logger.warn({ function: fn }, `function ${fn}: canary rolled back: ${why}`),
       stepped: (fn, percent) => logger.info({ function: fn, percent }, percent >= 100 ? `function ${fn}: canary promoted` : `function ${fn}: canary at ${percent}%`),

@@ -119,7 +119,7 @@ export class Gateway {
       endpoints: () => [...this.generation.clusters.values()].flatMap((c) => c.figures()),
     });
     this.traffic = new TrafficObserver(this.metrics, this.logger);
-    this.functions = new EdgeFunctions(this.logger, [this.metrics.registry], config.modules.cacheDir, () => this.generation.clusterCallouts, (source, required) => this.live.component(source, required));
+    this.functions = new EdgeFunctions(this.logger, [this.metrics.registry], { cacheDir: config.modules.cacheDir, store: this.store, callouts: () => this.generation.clusterCallouts, read: (source, required) => this.live.component(source, required) });
     this.live = new LivePlugins({ store: this.store, logger: this.logger, metrics: this.metrics, config: () => this.config, current: () => this.generation, functions: this.functions.api() });
     this.pool = new VmPool({
       logger: abiLogger(this.logger),

@@ -80,7 +80,7 @@ const RULES: Record<string, { packages: string[]; units: string[]; computed?: st
   // Edge functions: jco's bindings in worker threads beside abi/, not inside it. The one computed
   // import is the bindings jco wrote for a component (function-worker.ts).
   functions: {
-    packages: ['node:worker_threads', 'node:fs/promises', 'node:path', 'node:url', 'lru-cache', '@bytecodealliance/jco-transpile', '@bytecodealliance/preview2-shim/random', '@bytecodealliance/preview2-shim/clocks'],
+    packages: ['node:worker_threads', 'node:fs/promises', 'node:path', 'node:url', '@bytecodealliance/jco-transpile', '@bytecodealliance/preview2-shim/random', '@bytecodealliance/preview2-shim/clocks'],
     units: ['functions', 'modules', 'config', 'errors.ts'],
     computed: 'function-worker.ts',
   },

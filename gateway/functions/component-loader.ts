@@ -2,8 +2,9 @@
  * A function's component, ready to instantiate: its bytes transpiled by jco into bindings (an ES
  * module exporting instantiate()) and core modules, the core modules compiled once. Done at load,
  * never per request, and kept under the component's SHA-256:
- *   - in memory, in an LRU bounded by the compiled size (a swap back to a recent version, or
- *     several functions on one component, compile nothing);
+ *   - in memory, in the module store's LRU and byte budget (ModuleStore.keep), beside the
+ *     plugins' modules (a swap back to a recent version, or several functions on one component,
+ *     compile nothing);
  *   - on disk, under <modules.cacheDir>/functions/v1/<sha256>/, because transpiling takes one to three
  *     seconds of jco's own WebAssembly: a restart reads the result instead. The files are
  *     written to a temporary folder renamed into place, so a reader never sees half of them.
@@ -12,8 +13,8 @@
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { LRUCache } from 'lru-cache';
 import { GatewayError } from '../errors.js';
+import type { ModuleStore } from '../modules/module-store.js';
 import { sha256Hex } from '../modules/sha256.js';
 import { capDefinedMemories } from '../modules/wasm/memory-max.js';
 import { exportMutableGlobals } from '../modules/wasm/export-globals.js';
@@ -26,7 +27,7 @@ export interface LoadedComponent {
   readonly glueUrl: string;
   readonly modules: Record<string, WebAssembly.Module>;
   readonly imports: string[];
-  /** Bytes of the core modules: the LRU's measure. */
+  /** Bytes of the core modules: what the store's byte budget counts. */
   readonly size: number;
 }
 
@@ -36,8 +37,6 @@ const META = 'imports.json';
 /** A component's preamble: "\0asm", then version 0x0d and layer 1 (a core module has layer 0). */
 const COMPONENT_PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
 
-const memory = new LRUCache<string, LoadedComponent>({ maxSize: 512 * 1024 * 1024, sizeCalculation: (c) => Math.max(1, c.size) });
-const inFlight = new Map<string, Promise<LoadedComponent>>();
 
 /** Whether `bytes` start as a component does (watch mode's test that a file is whole enough to try). */
 export function isComponentFile(bytes: Uint8Array): boolean {
@@ -60,20 +59,11 @@ const WASM_PAGE = 65536;
 const LAYOUT = 'v1';
 
 /** `memoryMb`: the cap every core module's own memories get (limits.memoryMb). */
-export async function loadComponent(bytes: Uint8Array, label: string, cacheDir: string, memoryMb: number): Promise<LoadedComponent> {
+export function loadComponent(bytes: Uint8Array, label: string, cacheDir: string, memoryMb: number, store: ModuleStore): Promise<LoadedComponent> {
   checkComponent(bytes, label);
   const sha256 = sha256Hex(bytes);
-  const key = `${sha256}/${memoryMb}`;
-  const known = memory.get(key);
-  if (known !== undefined) return known;
-  let pending = inFlight.get(key);
-  if (pending === undefined) {
-    pending = prepare(bytes, sha256, label, join(cacheDir, 'functions', LAYOUT, sha256), (memoryMb * 1024 * 1024) / WASM_PAGE).finally(() => inFlight.delete(key));
-    inFlight.set(key, pending);
-  }
-  const loaded = await pending;
-  memory.set(key, loaded);
-  return loaded;
+  return store.keep(`component/${sha256}/${memoryMb}`,
+    () => prepare(bytes, sha256, label, join(cacheDir, 'functions', LAYOUT, sha256), (memoryMb * 1024 * 1024) / WASM_PAGE));
 }
 
 async function prepare(bytes: Uint8Array, sha256: string, label: string, dir: string, maxPages: number): Promise<LoadedComponent> {

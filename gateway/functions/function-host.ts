@@ -10,6 +10,7 @@
 import type { FunctionConfig, ModuleSourceConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import { watchModuleFile, type ModuleFileWatch } from '../modules/file-watch.js';
+import type { ModuleStore } from '../modules/module-store.js';
 import { sha256Hex } from '../modules/sha256.js';
 import { readDetachedSignature } from '../modules/signature.js';
 import { isComponentFile, loadComponent, type LoadedComponent } from './component-loader.js';
@@ -30,6 +31,8 @@ export interface ComponentBytes extends ComponentOrigin {
 /** What the host reports and needs from the gateway around it. */
 export interface FunctionHostDeps {
   readonly cacheDir: string;
+  /** Where compiled components are kept, beside the plugins' modules. */
+  readonly store: ModuleStore;
   /** An outgoing request of `fn` to a cluster (named by the request's authority). */
   readonly fetch: (fn: string) => OutgoingFetch;
   readonly events: (fn: string) => PoolEvents;
@@ -276,7 +279,7 @@ export class FunctionHost {
 
   /** `canary`: the pool of the canary's component (its metrics and logs say `<name>:canary`). */
   private async start(config: FunctionConfig, bytes: Uint8Array, label: string, canary = false): Promise<FunctionPool> {
-    const component: LoadedComponent = await loadComponent(bytes, `function ${config.name} (${label})`, this.deps.cacheDir, config.limits.memoryMb);
+    const component: LoadedComponent = await loadComponent(bytes, `function ${config.name} (${label})`, this.deps.cacheDir, config.limits.memoryMb, this.deps.store);
     const l = config.limits;
     const name = canary ? `${config.name}:canary` : config.name;
     const pool = new FunctionPool(name, component, {

@@ -104,6 +104,12 @@ export interface ModuleStore {
   cached(sha256: string, name: string): LoadedModule | null;
   /** Counters for metrics; hits, misses and compiles only grow (they survive `clear()`). */
   stats(): ModuleStoreStats;
+  /**
+   * Keeps another kind of compiled artifact in the same LRU and byte budget (an edge function's
+   * component: functions/component-loader.ts) under `key`; `make` runs once per key at a time, and
+   * a failure is not remembered.
+   */
+  keep<T extends { readonly size: number }>(key: string, make: () => Promise<T>): Promise<T>;
   /** Forgets cached and failed modules. */
   clear(): void;
 }
@@ -129,9 +135,14 @@ function resolveMaxBytes(options: ModuleStoreOptions | undefined): number {
 
 /** What the cache holds: a LoadedModule without the per-load name. */
 type CachedModule = Omit<LoadedModule, 'name'>;
+/** Another kind of artifact kept in the same LRU (ModuleStore.keep). */
+interface KeptArtifact { readonly kept: true; readonly size: number; readonly value: unknown }
+type CacheEntry = CachedModule | KeptArtifact;
+const isModule = (entry: CacheEntry | undefined): entry is CachedModule => entry !== undefined && !('kept' in entry);
 
 class LruModuleStore implements ModuleStore {
-  private readonly cache: LRUCache<string, CachedModule>;
+  private readonly cache: LRUCache<string, CacheEntry>;
+  private readonly keeping = new Map<string, Promise<unknown>>();
   private readonly failures = new LRUCache<string, Error>({ max: MAX_REMEMBERED_FAILURES });
   private readonly inFlight = new Map<string, Promise<CachedModule>>();
   // Bumped by clear(), so compiles started before it do not repopulate the caches.
@@ -141,7 +152,7 @@ class LruModuleStore implements ModuleStore {
   private compiles = 0;
 
   constructor(maxBytes: number) {
-    this.cache = new LRUCache<string, CachedModule>({
+    this.cache = new LRUCache<string, CacheEntry>({
       maxSize: maxBytes,
       // lru-cache requires a positive size; an empty module cannot compile, but stay safe.
       sizeCalculation: (entry) => Math.max(1, entry.size),
@@ -162,7 +173,7 @@ class LruModuleStore implements ModuleStore {
 
   cached(sha256: string, name: string): LoadedModule | null {
     const entry = this.cache.get(cacheKey(sha256.toLowerCase()));
-    if (entry === undefined) return null;
+    if (!isModule(entry)) return null;
     this.hits++;
     return named(entry, name);
   }
@@ -177,9 +188,30 @@ class LruModuleStore implements ModuleStore {
     };
   }
 
+  async keep<T extends { readonly size: number }>(key: string, make: () => Promise<T>): Promise<T> {
+    const k = `kept:${key}`;
+    const entry = this.cache.get(k);
+    if (entry !== undefined && 'kept' in entry) {
+      this.hits++;
+      return entry.value as T;
+    }
+    this.misses++;
+    let pending = this.keeping.get(k) as Promise<T> | undefined;
+    if (pending === undefined) {
+      const generation = this.generation;
+      pending = make().then((value) => {
+        if (generation === this.generation) this.cache.set(k, { kept: true, size: value.size, value });
+        return value;
+      }).finally(() => this.keeping.delete(k));
+      this.keeping.set(k, pending);
+    }
+    return pending;
+  }
+
   clear(): void {
     this.generation++;
     this.cache.clear();
+    this.keeping.clear();
     this.failures.clear();
     this.inFlight.clear();
   }
@@ -188,7 +220,7 @@ class LruModuleStore implements ModuleStore {
   private async resolve(sha256: string, bytes: Uint8Array, name: string, borrowed: boolean): Promise<LoadedModule> {
     const key = cacheKey(sha256);
     const cached = this.cache.get(key);
-    if (cached !== undefined) {
+    if (isModule(cached)) {
       this.hits++;
       return named(cached, name);
     }

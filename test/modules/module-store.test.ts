@@ -264,4 +264,20 @@ describe('module store', () => {
       }));
     }
   });
+
+  it('keeps other artifacts (function components) in the same LRU and byte budget, made once per key at a time', async () => {
+    const store = createModuleStore({ maxBytes: 100 });
+    let made = 0;
+    const make = (size: number) => async () => ({ size, id: ++made });
+    const [a, b] = await Promise.all([store.keep('component/a', make(60)), store.keep('component/a', make(60))]);
+    expect(a).toBe(b);
+    expect(made).toBe(1);
+    expect(await store.keep('component/a', make(60))).toBe(a);
+    expect(store.stats()).toMatchObject({ entries: 1, bytes: 60 });
+    await store.keep('component/b', make(60)); // over the budget: a, the least recently used, goes
+    expect(store.stats()).toMatchObject({ entries: 1, bytes: 60 });
+    expect(await store.keep('component/a', make(60))).not.toBe(a);
+    await expect(store.keep('component/c', async () => { throw new Error('no'); })).rejects.toThrow('no');
+    expect((await store.keep('component/c', make(10))).size).toBe(10);
+  });
 });
