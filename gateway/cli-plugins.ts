@@ -12,7 +12,7 @@ import { ModuleRegistry } from './modules/registry.js';
 import { sha256Hex } from './modules/sha256.js';
 import { generateSigningKeys, loadTrustedKeys, readDetachedSignature, signSha256, verifyModuleSignature } from './modules/signature.js';
 
-export const PLUGIN_COMMANDS = ['plugins', 'swap', 'configure', 'enable', 'disable', 'canary', 'promote', 'rollback', 'push', 'keygen', 'sign'] as const;
+export const PLUGIN_COMMANDS = ['plugins', 'functions', 'swap', 'configure', 'enable', 'disable', 'canary', 'promote', 'rollback', 'push', 'keygen', 'sign'] as const;
 
 export const PLUGIN_HELP = `
 Live plugins (through the admin API; --admin URL, default $EDGE_GATEWAY_ADMIN or
@@ -28,6 +28,10 @@ http://127.0.0.1:9901; --token TOKEN, default $EDGE_GATEWAY_ADMIN_TOKEN):
                                            run FILE for a share of the streams beside the stable version
   edge-gateway canary NAME --percent P     move the canary's share (100 promotes it)
   edge-gateway promote NAME | rollback NAME
+Edge functions (the same commands with --function):
+  edge-gateway functions [--json]          what runs: components, instances, canary
+  edge-gateway swap NAME FILE --function   replace a function's component (FILE.sig is sent when present)
+  edge-gateway canary NAME --percent P --function | promote NAME --function | rollback NAME --function
 Fleet and signatures:
   edge-gateway push FILE --tag NAME:CHANNEL [--config FILE | --redis URL [--prefix P]] [--signature SIG]
                                            store FILE in the Redis module registry and move the tag
@@ -36,7 +40,7 @@ Fleet and signatures:
 `;
 
 const OPTIONS = {
-  admin: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean' }, signature: { type: 'string' },
+  admin: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean' }, signature: { type: 'string' }, function: { type: 'boolean' },
   percent: { type: 'string' }, steps: { type: 'string' }, 'hold-ms': { type: 'string' }, sticky: { type: 'string' },
   'match-header': { type: 'string' }, 'match-cookie': { type: 'string' },
   tag: { type: 'string' }, config: { type: 'string', short: 'c' }, redis: { type: 'string' }, prefix: { type: 'string' }, key: { type: 'string' },
@@ -103,6 +107,7 @@ interface Request {
 /** What a command asks of the admin API. */
 async function request(command: string, args: readonly string[], values: Values): Promise<Request> {
   const name = encodeURIComponent(need(args[0], `edge-gateway ${command} NAME: NAME`));
+  if (values.function === true) return functionRequest(command, name, args, values);
   switch (command) {
     case 'swap': {
       const file = need(args[1], 'edge-gateway swap NAME FILE: FILE');
@@ -132,6 +137,27 @@ async function request(command: string, args: readonly string[], values: Values)
   }
 }
 
+/** The commands with --function: the functions' part of the admin API. */
+async function functionRequest(command: string, name: string, args: readonly string[], values: Values): Promise<Request> {
+  switch (command) {
+    case 'swap': {
+      const file = need(args[1], 'edge-gateway swap NAME FILE --function: FILE');
+      const signature = await signatureFor(file, values);
+      return {
+        method: 'PUT', path: `/functions/${name}/component`, body: new Uint8Array(readFileSync(file)),
+        headers: { 'content-type': 'application/wasm', ...(signature === null ? {} : { 'x-module-signature': signature }) },
+      };
+    }
+    case 'promote': case 'rollback':
+      return { method: 'POST', path: `/functions/${name}/${command}` };
+    case 'canary':
+      if (args[1] !== undefined) throw new UsageError('a function\'s canary component is set in the configuration; with --function, canary takes only --percent');
+      return { method: 'PATCH', path: `/functions/${name}/canary`, body: { percent: number(need(values.percent, '--percent'), '--percent') } };
+    default:
+      throw new UsageError(`${command} does not apply to a function (--function works with swap, canary --percent, promote and rollback)`);
+  }
+}
+
 async function callAdmin(values: Values, req: Request): Promise<{ status: number; body: unknown }> {
   const base = (values.admin ?? process.env.EDGE_GATEWAY_ADMIN ?? 'http://127.0.0.1:9901').replace(/\/+$/, '');
   const token = values.token ?? process.env.EDGE_GATEWAY_ADMIN_TOKEN;
@@ -154,6 +180,7 @@ async function callAdmin(values: Values, req: Request): Promise<{ status: number
 
 /** One line per plugin: its stable module and its canary. */
 function summary(report: Record<string, unknown>): string {
+  if ('instances' in report) return functionSummary(report);
   const stable = report.stable as Record<string, unknown>;
   const canary = report.canary as Record<string, unknown> | null;
   const state = report.enabled === false ? 'disabled' : stable.healthy === true ? 'healthy' : `failed (${String(stable.failure)})`;
@@ -161,6 +188,18 @@ function summary(report: Record<string, unknown>): string {
   const line = `${String(report.name)}: ${state}, stable ${version(stable)}`;
   return canary === null ? line : `${line}; canary ${version(canary)} at ${String(canary.percent)}%`;
 }
+
+/** A function's line: its component, where it came from, its instances and its canary. */
+function functionSummary(report: Record<string, unknown>): string {
+  const i = report.instances as Record<string, number>;
+  const canary = report.canary as Record<string, unknown> | null;
+  const line = `${String(report.name)}: component ${String(report.sha256).slice(0, 12)} ${String(report.source)}${report.signedBy === null ? '' : ` signed by ${String(report.signedBy)}`}, `
+    + `instances ${i.configured} (ready ${i.ready}, busy ${i.busy}, queued ${i.queued})`;
+  return canary === null ? line : `${line}; canary ${String(canary.sha256).slice(0, 12)} ${String(canary.source)} at ${String(canary.percent)}%`;
+}
+
+/** A WebAssembly component (an edge function's) starts "\0asm", version 0x0d 0x00, layer 0x01 0x00. */
+const isComponent = (bytes: Uint8Array): boolean => [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00].every((b, i) => bytes[i] === b);
 
 async function push(args: readonly string[], values: Values): Promise<number> {
   const file = need(args[0], 'edge-gateway push FILE: FILE');
@@ -170,7 +209,7 @@ async function push(args: readonly string[], values: Values): Promise<number> {
   const registry = config?.modules.registry ?? (values.redis === undefined ? undefined : { url: values.redis, prefix: values.prefix ?? 'edge:', cluster: false });
   if (registry === undefined) throw new UsageError('--redis URL, or --config FILE with modules.registry, is required');
   const bytes = new Uint8Array(readFileSync(file));
-  if (!WebAssembly.validate(bytes)) throw new Error(`${file} is not a valid WebAssembly module: nothing was pushed`);
+  if (!WebAssembly.validate(bytes) && !isComponent(bytes)) throw new Error(`${file} is neither a valid WebAssembly module nor a component: nothing was pushed`);
   const signature = await signatureFor(file, values);
   const sha256 = sha256Hex(bytes);
   if (config !== null) {
@@ -217,7 +256,8 @@ export async function pluginCommand(command: string, argv: readonly string[]): P
     if (command === 'push') return await push(args, values);
     if (command === 'keygen') return keygen(args);
     if (command === 'sign') return sign(args, values);
-    const req = command === 'plugins' ? { method: 'GET', path: args[0] === undefined ? '/plugins' : `/plugins/${encodeURIComponent(args[0])}` } : await request(command, args, values);
+    const req = command === 'plugins' ? { method: 'GET', path: args[0] === undefined ? '/plugins' : `/plugins/${encodeURIComponent(args[0])}` }
+      : command === 'functions' ? { method: 'GET', path: '/functions' } : await request(command, args, values);
     const answer = await callAdmin(values, req);
     if (answer.status !== 200) {
       const err = answer.body as { error?: string; message?: string };

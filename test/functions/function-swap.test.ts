@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { parseConfig } from '../../gateway/config/load.js';
+import { runCli } from '../helpers/cli.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { ENV, FUNCTION_CACHE, HELLO } from '../helpers/functions.js';
 
@@ -91,4 +92,19 @@ describe('swapping an edge function', () => {
     expect(res.statusCode).toBe(401);
     await res.body.dump();
   });
+
+  it('is driven by the CLI too: functions lists them, swap --function replaces the component', async () => {
+    const cli = (...args: string[]) => runCli([...args, '--admin', gw.adminUrl], { env: { EDGE_GATEWAY_ADMIN_TOKEN: TOKEN } });
+    const swapped = await cli('swap', 'hello', ENV, '--function');
+    expect(swapped.stderr).toBe('');
+    expect(swapped.code).toBe(0);
+    expect(swapped.stdout).toMatch(new RegExp(`^hello: component [0-9a-f]{12} admin upload, instances 2 \\(ready \\d, busy \\d, queued \\d\\)\\n$`));
+    expect(await (await request(`${gw.url}/z`)).body.text()).toBe('{"SWAPPED":"yes"}');
+    const listed = await cli('functions');
+    expect(listed.stdout).toContain('hello: component ');
+    const wrong = await cli('enable', 'hello', '--function');
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('enable does not apply to a function');
+  });
 });
+
