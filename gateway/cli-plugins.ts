@@ -104,19 +104,22 @@ interface Request {
   readonly headers?: Record<string, string>;
 }
 
+/** A PUT of FILE's bytes to `path`, with its signature (--signature, else FILE.sig) when there is one. */
+async function upload(path: string, file: string, values: Values): Promise<Request> {
+  const signature = await signatureFor(file, values);
+  return {
+    method: 'PUT', path, body: new Uint8Array(readFileSync(file)),
+    headers: { 'content-type': 'application/wasm', ...(signature === null ? {} : { 'x-module-signature': signature }) },
+  };
+}
+
 /** What a command asks of the admin API. */
 async function request(command: string, args: readonly string[], values: Values): Promise<Request> {
   const name = encodeURIComponent(need(args[0], `edge-gateway ${command} NAME: NAME`));
   if (values.function === true) return functionRequest(command, name, args, values);
   switch (command) {
-    case 'swap': {
-      const file = need(args[1], 'edge-gateway swap NAME FILE: FILE');
-      const signature = await signatureFor(file, values);
-      return {
-        method: 'PUT', path: `/plugins/${name}/module`, body: new Uint8Array(readFileSync(file)),
-        headers: { 'content-type': 'application/wasm', ...(signature === null ? {} : { 'x-module-signature': signature }) },
-      };
-    }
+    case 'swap':
+      return upload(`/plugins/${name}/module`, need(args[1], 'edge-gateway swap NAME FILE: FILE'), values);
     case 'configure': {
       const text = need(args[1], 'edge-gateway configure NAME JSON: JSON');
       let configuration: unknown;
@@ -140,14 +143,8 @@ async function request(command: string, args: readonly string[], values: Values)
 /** The commands with --function: the functions' part of the admin API. */
 async function functionRequest(command: string, name: string, args: readonly string[], values: Values): Promise<Request> {
   switch (command) {
-    case 'swap': {
-      const file = need(args[1], 'edge-gateway swap NAME FILE --function: FILE');
-      const signature = await signatureFor(file, values);
-      return {
-        method: 'PUT', path: `/functions/${name}/component`, body: new Uint8Array(readFileSync(file)),
-        headers: { 'content-type': 'application/wasm', ...(signature === null ? {} : { 'x-module-signature': signature }) },
-      };
-    }
+    case 'swap':
+      return upload(`/functions/${name}/component`, need(args[1], 'edge-gateway swap NAME FILE --function: FILE'), values);
     case 'promote': case 'rollback':
       return { method: 'POST', path: `/functions/${name}/${command}` };
     case 'canary':
