@@ -103,16 +103,23 @@ export class EdgeFunctions {
 
   private events(fn: string): PoolEvents {
     const { metrics, logger } = this;
+    // Once a second at most per function and kind: under a burst every request may wait.
+    const alarm = (kind: string, ms: number, message: string): void => {
+      if (ms <= COLD_START_ALARM_MS) return;
+      const key = `${fn}\0${kind}`;
+      const now = Date.now();
+      if (now - (this.lastAlarm.get(key) ?? 0) < 1000) return;
+      this.lastAlarm.set(key, now);
+      logger.warn({ function: fn, ms: Math.round(ms * 10) / 10 }, message);
+    };
     return {
-      instantiated: (ms) => metrics.instantiate.observe({ function: fn }, ms / 1000),
+      instantiated: (ms) => {
+        metrics.instantiate.observe({ function: fn }, ms / 1000);
+        alarm('instance', ms, `function ${fn}: making an instance ready took over ${COLD_START_ALARM_MS} ms (off the request path)`);
+      },
       waited: (ms) => {
         metrics.coldStart.observe({ function: fn }, ms / 1000);
-        if (ms <= COLD_START_ALARM_MS) return;
-        // Once a second at most: under a burst every request may wait.
-        const now = Date.now();
-        if (now - (this.lastAlarm.get(fn) ?? 0) < 1000) return;
-        this.lastAlarm.set(fn, now);
-        logger.warn({ function: fn, waitedMs: Math.round(ms * 10) / 10 }, `function cold start over ${COLD_START_ALARM_MS} ms: no warm instance was ready`);
+        alarm('wait', ms, `function cold start over ${COLD_START_ALARM_MS} ms: no warm instance was ready`);
       },
       guestLog: (stream, text) => logger.info({ function: fn, stream }, text),
       threadFailed: (message) => logger.error({ function: fn }, message),

@@ -145,6 +145,10 @@ describe('edge functions', () => {
     expect(await res.body.text()).toBe('slept 200\n');
   });
 
+  it('warns when making an instance takes over 5 ms (a thread\'s first instance does: jco\'s bindings run cold)', () => {
+    expect(gw.logs.some((l) => l.level === 40 && l.msg === 'function hello: making an instance ready took over 5 ms (off the request path)')).toBe(true);
+  });
+
   it('exports instantiation time, cold starts, requests and instances', async () => {
     expect(await metric(gw, 'edge_gateway_function_instantiate_seconds_count{function="hello"}')).toBeGreaterThan(0);
     expect(await metric(gw, 'edge_gateway_function_cold_start_seconds_count{function="hello"}')).toBeGreaterThan(0);
