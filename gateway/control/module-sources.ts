@@ -8,10 +8,10 @@
 import { readFile } from 'node:fs/promises';
 import type { GatewayConfig, ModuleSourceConfig, PluginConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
-import type { ModuleStore } from '../modules/module-store.js';
+import { checkPin, type ModuleStore } from '../modules/module-store.js';
 import { readModuleFile } from '../modules/file-source.js';
 import { ModuleRegistry } from '../modules/registry.js';
-import { sameSha256, sha256Hex } from '../modules/sha256.js';
+import { sha256Hex } from '../modules/sha256.js';
 import { fetchModule } from '../modules/url-source.js';
 import { loadTrustedKeys, readDetachedSignature, verifyModuleSignature, type TrustedKey } from '../modules/signature.js';
 import type { SourcedModule } from '../proxy/generation.js';
@@ -127,9 +127,7 @@ export class ModuleSources {
 }
 
 function pin(label: string, expected: string | undefined, bytes: Uint8Array): void {
-  if (expected === undefined) return;
-  const actual = sha256Hex(bytes);
-  if (!sameSha256(expected, actual)) throw new GatewayError('GW_ERR_MODULE_SHA256', `${label}: sha256 is ${actual}, the configuration pins ${expected}`);
+  if (expected !== undefined) checkPin(label, expected, sha256Hex(bytes));
 }
 
 /** A signature file named in the configuration: it must be there. */

@@ -14,7 +14,7 @@
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { CallAnswer, FromWorker, ToWorker, WireRequest, WorkerSetup } from './messages.js';
 import { httpInterfaces, type PendingCall } from './wasi-http.js';
-import { GuestExit, wasiImports } from './wasi-imports.js';
+import { wasiImports } from './wasi-imports.js';
 import type { Blocker } from './wasi-io.js';
 import { InstanceSnapshot } from './instance-snapshot.js';
 
@@ -23,6 +23,10 @@ const port = parentPort!;
 const signal = new Int32Array(setup.signal);
 const pending = new Map<number, PendingCall>();
 let nextCall = 1;
+/** Outgoing requests one request may have in flight, and log lines it may write. */
+const MAX_OUTGOING = 64;
+const MAX_LOG_LINES = 100;
+let logLines = 0;
 /** The request being served (0: none). */
 let current = 0;
 
@@ -113,9 +117,11 @@ const http = httpInterfaces({
     const chunk = takeHeld();
     if (!warming) port.postMessage({ type: 'end', id: current, trailers, chunk }, chunk === null ? [] : [chunk.buffer as ArrayBuffer]);
   },
-  fail: (message) => { ended = true; dropHeld(); post({ type: 'fail', id: current, message, trap: false }); },
+  fail: (message) => { ended = true; dropHeld(); post({ type: 'fail', id: current, message }); },
   fetch(request: WireRequest, timeoutMs: number | null): PendingCall {
     if (warming) return { answer: { call: 0, ok: false, code: 'HTTP-request-denied', message: 'no outgoing requests while the thread warms up' } };
+    // A guest fanning out in a loop gets refusals past this many in flight, not a flood of callouts.
+    if (pending.size >= MAX_OUTGOING) return { answer: { call: 0, ok: false, code: 'connection-limit-reached', message: `over ${MAX_OUTGOING} outgoing requests in flight` } };
     const call = { answer: null };
     const id = nextCall++;
     pending.set(id, call);
@@ -131,7 +137,11 @@ const imports = wasiImports({
   blocker,
   environment: setup.environment,
   http,
-  log: (stream, text) => post({ type: 'log', stream, text }),
+  log: (stream, text) => {
+    // A guest printing in a loop must not flood the log: a bounded number of lines per request.
+    if (++logLines <= MAX_LOG_LINES) post({ type: 'log', stream, text });
+    else if (logLines === MAX_LOG_LINES + 1) post({ type: 'log', stream, text: `… further output of this request dropped (over ${MAX_LOG_LINES} lines)` });
+  },
 }, setup.imports);
 
 type Handler = { handle(request: unknown, outparam: unknown): void };
@@ -187,22 +197,20 @@ function warmUp(): void {
 function serveOnce(id: number, request: WireRequest): boolean {
   current = id;
   ended = false;
+  logLines = 0;
   const { request: incoming, outparam } = http.incoming(request);
   let clean = false;
   try {
     handler!.handle(incoming, outparam);
-    if (!outparam.used) post({ type: 'fail', id, message: 'the function returned without a response', trap: false });
+    if (!outparam.used) post({ type: 'fail', id, message: 'the function returned without a response' });
     else if (!ended) {
       dropHeld();
-      post({ type: 'fail', id, message: 'the function returned before it finished its response body', trap: false });
+      post({ type: 'fail', id, message: 'the function returned before it finished its response body' });
     }
     else clean = true;
   } catch (err) {
     dropHeld();
-    if (!ended) {
-      const trap = !(err instanceof GuestExit);
-      post({ type: 'fail', id, message: (err as Error).message ?? String(err), trap });
-    }
+    if (!ended) post({ type: 'fail', id, message: (err as Error).message ?? String(err) });
   }
   pending.clear();
   current = 0;

@@ -52,8 +52,8 @@ export type FromWorker =
   | { readonly type: 'data'; readonly id: number; readonly chunk: Uint8Array }
   /** The response is complete: its last bytes (held back so they travel with the end), then trailers. */
   | { readonly type: 'end'; readonly id: number; readonly trailers: string[] | null; readonly chunk: Uint8Array | null }
-  /** The function failed the request (a trap, an error response, no response). */
-  | { readonly type: 'fail'; readonly id: number; readonly message: string; readonly trap: boolean }
+  /** The function failed the request (a trap, an exit, an error response, no complete response). */
+  | { readonly type: 'fail'; readonly id: number; readonly message: string }
   /** The guest call returned; a fresh instance follows unless the instance is reused. */
   | { readonly type: 'done'; readonly id: number; readonly reused: boolean }
   | { readonly type: 'fetch'; readonly id: number; readonly call: number; readonly request: WireRequest; readonly timeoutMs: number | null }

@@ -35,6 +35,10 @@ export interface HttpHost {
   fetch(request: WireRequest, timeoutMs: number | null): PendingCall;
 }
 
+/** Envoy's defaults for a response head (max_response_headers_count, max_response_headers_kb). */
+export const MAX_RESPONSE_HEADERS = 100;
+export const MAX_RESPONSE_HEAD_BYTES = 60 * 1024;
+
 /** A body's byte budget: writes past `limit` bytes fail. */
 class Budget {
   used = 0;
@@ -158,7 +162,8 @@ export function httpInterfaces(host: HttpHost): HttpInterfaces {
       return this.status;
     }
     setStatusCode(status: number): void {
-      if (!Number.isInteger(status) || status < 100 || status > 599) throw refused(undefined);
+      // 1xx is never a final answer (it would leave the client waiting for the real one).
+      if (!Number.isInteger(status) || status < 200 || status > 599) throw refused(undefined);
       this.status = status;
     }
     headers(): Fields {
@@ -181,7 +186,13 @@ export function httpInterfaces(host: HttpHost): HttpInterfaces {
         return;
       }
       const r = response.val;
-      host.respond(r.statusCode(), flatOf(r.fields.entries_));
+      const head = flatOf(r.fields.entries_);
+      const bytes = head.reduce((n, text) => n + text.length, 0);
+      if (head.length / 2 > MAX_RESPONSE_HEADERS || bytes > MAX_RESPONSE_HEAD_BYTES) {
+        host.fail(`the function's response head has ${head.length / 2} fields and ${bytes} bytes, over the limit of ${MAX_RESPONSE_HEADERS} fields or ${MAX_RESPONSE_HEAD_BYTES} bytes`);
+        return;
+      }
+      host.respond(r.statusCode(), head);
       const body = r.outBody;
       for (const chunk of body.kept) host.data(chunk);
       body.kept.length = 0;

@@ -43,7 +43,7 @@ export const PROVIDED = [
 export const unversioned = (name: string): string => name.replace(/@[^/]*$/, '');
 
 /** A guest's exit: thrown through the guest, caught by the worker as the end of the request. */
-export class GuestExit extends Error {
+class GuestExit extends Error {
   constructor(readonly status: unknown) {
     super(`the function called wasi:cli/exit (${JSON.stringify(status)})`);
   }

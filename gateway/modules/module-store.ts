@@ -305,7 +305,8 @@ function invalid(err: unknown): boolean {
   return err instanceof WebAssembly.CompileError || (err instanceof GatewayError && err.code === 'GW_ERR_MODULE_INVALID');
 }
 
-function checkPin(file: string, pinned: string, actual: string): void {
+/** GW_ERR_MODULE_SHA256 when `actual` is not the pinned digest (also for function components: control/module-sources.ts). */
+export function checkPin(file: string, pinned: string, actual: string): void {
   if (!sameSha256(pinned, actual)) {
     throw new GatewayError('GW_ERR_MODULE_SHA256', `module ${file} does not match its pinned sha256: expected ${pinned}, got ${actual}`);
   }

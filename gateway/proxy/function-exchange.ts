@@ -120,7 +120,7 @@ export class FunctionExchange {
       head: (status, headers) => { if (!this.over) owner.upstreamResponse(status, headersObject(headers)); },
       data: (chunk) => { if (!this.over) owner.upstreamData(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)); },
       end: (trailers) => { if (!this.over) owner.upstreamEnd(trailers === null ? {} : headersObject(trailers)); },
-      fail: (err: GatewayError) => { if (!this.over) owner.upstreamFailed(Object.assign(err, { code: err.code })); },
+      fail: (err: GatewayError) => { if (!this.over) owner.upstreamFailed(err); },
     }, this.canary);
   }
 

@@ -30,7 +30,7 @@ describe('edge functions', () => {
         { name: 'hello', component: HELLO },
         { name: 'fetch', component: FETCH, allowedHosts: ['backend'] },
         { name: 'env', component: ENV, environment: { GREETING: 'hi', REGION: 'edge-1' } },
-        { name: 'misbehave', component: MISBEHAVE, instances: 1, limits: { timeoutMs: 500, memoryMb: 48 } },
+        { name: 'misbehave', component: MISBEHAVE, instances: 1, allowedHosts: ['backend'], limits: { timeoutMs: 2000, memoryMb: 48 } },
       ],
       routes: [
         { name: 'stamped', match: { pathPrefix: '/fn/stamped' }, function: 'hello', filters: ['stamp'] },
@@ -133,6 +133,23 @@ describe('edge functions', () => {
     }
     // Served by one instance, restored each time rather than made anew.
     expect(await metric(gw, 'edge_gateway_function_requests_total{function="misbehave",result="ok"}')).toBeGreaterThanOrEqual(3);
+  });
+
+  it('keeps a guest that prints in a loop to a bounded number of log lines per request', async () => {
+    const before = gw.logs.length;
+    const res = await request(`${gw.url}/fn/misbehave/spam`);
+    expect(await res.body.text()).toBe('spammed\n');
+    await new Promise((r) => setTimeout(r, 100));
+    const lines = gw.logs.slice(before).filter((l) => l.function === 'misbehave' && l.stream === 'stdout');
+    expect(lines).toHaveLength(101);
+    expect(lines.at(-1)!.msg).toBe('… further output of this request dropped (over 100 lines)');
+  });
+
+  it('refuses a guest\'s outgoing requests past 64 in flight, and the others pass', async () => {
+    const seen = upstream.requests.length;
+    const res = await request(`${gw.url}/fn/misbehave/fan?n=100`);
+    expect(await res.body.json()).toEqual({ ok: 64, failed: 36 });
+    expect(upstream.requests.length - seen).toBe(64);
   });
 
   it('waits on a guest timer without holding the gateway', async () => {
