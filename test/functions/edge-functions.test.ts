@@ -3,6 +3,7 @@
  * sockets, a real upstream for their outgoing requests, the shipped filters around them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from 'node:net';
 import { request } from 'undici';
 import { startGateway, startUpstream, type TestGateway, type Upstream } from '../helpers/gateway.js';
 import { ENV, FETCH, FUNCTION_CACHE, HELLO, MISBEHAVE } from '../helpers/functions.js';
@@ -61,6 +62,36 @@ describe('edge functions', () => {
   it('hands the function the request body', async () => {
     const res = await request(`${gw.url}/fn/hello`, { method: 'POST', body: 'payload bytes' });
     expect(await res.body.text()).toBe('echo: payload bytes');
+  });
+
+  it('answers 413 for a request body over the route\'s limit, without running the function', async () => {
+    const before = await metric(gw, 'edge_gateway_function_requests_total{function="hello",result="ok"}');
+    const res = await request(`${gw.url}/fn/hello`, { method: 'POST', body: Buffer.alloc(2 * 1024 * 1024, 0x61) });
+    expect(res.statusCode).toBe(413);
+    await res.body.dump();
+    expect(await metric(gw, 'edge_gateway_function_requests_total{function="hello",result="ok"}')).toBe(before);
+  });
+
+  it('closes a WebSocket upgrade to a function\'s route (nothing to tunnel to) and keeps serving', async () => {
+    const { port } = new URL(gw.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.write('GET /fn/hello HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    let received = '';
+    socket.on('data', (d: Buffer) => { received += d.toString('latin1'); });
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    expect(received).not.toContain('101');
+    expect(gw.logs.some((l) => l.access === true && l.error === 'upgrade_to_function')).toBe(true);
+    expect((await request(`${gw.url}/fn/hello`)).statusCode).toBe(200);
+  });
+
+  it('answers 503 when a function cannot make its response (a body with 204 or 304), and keeps serving', async () => {
+    // StarlingMonkey refuses a body with a null-body status: the function ends without a response.
+    for (const status of [204, 304]) {
+      const res = await request(`${gw.url}/fn/hello?status=${status}`);
+      expect(res.statusCode).toBe(503);
+      await res.body.dump();
+    }
+    expect((await request(`${gw.url}/fn/hello`)).statusCode).toBe(200);
   });
 
   it('runs the route\'s filters around the function: request header added, response header added', async () => {
