@@ -15,7 +15,6 @@
  * Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the configuration file (an invalid one
  * is rejected with its errors and the running configuration keeps serving).
  */
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { configJsonSchemaText } from './config/json-schema.js';
@@ -26,7 +25,8 @@ import { isGatewayError, type GatewayError } from './errors.js';
 // NB: the gateway, its workers and the demo upstream are imported when a command needs them, so
 // that the plugin commands (cli-plugins.ts) start in a fraction of the time.
 import type { Gateway, ValidationSummary } from './gateway.js';
-import { createLogger, linesWritten, stdoutDestination } from './log.js';
+import { createLogger, linesWritten, logFatal, stdoutDestination } from './log.js';
+import { VERSION } from './version.js';
 import type { PluginsError } from './proxy/generation.js';
 
 /** A PluginsError (proxy/generation.ts), known by name: the class is not loaded for every command. */
@@ -57,20 +57,6 @@ Options:
                              per core); the primary keeps the admin listener and the signals
       --demo-upstream PORT   also run the demo upstream on 127.0.0.1:PORT (quick start)
 ${PLUGIN_HELP}`;
-
-/** package.json is one level up from gateway/cli.ts, two from dist/gateway/cli.js. */
-function version(): string {
-  const candidates = ['../package.json', '../../package.json'].map((p) => new URL(p, import.meta.url));
-  for (const url of candidates) {
-    try {
-      const pkg = JSON.parse(readFileSync(url, 'utf8')) as { name?: string; version: string };
-      if (pkg.name === 'edge-gateway') return pkg.version;
-    } catch {
-      // not this one
-    }
-  }
-  throw new Error('package.json of edge-gateway not found');
-}
 
 const REJECTED = 'reload rejected, the running configuration keeps serving';
 
@@ -155,7 +141,9 @@ async function start(file: string, demoPort: number | undefined, nodeId: string 
   }
   if (demoPort !== undefined && worker === null) await startDemoUpstream(demoPort);
   const options = worker === null ? {} : { worker: { box: config.sharedState.backend === 'memory' ? boxLink(config.node.id) : undefined } };
-  const gateway = await Gateway.create(config, { logDestination: destination, ...options }).catch((err: unknown) => {
+  // The lines logged so far go out before the fatal line main() writes (logFatal is synchronous).
+  const gateway = await Gateway.create(config, { logDestination: destination, ...options }).catch(async (err: unknown) => {
+    await linesWritten(destination);
     throw asConfigError(file, err);
   });
   // NB: the handlers go in before the listeners bind: whoever reads "edge-gateway started" may
@@ -182,7 +170,10 @@ async function start(file: string, demoPort: number | undefined, nodeId: string 
   process.on('SIGHUP', () => {
     if (!stopping) reloads = reloads.then(() => started).then(() => reload(gateway, file, load), () => undefined);
   });
-  const bound = await started;
+  const bound = await started.catch(async (err: unknown) => {
+    await linesWritten(destination);
+    throw err;
+  });
   if (worker !== null) announceWorker(gateway, bound);
 }
 
@@ -215,7 +206,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parsed;
   if (values.version) {
-    process.stdout.write(`${version()}\n`);
+    process.stdout.write(`${VERSION}\n`);
     return 0;
   }
   const command = positionals[0];
@@ -255,7 +246,11 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`edge-gateway start: --workers must be a number from 1 to 256 or auto, not "${values.workers}"\n`);
     return 2;
   }
-  await start(values.config, demo, nodeId, workers);
+  await start(values.config, demo, nodeId, workers).catch((err: Error) => {
+    const problems = err instanceof ConfigError ? { problems: err.problems } : {};
+    logFatal(isGatewayError(err) ? err.code : (err as NodeJS.ErrnoException).code ?? null, err.message, problems);
+    throw err;
+  });
   return -1; // keeps running
 }
 

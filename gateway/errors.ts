@@ -51,6 +51,7 @@ export const ErrorCodes = {
   // Gateway lifecycle and metrics
   GW_ERR_GATEWAY_DRAINING: { status: 503, doc: 'a reload was asked of a gateway that is draining (stopping): the configuration is not applied' },
   GW_ERR_METRIC_TYPE: { status: 500, doc: 'a guest defined a metric under a name already defined with another type (proxy_define_metric answers INTERNAL_FAILURE)' },
+  GW_ERR_METRIC_NAME: { status: 500, doc: 'a guest defined a metric whose name cannot be exported (a reserved or repeated tag, tags without a name) or whose tags differ from the metric already defined under that name (proxy_define_metric answers INTERNAL_FAILURE)' },
 } as const satisfies Record<string, { status: number; doc: string }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

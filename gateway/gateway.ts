@@ -14,7 +14,6 @@ import { abiLogger, createLogger, type Logger } from './log.js';
 import { createModuleStore, type ModuleStore } from './modules/module-store.js';
 import { LivePlugins } from './control/live-plugins.js';
 import { VmPool } from './abi/vm-pool.js';
-import type { RequestFlow } from './proxy/flow.js';
 import { gatewayForeignFunctions } from './proxy/foreign.js';
 import { Generation } from './proxy/generation.js';
 import { createListener } from './proxy/listener.js';
@@ -23,6 +22,8 @@ import { closeServer, listen } from './server-binding.js';
 import { createSharedState, type SharedState } from './shared-state/create.js';
 import type { IpcLink } from './shared-state/ipc-link.js';
 import { TrafficObserver } from './traffic-observer.js';
+import { VERSION } from './version.js';
+import { configHash } from './config/hash.js';
 import type { DestinationStream } from 'pino';
 
 export interface GatewayOptions {
@@ -117,6 +118,7 @@ export class Gateway {
       })),
       // Health starts again with a reload too (new clusters, endpoints in service).
       endpoints: () => [...this.generation.clusters.values()].flatMap((c) => c.figures()),
+      process: { version: VERSION, inflight: () => this.inflight(), configHash: () => configHash(this.config) },
     });
     this.traffic = new TrafficObserver(this.metrics, this.logger);
     this.functions = new EdgeFunctions(this.logger, [this.metrics.registry], { cacheDir: config.modules.cacheDir, store: this.store, callouts: () => this.generation.clusterCallouts, read: (source, required) => this.live.component(source, required) });
@@ -193,7 +195,7 @@ export class Gateway {
       pool: this.pool,
       logger: this.logger,
       hooks: {
-        requestDone: (flow) => this.requestDone(flow),
+        requestDone: (flow) => this.traffic.requestDone(flow),
         upstreamError: (flow, code) => this.traffic.upstreamError(flow, code),
         upstreamRetry: (flow, reason) => this.traffic.upstreamRetry(flow, reason),
         retryBudgetExhausted: (flow) => this.traffic.retryBudgetExhausted(flow),
@@ -248,7 +250,7 @@ export class Gateway {
       this.admin = createAdminServer({
         metrics: this.metrics.registry,
         notReadyReason: () => this.notReadyReason(),
-        plugins: () => this.pluginsReport(),
+        plugins: () => this.live.control.list(), // each plugin, its versions, modules, health and counters
         routes: this.live.routes(),
       });
       admin = await listen(this.admin, this.config.admin.port, this.config.admin.address, 'the admin listener');
@@ -272,11 +274,6 @@ export class Gateway {
     const s = this.sharedStateConfig;
     if (s.backend === 'redis' && s.readyWithRedisOnly && this.sharedState.replication()?.connected === false) return 'Redis unreachable';
     return null;
-  }
-
-  /** What /plugins shows: each plugin, its versions, modules, health and counters. */
-  pluginsReport(): unknown {
-    return this.live.control.list();
   }
 
   /**
@@ -337,19 +334,21 @@ export class Gateway {
   }
 
   private async drain(): Promise<void> {
-    this.isDraining = true;
+    this.isDraining = true; // /readyz answers 503 from now on
+    const delay = this.config.drainDelayMs;
+    if (delay > 0) this.logger.info({ drainDelayMs: delay }, 'draining: /readyz answers 503; the listeners serve on until the delay is over');
+    await new Promise((r) => setTimeout(r, delay));
     const closed = [...this.servers].map(([name, s]) => closeServer(s, `listener "${name}"`, this.logger));
     for (const s of this.servers.values()) s.closeIdleConnections();
-    const inflight = (): number => [...this.generations].reduce((n, g) => n + g.inflight, 0);
     const deadline = Date.now() + this.config.drainTimeoutMs;
-    while ((inflight() > 0 || this.tunnels.size > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while ((this.inflight() > 0 || this.tunnels.size > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const s of this.servers.values()) s.closeAllConnections();
     for (const socket of this.tunnels) socket.destroy();
     await Promise.all(closed);
     // NB: a server reports closed before its sockets' 'close' events, which end the streams cut
     // off above; wait for those (bounded) so every stream ends before its root context does.
     const settle = Date.now() + 1000;
-    while (inflight() > 0 && Date.now() < settle) await new Promise((r) => setTimeout(r, 5));
+    while (this.inflight() > 0 && Date.now() < settle) await new Promise((r) => setTimeout(r, 5));
     this.live.close();
     for (const g of [...this.generations]) g.dispose();
     await this.functions.close();
@@ -362,8 +361,8 @@ export class Gateway {
     this.logger.info('edge-gateway stopped');
   }
 
-  private requestDone(flow: RequestFlow): void {
-    this.traffic.requestDone(flow);
+  private inflight(): number {
+    return [...this.generations].reduce((n, g) => n + g.inflight, 0);
   }
 
   /** Drops the filter timers of plugins that no live generation runs (one a reload removed). */

@@ -10,13 +10,31 @@ import type { AbiLogger, PluginOrigin } from './abi/ports.js';
 export type LogLevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 export type { Logger };
 
+/**
+ * Lines carry the level's name (`"level":"warn"`), not pino's number: log pipelines and people
+ * filter on names, as they do for Envoy's and nginx's logs.
+ */
 export function createLogger(level: LogLevelName = 'info', destination?: DestinationStream): Logger {
-  return pino({ level, base: { service: 'edge-gateway' }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+  return pino({
+    level,
+    base: { service: 'edge-gateway' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  }, destination);
 }
 
 /** Standard output for the process's log lines: pino's asynchronous writer, as pino uses by default. */
 export function stdoutDestination(): ReturnType<typeof pino.destination> {
   return pino.destination({ dest: 1, sync: false });
+}
+
+/**
+ * The line a process that cannot start ends with, written at once (synchronously, as the process
+ * exits next): `{"level":"fatal", "code", "err", "msg"}`, so a log pipeline sees why a node never
+ * came up, beside the human message on stderr. Extra `fields` may name the error's `problems`.
+ */
+export function logFatal(code: string | null, message: string, fields: Record<string, unknown> = {}): void {
+  createLogger('info', pino.destination({ dest: 1, sync: true })).fatal({ code, err: message, ...fields }, 'edge-gateway could not start');
 }
 
 /**

@@ -13,6 +13,7 @@ import type { RetryReason } from './proxy/retry-policy.js';
 export class TrafficObserver {
   private readonly droppedConnections = new Map<string, number>();
   private droppedLoggedAt = 0;
+  private readonly upstreamTimers = new Map<string, { observe(seconds: number): void }>();
 
   constructor(private readonly metrics: GatewayMetrics, private readonly logger: Logger) {}
 
@@ -26,16 +27,22 @@ export class TrafficObserver {
     if (flow.localReplyBy !== null) this.metrics.localReplies.inc({ plugin: flow.localReplyBy, status: flow.status });
     if (flow.failedFilter !== null) this.metrics.filterFailures.inc({ plugin: flow.failedFilter });
     // The access-log object is built only when it will be written (the bench runs at level error).
+    if (flow.upstreamHeadersAt !== 0) this.upstreamTimer(upstreamOf(flow)).observe((flow.upstreamHeadersAt - flow.upstreamStartedAt) / 1000);
     if (!this.logger.isLevelEnabled('info')) return;
+    let filtersMs = 0;
+    for (const slot of flow.slots) filtersMs += slot.timeMs;
     this.logger.info({
       access: true,
       method: flow.req.method,
       path: flow.req.url,
       status: flow.status,
       route,
+      ...clientOf(flow.req, flow.client),
       upstream: flow.endpoint?.origin ?? null,
       attempts: flow.attempts,
-      durationMs: Math.round(seconds * 1e6) / 1e3,
+      durationMs: ms(seconds * 1000),
+      upstreamMs: flow.upstreamHeadersAt === 0 ? null : ms(flow.upstreamHeadersAt - flow.upstreamStartedAt),
+      filtersMs: ms(filtersMs),
       bytesIn: flow.bytesIn,
       bytesOut: flow.bytesOut,
       requestId: flow.requestHeaders.get('x-request-id'),
@@ -43,6 +50,13 @@ export class TrafficObserver {
       failedFilter: flow.failedFilter ?? undefined,
       error: flow.errorCode ?? undefined,
     }, 'request');
+  }
+
+  /** The upstream-latency series of one cluster (or function), resolved once: see GatewayMetrics.requestDone. */
+  private upstreamTimer(upstream: string): { observe(seconds: number): void } {
+    let timer = this.upstreamTimers.get(upstream);
+    if (timer === undefined) this.upstreamTimers.set(upstream, (timer = this.metrics.upstreamLatency.labels(upstream)));
+    return timer;
   }
 
   upstreamError(flow: RequestFlow, code: string): void {
@@ -68,8 +82,8 @@ export class TrafficObserver {
     if (!this.logger.isLevelEnabled('info')) return;
     const requestId = req.headers['x-request-id'];
     this.logger.info({
-      access: true, method: req.method, path: req.url, status: 404, route: null, upstream: null,
-      durationMs: Math.round(seconds * 1e6) / 1e3, bytesIn: 0, bytesOut,
+      access: true, method: req.method, path: req.url, status: 404, route: null, ...clientOf(req, req.socket.remoteAddress ?? null), upstream: null,
+      durationMs: ms(seconds * 1000), bytesIn: 0, bytesOut,
       requestId: typeof requestId === 'string' ? requestId : null, error: 'route_not_found',
     }, 'request');
   }
@@ -122,6 +136,21 @@ export class TrafficObserver {
   connectionsDropped(listener: string): number {
     return this.droppedConnections.get(listener) ?? 0;
   }
+}
+
+/** Milliseconds to the microsecond, as the access log writes them. */
+function ms(value: number): number {
+  return Math.round(value * 1e3) / 1e3;
+}
+
+/**
+ * Who sent a request: its `client` address, the host it asked for (`:authority` on HTTP/2) and its
+ * user agent, each null when absent. Read from Node's request, as the client sent it, so a filter
+ * that rewrites headers does not change what the log says about the client.
+ */
+function clientOf(req: IncomingMessage, client: string | null): { client: string | null; host: string | null; userAgent: string | null } {
+  const h = req.headers;
+  return { client, host: h.host ?? (h[':authority'] as string | undefined) ?? null, userAgent: h['user-agent'] ?? null };
 }
 
 /** The cluster of a flow's route, or the edge function answering it (a function: label). */

@@ -71,7 +71,7 @@ const RULES: Record<string, { packages: string[]; units: string[]; computed?: st
   abi: { packages: ['node:crypto'], units: ['abi', 'errors.ts'] },
   modules: { packages: ['node:crypto', 'node:fs', 'node:fs/promises', 'lru-cache', 'undici', 'ioredis'], units: ['modules', 'abi', 'errors.ts', 'log.ts'] },
   'shared-state': { packages: ['ioredis', 'node:crypto'], units: ['shared-state', 'abi', 'errors.ts', 'log.ts'] },
-  config: { packages: ['node:fs', 'yaml', 'zod', 're2js'], units: ['config', 'errors.ts'] },
+  config: { packages: ['node:crypto', 'node:fs', 'yaml', 'zod', 're2js'], units: ['config', 'errors.ts'] },
   proxy: {
     // node:fs for the listeners' certificate files (tls.ts), read at load and reload only.
     packages: ['node:http', 'node:https', 'node:http2', 'node:tls', 'node:net', 'node:fs', 'node:crypto', 'node:stream', 'node:zlib', 'undici', 'http-proxy-3'],
@@ -94,16 +94,17 @@ const RULES: Record<string, { packages: string[]; units: string[]; computed?: st
   'errors.ts': { packages: [], units: [] },
   'log.ts': { packages: ['node:events', 'pino'], units: ['abi', 'errors.ts'] },
   'demo-upstream.ts': { packages: ['node:http', 'node:net'], units: [] },
+  'version.ts': { packages: ['node:fs'], units: [] },
   // Pieces of the composition root: the access log and request metrics, binding and closing servers.
   'traffic-observer.ts': { packages: ['node:http'], units: ['admin', 'proxy', 'log.ts'] },
   'server-binding.ts': { packages: ['node:http', 'node:net'], units: ['log.ts'] },
   // The composition root builds every layer; the entry points sit above it.
-  'gateway.ts': { packages: [...NODE, 'pino'], units: [...LAYERS, 'errors.ts', 'log.ts', 'traffic-observer.ts', 'server-binding.ts', 'edge-functions.ts'] },
+  'gateway.ts': { packages: [...NODE, 'pino'], units: [...LAYERS, 'errors.ts', 'log.ts', 'traffic-observer.ts', 'server-binding.ts', 'edge-functions.ts', 'version.ts'] },
   'index.ts': { packages: [], units: [...LAYERS, 'errors.ts', 'log.ts', 'gateway.ts'] },
   // The box of `workers: N`: the primary beside the composition root (admin, hub, signals), the
   // worker's side of it above the gateway it runs.
   workers: { packages: ['node:cluster', 'node:net', 'prom-client'], units: ['workers', 'admin', 'config', 'shared-state', 'control', 'errors.ts', 'log.ts', 'gateway.ts'] },
-  'cli.ts': { packages: [...NODE, 'node:os'], units: [...LAYERS, 'errors.ts', 'log.ts', 'gateway.ts', 'demo-upstream.ts', 'workers', 'cli-plugins.ts'] },
+  'cli.ts': { packages: [...NODE, 'node:os'], units: [...LAYERS, 'errors.ts', 'log.ts', 'gateway.ts', 'demo-upstream.ts', 'workers', 'cli-plugins.ts', 'version.ts'] },
   // The admin API's client, the registry's push and signing: no gateway is built.
   'cli-plugins.ts': { packages: ['node:fs', 'node:util'], units: ['config', 'modules', 'errors.ts'] },
 };

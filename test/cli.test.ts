@@ -200,12 +200,13 @@ function writeConfig(name: string, text: string): string {
 }
 
 /** A gateway config on 127.0.0.1:0 (listener and admin) in front of `upstream`. */
-function gatewayYaml(upstream: string, opts: { routes?: string; plugins?: string; drainTimeoutMs?: number } = {}): string {
+function gatewayYaml(upstream: string, opts: { routes?: string; plugins?: string; drainTimeoutMs?: number; drainDelayMs?: number } = {}): string {
   return `listeners:
   - { name: public, address: 127.0.0.1, port: 0 }
 admin: { address: 127.0.0.1, port: 0 }
 log: { level: info }
 drainTimeoutMs: ${opts.drainTimeoutMs ?? 5000}
+drainDelayMs: ${opts.drainDelayMs ?? 0}
 clusters:
   - { name: backend, endpoints: [ "${upstream}" ] }
 plugins:
@@ -328,11 +329,20 @@ routes:
     });
   });
 
-  it('refuses to start with an invalid configuration: exit 2 and the errors on stderr', async () => {
+  it('refuses to start with an invalid configuration: exit 2, the errors on stderr and one fatal JSON line on stdout', async () => {
     const file = writeConfig('bad-start.yaml', gatewayYaml('http://127.0.0.1:9000', { routes: '  - { name: api, cluster: bakend }' }));
-    expect(await run(['start', '--config', file])).toEqual({
-      code: 2, signal: null, stdout: '',
+    const { stdout, ...rest } = await run(['start', '--config', file]);
+    expect(rest).toEqual({
+      code: 2, signal: null,
       stderr: `edge-gateway: invalid configuration ${file}:\n  ${file}: routes[0].cluster: unknown cluster "bakend"\n`,
+    });
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toHaveLength(1);
+    expect(typeof lines[0].time).toBe('string');
+    expect({ ...lines[0], time: undefined }).toEqual({
+      level: 'fatal', time: undefined, service: 'edge-gateway', msg: 'edge-gateway could not start', code: 'GW_ERR_CONFIG_INVALID',
+      err: `invalid configuration ${file}:\n  ${file}: routes[0].cluster: unknown cluster "bakend"`,
+      problems: ['routes[0].cluster: unknown cluster "bakend"'],
     });
   });
 
@@ -440,6 +450,11 @@ services: [ sync ]`,
         const started = await run(['start', '--config', file]);
         expect(started.code).toBe(1);
         expect(started.stderr).toBe(`edge-gateway: listener "public" cannot listen on 127.0.0.1:${listener}: listen EADDRINUSE: address already in use 127.0.0.1:${listener}\n`);
+        // The same error as the last log line, for a log pipeline.
+        expect(JSON.parse(started.stdout.trim().split('\n').pop()!)).toMatchObject({
+          level: 'fatal', service: 'edge-gateway', msg: 'edge-gateway could not start',
+          err: `listener "public" cannot listen on 127.0.0.1:${listener}: listen EADDRINUSE: address already in use 127.0.0.1:${listener}`,
+        });
       } finally {
         for (const s of taken) s.close();
       }
@@ -473,6 +488,9 @@ services: [ sync ]`,
       expect(started.code).toBe(2);
       expect(started.stderr).toBe(`edge-gateway: ${validated.stderr}`);
       expect(validated.stderr.split('\n')).toHaveLength(4);
+      const fatal = JSON.parse(started.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+      expect(fatal).toMatchObject({ level: 'fatal', code: 'GW_ERR_CONFIG_INVALID', msg: 'edge-gateway could not start' });
+      expect(fatal.problems).toHaveLength(2);
     });
   });
 
@@ -548,7 +566,7 @@ services: [ sync ]`,
       writeFileSync(config, gatewayYaml(upstream.url, { routes: '  - { name: api, match: { pathPrefix: /api }, cluster: bakend }' }));
       gw.signal('SIGHUP');
       const line = await gw.waitFor((l) => l.msg.startsWith('reload rejected'), 'reload rejected');
-      expect(line.level).toBe(50);
+      expect(line.level).toBe('error');
       expect(line.file).toBe(config);
       expect(line.problems).toEqual(['routes[0].cluster: unknown cluster "bakend"']);
       expect(line.msg).toBe(`reload rejected, the running configuration keeps serving: invalid configuration ${config}:\n  ${config}: routes[0].cluster: unknown cluster "bakend"`);
@@ -570,7 +588,7 @@ services: [ sync ]`,
       }));
       gw.signal('SIGHUP');
       const line = await gw.waitFor((l) => l.msg.startsWith('reload rejected'), 'reload rejected');
-      expect(line.level).toBe(50);
+      expect(line.level).toBe('error');
       expect(line.msg).toContain('plugins[0] (junk): ');
       expect(await get(`${gw.url}/api/still`)).toMatchObject({ status: 200, body: 'upstream saw /api/still' });
     });
@@ -597,6 +615,24 @@ services: [ sync ]`,
       expect(await gw.exited).toEqual({ code: 0, signal: null });
       expect(gw.wasm('ends'), JSON.stringify(gw.lines)).toEqual(['stream on_log', 'stream on_done', 'stream on_delete', 'root on_done', 'root on_delete']);
       expect(gw.lines.at(-1)!.msg).toBe('edge-gateway stopped');
+    });
+
+    it('keeps serving new connections for drainDelayMs after SIGTERM while /readyz answers 503, then closes the listener', async () => {
+      const gw = await launch('drain-delay.yaml', gatewayYaml(upstream.url, { drainDelayMs: 1500 }));
+      gw.signal('SIGTERM');
+      const draining = await gw.waitFor((l) => l.msg.startsWith('draining: /readyz answers 503'), 'the drain delay');
+      const t0 = performance.now();
+      expect(draining.drainDelayMs).toBe(1500);
+      expect(await get(`${gw.adminUrl}/readyz`)).toMatchObject({ status: 503, body: 'not ready: draining\n' });
+      // A new connection is still served, and told to close (connection: close) so the client moves on.
+      const served = await get(`${gw.url}/api/during`);
+      expect(served).toMatchObject({ status: 200, body: 'upstream saw /api/during' });
+      expect(served.headers.connection).toBe('close');
+      expect(performance.now() - t0).toBeLessThan(1500);
+      expect(await gw.exited).toEqual({ code: 0, signal: null });
+      // The listener closed only once the delay was over.
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(1400);
+      expect(await refused(gw.port)).toBe(true);
     });
 
     it('closes what is still in flight after drainTimeoutMs, still ends every context, and exits 0', async () => {

@@ -129,7 +129,7 @@ async function talkerGateway(level: LogLevelName): Promise<TestGateway & { reloa
   return { ...gw, reload: (next) => gw.gateway.reload(parseConfig(talkerDoc(next, upstream.url, module), 'test-config.yaml')) };
 }
 
-const PINO_LEVEL = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, critical: 60 } as const;
+const PINO_LEVEL = { trace: 'trace', debug: 'debug', info: 'info', warn: 'warn', error: 'error', critical: 'fatal' } as const;
 
 /** The gateway log line a guest line becomes. */
 function guestLine(wasmLevel: keyof typeof PINO_LEVEL, msg: string): Line {
@@ -142,15 +142,15 @@ function guestLine(wasmLevel: keyof typeof PINO_LEVEL, msg: string): Line {
 const guestLines = (gw: TestGateway): Line[] => gw.logs.filter((l) => l.source === 'wasm').map(timeless);
 
 describe('createLogger', () => {
-  it('writes JSON lines with a numeric level, an ISO time, the service name and the message', async () => {
+  it('writes JSON lines with the level name, an ISO time, the service name and the message', async () => {
     const { sink, lines } = capture();
     const logger = createLogger('info', sink);
     logger.info({ route: 'api' }, 'hello');
     logger.warn('careful');
     await flushed();
     expect(lines.map(timeless)).toEqual([
-      { level: 30, service: 'edge-gateway', route: 'api', msg: 'hello' },
-      { level: 40, service: 'edge-gateway', msg: 'careful' },
+      { level: 'info', service: 'edge-gateway', route: 'api', msg: 'hello' },
+      { level: 'warn', service: 'edge-gateway', msg: 'careful' },
     ]);
   });
 
@@ -178,7 +178,7 @@ describe('abiLogger', () => {
       ...(['trace', 'debug', 'info', 'warn', 'error', 'critical'] as const).map((wasmLevel, i) => ({
         level: PINO_LEVEL[wasmLevel], service: 'edge-gateway', source: 'wasm', plugin: 'p', rootId: 'r', vmId: 'v', wasmLevel, msg: `m${i}`,
       })),
-      { level: 40, service: 'edge-gateway', source: 'wasm', wasmLevel: 'warn', msg: 'before any plugin' },
+      { level: 'warn', service: 'edge-gateway', source: 'wasm', wasmLevel: 'warn', msg: 'before any plugin' },
     ]);
   });
 
@@ -237,7 +237,7 @@ describe('filter logs through the gateway', () => {
       guestLine('error', MESSAGES.stderr),
     ]);
     // Nothing at info from the gateway either (the access log is an info line).
-    expect(gw.logs.filter((l) => (l.level as number) < 40)).toEqual([]);
+    expect(gw.logs.filter((l) => !['warn', 'error', 'fatal'].includes(l.level as string))).toEqual([]);
   });
 });
 

@@ -79,6 +79,6 @@ describe('the quick-start configuration', () => {
     expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
     const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
-    expect(metrics).toMatch(/^wasmcustom_observe_requests_api_2xx [1-9]/m);
+    expect(metrics).toMatch(/^wasmcustom_observe_requests_total\{response_code_class="2xx",route="api"\} [1-9]/m);
   });
 });

@@ -31,8 +31,8 @@ class ObserveRoot extends RootContext {
     this.config = outcome.config!;
     // A new configuration (prefix) starts a new table: ids of the old names are not reused.
     this.metrics = new MetricTable(this.config.prefix);
-    logInfo("observe: recording " + this.config.prefix + ".requests.<route>.<class> and " + this.config.prefix
-      + ".latency_ms.<route>.<class>");
+    logInfo("observe: recording " + this.config.prefix + ".requests and " + this.config.prefix
+      + ".request_duration_ms by route and response_code_class");
     return true;
   }
 

@@ -1,8 +1,10 @@
 /**
  * The metrics of the observe filter, defined lazily: the first request of a (route, status class)
- * defines `<prefix>.requests.<route>.<class>` (counter) and `<prefix>.latency_ms.<route>.<class>`
- * (histogram), and their ids are kept for every later request. The ABI has no labels, so route and
- * class are part of the name, as Envoy's own stats are.
+ * defines the counter `<prefix>.requests` and the histogram `<prefix>.request_duration_ms` with the
+ * tags `route` and `response_code_class`, and their ids are kept for every later request. The ABI
+ * has no labels, so the tags travel in the name as Istio's filters write them
+ * (`route=.=api;.;response_code_class=.=2xx;.;observe.requests`): the gateway turns them into
+ * Prometheus labels, and Envoy extracts them with `stats_tags` regexes.
  */
 import { MetricType, defineMetric, incrementMetric, logWarn, recordMetric, statusName } from "../sdk/index";
 import { isWordChar } from "./config";
@@ -22,8 +24,8 @@ export function statusClass(code: i64): i32 {
 }
 
 /**
- * The route name as one segment of a metric name: letters, digits, `_` and `-` are kept, anything
- * else (`.`, `:`) becomes `_`, so a route name never adds segments. Empty → `unknown`.
+ * The route name as a tag value: letters, digits, `_` and `-` are kept, anything else (`.`, `:`,
+ * `;`) becomes `_`, so a route name can never end its tag early or add segments. Empty → `unknown`.
  */
 export function routeSegment(route: string): string {
   if (route.length == 0) return "unknown";
@@ -66,7 +68,7 @@ export class MetricTable {
     }
     let histogram = unchecked(metrics.histograms[cls]);
     if (histogram == UNDEFINED) {
-      histogram = this.define(MetricType.Histogram, "latency_ms", metrics.segment, cls);
+      histogram = this.define(MetricType.Histogram, "request_duration_ms", metrics.segment, cls);
       unchecked(metrics.histograms[cls] = histogram);
     }
     if (counter != FAILED) incrementMetric(counter, 1);
@@ -74,7 +76,7 @@ export class MetricTable {
   }
 
   private define(type: MetricType, what: string, segment: string, cls: i32): u32 {
-    const name = this.prefix + "." + what + "." + segment + "." + CLASSES[cls];
+    const name = "route=.=" + segment + ";.;response_code_class=.=" + CLASSES[cls] + ";.;" + this.prefix + "." + what;
     const r = defineMetric(type, name);
     if (r.ok && r.value != UNDEFINED && r.value != FAILED) return r.value;
     logWarn("observe: cannot define metric " + name + ": " + statusName(r.status) + " (it is not recorded)");

@@ -2,16 +2,16 @@
  * The gateway's Prometheus metrics (prom-client): traffic by route and status, latency, upstream
  * errors, time spent in each filter, VMs and their memory, the module cache, shared data, shared
  * queues and VM recycling (memory-metrics.ts), and the metrics filters define through proxy_define_metric
- * (prefixed `wasmcustom_`, as Envoy namespaces them).
+ * (guest-metrics.ts: `wasmcustom_` names, tags as labels).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { MetricType } from '../abi/enums.js';
-import { MAX_GUEST_METRICS } from '../abi/limits.js';
 import type { MetricCell, MetricsSink, PluginOrigin } from '../abi/ports.js';
-import { GatewayError } from '../errors.js';
+import { GuestMetrics } from './guest-metrics.js';
 import { edgeMetrics } from './edge-metrics.js';
 import { memoryMetrics } from './memory-metrics.js';
 import { pluginMetrics, type VersionFigures } from './plugin-metrics.js';
+import { processMetrics, type ProcessFigures } from './process-metrics.js';
 
 /** One vm_id's shared data: what it holds now, and what was evicted or refused so far. */
 export interface SharedDataFigures {
@@ -45,23 +45,21 @@ export interface MetricsSources {
   replication?(): { connected: boolean; waiting: number; dropped: number } | null;
   /** The module versions plugins run (left out: no per-version metrics). */
   versions?(): VersionFigures[];
+  /** Build, configuration and requests in flight (left out: none of those gauges). */
+  process?: ProcessFigures;
 }
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const FILTER_BUCKETS = [0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.01, 0.05];
-/** Envoy's default histogram buckets: what a filter's histogram gets there too (values are unitless). */
-const CUSTOM_BUCKETS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
 const BY_PLUGINS = 'by the plugins each hosts (comma-separated when plugins share a VM)';
-
-function metricName(name: string): string {
-  return `wasmcustom_${name.replace(/[^A-Za-z0-9_:]/g, '_')}`;
-}
 
 export class GatewayMetrics implements MetricsSink {
   readonly registry = new Registry();
   readonly requests: Counter<'route' | 'status'>;
   readonly latency: Histogram<'route'>;
   readonly upstreamErrors: Counter<'cluster' | 'code'>;
+  /** Time to the upstream's response headers, by cluster (or function:NAME). */
+  readonly upstreamLatency: Histogram<'cluster'>;
   /** Retries scheduled, by route and the retryOn condition that matched. */
   readonly upstreamRetries: Counter<'route' | 'reason'>;
   /** Retries refused by a cluster's retry budget. */
@@ -78,21 +76,23 @@ export class GatewayMetrics implements MetricsSink {
   /** HTTP/2 streams the client reset, by listener and RST_STREAM code; connections closed for rapid reset. */
   readonly http2Resets: Counter<'listener' | 'code'>;
   readonly http2RapidResets: Counter<'listener'>;
-  private readonly custom = new Map<string, { type: MetricType; cell: MetricCell }>();
+  private readonly guest = new GuestMetrics(this.registry);
   /** The request series of each route, resolved once (requestDone). */
   private readonly routeSeries = new Map<string, { latency: { observe(value: number): void }; byStatus: Map<number, { inc(): void }> }>();
   /** The filter-time series of each plugin, resolved once (filterTimer). */
   private readonly filterTimers = new Map<string, { observe(value: number): void }>();
-  /** Custom metrics each plugin added to the registry (by plugin name), for the cap. */
-  private readonly addedBy = new Map<string, number>();
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
     // Node's process metrics keep their standard names (process_*, nodejs_*), as dashboards expect.
     collectDefaultMetrics({ register: this.registry });
+    // These three are gauges named like counters (promtool refuses them); nodejs_active_handles,
+    // _requests and _resources carry the same counts by type.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name);
     this.requests = new Counter({ name: 'edge_gateway_requests_total', help: 'Requests answered, by route ("" when no route matched) and status (0 when the client left before a response)', labelNames: ['route', 'status'], registers });
     this.latency = new Histogram({ name: 'edge_gateway_request_duration_seconds', help: 'Time from the start of a request to the end of its response, by route ("" when no route matched)', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers });
     this.upstreamErrors = new Counter({ name: 'edge_gateway_upstream_errors_total', help: 'Upstream requests that failed (refused, reset, timed out), by cluster and error code', labelNames: ['cluster', 'code'], registers });
+    this.upstreamLatency = new Histogram({ name: 'edge_gateway_upstream_response_seconds', help: 'Time from sending a request upstream (its first try) to the response headers it is answered with, by cluster, or function:NAME for an edge function', labelNames: ['cluster'], buckets: LATENCY_BUCKETS, registers });
     this.upstreamRetries = new Counter({ name: 'edge_gateway_upstream_retries_total', help: 'Retries of upstream tries, by route and reason (the condition of the route\'s retryOn that matched)', labelNames: ['route', 'reason'], registers });
     this.retryBudgetExhausted = new Counter({ name: 'edge_gateway_upstream_retry_budget_exhausted_total', help: 'Retries refused because the cluster\'s retry budget was spent (the request got its last try\'s answer)', labelNames: ['cluster'], registers });
     this.filterSeconds = new Histogram({ name: 'edge_gateway_filter_seconds', help: 'Time spent in one filter\'s callbacks during one request, by plugin', labelNames: ['plugin'], buckets: FILTER_BUCKETS, registers });
@@ -124,6 +124,7 @@ export class GatewayMetrics implements MetricsSink {
     counter('edge_gateway_module_compiles_total', 'compiles', 'WebAssembly.compile calls');
     gauge('edge_gateway_module_cache_entries', 'entries', 'Compiled modules held by the compiled-module cache');
     gauge('edge_gateway_module_cache_bytes', 'bytes', 'Module bytes held by the compiled-module cache');
+    if (sources.process !== undefined) processMetrics(sources.process, registers);
     memoryMetrics(sources, registers);
     edgeMetrics(sources, registers);
     const live = pluginMetrics({ versions: () => sources.versions?.() ?? [] }, registers);
@@ -180,39 +181,8 @@ export class GatewayMetrics implements MetricsSink {
     }
   }
 
-  /**
-   * MetricsSink for proxy_define_metric: the same name twice is the same metric, whichever plugin
-   * or generation defines it (as Envoy's stats store). Names that sanitize alike are one metric;
-   * one name defined with another type throws GW_ERR_METRIC_TYPE (the hostcall answers
-   * INTERNAL_FAILURE). A plugin adds at most MAX_GUEST_METRICS names over the life of the
-   * process, whatever its VMs (a series is never dropped, and every reload or recycle starts a VM
-   * with an empty table): null past that. Names another plugin defined first do not count.
-   */
+  /** MetricsSink for proxy_define_metric: see guest-metrics.ts for names, tags, units and the cap. */
   define(type: MetricType, name: string, origin: PluginOrigin): MetricCell | null {
-    const full = metricName(name);
-    const existing = this.custom.get(full);
-    if (existing !== undefined) {
-      if (existing.type === type) return existing.cell;
-      throw new GatewayError('GW_ERR_METRIC_TYPE', `metric ${full} is already defined with another type`);
-    }
-    const added = this.addedBy.get(origin.pluginName) ?? 0;
-    if (added >= MAX_GUEST_METRICS) return null;
-    this.addedBy.set(origin.pluginName, added + 1);
-    const help = `Metric "${name}" defined by a Wasm filter (proxy_define_metric)`;
-    let cell: MetricCell;
-    if (type === MetricType.COUNTER) {
-      const c = new Counter({ name: full, help, registers: [this.registry] });
-      let value = 0;
-      cell = { add: (d) => { value += d; c.inc(d); }, set: () => undefined, observe: () => undefined, value: () => value };
-    } else if (type === MetricType.GAUGE) {
-      const g = new Gauge({ name: full, help, registers: [this.registry] });
-      let value = 0;
-      cell = { add: (d) => { value += d; g.set(value); }, set: (v) => { value = v; g.set(v); }, observe: () => undefined, value: () => value };
-    } else {
-      const h = new Histogram({ name: full, help, registers: [this.registry], buckets: CUSTOM_BUCKETS });
-      cell = { add: () => undefined, set: () => undefined, observe: (v) => h.observe(v), value: () => 0 };
-    }
-    this.custom.set(full, { type, cell });
-    return cell;
+    return this.guest.define(type, name, origin);
   }
 }

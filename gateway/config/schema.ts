@@ -364,8 +364,8 @@ export const configSchema = z.object({
     .describe('Gateway log (JSON lines on stdout)'),
   workers: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default(1)
     .describe('Processes serving the listeners (node:cluster): a number, or auto for one per core; 1 is one process'),
-  /** How long SIGTERM waits for in-flight requests before closing them. */
-  drainTimeoutMs: millis.default(10000).describe('How long SIGTERM waits for in-flight requests before closing them'),
+  drainDelayMs: millisOrOff.default(0).describe('After SIGTERM, how long /readyz answers 503 while the listeners still accept and serve, so a load balancer takes the node out before they close'),
+  drainTimeoutMs: millis.default(10000).describe('Once the listeners close (after drainDelayMs), how long in-flight requests may take before they are closed'),
   clusters: z.array(clusterSchema).default([]).describe('Upstreams; also the targets of http_call and grpc_call'),
   functions: z.array(functionSchema).default([]).describe('Edge functions: wasi:http components that routes name instead of a cluster'),
   plugins: z.array(pluginSchema).default([]).describe('One entry per (module, root id, configuration)'),

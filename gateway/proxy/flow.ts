@@ -54,6 +54,7 @@ const enum Phase { REQUEST, UPSTREAM, RESPONSE, DONE }
 export class RequestFlow implements ChainOwner, WriterOwner, FunctionOwner, ResponseOwner {
   readonly startedAt = performance.now();
   readonly startedAtMs = Date.now();
+  readonly client: string | null; // for the access log: a socket forgets its address once closed
   private readonly chain: FilterChain;
   readonly slots: FilterSlot[];
   filterState: Map<string, Uint8Array> | null = null;
@@ -85,6 +86,7 @@ export class RequestFlow implements ChainOwner, WriterOwner, FunctionOwner, Resp
   /** `scheme` is the listener's: the transport the request came in on, not the configuration's. */
   constructor(readonly req: IncomingMessage, readonly res: ServerResponse, readonly route: RouteRuntime,
     readonly env: FlowEnv, scheme: Scheme) {
+    this.client = req.socket.remoteAddress ?? null;
     this.chain = new FilterChain(this, route.timeoutMs);
     this.slots = this.chain.slots;
     this.request = this.chain.request;
@@ -113,10 +115,8 @@ export class RequestFlow implements ChainOwner, WriterOwner, FunctionOwner, Resp
     return this.retries?.body?.bytesIn ?? this.upstream?.bytesIn ?? 0;
   }
 
-  /** The status sent to the client (0 when no response head went out). */
+  /** The status sent to the client (0 when no response head went out), and its body bytes. */
   get status(): number { return this.out.status; }
-
-  /** Body bytes sent to the client. */
   get bytesOut(): number { return this.out.bytesOut; }
 
   run(): void {

@@ -140,7 +140,7 @@ export async function runPrimary(config: GatewayConfig, count: number, logger: L
     if (stopping) return;
     stopping = true;
     exitCode = code;
-    killTimer = setTimeout(() => { for (const w of workers.values()) w.process.kill('SIGKILL'); }, config.drainTimeoutMs + STOP_GRACE_MS);
+    killTimer = setTimeout(() => { for (const w of workers.values()) w.process.kill('SIGKILL'); }, config.drainDelayMs + config.drainTimeoutMs + STOP_GRACE_MS);
     for (const w of workers.values()) w.process.kill('SIGTERM');
     if (workers.size === 0) done();
   };

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -349,7 +350,7 @@ describe('/metrics', () => {
     expect((await inflight).status).toBe(200);
   });
 
-  it('exposes the metrics a filter defines with proxy_define_metric as wasmcustom_<name> with exact values', async () => {
+  it('exposes the metrics a filter defines with proxy_define_metric as wasmcustom_<name> (counters with _total) with exact values', async () => {
     const upstream = await startUpstream();
     cleanup.push(upstream.close);
     const doc = {
@@ -362,9 +363,9 @@ describe('/metrics', () => {
     for (let i = 0; i < 3; i++) await (await fetch(`${gw.url}/x`)).arrayBuffer();
     const e = await scrape(gw);
 
-    expect(e.type.get('wasmcustom_my_requests_seen')).toBe('counter');
-    expect(e.help.get('wasmcustom_my_requests_seen')).toBe('Metric "my.requests-seen" defined by a Wasm filter (proxy_define_metric)');
-    expect(series(e, 'wasmcustom_my_requests_seen')).toEqual(['{} 3']);
+    expect(e.type.get('wasmcustom_my_requests_seen_total')).toBe('counter');
+    expect(e.help.get('wasmcustom_my_requests_seen_total')).toBe('Metric "my.requests-seen" defined by a Wasm filter (proxy_define_metric)');
+    expect(series(e, 'wasmcustom_my_requests_seen_total')).toEqual(['{} 3']);
     expect(e.type.get('wasmcustom_last_seen_x10')).toBe('gauge');
     expect(series(e, 'wasmcustom_last_seen_x10')).toEqual(['{} 30']);
     expect(e.type.get('wasmcustom_seen_x100')).toBe('histogram');
@@ -383,13 +384,13 @@ describe('/metrics', () => {
     }, 'test-config.yaml'));
     await (await fetch(`${gw.url}/x`)).arrayBuffer();
     const after = await scrape(gw);
-    expect(series(after, 'wasmcustom_my_requests_seen')).toEqual(['{} 4']);
+    expect(series(after, 'wasmcustom_my_requests_seen_total')).toEqual(['{} 4']);
     expect(series(after, 'wasmcustom_last_seen_x10')).toEqual(['{} 40']);
     expect(value(after, 'wasmcustom_seen_x100_count')).toBe(4);
   });
 
   it('makes names that sanitize alike one metric, and refuses one name with two types', async () => {
-    // Counters "a.b" and "a_b" (both wasmcustom_a_b), then a gauge "a.b": on_configure succeeds
+    // Counters "a.b" and "a_b" (both wasmcustom_a_b_total), then a gauge "a_b_total": on_configure succeeds
     // only if the first two answer OK and the third INTERNAL_FAILURE (10).
     const guest = guestWat({
       imports: `
@@ -398,12 +399,13 @@ describe('/metrics', () => {
       body: `
   (data (i32.const 16) "a.b")
   (data (i32.const 32) "a_b")
+  (data (i32.const 48) "a_b_total")
   (func (export "proxy_on_context_create") (param i32 i32))
   (func (export "proxy_on_configure") (param i32 i32) (result i32)
     (if (i32.or (call $define (i32.const 0) (i32.const 16) (i32.const 3) (i32.const 128))
                 (call $define (i32.const 0) (i32.const 32) (i32.const 3) (i32.const 132)))
       (then (return (i32.const 0))))
-    (if (i32.ne (call $define (i32.const 1) (i32.const 16) (i32.const 3) (i32.const 136)) (i32.const 10))
+    (if (i32.ne (call $define (i32.const 1) (i32.const 48) (i32.const 9) (i32.const 136)) (i32.const 10))
       (then (return (i32.const 0))))
     (drop (call $increment (i32.load (i32.const 128)) (i64.const 1)))
     (drop (call $increment (i32.load (i32.const 132)) (i64.const 5)))
@@ -413,10 +415,10 @@ describe('/metrics', () => {
     const gw = await startGateway({ plugins: [{ name: 'dup', module }], services: ['dup'] });
     cleanup.push(gw.close);
     const e = await scrape(gw);
-    expect(e.type.get('wasmcustom_a_b')).toBe('counter');
-    expect(series(e, 'wasmcustom_a_b')).toEqual(['{} 6']);
+    expect(e.type.get('wasmcustom_a_b_total')).toBe('counter');
+    expect(series(e, 'wasmcustom_a_b_total')).toEqual(['{} 6']);
     expect(gw.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('hostcall proxy_define_metric failed')).map((l) => l.msg))
-      .toEqual([`hostcall proxy_define_metric failed in module ${module}: GW_ERR_METRIC_TYPE: metric wasmcustom_a_b is already defined with another type`]);
+      .toEqual([`hostcall proxy_define_metric failed in module ${module}: GW_ERR_METRIC_TYPE: metric wasmcustom_a_b_total is already defined with another type`]);
   });
 
   it('names and documents every gateway metric by Prometheus conventions', async () => {
@@ -425,6 +427,8 @@ describe('/metrics', () => {
     const e = await scrape(gw);
     const ours = [...e.type.keys()].filter((n) => n.startsWith('edge_gateway_')).sort();
     expect(ours.map((n) => `${n} ${e.type.get(n)}: ${e.help.get(n)}`)).toEqual([
+      'edge_gateway_build_info gauge: Always 1: the gateway\'s version, the Node.js version and the CPU architecture it runs on',
+      'edge_gateway_config_info gauge: Always 1: the sha256 of the configuration in force (node identity left out, so nodes on one file agree); it changes with each applied reload',
       'edge_gateway_config_reloads_total counter: Reloads of the configuration file (SIGHUP), by result (applied, rejected)',
       'edge_gateway_connections_dropped_total counter: Connections a listener closed at accept because it had maxConnections open',
       'edge_gateway_filter_failures_total counter: Requests that failed because of a filter: its VM failed during the request, its failure policy answered 503 after an earlier failure, or it reset the stream',
@@ -450,6 +454,7 @@ describe('/metrics', () => {
       'edge_gateway_plugin_version_streams_total counter: Streams started on a module version of a plugin',
       'edge_gateway_plugin_version_traps_total counter: VM failures of a module version other than the CPU budget (traps, stack overflow, proc_exit)',
       'edge_gateway_request_duration_seconds histogram: Time from the start of a request to the end of its response, by route ("" when no route matched)',
+      'edge_gateway_requests_in_flight gauge: Requests being answered now (their response not yet finished), across every configuration generation',
       'edge_gateway_requests_total counter: Requests answered, by route ("" when no route matched) and status (0 when the client left before a response)',
       'edge_gateway_shared_data_bytes gauge: Shared data held per vm_id as counted against sharedState.maxBytesPerVm (keys + values + 384 bytes per entry)',
       'edge_gateway_shared_data_entries gauge: Shared-data keys held per vm_id (deleted keys, held with an empty value, included)',
@@ -468,6 +473,7 @@ describe('/metrics', () => {
       'edge_gateway_upstream_overflows_total counter: Requests answered 503 because the cluster\'s queue was full (cluster_overflow)',
       'edge_gateway_upstream_pending_requests gauge: Requests waiting in a cluster\'s queue for a pooled connection now (bounded by maxPendingRequests)',
       'edge_gateway_upstream_queue_timeouts_total counter: Requests answered 503 after waiting queueTimeoutMs for a connection (queue_timeout)',
+      'edge_gateway_upstream_response_seconds histogram: Time from sending a request upstream (its first try) to the response headers it is answered with, by cluster, or function:NAME for an edge function',
       'edge_gateway_upstream_retries_total counter: Retries of upstream tries, by route and reason (the condition of the route\'s retryOn that matched)',
       'edge_gateway_upstream_retry_budget_exhausted_total counter: Retries refused because the cluster\'s retry budget was spent (the request got its last try\'s answer)',
       'edge_gateway_wasm_memory_bytes gauge: Linear memory of the Wasm VMs, by the plugins each hosts (comma-separated when plugins share a VM)',
@@ -478,6 +484,40 @@ describe('/metrics', () => {
     // Node's process metrics under their standard names, as dashboards expect them.
     expect(e.type.get('process_cpu_seconds_total')).toBe('counter');
     expect(e.type.get('nodejs_eventloop_lag_seconds')).toBe('gauge');
+  });
+});
+
+describe('/metrics against Prometheus\'s own checks', () => {
+  const promtool = spawnSync('promtool', ['--version']).status === 0;
+
+  /** A gateway that served a filter's request (observe defines a counter and a ms histogram with tags). */
+  async function servedText(): Promise<string> {
+    const upstream = await startUpstream();
+    cleanup.push(upstream.close);
+    const gw = await startGateway({
+      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
+      plugins: [{ name: 'observe', module: 'filters/dist/observe.wasm' }],
+      routes: [{ name: 'api', cluster: 'backend', filters: ['observe'] }],
+    });
+    cleanup.push(gw.close);
+    await (await fetch(`${gw.url}/x`)).arrayBuffer();
+    const e = await scrapeUntil(gw, (x) => x.type.has('wasmcustom_observe_request_duration_seconds'));
+    expect(e.type.get('wasmcustom_observe_requests_total')).toBe('counter');
+    return (await fetch(`${gw.adminUrl}/metrics`)).text();
+  }
+
+  it('names every counter, and only counters, with _total, and writes no unit but base units', async () => {
+    const e = parseExposition(await servedText());
+    for (const [name, type] of e.type) {
+      expect(name.endsWith('_total'), `${name} (${type})`).toBe(type === 'counter');
+      expect(name, name).not.toMatch(/_(ms|milliseconds|us|microseconds|ns|nanoseconds|minutes|hours|kilobytes|megabytes)(_|$)/);
+    }
+  });
+
+  it.skipIf(!promtool)('passes promtool check metrics', async () => {
+    const checked = spawnSync('promtool', ['check', 'metrics'], { input: await servedText(), encoding: 'utf8' });
+    expect(checked.stdout + checked.stderr).toBe('');
+    expect(checked.status).toBe(0);
   });
 });
 
@@ -499,7 +539,7 @@ describe('GatewayMetrics as the sink of proxy_define_metric', () => {
     expect(metrics.define(MetricType.COUNTER, 'a_8', origin('b'))).not.toBeNull();
     shared!.add(2);
     const text = await metrics.registry.metrics();
-    expect(text).toContain('\nwasmcustom_a_7 2\n');
+    expect(text).toContain('\nwasmcustom_a_7_total 2\n');
     expect(text).not.toContain('wasmcustom_a_more');
     expect(text.match(/^# TYPE wasmcustom_/gm)).toHaveLength(MAX_GUEST_METRICS + 1);
   });

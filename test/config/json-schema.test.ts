@@ -23,11 +23,12 @@ describe('the JSON Schema of the configuration file', () => {
     expect(schema.required).toEqual(['listeners']);
     expect(schema.additionalProperties).toBe(false);
     expect(Object.keys(schema.properties)).toEqual([
-      'node', 'listeners', 'admin', 'modules', 'sharedState', 'log', 'workers', 'drainTimeoutMs', 'clusters', 'functions', 'plugins', 'services', 'routes',
+      'node', 'listeners', 'admin', 'modules', 'sharedState', 'log', 'workers', 'drainDelayMs', 'drainTimeoutMs', 'clusters', 'functions', 'plugins', 'services', 'routes',
     ]);
     expect(schema.properties.admin.default).toEqual({ address: '127.0.0.1', port: 9901, tokenEnv: 'EDGE_GATEWAY_ADMIN_TOKEN' });
     expect(schema.properties.node.default).toEqual({ id: 'edge-1', cluster: 'edge' });
     expect(schema.properties.drainTimeoutMs.default).toBe(10000);
+    expect(schema.properties.drainDelayMs.default).toBe(0);
     expect(schema.properties.routes.description).toBe('First match wins; no match answers 404');
   });
 

@@ -23,6 +23,7 @@ describe('the configuration schema', () => {
       sharedState: { backend: 'memory', maxBytesPerVm: 16 * 1024 * 1024 },
       log: { level: 'info' },
       workers: 1,
+      drainDelayMs: 0,
       drainTimeoutMs: 10000,
       clusters: [],
       functions: [],

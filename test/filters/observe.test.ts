@@ -10,6 +10,8 @@ import { filterHarness, type FilterGateway, type UpstreamHandler } from '../help
 import type { TestGateway } from '../helpers/gateway.js';
 import { send, waitFor } from '../helpers/guests.js';
 import { refusingUrl } from '../helpers/http-callouts.js';
+import { wasmFile } from '../helpers/gateway.js';
+import { guestWat } from '../helpers/wat.js';
 
 const MODULE = 'filters/dist/observe.wasm';
 
@@ -77,7 +79,7 @@ describe('the observe filter', () => {
     const out: Record<string, number> = {};
     for (const [k, v] of metrics) {
       if (!k.startsWith(prefix)) continue;
-      if (k.includes('_latency_ms_') && !k.endsWith('_count')) continue;
+      if (k.includes('_request_duration_seconds_') && !k.includes('_count{')) continue;
       out[k] = v;
     }
     return out;
@@ -89,20 +91,20 @@ describe('the observe filter', () => {
     for (const path of paths) expect((await send(`${gw.url}${path}`)).status).toBe(Number(path.split('/').pop()));
     const metrics = await scrapeWhenCounted(gw, paths.length);
     expect(observed(metrics)).toEqual({
-      wasmcustom_observe_requests_api_2xx: 2,
-      wasmcustom_observe_requests_api_3xx: 1,
-      wasmcustom_observe_requests_api_4xx: 1,
-      wasmcustom_observe_requests_api_5xx: 1,
-      wasmcustom_observe_requests_web_2xx: 1,
-      wasmcustom_observe_requests_web_4xx: 2,
-      wasmcustom_observe_requests_web_5xx: 3,
-      wasmcustom_observe_latency_ms_api_2xx_count: 2,
-      wasmcustom_observe_latency_ms_api_3xx_count: 1,
-      wasmcustom_observe_latency_ms_api_4xx_count: 1,
-      wasmcustom_observe_latency_ms_api_5xx_count: 1,
-      wasmcustom_observe_latency_ms_web_2xx_count: 1,
-      wasmcustom_observe_latency_ms_web_4xx_count: 2,
-      wasmcustom_observe_latency_ms_web_5xx_count: 3,
+      'wasmcustom_observe_requests_total{response_code_class="2xx",route="api"}': 2,
+      'wasmcustom_observe_requests_total{response_code_class="3xx",route="api"}': 1,
+      'wasmcustom_observe_requests_total{response_code_class="4xx",route="api"}': 1,
+      'wasmcustom_observe_requests_total{response_code_class="5xx",route="api"}': 1,
+      'wasmcustom_observe_requests_total{response_code_class="2xx",route="web"}': 1,
+      'wasmcustom_observe_requests_total{response_code_class="4xx",route="web"}': 2,
+      'wasmcustom_observe_requests_total{response_code_class="5xx",route="web"}': 3,
+      'wasmcustom_observe_request_duration_seconds_count{response_code_class="2xx",route="api"}': 2,
+      'wasmcustom_observe_request_duration_seconds_count{response_code_class="3xx",route="api"}': 1,
+      'wasmcustom_observe_request_duration_seconds_count{response_code_class="4xx",route="api"}': 1,
+      'wasmcustom_observe_request_duration_seconds_count{response_code_class="5xx",route="api"}': 1,
+      'wasmcustom_observe_request_duration_seconds_count{response_code_class="2xx",route="web"}': 1,
+      'wasmcustom_observe_request_duration_seconds_count{response_code_class="4xx",route="web"}': 2,
+      'wasmcustom_observe_request_duration_seconds_count{response_code_class="5xx",route="web"}': 3,
     });
     // The same counts as the gateway's own request counter.
     expect(metrics.get('edge_gateway_requests_total{route="api",status="200"}')).toBe(2);
@@ -114,21 +116,22 @@ describe('the observe filter', () => {
     expect(observed(await scrape(gw))).toEqual({});
     await send(`${gw.url}/api/200`);
     const metrics = await scrapeWhenCounted(gw, 1);
-    expect(Object.keys(observed(metrics))).toEqual(['wasmcustom_observe_requests_api_2xx', 'wasmcustom_observe_latency_ms_api_2xx_count']);
+    expect(Object.keys(observed(metrics))).toEqual(['wasmcustom_observe_requests_total{response_code_class="2xx",route="api"}', 'wasmcustom_observe_request_duration_seconds_count{response_code_class="2xx",route="api"}']);
   });
 
-  it('records the latency in milliseconds, from the request headers to the end of the response', async () => {
+  it('records the latency from the request headers to the end of the response, exported in seconds', async () => {
     const { gw } = await setup();
     await send(`${gw.url}/api/200?delay=150`);
     const metrics = await scrapeWhenCounted(gw, 1);
-    const h = 'wasmcustom_observe_latency_ms_api_2xx';
-    expect(metrics.get(`${h}_count`)).toBe(1);
-    const sum = metrics.get(`${h}_sum`)!;
-    expect(sum).toBeGreaterThanOrEqual(150);
-    expect(sum).toBeLessThan(1000);
-    // Envoy's default buckets: the sample is above 100 ms and within 1 s.
-    expect(metrics.get(`${h}_bucket{le="100"}`)).toBe(0);
-    expect(metrics.get(`${h}_bucket{le="1000"}`)).toBe(1);
+    const h = 'wasmcustom_observe_request_duration_seconds';
+    const labels = 'response_code_class="2xx",route="api"';
+    expect(metrics.get(`${h}_count{${labels}}`)).toBe(1);
+    const sum = metrics.get(`${h}_sum{${labels}}`)!;
+    expect(sum).toBeGreaterThanOrEqual(0.15);
+    expect(sum).toBeLessThan(1);
+    // Envoy's default buckets in seconds: the sample is above 100 ms and within 1 s.
+    expect(metrics.get(`${h}_bucket{le="0.1",${labels}}`)).toBe(0);
+    expect(metrics.get(`${h}_bucket{le="1",${labels}}`)).toBe(1);
   });
 
   it('uses the configured prefix', async () => {
@@ -136,13 +139,13 @@ describe('the observe filter', () => {
     await send(`${gw.url}/api/404`);
     const metrics = await scrapeWhenCounted(gw, 1, 'wasmcustom_edge_obs_requests_');
     expect(observed(metrics, 'wasmcustom_edge_obs_')).toEqual({
-      wasmcustom_edge_obs_requests_api_4xx: 1,
-      wasmcustom_edge_obs_latency_ms_api_4xx_count: 1,
+      'wasmcustom_edge_obs_requests_total{response_code_class="4xx",route="api"}': 1,
+      'wasmcustom_edge_obs_request_duration_seconds_count{response_code_class="4xx",route="api"}': 1,
     });
     expect(observed(metrics)).toEqual({});
   });
 
-  it('turns dots and colons of route names into underscores, keeping one name segment per route', async () => {
+  it('turns dots and colons of route names into underscores in the route label', async () => {
     const { gw } = await setup({
       routes: [
         { name: 'v1.api:read', match: { pathPrefix: '/api' }, cluster: 'backend', filters: ['observe'] },
@@ -152,9 +155,8 @@ describe('the observe filter', () => {
     await send(`${gw.url}/api/200`);
     await send(`${gw.url}/x/200`);
     const metrics = await scrapeWhenCounted(gw, 2);
-    // observe.requests.v1_api_read.2xx and observe.requests.web-site.2xx (the gateway writes - as _).
-    expect(metrics.get('wasmcustom_observe_requests_v1_api_read_2xx')).toBe(1);
-    expect(metrics.get('wasmcustom_observe_requests_web_site_2xx')).toBe(1);
+    expect(metrics.get('wasmcustom_observe_requests_total{response_code_class="2xx",route="v1_api_read"}')).toBe(1);
+    expect(metrics.get('wasmcustom_observe_requests_total{response_code_class="2xx",route="web-site"}')).toBe(1);
   });
 
   it('counts a request an earlier filter answered, timing it from the request start', async () => {
@@ -166,10 +168,10 @@ describe('the observe filter', () => {
     expect(reply.status).toBe(403);
     const metrics = await scrapeWhenCounted(gw, 1);
     expect(observed(metrics)).toEqual({
-      wasmcustom_observe_requests_api_4xx: 1,
-      wasmcustom_observe_latency_ms_api_4xx_count: 1,
+      'wasmcustom_observe_requests_total{response_code_class="4xx",route="api"}': 1,
+      'wasmcustom_observe_request_duration_seconds_count{response_code_class="4xx",route="api"}': 1,
     });
-    expect(metrics.get('wasmcustom_observe_latency_ms_api_4xx_sum')).toBeLessThan(1000);
+    expect(metrics.get('wasmcustom_observe_request_duration_seconds_sum{response_code_class="4xx",route="api"}')).toBeLessThan(1);
     expect(upstream.requests).toHaveLength(0);
   });
 
@@ -182,8 +184,8 @@ describe('the observe filter', () => {
     expect((await send(`${gw.url}/x`)).status).toBe(502);
     const metrics = await scrapeWhenCounted(gw, 1);
     expect(observed(metrics)).toEqual({
-      wasmcustom_observe_requests_gone_5xx: 1,
-      wasmcustom_observe_latency_ms_gone_5xx_count: 1,
+      'wasmcustom_observe_requests_total{response_code_class="5xx",route="gone"}': 1,
+      'wasmcustom_observe_request_duration_seconds_count{response_code_class="5xx",route="gone"}': 1,
     });
   });
 
@@ -198,8 +200,8 @@ describe('the observe filter', () => {
     });
     const metrics = await scrapeWhenCounted(gw, 1);
     expect(observed(metrics)).toEqual({
-      wasmcustom_observe_requests_api_none: 1,
-      wasmcustom_observe_latency_ms_api_none_count: 1,
+      'wasmcustom_observe_requests_total{response_code_class="none",route="api"}': 1,
+      'wasmcustom_observe_request_duration_seconds_count{response_code_class="none",route="api"}': 1,
     });
   });
 
@@ -211,29 +213,32 @@ describe('the observe filter', () => {
     await send(`${gw.url}/200`);
     const metrics = await scrapeWhenCounted(gw, 2);
     expect(observed(metrics)).toEqual({
-      wasmcustom_observe_requests_api_2xx: 2,
-      wasmcustom_observe_latency_ms_api_2xx_count: 2,
+      'wasmcustom_observe_requests_total{response_code_class="2xx",route="api"}': 2,
+      'wasmcustom_observe_request_duration_seconds_count{response_code_class="2xx",route="api"}': 2,
     });
   });
 
   it('warns once and skips a metric the host refuses to define, leaving requests alone', async () => {
-    // On the gateway "p.latency_ms.a.requests.b.2xx" (a counter of the second plugin) and
-    // "p.latency_ms.a-requests-b.2xx" (a histogram of the first) are both wasmcustom_p_latency_ms_a_requests_b_2xx.
+    // Another plugin holds wasmcustom_p_requests_total as a gauge: observe's counter of that name is refused.
+    const squatter = wasmFile(guestWat({
+      imports: '(import "env" "proxy_define_metric" (func $define (param i32 i32 i32 i32) (result i32)))',
+      body: `
+  (data (i32.const 16) "p.requests_total")
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32)
+    (i32.eqz (call $define (i32.const 1) (i32.const 16) (i32.const 16) (i32.const 128))))`,
+    }), 'squatter');
     const { gw } = await setup({
       configuration: { prefix: 'p' },
-      plugins: [{ name: 'clash', module: MODULE, configuration: { prefix: 'p.latency_ms.a' } }],
-      routes: [
-        { name: 'a-requests-b', match: { pathPrefix: '/first' }, cluster: 'backend', filters: ['observe'] },
-        { name: 'b', match: { pathPrefix: '/' }, cluster: 'backend', filters: ['clash'] },
-      ],
+      plugins: [{ name: 'squatter', module: squatter }],
+      routes: [{ name: 'b', match: { pathPrefix: '/' }, cluster: 'backend', filters: ['squatter', 'observe'] }],
     });
-    expect((await send(`${gw.url}/first/200`)).status).toBe(200);
-    await scrapeWhenCounted(gw, 1, 'wasmcustom_p_requests_');
     for (let i = 0; i < 2; i++) expect((await send(`${gw.url}/second/200`)).status).toBe(200);
-    const metrics = await scrapeWhenCounted(gw, 2, 'wasmcustom_p_latency_ms_a_latency_ms_b_2xx_count');
-    expect(metrics.get('wasmcustom_p_latency_ms_a_requests_b_2xx_count')).toBe(1); // the first plugin's histogram, untouched
-    const warnings = gw.logs.filter((l) => l.source === 'wasm' && l.plugin === 'clash' && String(l.msg).startsWith('observe: cannot define'));
-    expect(warnings.map((l) => l.msg)).toEqual(['observe: cannot define metric p.latency_ms.a.requests.b.2xx: INTERNAL_FAILURE (it is not recorded)']);
+    const metrics = await scrapeWhenCounted(gw, 2, 'wasmcustom_p_request_duration_seconds_count');
+    expect(metrics.get('wasmcustom_p_request_duration_seconds_count{response_code_class="2xx",route="b"}')).toBe(2);
+    expect(metrics.get('wasmcustom_p_requests_total')).toBe(0); // the squatter's gauge, untouched
+    const warnings = gw.logs.filter((l) => l.source === 'wasm' && l.plugin === 'observe' && String(l.msg).startsWith('observe: cannot define'));
+    expect(warnings.map((l) => l.msg)).toEqual(['observe: cannot define metric route=.=b;.;response_code_class=.=2xx;.;p.requests: INTERNAL_FAILURE (it is not recorded)']);
   });
 
   describe('configuration errors refuse the plugin at load', () => {
@@ -259,6 +264,6 @@ describe('the observe filter', () => {
     const { gw } = await setup({ configuration: ' ' });
     await send(`${gw.url}/api/200`);
     const metrics = await scrapeWhenCounted(gw, 1);
-    expect(metrics.get('wasmcustom_observe_requests_api_2xx')).toBe(1);
+    expect(metrics.get('wasmcustom_observe_requests_total{response_code_class="2xx",route="api"}')).toBe(1);
   });
 });

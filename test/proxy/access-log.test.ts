@@ -39,16 +39,22 @@ const accessLogged = (gw: TestGateway, n: number): Promise<Line[]> =>
 
 /** Splits off the fields that vary per run and checks their shape; returns the rest for an exact match. */
 function fixed(line: Line, maxMs: number): Line {
-  const { time, durationMs, ...rest } = line;
+  const { time, durationMs, client, host, userAgent, upstreamMs, filtersMs, ...rest } = line;
   expect(typeof time).toBe('string');
   expect(Number.isNaN(Date.parse(time as string))).toBe(false);
   expect(typeof durationMs).toBe('number');
   expect(durationMs as number).toBeGreaterThan(0);
   expect(durationMs as number).toBeLessThan(maxMs);
+  // Who asked: always the test's loopback client; the host has the gateway's port.
+  expect(client).toBe('127.0.0.1');
+  if (host !== undefined) expect(host).toMatch(/^127\.0\.0\.1:\d+$/);
+  expect(userAgent === undefined || userAgent === null || typeof userAgent === 'string').toBe(true);
+  // Timings, where the line has them (the test below checks them against the request's duration).
+  for (const part of [upstreamMs, filtersMs]) if (part !== undefined && part !== null) expect(part as number).toBeGreaterThanOrEqual(0);
   return rest;
 }
 
-const BASE = { level: 30, service: 'edge-gateway', access: true, msg: 'request' };
+const BASE = { level: 'info', service: 'edge-gateway', access: true, msg: 'request' };
 
 async function deadPort(): Promise<number> {
   const server = createServer();
@@ -86,6 +92,33 @@ describe('the access log', () => {
         bytesIn: 0, bytesOut: sizes[k], requestId: id,
       });
     });
+  });
+
+  it('names the client, the host and the user agent, and times the upstream and the filters within the request', async () => {
+    const upstream = await startUpstream((_req, res) => setTimeout(() => res.end('late'), 60));
+    cleanup.push(upstream.close);
+    const gw = await startGateway({
+      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
+      plugins: [{ name: 'stamp', module: wasmFile(STAMP, 'stamp'), configuration: 'v1' }],
+      routes: [{ name: 'all', cluster: 'backend', filters: ['stamp'] }],
+    });
+    cleanup.push(gw.close);
+    // node:http, not fetch: fetch does not let a caller set Host.
+    const body = await new Promise<string>((resolve, reject) => {
+      request(`${gw.url}/who`, { headers: { 'user-agent': 'load-test/1.0', host: 'api.example.com' } }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => { text += c.toString(); });
+        res.on('end', () => resolve(text));
+      }).on('error', reject).end();
+    });
+    expect(body).toBe('late');
+    const [line] = await accessLogged(gw, 1);
+    expect(line).toMatchObject({ level: 'info', client: '127.0.0.1', host: 'api.example.com', userAgent: 'load-test/1.0', upstream: upstream.url });
+    // The upstream held the answer 60 ms: its time is most of the request's, the filter's a small part.
+    expect(line.upstreamMs as number).toBeGreaterThanOrEqual(55);
+    expect(line.upstreamMs as number).toBeLessThanOrEqual(line.durationMs as number);
+    expect(line.filtersMs as number).toBeGreaterThan(0);
+    expect(line.filtersMs as number).toBeLessThan(line.durationMs as number);
   });
 
   it('counts the request body in bytesIn, sized or chunked, and logs the request id the gateway generated', async () => {
@@ -159,7 +192,7 @@ describe('the access log', () => {
       bytesIn: 0, bytesOut: body.length, requestId: 'r502', error: 'ECONNREFUSED',
     });
     const warning = gw.logs.find((l) => l.msg === 'upstream error');
-    expect(warning).toMatchObject({ level: 40, route: 'dead', cluster: 'gone', upstream: dead, code: 'ECONNREFUSED', path: '/x' });
+    expect(warning).toMatchObject({ level: 'warn', route: 'dead', cluster: 'gone', upstream: dead, code: 'ECONNREFUSED', path: '/x' });
   });
 
   it('logs a 504 when the upstream does not answer within the timeout', async () => {

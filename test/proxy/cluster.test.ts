@@ -90,7 +90,7 @@ describe('Cluster', () => {
     c.destroy();
     await c.close();
     await log.flushed();
-    expect(log.lines.filter((l) => l.level === 40).map((l) => ({ msg: l.msg, cluster: l.cluster, upstream: l.upstream, code: l.code })))
+    expect(log.lines.filter((l) => l.level === 'warn').map((l) => ({ msg: l.msg, cluster: l.cluster, upstream: l.upstream, code: l.code })))
       .toEqual([{ msg: 'upstream pool close failed', cluster: 'backend', upstream: 'http://127.0.0.1:9001', code: 'UND_ERR_DESTROYED' }]);
   });
 });

@@ -51,7 +51,7 @@ describe('active health checks', () => {
     const b = await named('b', { status: 503 });
     const gw = await gateway([a.url, b.url]);
     expect(await eventually(() => logged(gw, 'upstream endpoint unhealthy', b.url).length === 1, 3000)).toBe(true);
-    expect(logged(gw, 'upstream endpoint unhealthy', b.url)[0]).toMatchObject({ cluster: 'backend', reason: '2 health checks failed in a row (last: status 503)', level: 40 });
+    expect(logged(gw, 'upstream endpoint unhealthy', b.url)[0]).toMatchObject({ cluster: 'backend', reason: '2 health checks failed in a row (last: status 503)', level: 'warn' });
     const before = b.served();
     expect(new Set(await send(gw, 10))).toEqual(new Set(['a']));
     expect(b.served()).toBe(before);

@@ -165,7 +165,7 @@ describe('VM recycling behind a real gateway', () => {
     expect(gw.gateway.pool.vms()).toEqual([first]);
     const failed = gw.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('VM of refuse not recycled: the fresh VM failed to start'));
     expect(failed).toHaveLength(1); // and no new attempt at every request after it
-    expect(failed[0]).toMatchObject({ level: 50, plugin: 'refuse', code: 'GW_ERR_ABI_VM_START' });
+    expect(failed[0]).toMatchObject({ level: 'error', plugin: 'refuse', code: 'GW_ERR_ABI_VM_START' });
     expect(await metric(gw, 'edge_gateway_wasm_vm_recycle_failures_total')).toBe(1);
     expect(await metric(gw, 'edge_gateway_wasm_vm_recycles_total')).toBe(0);
   });
