@@ -28,13 +28,37 @@ describe('the quick-start configuration', () => {
   });
 
   it('forwards /hello with the request header added and the response headers set', async () => {
-    const res = await fetch(`${gw.url}/hello`);
+    const res = await fetch(`${gw.url}/hello`, { headers: { 'x-client-id': 'headers-test' } });
     expect(res.status).toBe(200);
     expect(res.headers.get('x-served-by')).toBe('edge-gateway');
     expect(res.headers.get('x-upstream')).toBeNull();
     expect(res.headers.get('x-ratelimit-limit')).toBe('20');
     const echo = await res.json() as { headers: Record<string, string> };
     expect(echo.headers['x-edge-gateway']).toBe('edge-1');
+  });
+
+  it('limits a client that names itself in x-client-id: 20 at once, then 429 with retry-after equal to x-ratelimit-reset', async () => {
+    const replies: Response[] = [];
+    for (let i = 0; i < 25; i++) {
+      const res = await fetch(`${gw.url}/hello`, { headers: { 'x-client-id': 'burst-test' } });
+      await res.arrayBuffer();
+      replies.push(res);
+    }
+    expect(replies.slice(0, 20).map((r) => r.status)).toEqual(Array(20).fill(200));
+    // The 5 more arrive within far less than the 500 ms that 5 tokens take at 10/s.
+    const refused = replies.find((r) => r.status === 429);
+    expect(refused).toBeDefined();
+    expect(refused!.headers.get('retry-after')).toBe('1');
+    expect(refused!.headers.get('x-ratelimit-reset')).toBe('1');
+  });
+
+  it('lets a load test without a client id through: no 429 in 100 requests from one address', async () => {
+    const statuses = await Promise.all(Array.from({ length: 100 }, async () => {
+      const res = await fetch(`${gw.url}/hello`);
+      await res.arrayBuffer();
+      return res.status;
+    }));
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
   });
 
   it('answers /fn/hello from the hello edge function, through the route\'s filters', async () => {

@@ -46,7 +46,11 @@ export class Decision {
   /** The writer's new `net` (when allowed). */
   net: f64 = 0;
   remaining: i64 = 0;
-  /** Seconds until the bucket is full again. */
+  /**
+   * Seconds until `remaining` grows by one (the next whole token is back): on a refused request,
+   * when a request may pass again, so it equals `retryAfterSeconds` (as Envoy's local rate limit
+   * and the IETF RateLimit headers draft read reset: when the quota lets the client in again).
+   */
   resetSeconds: i64 = 0;
   /** Seconds until one token is available (when refused). */
   retryAfterSeconds: i64 = 0;
@@ -65,11 +69,12 @@ export function decide(capacity: f64, refillPerSecond: f64, sum: f64, latest: u6
     d.allowed = true;
     d.net = ownNet + (after - sum);
     d.remaining = <i64>Math.max(0.0, Math.floor(capacity - after + EPSILON));
-    d.resetSeconds = ceilSeconds(after / refillPerSecond);
+    // Tokens in use must fall to capacity - (remaining + 1) for one more to be free.
+    d.resetSeconds = ceilSeconds((after - (capacity - <f64>d.remaining - 1.0)) / refillPerSecond);
   } else {
     d.remaining = 0;
-    d.resetSeconds = ceilSeconds(debt / refillPerSecond);
     d.retryAfterSeconds = <i64>Math.max(1.0, <f64>ceilSeconds((debt + 1.0 - capacity) / refillPerSecond));
+    d.resetSeconds = d.retryAfterSeconds;
   }
   return d;
 }

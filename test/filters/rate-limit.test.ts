@@ -69,8 +69,8 @@ describe('the rate-limit filter', () => {
     const replies: Reply[] = [];
     for (let i = 0; i < 4; i++) replies.push(await get(`${gw.url}/`));
     expect(replies.map((r) => r.status)).toEqual([200, 200, 200, 429]);
-    // One token every 2 s: full again after 2, 4, 6 s of debt.
-    expect(replies.map(rate)).toEqual([['3', '2', '2'], ['3', '1', '4'], ['3', '0', '6'], ['3', '0', '6']]);
+    // One token every 2 s: the next one is back 2 s after each request; on the 429, that is retry-after.
+    expect(replies.map(rate)).toEqual([['3', '2', '2'], ['3', '1', '2'], ['3', '0', '2'], ['3', '0', '2']]);
     const refused = replies[3];
     expect(refused.headers['retry-after']).toBe('2');
     expect(refused.headers['content-type']).toBe('application/json');
@@ -175,7 +175,8 @@ describe('the rate-limit filter', () => {
     expect(allowed).toBeGreaterThanOrEqual(10);
     expect(allowed).toBeLessThanOrEqual(11);
     expect(refused!.status).toBe(429);
-    expect([refused!.headers['retry-after'], ...rate(refused!)]).toEqual(['1', '10', '0', '2']);
+    // x-ratelimit-reset says what retry-after says: one token (0.2 s at 5/s) away, rounded up.
+    expect([refused!.headers['retry-after'], ...rate(refused!)]).toEqual(['1', '10', '0', '1']);
     expect((await get(`${gw.url}/`, { headers: { 'x-api-key': 'b' } })).status).toBe(200);
   });
 
