@@ -222,8 +222,11 @@ export async function assembleExamples(outDir = join(here, 'dist'), log: (line: 
     const parsed = wabt.parseWat(source, readFileSync(source, 'utf8'), { bulk_memory: true });
     parsed.validate();
     const target = join(outDir, `${basename(file, '.wat')}.wasm`);
-    writeAtomic(target, parsed.toBinary({ write_debug_names: true }).buffer);
+    const bytes = parsed.toBinary({ write_debug_names: true }).buffer;
     parsed.destroy();
+    // Assembling is quick; writing only what changed keeps a watching gateway (and make-like tools) quiet.
+    if (existsSync(target) && readFileSync(target).equals(bytes)) continue;
+    writeAtomic(target, bytes);
     log(`built ${relative(root, target)}`);
   }
 }

@@ -2,7 +2,8 @@
  * The README's quick start: config/gateway.yaml with the demo upstream answers the curl examples.
  * Ports are moved to 0 so the test runs beside anything else on the machine.
  */
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -105,4 +106,17 @@ describe('the quick-start configuration', () => {
     const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
     expect(metrics).toMatch(/^wasmcustom_observe_requests_total\{response_code_class="2xx",route="api"\} [1-9]/m);
   });
+});
+
+describe('npm start on a built checkout', () => {
+  it('rebuilds nothing when nothing changed: the gateway\'s JavaScript and every filter and function stay as they are', () => {
+    const built = ['dist/gateway/cli.js', 'dist/gateway/gateway.js', ...readdirSync('filters/dist').filter((f) => f.endsWith('.wasm')).map((f) => `filters/dist/${f}`),
+      ...readdirSync('filters/dist/functions').map((f) => `filters/dist/functions/${f}`)];
+    const stamps = (): Record<string, number> => Object.fromEntries(built.map((f) => [f, statSync(f).mtimeMs]));
+    const before = stamps();
+    // What `npm start` runs before it starts the gateway.
+    const build = spawnSync('npm', ['run', 'build', '--silent'], { encoding: 'utf8', timeout: 120_000 });
+    expect(build.status, build.stderr).toBe(0);
+    expect(stamps()).toEqual(before);
+  }, 130_000);
 });
