@@ -40,6 +40,7 @@ Usage:
   edge-gateway start --config FILE [--node-id ID] [--workers N|auto] [--demo-upstream PORT]
   edge-gateway validate --config FILE
   edge-gateway schema
+  edge-gateway demo-upstream [--port PORT] [--address ADDRESS]
   edge-gateway --version
   edge-gateway --help
 
@@ -48,6 +49,9 @@ Commands:
   validate   build everything start builds (modules, pins, plugins, services) without
              binding a port; exit 2 with every error, 0 with a one-line summary
   schema     print the JSON Schema of the configuration file (config/gateway.schema.json)
+  demo-upstream
+             run only the demo upstream (it echoes each request as JSON) on ADDRESS:PORT
+             (default 127.0.0.1:9000), as the compose file's upstream service does
 
 Options:
   -c, --config FILE          configuration file (YAML or JSON)
@@ -177,6 +181,25 @@ async function start(file: string, demoPort: number | undefined, nodeId: string 
   if (worker !== null) announceWorker(gateway, bound);
 }
 
+/** A port number 0–65535 from its text, or null. */
+function portNumber(text: string): number | null {
+  const port = Number(text);
+  return Number.isInteger(port) && port >= 0 && port <= 65535 ? port : null;
+}
+
+/** `demo-upstream`: only the demo upstream, until the process is stopped. */
+async function demoUpstream(portText: string, host: string): Promise<number> {
+  const port = portNumber(portText);
+  if (port === null) {
+    process.stderr.write(`edge-gateway demo-upstream: --port must be a port number, not "${portText}"\n`);
+    return 2;
+  }
+  const { startDemoUpstream } = await import('./demo-upstream.js');
+  const { address } = await startDemoUpstream(port, host);
+  createLogger('info').info({ address: `${address.address}:${address.port}` }, 'demo upstream serving');
+  return -1; // keeps running
+}
+
 type Workers = number | 'auto';
 
 function workerCount(workers: Workers): number {
@@ -194,6 +217,8 @@ async function main(argv: string[]): Promise<number> {
       options: {
         config: { type: 'string', short: 'c' },
         'demo-upstream': { type: 'string' },
+        port: { type: 'string' },
+        address: { type: 'string' },
         'node-id': { type: 'string' },
         workers: { type: 'string' },
         version: { type: 'boolean', short: 'v' },
@@ -218,7 +243,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`edge-gateway: a command is required\n${HELP}`);
     return 2;
   }
-  if (command !== 'start' && command !== 'validate' && command !== 'schema') {
+  if (command !== 'start' && command !== 'validate' && command !== 'schema' && command !== 'demo-upstream') {
     process.stderr.write(`edge-gateway: unknown command "${command}"\n${HELP}`);
     return 2;
   }
@@ -226,13 +251,14 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(configJsonSchemaText());
     return 0;
   }
+  if (command === 'demo-upstream') return demoUpstream(values.port ?? '9000', values.address ?? '127.0.0.1');
   if (values.config === undefined) {
     process.stderr.write(`edge-gateway ${command}: --config FILE is required\n`);
     return 2;
   }
   if (command === 'validate') return validate(values.config);
-  const demo = values['demo-upstream'] === undefined ? undefined : Number(values['demo-upstream']);
-  if (demo !== undefined && !(Number.isInteger(demo) && demo >= 0 && demo <= 65535)) {
+  const demo = values['demo-upstream'] === undefined ? undefined : portNumber(values['demo-upstream']);
+  if (demo === null) {
     process.stderr.write(`edge-gateway start: --demo-upstream must be a port number, not "${values['demo-upstream']}"\n`);
     return 2;
   }

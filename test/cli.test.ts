@@ -494,6 +494,33 @@ services: [ sync ]`,
     });
   });
 
+  describe('demo-upstream', () => {
+    it('serves only the demo upstream on the address it logs, echoing each request as JSON, until stopped', async () => {
+      const child = spawn(process.execPath, ['--import', TSX, CLI, 'demo-upstream', '--port', '0', '--address', '127.0.0.1'], { cwd: ROOT, env: childEnv() });
+      try {
+        const line = await new Promise<LogLine>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error('no "demo upstream serving" line in 15 s')), 15_000);
+          child.stdout!.on('data', (c: Buffer) => {
+            clearTimeout(timer);
+            resolve(JSON.parse(c.toString('utf8').split('\n')[0]) as LogLine);
+          });
+        });
+        expect(line).toMatchObject({ level: 'info', msg: 'demo upstream serving', address: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+        const reply = await get(`http://${line.address as string}/some/path?x=1`);
+        expect(reply.status).toBe(200);
+        expect(JSON.parse(reply.body)).toMatchObject({ method: 'GET', path: '/some/path?x=1' });
+      } finally {
+        child.kill('SIGTERM');
+      }
+    });
+
+    it('refuses a port that is not a number with exit 2', async () => {
+      expect(await run(['demo-upstream', '--port', 'http'])).toEqual({
+        code: 2, signal: null, stdout: '', stderr: 'edge-gateway demo-upstream: --port must be a port number, not "http"\n',
+      });
+    });
+  });
+
   describe('start', () => {
     let upstream: Upstream;
     let filter: string;
