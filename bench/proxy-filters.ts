@@ -19,7 +19,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FILTER_CASES, unmet, type FilterCase } from './lib/filter-cases.js';
+import { FILTER_CASES, SHIPPED_CHAIN, unmet, type FilterCase } from './lib/filter-cases.js';
 import { gatewayConfig } from './lib/filter-gateway.js';
 import { controlVerdict, pick, printRows, printTargets, rows, type Row, type Target } from './lib/compare.js';
 import {
@@ -69,12 +69,9 @@ function abiCosts(names: string[]): Promise<Map<string, number>> {
   });
 }
 
-/** The shipped chain of five, as config/gateway.yaml's routes chain them. */
-const CHAIN = ['observe', 'cors', 'rate-limit', 'api-key', 'headers'];
-
 async function main(): Promise<void> {
   const cases = FILTER_CASES.filter((c) => OPTIONS.only === undefined || OPTIONS.only.includes(c.name));
-  const chain = CHAIN.map((name) => FILTER_CASES.find((c) => c.name === name)!);
+  const chain = SHIPPED_CHAIN.map((name) => FILTER_CASES.find((c) => c.name === name)!);
   const withChain = OPTIONS.only === undefined || OPTIONS.only.includes('chain');
   ensureFilters([...cases, ...chain].map((c) => c.name));
   const up = await startServer('upstream');
@@ -90,7 +87,7 @@ async function main(): Promise<void> {
     scenario('none', 'no filter', []),
     scenario('control', 'control: no filter, a second process', []),
     ...cases.filter((c) => c.name !== 'chain').map((c) => scenario(c.name, c.name, [c])),
-    ...(withChain ? [scenario('chain', `chain of 5 (${CHAIN.join(', ')})`, chain)] : []),
+    ...(withChain ? [scenario('chain', `chain of 5 (${SHIPPED_CHAIN.join(', ')})`, chain)] : []),
   ];
 
   printSetup(OPTIONS);

@@ -6,11 +6,12 @@
  * the result on stdout (after a `{"phase":"measure"}` line when the measured run starts).
  *
  * Latency: autocannon's histogram keeps whole milliseconds, too coarse for a proxy on loopback, so
- * every response time (ms, sub-µs resolution from hrtime) is also recorded here and p50/p99 come
- * from those samples.
+ * every response time (ms, sub-µs resolution from hrtime) is also recorded here and p50/p99 (and
+ * the percentiles of `latencyMs`) come from those samples.
  */
 import type { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
+import { LATENCY_PERCENTILES, percentile } from './stats.js';
 
 /** The part of autocannon's programmatic API used here (the package ships no types). */
 interface AutocannonResult {
@@ -39,6 +40,8 @@ export interface LoadResult {
   reqPerSec: number;
   p50Ms: number;
   p99Ms: number;
+  /** Latency (ms) of the 2xx responses at each of LATENCY_PERCENTILES (bench/lib/stats.ts), in that order. */
+  latencyMs: number[];
   errors: number;
   timeouts: number;
   non2xx: number;
@@ -65,11 +68,6 @@ function run(spec: LoadSpec, durationS: number, samples: number[] | null, amount
   });
 }
 
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
-}
-
 const spec = JSON.parse(process.argv[2]) as LoadSpec;
 if (spec.warmupRequests !== undefined) {
   const result = await run(spec, spec.durationS, null, spec.warmupRequests);
@@ -87,6 +85,7 @@ const out: LoadResult = {
   reqPerSec: result.requests.total / (result.duration || spec.durationS),
   p50Ms: percentile(sorted, 0.5),
   p99Ms: percentile(sorted, 0.99),
+  latencyMs: LATENCY_PERCENTILES.map((p) => percentile(sorted, p)),
   errors: result.errors,
   timeouts: result.timeouts,
   non2xx: result.non2xx,

@@ -221,8 +221,8 @@ export async function startGateway(id: string, config: (port: number, admin: num
   throw new Error(`gateway ${id} not ready after 15 s: ${stderr}`);
 }
 
-/** Spawns bench/lib/load.ts (autocannon) with one JSON spec; its stdout lines go to `onLine`. */
-function load(spec: object, onLine: (line: string) => void): ChildProcess {
+/** Spawns bench/lib/load.ts (autocannon) with one JSON spec, on OTHER_CORE; its stdout lines go to `onLine`. */
+export function load(spec: object, onLine: (line: string) => void): ChildProcess {
   const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/lib/load.ts'), JSON.stringify(spec)], {
     cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -9,7 +9,7 @@ import type { Run, ScenarioDef } from '../../bench/lib/processes.js';
 function run(scenario: string, round: number, reqPerSec: number, cpuUsPerReq: number): Run {
   return {
     scenario, round, load: 1, cpuUsPerReq, upstreamCpuUsPerReq: 10,
-    result: { requests: reqPerSec * 4, reqPerSec, p50Ms: 1, p99Ms: 5, errors: 0, timeouts: 0, non2xx: 0 },
+    result: { requests: reqPerSec * 4, reqPerSec, p50Ms: 1, p99Ms: 5, latencyMs: [1, 2, 3, 5, 6, 7], errors: 0, timeouts: 0, non2xx: 0 },
   };
 }
 
