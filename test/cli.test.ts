@@ -250,13 +250,14 @@ describe('edge-gateway', () => {
     const out = await run(['--help']);
     expect(out.code).toBe(0);
     expect(out.stderr).toBe('');
-    expect(out.stdout.split('\n').slice(0, 9)).toEqual([
+    expect(out.stdout.split('\n').slice(0, 10)).toEqual([
       'edge-gateway: a Proxy-Wasm API gateway',
       '',
       'Usage:',
       '  edge-gateway start --config FILE [--node-id ID] [--workers N|auto] [--demo-upstream PORT]',
       '  edge-gateway validate --config FILE',
       '  edge-gateway schema',
+      '  edge-gateway demo-upstream [--port PORT] [--address ADDRESS]',
       '  edge-gateway --version',
       '  edge-gateway --help',
       '',

@@ -56,8 +56,8 @@ describe('active health-check thresholds', () => {
     e.checked('success', 'status 200');
     await log.flushed();
     expect(log.lines.map((l) => [l.level, l.msg, l.cluster, l.endpoint, l.reason])).toEqual([
-      [40, 'upstream endpoint unhealthy', 'c', ORIGINS[1], '2 health checks failed in a row (last: no answer within 100 ms)'],
-      [30, 'upstream endpoint healthy', 'c', ORIGINS[1], '1 health checks passed in a row'],
+      ['warn', 'upstream endpoint unhealthy', 'c', ORIGINS[1], '2 health checks failed in a row (last: no answer within 100 ms)'],
+      ['info', 'upstream endpoint healthy', 'c', ORIGINS[1], '1 health checks passed in a row'],
     ]);
   });
 
