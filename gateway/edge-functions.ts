@@ -80,10 +80,17 @@ export class EdgeFunctions {
       list: () => this.host.list().map(report),
       canary: (name, change) => {
         const f = live(name);
-        if (change === 'rollback') f.rollBack('rolled back through the admin API');
-        else if (change === 'promote' || change >= 100) f.promote();
-        else if (f.canary === null) throw new GatewayError('GW_ERR_PLUGIN_CHANGE', `function ${name} has no canary`);
-        else f.canaryPercent = change;
+        const kind = change === 'rollback' ? 'rollback' : change === 'promote' || change >= 100 ? 'promote' : 'canary';
+        try {
+          if (change === 'rollback') f.rollBack('rolled back through the admin API');
+          else if (change === 'promote' || change >= 100) f.promote();
+          else if (f.canary === null) throw new GatewayError('GW_ERR_PLUGIN_CHANGE', `function ${name} has no canary`);
+          else f.canaryPercent = change;
+        } catch (err) {
+          this.metrics.changes.inc({ function: name, change: kind, result: 'rejected' });
+          throw err;
+        }
+        this.metrics.changes.inc({ function: name, change: kind, result: 'applied' });
         // A promotion and a rollback log themselves (stepped, rolledBack).
         if (typeof change === 'number' && change < 100) this.logger.info({ function: name, percent: change }, `function ${name}: canary at ${change}%`);
         return report(f);
@@ -91,9 +98,11 @@ export class EdgeFunctions {
       swap: async (name, bytes, label, signature) => {
         try {
           const live = await this.host.swap(name, bytes, label, signature);
+          this.metrics.changes.inc({ function: name, change: 'swap', result: 'applied' });
           this.logger.info({ function: name, sha256: live.pool.component.sha256, source: label }, `function ${name}: swap: the new component serves new requests`);
           return report(live);
         } catch (err) {
+          this.metrics.changes.inc({ function: name, change: 'swap', result: 'rejected' });
           this.logger.warn({ function: name, err: (err as Error).message }, `function ${name}: swap rejected, the running component keeps serving`);
           throw err;
         }

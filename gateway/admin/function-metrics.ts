@@ -1,6 +1,7 @@
 /**
  * Edge-function metrics: instantiation time per instance, the cold start a request saw (its wait
- * for a ready instance), requests by result, and warm instances by state (read at each scrape).
+ * for a ready instance), requests by result, changes (swaps, canaries) by result, and warm
+ * instances by state (read at each scrape).
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
@@ -18,6 +19,8 @@ export class FunctionMetrics {
   readonly instantiate: Histogram<'function'>;
   readonly coldStart: Histogram<'function'>;
   readonly requests: Counter<'function' | 'result'>;
+  /** Changes through the admin API and the CLI (swap, canary, promote, rollback) by result. */
+  readonly changes: Counter<'function' | 'change' | 'result'>;
 
   constructor(registers: Registry[], figures: () => FunctionFigures[]) {
     this.instantiate = new Histogram({
@@ -31,6 +34,10 @@ export class FunctionMetrics {
     this.requests = new Counter({
       name: 'edge_gateway_function_requests_total', labelNames: ['function', 'result'], registers,
       help: 'Requests a function answered (ok) or failed (timeout, failed, overloaded)',
+    });
+    this.changes = new Counter({
+      name: 'edge_gateway_function_changes_total', labelNames: ['function', 'change', 'result'], registers,
+      help: 'Changes of a function through the admin API (swap, canary, promote, rollback), by result (applied, rejected)',
     });
     new Gauge({
       name: 'edge_gateway_function_instances', labelNames: ['function', 'state'], registers,

@@ -433,6 +433,7 @@ describe('/metrics', () => {
       'edge_gateway_connections_dropped_total counter: Connections a listener closed at accept because it had maxConnections open',
       'edge_gateway_filter_failures_total counter: Requests that failed because of a filter: its VM failed during the request, its failure policy answered 503 after an earlier failure, or it reset the stream',
       'edge_gateway_filter_seconds histogram: Time spent in one filter\'s callbacks during one request, by plugin',
+      'edge_gateway_function_changes_total counter: Changes of a function through the admin API (swap, canary, promote, rollback), by result (applied, rejected)',
       'edge_gateway_function_cold_start_seconds histogram: Time a request waited for a ready instance of its function (0 when one was warm); over 5 ms is logged as a warning',
       'edge_gateway_function_instances gauge: Instances of a function ready for a request or serving one, and requests queued for one (state="queued")',
       'edge_gateway_function_instantiate_seconds histogram: Time to make one instance of a function (off the request path, in its thread)',

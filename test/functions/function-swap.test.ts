@@ -85,6 +85,10 @@ describe('swapping an edge function', () => {
     await junk.body.dump();
     const still = await request(`${gw.url}/y`);
     expect(await still.body.text()).toBe('hello from /y\n');
+    // Counted as changes: the earlier test's swap applied, these two rejected.
+    const text = await (await request(`${gw.adminUrl}/metrics`)).body.text();
+    expect(text).toContain('edge_gateway_function_changes_total{function="hello",change="swap",result="applied"} 1\n');
+    expect(text).toContain('edge_gateway_function_changes_total{function="hello",change="swap",result="rejected"} 2\n');
   });
 
   it('needs the admin token to swap', async () => {
