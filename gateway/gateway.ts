@@ -325,19 +325,20 @@ export class Gateway {
   }
 
   /**
-   * Graceful stop: stop accepting, let in-flight requests finish for up to `drainTimeoutMs`, then
-   * close what is left; every stream ends with on_log/on_done/on_delete and every root with on_done.
+   * Graceful stop: /readyz 503, serving on for `drainDelayMs` (without one the listeners close in that same turn), stop
+   * accepting, in-flight requests get `drainTimeoutMs`; every stream and root ends. A second call waits for the same drain.
    */
   shutdown(): Promise<void> {
-    // A second call (SIGINT then SIGTERM) waits for the same drain instead of returning early.
     return (this.stopping ??= this.drain());
   }
 
   private async drain(): Promise<void> {
-    this.isDraining = true; // /readyz answers 503 from now on
+    this.isDraining = true;
     const delay = this.config.drainDelayMs;
-    if (delay > 0) this.logger.info({ drainDelayMs: delay }, 'draining: /readyz answers 503; the listeners serve on until the delay is over');
-    await new Promise((r) => setTimeout(r, delay));
+    if (delay > 0) {
+      this.logger.info({ drainDelayMs: delay }, 'draining: /readyz answers 503; the listeners serve on until the delay is over');
+      await new Promise((r) => setTimeout(r, delay));
+    }
     const closed = [...this.servers].map(([name, s]) => closeServer(s, `listener "${name}"`, this.logger));
     for (const s of this.servers.values()) s.closeIdleConnections();
     const deadline = Date.now() + this.config.drainTimeoutMs;
