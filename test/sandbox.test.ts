@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startUpstream, wasmFile, type Upstream } from './helpers/gateway.js';
+import { GATEWAY_TIME_SCALE } from './helpers/gateway-command.js';
 import { GatewayProcess } from './helpers/gateway-process.js';
 import { guestWat } from './helpers/wat.js';
 
@@ -99,7 +100,7 @@ describe('the sandbox in a running gateway', () => {
   it('refuses to start when a plugin loops in on_vm_start: exit 2 (a plugin error), the error names the plugin and startCpuMs', async () => {
     const gw = launch(yaml(upstream.url, wasmFile(LOOPER('proxy_on_vm_start'), 'looper-start')));
     running.push(gw);
-    const code = await Promise.race([gw.exited.then((e) => e.code), new Promise((r) => setTimeout(() => r('still running'), 20_000))]);
+    const code = await Promise.race([gw.exited.then((e) => e.code), new Promise((r) => setTimeout(() => r('still running'), 20_000 * GATEWAY_TIME_SCALE))]);
     expect(code).toBe(2);
     expect(gw.stderr).toContain('GW_ERR_ABI_BUDGET');
     expect(gw.stderr).toContain('plugin looper');

@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, type CliExit } from '../helpers/cli.js';
 import { eventually } from '../helpers/eventually.js';
 import { startUpstream } from '../helpers/gateway.js';
+import { GATEWAY_TIME_SCALE } from '../helpers/gateway-command.js';
 import { GatewayProcess, writeConfigFile, type LogLine } from '../helpers/gateway-process.js';
 import { startRedis } from '../helpers/redis-server.js';
 import { sha, stampVersion, versionFile } from '../helpers/versions.js';
@@ -66,7 +67,7 @@ beforeAll(async () => {
   for (const out of made) expect({ code: out.code, stderr: out.stderr }).toEqual({ code: 0, stderr: '' });
   [v1Signature] = await Promise.all([signFile(files.v1, join(keys, 'release.key')), signFile(files.v2Other, join(keys, 'other.key'))]);
   copyFileSync(`${files.v1}.sig`, `${files.v2Copied}.sig`);
-}, 60_000);
+}, 60_000 * GATEWAY_TIME_SCALE);
 
 async function servedBy(url: string): Promise<string | null> {
   const res = await fetch(`${url}/x`, { signal: AbortSignal.timeout(5000) });
@@ -91,7 +92,7 @@ describe('signed modules through the CLI and real gateway processes', () => {
     expect(await servedBy(gw.url)).toBe('version-one!');
     const report = await (await fetch(`${gw.adminUrl}/plugins/stamp`)).json() as Record<string, any>;
     expect(report.stable).toMatchObject({ sha256: sha(V1), source: files.v1, signedBy: PUB, healthy: true });
-  }, 60_000);
+  }, 60_000 * GATEWAY_TIME_SCALE);
 
   it('refuses at load an unsigned module, one signed by another key, a .sig of other bytes, and required signatures with no keys', async () => {
     const cases = [
@@ -106,11 +107,11 @@ describe('signed modules through the CLI and real gateway processes', () => {
     // start refuses the same way, before it binds anything.
     const gw = GatewayProcess.launch(cases[0].file);
     cleanup.push(() => gw.stop());
-    const exit = await Promise.race([gw.exited, new Promise<null>((r) => setTimeout(() => r(null), 30_000))]);
+    const exit = await Promise.race([gw.exited, new Promise<null>((r) => setTimeout(() => r(null), 30_000 * GATEWAY_TIME_SCALE))]);
     expect(exit).toEqual({ code: 2, signal: null });
     expect(gw.stderr).toBe(`edge-gateway: ${refusedAtLoad(cases[0].file, 'stamp', cases[0].says)}`);
     expect(gw.lines.some((l) => l.msg === 'edge-gateway started')).toBe(false);
-  }, 60_000);
+  }, 60_000 * GATEWAY_TIME_SCALE);
 
   it('refuses an unsigned or wrongly signed swap through the admin API and the CLI, and takes a signed one', async () => {
     const upstream = await startUpstream((_req, res) => res.end('ok\n'));
@@ -149,7 +150,7 @@ describe('signed modules through the CLI and real gateway processes', () => {
     const rejected = (): LogLine[] => gw.lines.filter((l) => l.msg.startsWith('plugin stamp: swap rejected, the running version keeps serving: '));
     expect(await eventually(() => rejected().length >= 3, 5000)).toBe(true);
     expect(rejected().map((l) => l.code)).toEqual(['GW_ERR_MODULE_SIGNATURE', 'GW_ERR_MODULE_SIGNATURE', 'GW_ERR_MODULE_SIGNATURE']);
-  }, 90_000);
+  }, 90_000 * GATEWAY_TIME_SCALE);
 
   it('refuses to push an unsigned module where signatures are required, writing nothing to Redis', async () => {
     const redis = await startRedis();
@@ -169,7 +170,7 @@ describe('signed modules through the CLI and real gateway processes', () => {
     expect(pushed).toEqual({ code: 0, stdout: `pushed ${files.v1} (${sha(V1)}, signed) as t:stable\n`, stderr: '' });
     expect(await client.get(`${prefix}tag:t:stable`)).toBe(sha(V1));
     expect(await client.get(`${prefix}module:${sha(V1)}:sig`)).toBe(v1Signature);
-  }, 60_000);
+  }, 60_000 * GATEWAY_TIME_SCALE);
 
   it('a per-plugin requireSignature refuses only that plugin\'s unsigned module', async () => {
     const lax = versionFile(V3, 'lax');
@@ -187,5 +188,5 @@ describe('signed modules through the CLI and real gateway processes', () => {
     expect(refused).toEqual({ code: 2, stdout: '', stderr: refusedAtLoad(refusedFile, 'strict', unsigned(files.v2)) });
     expect(passing).toEqual({ code: 0, stdout: `${passingFile}: valid: 2 plugins started, 1 route\n`, stderr: '' });
     expect(optOut).toEqual({ code: 0, stdout: `${optOutFile}: valid: 2 plugins started, 1 route\n`, stderr: '' });
-  }, 60_000);
+  }, 60_000 * GATEWAY_TIME_SCALE);
 });

@@ -1,8 +1,8 @@
 /**
- * A real `edge-gateway start` in a child process (through tsx, as the CLI tests run it): its JSON
- * log lines, its addresses, whether it is still alive, and a bounded wait on a log line. For tests
- * whose point is that the process survives (an exception in the data plane would end the child,
- * not the test runner).
+ * A real `edge-gateway start` in a child process (through tsx, as the CLI tests run it, or on the
+ * Node that EDGE_GATEWAY_TEST_NODE names: gateway-command.ts): its JSON log lines, its addresses,
+ * whether it is still alive, and a bounded wait on a log line. For tests whose point is that the
+ * process survives (an exception in the data plane would end the child, not the test runner).
  *
  *   const gw = await GatewayProcess.start(writeConfigFile(doc));
  *   expect(gw.alive()).toBe(true);
@@ -10,15 +10,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { GATEWAY_TIME_SCALE, gatewayCommand } from './gateway-command.js';
 
-/** tsx's ESM loader, found through its package exports. */
-const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 const ROOT = join(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'gateway/cli.ts');
 const dir = mkdtempSync(join(tmpdir(), 'edge-gw-proc-'));
 let counter = 0;
 
@@ -47,7 +43,8 @@ export class GatewayProcess {
   private constructor(config: string, nodeArgs: readonly string[], args: readonly string[] = []) {
     const env = { ...process.env };
     delete env.NODE_OPTIONS;
-    this.child = spawn(process.execPath, [...nodeArgs, '--import', TSX, CLI, 'start', '--config', config, ...args], { cwd: ROOT, env });
+    const [program, programArgs] = gatewayCommand(nodeArgs);
+    this.child = spawn(program, [...programArgs, 'start', '--config', config, ...args], { cwd: ROOT, env });
     this.child.stdout!.on('data', (c: Buffer) => {
       const parts = (this.partial + c.toString('utf8')).split('\n');
       this.partial = parts.pop()!;
@@ -96,9 +93,9 @@ export class GatewayProcess {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  /** The first log line matching `pred`, polling every 5 ms for up to `timeoutMs`. */
+  /** The first log line matching `pred`, polling every 5 ms for up to `timeoutMs` (times GATEWAY_TIME_SCALE). */
   async waitFor(pred: (line: LogLine) => boolean, what: string, timeoutMs = 20_000): Promise<LogLine> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = Date.now() + timeoutMs * GATEWAY_TIME_SCALE;
     for (;;) {
       const found = this.lines.find(pred);
       if (found !== undefined) return found;
