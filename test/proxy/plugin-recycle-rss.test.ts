@@ -6,14 +6,14 @@
  * SIGUSR2, so the test does not wait on V8's own schedule (bounded polling either way).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startUpstream, wasmFile } from '../helpers/gateway.js';
 import { GatewayProcess } from '../helpers/gateway-process.js';
 import { Guest, send } from '../helpers/guests.js';
+import { GC_ON_SIGNAL, rssBytes } from '../helpers/process-memory.js';
 
-const GC_ON_SIGNAL = 'data:text/javascript,process.on("SIGUSR2",()=>globalThis.gc())';
 const MIB = 1024 * 1024;
 const GROW_PAGES = 128; // 8 MiB a request
 
@@ -35,11 +35,6 @@ function growingFilter(): string {
         (i32.const 0)`,
     },
   });
-}
-
-function rssBytes(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'))!;
-  return Number(/(\d+)/.exec(line)![1]) * 1024;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
