@@ -1,11 +1,14 @@
 /**
  * Where shared data lives in Redis and how a write travels (the model is in replicated-data.ts).
  *
- * Per vm_id, three keys under one hash tag, so that they share a Redis Cluster slot and one
+ * Per vm_id, four keys under one hash tag, so that they share a Redis Cluster slot and one
  * script can update them atomically:
  *   <prefix>{<vm_id hex>}:values    HASH  key → value bytes
  *   <prefix>{<vm_id hex>}:versions  HASH  key → "<version> <node id>" (the last writer)
  *   <prefix>{<vm_id hex>}:seq       the vm_id's version counter (INCR)
+ *   <prefix>{<vm_id hex>}:writers   HASH  node id → number of the node's last write taken
+ * Node ids are unique per process (create.ts), so `writers` gains one small field per gateway
+ * process that wrote the vm_id.
  * The vm_id goes in as hex: vm_ids are arbitrary bytes and a `}` in one would end the hash tag.
  * Keys are the ABI's latin1 strings, stored byte for byte; values are binary.
  *
@@ -19,10 +22,10 @@
  * "I <vm_id hex> <name hex>" (an item was added).
  */
 
-/** The three keys of one vm_id (see the file header). */
-export function vmKeys(prefix: string, vmId: string): [values: string, versions: string, seq: string] {
+/** The four keys of one vm_id (see the file header). */
+export function vmKeys(prefix: string, vmId: string): [values: string, versions: string, seq: string, writers: string] {
   const tag = `${prefix}{${hex(vmId)}}`;
-  return [`${tag}:values`, `${tag}:versions`, `${tag}:seq`];
+  return [`${tag}:values`, `${tag}:versions`, `${tag}:seq`, `${tag}:writers`];
 }
 
 export function updateChannel(prefix: string): string {
@@ -49,22 +52,31 @@ export function hex(text: string): string {
 }
 
 /**
- * The write, atomic in Redis: KEYS values, versions, seq; ARGV key, value, base, channel, node,
- * vm_id. `base` "" writes unconditionally; else the write goes through only when no other node
- * wrote the key since version `base` (the current version is `base`, or a later one by this node:
- * its own earlier writes in flight). Accepted → {1, version}; refused → {0, current version,
- * current value}.
+ * The write, atomic in Redis: KEYS values, versions, seq, writers; ARGV key, value, base, channel,
+ * node, vm_id, number. `number` counts the node's writes in the order its guests made them; a
+ * write whose number is not above the node's last one taken was taken already (sent again after
+ * its answer was lost, or after a timeout while the first copy was still on its way) and is not
+ * applied twice: applied again after other nodes' writes, it would bring an old value back. It is
+ * answered like a refused CAS, with Redis's current version and value, which the node then takes.
+ * `base` "" writes unconditionally; else the write goes through only when no other node wrote the
+ * key since version `base` (the current version is `base`, or a later one by this node: its own
+ * earlier writes in flight). Accepted → {1, version}; refused → {0, current version, current value}.
  */
 export const WRITE_SCRIPT = `
 local key, value, base, node = ARGV[1], ARGV[2], ARGV[3], ARGV[5]
+local current = redis.call('HGET', KEYS[2], key)
+local version, writer = 0, ''
+if current then
+  local space = string.find(current, ' ', 1, true)
+  version = tonumber(string.sub(current, 1, space - 1))
+  writer = string.sub(current, space + 1)
+end
+local number = tonumber(ARGV[7])
+if number <= tonumber(redis.call('HGET', KEYS[4], node) or '0') then
+  return {0, version, redis.call('HGET', KEYS[1], key) or ''}
+end
+redis.call('HSET', KEYS[4], node, ARGV[7])
 if base ~= '' then
-  local current = redis.call('HGET', KEYS[2], key)
-  local version, writer = 0, ''
-  if current then
-    local space = string.find(current, ' ', 1, true)
-    version = tonumber(string.sub(current, 1, space - 1))
-    writer = string.sub(current, space + 1)
-  end
   local b = tonumber(base)
   if version ~= b and not (version > b and writer == node) then
     return {0, version, redis.call('HGET', KEYS[1], key) or ''}

@@ -6,8 +6,9 @@
  * Writes never wait on the request path: `write` queues one and answers a promise. Every write
  * stays in `unanswered`, in the order the guests made them, until Redis answers it; what could not
  * be sent (Redis down, a connection lost with commands in flight) is sent again, in order, when the
- * connection is ready again. A write sent twice (its answer was lost with the connection) is
- * applied twice, with the same value: replication is at least once. The queue is bounded
+ * connection is ready again. Each write carries the link's next write number, so a write sent
+ * twice (its answer was lost with the connection, or it timed out) is applied once: Redis skips
+ * a number it has taken from this node (redis-layout.ts, WRITE_SCRIPT). The queue is bounded
  * (MAX_UNANSWERED_WRITES, MAX_UNANSWERED_BYTES): over either, the oldest write not yet sent is
  * dropped, answered null and counted (`dropped`); its value stays in the node's own copy.
  *
@@ -75,6 +76,8 @@ export class RedisLink implements ReplicaLink {
   private subscriber: Client | null = null;
   private readonly channel: string;
   private readonly unanswered: Pending[] = [];
+  /** Number of the last write queued: Redis takes each number of this node once. */
+  private writes = 0;
   private unansweredBytes = 0;
   private closed = false;
   private clientUp = false;
@@ -103,7 +106,7 @@ export class RedisLink implements ReplicaLink {
     // The subscriber subscribes itself on every connection and says when it is subscribed, so
     // that a reload after it misses no write (replicated-data.ts: ready → reload).
     const subscriber = this.subscriber = connect(ioredis, options, { ...common, enableOfflineQueue: true, commandTimeout: undefined, autoResubscribe: false });
-    client.defineCommand('edgeWrite', { numberOfKeys: 3, lua: WRITE_SCRIPT });
+    client.defineCommand('edgeWrite', { numberOfKeys: 4, lua: WRITE_SCRIPT });
     client.defineCommand('edgeEnqueue', { numberOfKeys: 1, lua: ENQUEUE_SCRIPT });
     client.on('ready', () => {
       this.clientUp = true;
@@ -154,10 +157,10 @@ export class RedisLink implements ReplicaLink {
 
   /** Queues a write (see the file header); resolves with Redis's answer, or null when it was dropped. */
   write(vmId: string, key: string, value: Uint8Array, base: string): Promise<WriteAnswer | null> {
-    const [values, versions, seq] = vmKeys(this.options.prefix, vmId);
+    const number = String(++this.writes);
     const run = (client: Client) => (client as unknown as { edgeWriteBuffer(...args: unknown[]): Promise<Reply> }).edgeWriteBuffer(
-      values, versions, seq, Buffer.from(key, 'latin1'), Buffer.from(value.buffer, value.byteOffset, value.length),
-      base, this.channel, this.options.node, Buffer.from(vmId, 'latin1'));
+      ...vmKeys(this.options.prefix, vmId), Buffer.from(key, 'latin1'), Buffer.from(value.buffer, value.byteOffset, value.length),
+      base, this.channel, this.options.node, Buffer.from(vmId, 'latin1'), number);
     return this.ordered(key.length + value.length, `write of ${JSON.stringify(key)} in vm_id ${JSON.stringify(vmId)}`, run)
       .then((reply) => (reply === null ? null : Number(reply[0]) === 1 ? { accepted: true, version: Number(reply[1]) }
         : { accepted: false, version: Number(reply[1]), value: new Uint8Array(reply[2] ?? Buffer.alloc(0)) }));
@@ -230,7 +233,8 @@ export class RedisLink implements ReplicaLink {
     }
     pending.sent = false;
     // Lost with the connection: the next ready sends it. Timed out on a connection still up (a
-    // slow Redis): nothing else would, so it goes again shortly, in its turn among the others.
+    // slow Redis): nothing else would, so it goes again shortly. The first copy may still be on
+    // its way, ahead of later writes; its number keeps the copy that comes second from applying.
     if (this.clientUp) {
       setTimeout(() => {
         if (!pending.sent && this.clientUp && !this.closed && this.unanswered.includes(pending)) this.send(pending);

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Status } from '../../gateway/abi/enums.js';
 import { configSchema } from '../../gateway/config/schema.js';
 import { createSharedState, type SharedState, type SharedStateEvents } from '../../gateway/shared-state/create.js';
-import { vmKeys, updateChannel } from '../../gateway/shared-state/redis-layout.js';
+import { updateChannel, vmKeys, WRITE_SCRIPT } from '../../gateway/shared-state/redis-layout.js';
 import { MAX_UNANSWERED_WRITES } from '../../gateway/shared-state/redis-link.js';
 import { eventually } from '../helpers/eventually.js';
 import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from '../helpers/redis-server.js';
@@ -161,6 +161,27 @@ describe('the redis shared-data backend', () => {
     expect(await eventually(() => a.state.replication()!.waiting === 0)).toBe(true);
     expect(a.state.replication()!.connected).toBe(true);
   }, 15_000);
+
+  it('applies a write sent twice once: its copy, after another node\'s write, does not bring the old value back', async () => {
+    const [b] = await fleet(1);
+    b.state.data.get('vm', 'k'); // b follows the vm_id
+    const on = `t${prefix - 1}:`;
+    const keys = vmKeys(on, 'vm');
+    const client = redis.client();
+    client.defineCommand('edgeWrite', { numberOfKeys: 4, lua: WRITE_SCRIPT });
+    // As RedisLink.write sends it: the node's id and its write number.
+    const write = (node: string, number: number, value: string): Promise<unknown> =>
+      (client as unknown as { edgeWrite(...args: string[]): Promise<unknown> }).edgeWrite(...keys, 'k', value, '', updateChannel(on), node, 'vm', String(number));
+    expect(await write('a-1', 1, 'old')).toEqual([1, 1]);
+    expect(await write('c-1', 1, 'new')).toEqual([1, 2]);
+    // a's write 1 again, as a link sends it when the answer was lost: skipped, answered with what Redis holds.
+    expect(await write('a-1', 1, 'old')).toEqual([0, 2, 'new']);
+    expect(await client.hget(keys[0], 'k')).toBe('new');
+    expect(await client.get(keys[2])).toBe('2');
+    // a's next write goes through, and b ends with it.
+    expect(await write('a-1', 2, 'newer')).toEqual([1, 3]);
+    expect(await eventually(() => str(b.state.data.get('vm', 'k')?.value) === 'newer')).toBe(true);
+  });
 
   it('ignores a foreign value under its prefix and a foreign message on its channel, with a warning, and goes on', async () => {
     const [a, b] = await fleet(2);

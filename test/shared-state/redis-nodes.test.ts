@@ -46,6 +46,12 @@ async function ask(node: GatewayProcess, set?: string): Promise<[number, string]
 }
 
 
+/** Connected to Redis with nothing of its own left to send, as the node's /metrics say. */
+async function caughtUp(node: GatewayProcess): Promise<boolean> {
+  const metrics = await (await fetch(`${node.adminUrl}/metrics`)).text();
+  return /^edge_gateway_shared_state_connected 1$/m.test(metrics) && /^edge_gateway_shared_state_waiting_writes 0$/m.test(metrics);
+}
+
 describe('shared data across two gateway processes through Redis', () => {
   let redis: RedisServer;
   const nodes: GatewayProcess[] = [];
@@ -91,6 +97,9 @@ describe('shared data across two gateway processes through Redis', () => {
       expect({ errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx }).toEqual({ errors: 0, timeouts: 0, non2xx: 0 });
       expect(r['2xx']).toBeGreaterThan(100 / GATEWAY_TIME_SCALE); // a real load, from a Node that may run slower
     }
+    // The last write to reach Redis wins: a node still reconnecting (ioredis backs off up to 2 s)
+    // or still sending what it wrote meanwhile would win over a write made before it is back.
+    expect(await eventually(async () => (await Promise.all(nodes.map(caughtUp))).every(Boolean), 10_000)).toBe(true);
     expect(await ask(a, 'after-load')).toEqual([200, 'after-load']);
     expect(await eventually(async () => (await ask(b))[1] === 'after-load', 10_000)).toBe(true);
   }, 30_000);
