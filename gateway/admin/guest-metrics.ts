@@ -26,7 +26,8 @@ import { GatewayError } from '../errors.js';
 
 /** Envoy's default histogram buckets: what a filter's histogram gets there too (values are unitless). */
 const ENVOY_BUCKETS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
-const TAG = /([A-Za-z][A-Za-z0-9_]*)=\.=(.*?);\.;/g;
+// `s`: a value is any bytes up to the first `;.;`, line breaks included.
+const TAG = /([A-Za-z][A-Za-z0-9_]*)=\.=(.*?);\.;/gs;
 /** Labels Prometheus gives a meaning of its own (histogram buckets, summary quantiles). */
 const RESERVED = new Set(['le', 'quantile']);
 
@@ -101,7 +102,8 @@ export class GuestMetrics {
 
   private addFamily(name: string, type: MetricType, labelNames: string[], defined: string, scale: number): Family {
     const registers = [this.registry];
-    const help = `Metric "${defined.replace(TAG, '')}" defined by a Wasm filter (proxy_define_metric)${scale === 1 ? '' : ', recorded in ms and exported in seconds'}`;
+    // JSON's quoting: control characters in a guest's name cannot reach the exposition raw.
+    const help = `Metric ${JSON.stringify(defined.replace(TAG, ''))} defined by a Wasm filter (proxy_define_metric)${scale === 1 ? '' : ', recorded in ms and exported in seconds'}`;
     const metric = type === MetricType.COUNTER ? new Counter({ name, help, labelNames, registers })
       : type === MetricType.GAUGE ? new Gauge({ name, help, labelNames, registers })
         : new Histogram({ name, help, labelNames, registers, buckets: ENVOY_BUCKETS.map((b) => b * scale) });
@@ -111,17 +113,24 @@ export class GuestMetrics {
   }
 }
 
-/** The cell of one series; `value` is what proxy_get_metric reads (histograms: 0, as in Envoy). */
+/**
+ * The cell of one series; `value` is what proxy_get_metric reads (histograms: 0, as in Envoy).
+ * A tagged series is written at 0 from its definition on, as Envoy shows a stat it never moved
+ * (prom-client writes a labelled series only once it changes).
+ */
 function cellOf(type: MetricType, metric: Family['metric'], labels: Record<string, string> | null, scale: number): MetricCell {
   let value = 0;
   if (type === MetricType.COUNTER) {
     const c = labels === null ? metric as Counter : (metric as Counter<string>).labels(labels);
+    if (labels !== null) c.inc(0);
     return { add: (d) => { value += d; c.inc(d); }, set: () => undefined, observe: () => undefined, value: () => value };
   }
   if (type === MetricType.GAUGE) {
     const g = labels === null ? metric as Gauge : (metric as Gauge<string>).labels(labels);
+    if (labels !== null) g.set(0);
     return { add: (d) => { value += d; g.set(value); }, set: (v) => { value = v; g.set(v); }, observe: () => undefined, value: () => value };
   }
+  if (labels !== null) (metric as Histogram<string>).zero(labels);
   const h = labels === null ? metric as Histogram : (metric as Histogram<string>).labels(labels);
   return { add: () => undefined, set: () => undefined, observe: (v) => h.observe(v * scale), value: () => 0 };
 }

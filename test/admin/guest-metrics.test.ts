@@ -1,7 +1,17 @@
+import { spawnSync } from 'node:child_process';
 import { Registry } from 'prom-client';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { MetricType } from '../../gateway/abi/enums.js';
+import { MAX_GUEST_METRICS } from '../../gateway/abi/limits.js';
 import { GuestMetrics, exportedName } from '../../gateway/admin/guest-metrics.js';
+import { parseExposition, series, value } from '../helpers/exposition.js';
+import { startGateway, startUpstream, wasmFile } from '../helpers/gateway.js';
+import { guestWat } from '../helpers/wat.js';
+
+const cleanup: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
 
 const origin = { pluginName: 'p', rootId: '', vmId: '' };
 
@@ -81,5 +91,73 @@ describe('GuestMetrics', () => {
     expect(() => guest.define(MetricType.GAUGE, 'hits_total', origin)).toThrow('metric wasmcustom_hits_total is already defined with another type');
     expect(codeOf(() => guest.define(MetricType.COUNTER, 'host=.=a;.;hits', origin))).toBe('GW_ERR_METRIC_NAME');
     expect(() => guest.define(MetricType.COUNTER, 'host=.=a;.;hits', origin)).toThrow('metric wasmcustom_hits_total is already defined with the tags (route), not (host)');
+  });
+});
+
+/**
+ * A hostile filter: in on_configure it defines a gauge, a counter whose tag value holds CR, LF, a
+ * quote, a backslash and the byte 0xff, then tries 1100 more counters of one family, each with
+ * its own tag value (three hex digits), and sets the gauge to how many the host took. Each request
+ * adds 1 to the hostile counter.
+ */
+const HOSTILE_TAGS = guestWat({
+  imports: `
+  (import "env" "proxy_define_metric" (func $define (param i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_increment_metric" (func $increment (param i32 i64) (result i32)))
+  (import "env" "proxy_record_metric" (func $record (param i32 i64) (result i32)))`,
+  body: `
+  (data (i32.const 0x200) "0123456789abcdef")
+  (data (i32.const 0x300) "t=.=XYZ;.;many")
+  (data (i32.const 0x340) "v=.=a\\0d\\0ab\\22c\\5cd\\ff;.;hostile")
+  (data (i32.const 0x380) "taken")
+  (func $hex (param $at i32) (param $digit i32)
+    (i32.store8 (local.get $at) (i32.load8_u (i32.add (i32.const 0x200) (i32.and (local.get $digit) (i32.const 15))))))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32)
+    (local $i i32) (local $taken i64)
+    (drop (call $define (i32.const 1) (i32.const 0x380) (i32.const 5) (i32.const 0x400)))
+    (drop (call $define (i32.const 0) (i32.const 0x340) (i32.const 23) (i32.const 0x404)))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $i) (i32.const 1100)))
+      (call $hex (i32.const 0x304) (i32.shr_u (local.get $i) (i32.const 8)))
+      (call $hex (i32.const 0x305) (i32.shr_u (local.get $i) (i32.const 4)))
+      (call $hex (i32.const 0x306) (local.get $i))
+      (if (i32.eqz (call $define (i32.const 0) (i32.const 0x300) (i32.const 14) (i32.const 0x408)))
+        (then (local.set $taken (i64.add (local.get $taken) (i64.const 1)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $next)))
+    (drop (call $record (i32.load (i32.const 0x400)) (local.get $taken)))
+    (i32.const 1))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (drop (call $increment (i32.load (i32.const 0x404)) (i64.const 1)))
+    (i32.const 0))`,
+});
+
+describe('metrics a hostile filter defines, through a gateway', () => {
+  it(`take any bytes in a tag value and stop at ${MAX_GUEST_METRICS} series, and /metrics stays valid`, async () => {
+    const upstream = await startUpstream();
+    cleanup.push(upstream.close);
+    const gw = await startGateway({
+      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
+      plugins: [{ name: 'hostile', module: wasmFile(HOSTILE_TAGS, 'hostile-tags') }],
+      routes: [{ name: 'all', cluster: 'backend', filters: ['hostile'] }],
+    });
+    cleanup.push(gw.close);
+    for (let i = 0; i < 2; i++) expect((await fetch(`${gw.url}/x`)).status).toBe(200);
+    const text = await (await fetch(`${gw.adminUrl}/metrics`)).text();
+    const e = parseExposition(text);
+    // The gauge and the hostile counter took two of the plugin's series: 998 of the 1100 went in.
+    expect(value(e, 'wasmcustom_taken')).toBe(MAX_GUEST_METRICS - 2);
+    expect(series(e, 'wasmcustom_many_total')).toHaveLength(MAX_GUEST_METRICS - 2);
+    expect(value(e, 'wasmcustom_many_total', { t: '3e5' })).toBe(0);
+    expect(value(e, 'wasmcustom_many_total', { t: '3e6' })).toBeUndefined();
+    // The tag value comes back whole, escaped in the exposition; the byte 0xff, not UTF-8 (which
+    // the exposition is), as U+FFFD.
+    expect(value(e, 'wasmcustom_hostile_total', { v: 'a\r\nb"c\\d\ufffd' })).toBe(2);
+    expect(text).not.toMatch(/\nb"c/); // the LF did not end the line
+    if (spawnSync('promtool', ['--version']).status === 0) {
+      const checked = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      expect(checked.stdout + checked.stderr).toBe('');
+    }
   });
 });
