@@ -37,7 +37,9 @@ export class TrafficObserver {
       path: flow.req.url,
       status: flow.status,
       route,
-      ...clientOf(flow.req, flow.client),
+      client: flow.client,
+      host: hostOf(flow.req),
+      userAgent: flow.req.headers['user-agent'] ?? null,
       upstream: flow.endpoint?.origin ?? null,
       attempts: flow.attempts,
       durationMs: ms(seconds * 1000),
@@ -82,7 +84,8 @@ export class TrafficObserver {
     if (!this.logger.isLevelEnabled('info')) return;
     const requestId = req.headers['x-request-id'];
     this.logger.info({
-      access: true, method: req.method, path: req.url, status: 404, route: null, ...clientOf(req, req.socket.remoteAddress ?? null), upstream: null,
+      access: true, method: req.method, path: req.url, status: 404, route: null,
+      client: req.socket.remoteAddress ?? null, host: hostOf(req), userAgent: req.headers['user-agent'] ?? null, upstream: null,
       durationMs: ms(seconds * 1000), bytesIn: 0, bytesOut,
       requestId: typeof requestId === 'string' ? requestId : null, error: 'route_not_found',
     }, 'request');
@@ -144,13 +147,12 @@ function ms(value: number): number {
 }
 
 /**
- * Who sent a request: its `client` address, the host it asked for (`:authority` on HTTP/2) and its
- * user agent, each null when absent. Read from Node's request, as the client sent it, so a filter
+ * The host a request asked for (`:authority` on HTTP/2), or null. The access log reads it, the
+ * client address and the user agent from Node's request, as the client sent them, so a filter
  * that rewrites headers does not change what the log says about the client.
  */
-function clientOf(req: IncomingMessage, client: string | null): { client: string | null; host: string | null; userAgent: string | null } {
-  const h = req.headers;
-  return { client, host: h.host ?? (h[':authority'] as string | undefined) ?? null, userAgent: h['user-agent'] ?? null };
+function hostOf(req: IncomingMessage): string | null {
+  return req.headers.host ?? (req.headers[':authority'] as string | undefined) ?? null;
 }
 
 /** The cluster of a flow's route, or the edge function answering it (a function: label). */

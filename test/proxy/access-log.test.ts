@@ -64,16 +64,21 @@ async function deadPort(): Promise<number> {
   return port;
 }
 
+/** A gateway in front of `upstream`, with the stamp filter on its one route. */
+async function stamped<U extends { url: string; close(): Promise<void> }>(upstream: U): Promise<{ upstream: U; gw: TestGateway }> {
+  cleanup.push(upstream.close);
+  const gw = await startGateway({
+    clusters: [{ name: 'backend', endpoints: [upstream.url] }],
+    plugins: [{ name: 'stamp', module: wasmFile(STAMP, 'stamp'), configuration: 'v1' }],
+    routes: [{ name: 'all', cluster: 'backend', filters: ['stamp'] }],
+  });
+  cleanup.push(gw.close);
+  return { upstream, gw };
+}
+
 describe('the access log', () => {
   it('writes one structured line per request with route, upstream, duration, bytes and request id', async () => {
-    const upstream = await startUpstream();
-    cleanup.push(upstream.close);
-    const gw = await startGateway({
-      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
-      plugins: [{ name: 'stamp', module: wasmFile(STAMP, 'stamp'), configuration: 'v1' }],
-      routes: [{ name: 'all', cluster: 'backend', filters: ['stamp'] }],
-    });
-    cleanup.push(gw.close);
+    const { upstream, gw } = await stamped(await startUpstream());
     const t0 = performance.now();
     const ids = ['req-1', 'req-2', 'req-3', 'req-4'];
     const sizes = await Promise.all(ids.map(async (id) => {
@@ -95,14 +100,7 @@ describe('the access log', () => {
   });
 
   it('names the client, the host and the user agent, and times the upstream and the filters within the request', async () => {
-    const upstream = await startUpstream((_req, res) => setTimeout(() => res.end('late'), 60));
-    cleanup.push(upstream.close);
-    const gw = await startGateway({
-      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
-      plugins: [{ name: 'stamp', module: wasmFile(STAMP, 'stamp'), configuration: 'v1' }],
-      routes: [{ name: 'all', cluster: 'backend', filters: ['stamp'] }],
-    });
-    cleanup.push(gw.close);
+    const { upstream, gw } = await stamped(await startUpstream((_req, res) => setTimeout(() => res.end('late'), 60)));
     // node:http, not fetch: fetch does not let a caller set Host.
     const body = await new Promise<string>((resolve, reject) => {
       request(`${gw.url}/who`, { headers: { 'user-agent': 'load-test/1.0', host: 'api.example.com' } }, (res) => {
