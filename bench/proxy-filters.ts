@@ -8,6 +8,7 @@
  *   BENCH_ROUNDS=20 npx tsx bench/proxy-filters.ts --json out.json  # steadier; JSON of every run
  *   BENCH_ONLY=headers,jwt npx tsx bench/proxy-filters.ts           # some filters (and no filter, control)
  *   BENCH_ROUNDS=2 BENCH_DURATION=2 npx tsx bench/proxy-filters.ts  # quick and noisy
+ *   BENCH_BASELINE=../before npx tsx bench/proxy-filters.ts         # also each row from that build, as base-<row>
  *
  * Processes, pinning, warm-up and rounds as in bench/lib/processes.ts; the tables and the control
  * as in bench/lib/compare.ts. Each filter runs with its README configuration
@@ -21,9 +22,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FILTER_CASES, SHIPPED_CHAIN, unmet, type FilterCase } from './lib/filter-cases.js';
 import { gatewayConfig } from './lib/filter-gateway.js';
-import { controlVerdict, pick, printRows, printTargets, rows, type Row, type Target } from './lib/compare.js';
+import { controlVerdict, pick, printAgainstBaseline, printRows, printTargets, rows, type Row, type Target } from './lib/compare.js';
 import {
-  ROOT, benchOptions, cleanUp, ensureFilters, idleRssMb, printSetup, runRounds, startGateway, startServer,
+  ROOT, baselineTwins, benchOptions, cleanUp, ensureFilters, idleRssMb, printSetup, runRounds, startGateway, startServer,
   tempFile, type ScenarioDef, type Started,
 } from './lib/processes.js';
 import { CLIENT_HEADERS } from './lib/client-headers.js';
@@ -75,20 +76,24 @@ async function main(): Promise<void> {
   const withChain = OPTIONS.only === undefined || OPTIONS.only.includes('chain');
   ensureFilters([...cases, ...chain].map((c) => c.name));
   const up = await startServer('upstream');
-  const scenario = (id: string, label: string, filters: readonly FilterCase[]): ScenarioDef => {
+  const scenario = (id: string, label: string, filters: readonly FilterCase[], root?: string): ScenarioDef => {
     const headers = Object.assign({}, CLIENT_HEADERS, ...filters.map((c) => c.request)) as Record<string, string>;
     return {
       id, label, headers,
-      start: () => startGateway(id, (port, admin) => gatewayConfig(port, admin, up.port, filters)),
+      start: () => startGateway(id, (port, admin) => gatewayConfig(port, admin, up.port, filters), true, root),
       check: (under) => check(id, under, filters, headers),
     };
   };
+  const filtersOf = new Map<string, readonly FilterCase[]>([['none', []], ['chain', chain], ...cases.map((c) => [c.name, [c]] as const)]);
   const defs = [
     scenario('none', 'no filter', []),
     scenario('control', 'control: no filter, a second process', []),
     ...cases.filter((c) => c.name !== 'chain').map((c) => scenario(c.name, c.name, [c])),
     ...(withChain ? [scenario('chain', `chain of 5 (${SHIPPED_CHAIN.join(', ')})`, chain)] : []),
   ];
+  // BENCH_BASELINE: every row but the control again, from the baseline's build.
+  defs.push(...baselineTwins(defs, (d, root) => (d.id === 'control' ? null
+    : scenario(`base-${d.id}`, `baseline: ${d.label}`, filtersOf.get(d.id)!, root)), OPTIONS));
 
   printSetup(OPTIONS);
   const runs = await runRounds(defs, up, OPTIONS);
@@ -97,6 +102,7 @@ async function main(): Promise<void> {
 
   const table = rows(runs, defs, 'none');
   printRows(table, 'none');
+  printAgainstBaseline(runs, defs);
   const verdict = controlVerdict(table, 'control');
   console.log(`\n${verdict.line}`);
 

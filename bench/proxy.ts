@@ -7,6 +7,7 @@
  *   BENCH_ROUNDS=20 npx tsx bench/proxy.ts       # steadier
  *   BENCH_ROUNDS=2 BENCH_DURATION=2 npx tsx bench/proxy.ts   # quicker, noisier
  *   BENCH_ONLY=undici,gw-0,control npx tsx bench/proxy.ts    # a subset of scenarios
+ *   BENCH_BASELINE=../before npx tsx bench/proxy.ts          # also base-gw-0, base-gw-1, base-gw-0-info from that build
  *
  * Every party has its own process: the upstream, each proxy under test, and the load generator
  * (autocannon, bench/lib/load.ts); the proxies are pinned to one core and the upstream and the
@@ -20,10 +21,10 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { controlVerdict, pick, printRows, printTargets, rows, type Target } from './lib/compare.js';
+import { controlVerdict, pick, printAgainstBaseline, printRows, printTargets, rows, type Target } from './lib/compare.js';
 import { NGINX, startNginx } from './lib/nginx.js';
 import {
-  ROOT, benchOptions, cleanUp, ensureFilters, printSetup, runRounds, startGateway, startServer,
+  ROOT, baselineTwins, benchOptions, cleanUp, ensureFilters, printSetup, runRounds, startGateway, startServer,
   type ScenarioDef, type Started,
 } from './lib/processes.js';
 import { CLIENT_HEADERS } from './lib/client-headers.js';
@@ -71,8 +72,8 @@ async function main(): Promise<void> {
   const scenario = (id: string, label: string, stamps: number, gateway: boolean, start: ScenarioDef['start'], path = '/'): ScenarioDef => ({
     id, label, headers: CLIENT_HEADERS, start, path, check: (under) => check(id, under.port, stamps, gateway),
   });
-  const gateway = (id: string, filters: number, level: string): (() => Promise<Started>) =>
-    () => startGateway(id, (port, admin) => gatewayConfig(port, admin, up.port, filters, level));
+  const gateway = (id: string, filters: number, level: string, root?: string): (() => Promise<Started>) =>
+    () => startGateway(id, (port, admin) => gatewayConfig(port, admin, up.port, filters, level), true, root);
   const defs: ScenarioDef[] = [
     { ...scenario('direct', 'direct to the upstream (unpinned: shares its core)', 0, false, async () => up), unpinned: true },
     scenario('http-proxy-3-ka', 'http-proxy-3 + keep-alive agent', 0, false, () => startServer('http-proxy-3-ka', target)),
@@ -88,12 +89,21 @@ async function main(): Promise<void> {
     scenario('undici-1m', 'undici proxy, 1 MiB responses', 0, false, () => startServer('undici', target), '/1m'),
     scenario('gw-0-1m', 'gateway, no filters, 1 MiB responses', 0, true, gateway('gw-0-1m', 0, 'error'), '/1m'),
   ];
+  // BENCH_BASELINE: the same gateway rows from the baseline's build, at 1 KB.
+  const twins = { 'gw-0': [0, 'error'], 'gw-1': [1, 'error'], 'gw-0-info': [0, 'info'] } as const;
+  defs.push(...baselineTwins(defs, (d, root) => {
+    const made = twins[d.id as keyof typeof twins];
+    if (made === undefined) return null;
+    const id = `base-${d.id}`;
+    return { ...scenario(id, `baseline: ${d.label}`, made[0], true, gateway(id, made[0], made[1], root)) };
+  }, OPTIONS));
   const wanted = defs.filter((d) => OPTIONS.only === undefined || OPTIONS.only.includes(d.id));
 
   printSetup(OPTIONS);
   const runs = await runRounds(wanted, up, OPTIONS);
   const table = rows(runs, wanted, 'gw-0');
   printRows(table, 'gw-0');
+  printAgainstBaseline(runs, wanted);
   const verdict = controlVerdict(table, 'control');
   console.log(`\n${verdict.line}`);
 

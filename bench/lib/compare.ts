@@ -76,6 +76,43 @@ export function printRows(table: Row[], baseline: string): void {
   }
 }
 
+/** One scenario against its `base-` twin (BENCH_BASELINE): this build ÷ the baseline's, per round. */
+export interface BaselineRow {
+  label: string;
+  cpuUsPerReq: number;
+  baseCpuUsPerReq: number;
+  cpuRatio: number;
+  reqRatio: number;
+}
+
+/**
+ * Each scenario of `defs` that has a `base-` twin (the same scenario from the baseline's build, in
+ * the same rounds), against it: medians of per-round ratios, as every other row.
+ */
+export function againstBaseline(runs: Run[], defs: ScenarioDef[]): BaselineRow[] {
+  const of = (id: string): Run[] => runs.filter((r) => r.scenario === id);
+  return defs.filter((d) => defs.some((b) => b.id === `base-${d.id}`)).map((d) => {
+    const [mine, base] = [of(d.id), of(`base-${d.id}`)];
+    return {
+      label: d.label,
+      cpuUsPerReq: median(mine.map((r) => r.cpuUsPerReq)),
+      baseCpuUsPerReq: median(base.map((r) => r.cpuUsPerReq)),
+      cpuRatio: pairedRatio(mine, base, (r) => r.cpuUsPerReq).median,
+      reqRatio: pairedRatio(mine, base, (r) => r.result.reqPerSec).median,
+    };
+  });
+}
+
+export function printAgainstBaseline(runs: Run[], defs: ScenarioDef[]): void {
+  const table = againstBaseline(runs, defs);
+  if (table.length === 0) return;
+  console.log('\n| scenario | CPU µs/req, this build | baseline build | this ÷ baseline, CPU/req | this ÷ baseline, req/s |');
+  console.log('|---|---:|---:|---:|---:|');
+  for (const r of table) {
+    console.log(`| ${r.label} | ${fmt(r.cpuUsPerReq, 1)} | ${fmt(r.baseCpuUsPerReq, 1)} | ${fmt(r.cpuRatio, 3)} | ${fmt(r.reqRatio, 3)} |`);
+  }
+}
+
 /** The control's verdict: the bench's own noise, in the same units as every other ratio. */
 export function controlVerdict(table: Row[], control: string): { ok: boolean; line: string } {
   const row = table.find((r) => r.id === control);

@@ -37,6 +37,11 @@ export interface BenchOptions extends LoadSettings {
   /** BENCH_ONLY: the scenario ids to run (all when undefined). */
   only: string[] | undefined;
   jsonOut: string | undefined;
+  /**
+   * BENCH_BASELINE: another checkout, built (`npm run build` there), whose gateway runs beside
+   * this one in the same rounds, as `base-<id>` rows: a change measured against the code before it.
+   */
+  baseline: string | undefined;
 }
 
 export function benchOptions(): BenchOptions {
@@ -48,6 +53,7 @@ export function benchOptions(): BenchOptions {
     rounds: Math.max(1, Number(process.env.BENCH_ROUNDS ?? '12')),
     only: process.env.BENCH_ONLY?.split(',').filter(Boolean),
     jsonOut: jsonAt > 0 ? process.argv[jsonAt + 1] : undefined,
+    baseline: process.env.BENCH_BASELINE || undefined,
     connections: Number(process.env.BENCH_CONNECTIONS ?? '50'),
     warmupS: Number(process.env.BENCH_WARMUP ?? '0.5'),
     durationS: Number(process.env.BENCH_DURATION ?? '1.5'),
@@ -195,17 +201,20 @@ export function buildGateway(): void {
 /**
  * Starts `edge-gateway start` in its own process, as users run it (the built dist/gateway/cli.js),
  * on the configuration `config` builds for a listener and an admin port, and waits (bounded)
- * until /readyz answers 200. Pinned to PROXY_CORE unless `pinned` is false.
+ * until /readyz answers 200. Pinned to PROXY_CORE unless `pinned` is false. `root` is the
+ * checkout whose dist/ runs: this one (built first), or a baseline built beforehand
+ * (BENCH_BASELINE, see bench/README.md).
  */
-export async function startGateway(id: string, config: (port: number, admin: number) => object, pinned = true): Promise<Started> {
+export async function startGateway(id: string, config: (port: number, admin: number) => object, pinned = true, root = ROOT): Promise<Started> {
   const [port, admin] = [await freePort(), await freePort()];
   const file = tempFile(`${id}.json`, JSON.stringify(config(port, admin), null, 2));
   // stdout (pino's JSON lines) goes to /dev/null.
-  buildGateway();
+  if (root === ROOT) buildGateway();
+  else if (!existsSync(join(root, 'dist/gateway/cli.js'))) throw new Error(`${root}/dist/gateway/cli.js is missing: build the baseline first (npm run build there)`);
   // BENCH_GATEWAY_FLAGS: node flags for the gateways, e.g. "--cpu-prof --cpu-prof-dir=prof" to profile them.
   const flags = process.env.BENCH_GATEWAY_FLAGS?.split(' ').filter(Boolean) ?? [];
   const proc = spawn(process.execPath, [...flags, 'dist/gateway/cli.js', 'start', '--config', file], {
-    cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'],
+    cwd: root, stdio: ['ignore', 'ignore', 'pipe'],
   });
   children.push(proc);
   // NB: before it forks: the workers of `workers: N` inherit the core (pinned = false leaves a box on every core).
@@ -333,6 +342,17 @@ export function printSetup(settings: BenchOptions): void {
   console.log(`autocannon: ${settings.connections} connections, ${Object.keys(CLIENT_HEADERS).length} request headers; every process started once and warmed up with ${settings.processWarmup} requests, then ${settings.rounds} rounds of ${settings.warmupS} s warm-up + ${settings.durationS} s measured per scenario`);
   console.log(PINNED ? `processes under test pinned to core ${PROXY_CORE}, upstream and load generator to core ${OTHER_CORE}` : 'NOT PINNED (fewer than 2 cores or no taskset): figures are noisier');
   console.log(`load average at the start ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  if (settings.baseline !== undefined) console.log(`base-… rows: the gateway built in ${settings.baseline}`);
+}
+
+/**
+ * With BENCH_BASELINE, a `base-` twin of each gateway scenario of `defs` that `twin` makes (the
+ * same configuration, started from the baseline's dist/); none without it.
+ */
+export function baselineTwins(defs: ScenarioDef[], twin: (def: ScenarioDef, root: string) => ScenarioDef | null, settings: BenchOptions): ScenarioDef[] {
+  const root = settings.baseline;
+  if (root === undefined) return [];
+  return defs.flatMap((d) => twin(d, root) ?? []);
 }
 
 /**

@@ -3,7 +3,7 @@
  * the control decides whether a run may be trusted at all.
  */
 import { describe, expect, it } from 'vitest';
-import { controlVerdict, pairedRatio, rows } from '../../bench/lib/compare.js';
+import { againstBaseline, controlVerdict, pairedRatio, rows } from '../../bench/lib/compare.js';
 import type { Run, ScenarioDef } from '../../bench/lib/processes.js';
 
 function run(scenario: string, round: number, reqPerSec: number, cpuUsPerReq: number): Run {
@@ -36,5 +36,19 @@ describe('the proxy bench tables', () => {
     expect(noisy.ok).toBe(false);
     expect(noisy.line).toMatch(/^TOO NOISY/);
     expect(controlVerdict(rows(base, [def('none')], 'none'), 'control').ok).toBe(false);
+  });
+
+  it('set each scenario against its twin from the baseline build, round by round, and leave out those without one', () => {
+    const runs = [
+      run('headers', 0, 9_000, 60), run('headers', 1, 4_500, 120),
+      run('base-headers', 0, 10_000, 50), run('base-headers', 1, 5_000, 100),
+      run('none', 0, 10_000, 50), run('none', 1, 10_000, 50),
+    ];
+    const [row, ...rest] = againstBaseline(runs, [def('none'), def('headers'), def('base-headers')]);
+    expect(rest).toEqual([]);
+    expect(row.label).toBe('headers');
+    expect(row.cpuRatio).toBeCloseTo(1.2);
+    expect(row.reqRatio).toBeCloseTo(0.9);
+    expect([row.cpuUsPerReq, row.baseCpuUsPerReq]).toEqual([90, 75]);
   });
 });
