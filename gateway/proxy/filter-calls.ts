@@ -18,6 +18,8 @@ export class FilterCalls {
   eosBody: Direction | -1 = -1;
   /** The end of the last callback of the current walk; -1 before its first. */
   private lap = -1;
+  /** Milliseconds charged to the slots so far: the part of a callback's time that nested ones took. */
+  private total = 0;
 
   /**
    * A walk along the chain begins: its first callback reads the clock at its start (a mark left by
@@ -31,33 +33,36 @@ export class FilterCalls {
 
   headers(slot: FilterSlot, direction: Direction, count: number, eos: boolean): number {
     const t0 = this.enter(slot);
+    const before = this.total;
     const stream = slot.stream!;
     const replied = stream.localReplySent;
     const requests = stream.localReplyRequests;
     const action = direction === Direction.REQUEST ? stream.onRequestHeaders(count, eos) : stream.onResponseHeaders(count, eos);
-    this.leave(slot, t0);
+    this.leave(slot, t0, before);
     return ignoringSecondReply(stream, replied, requests, action);
   }
 
   body(slot: FilterSlot, direction: Direction, size: number, eos: boolean): number {
     const t0 = this.enter(slot);
+    const before = this.total;
     const stream = slot.stream!;
     const replied = stream.localReplySent;
     const requests = stream.localReplyRequests;
     if (eos) this.eosBody = direction;
     const action = direction === Direction.REQUEST ? stream.onRequestBody(size, eos) : stream.onResponseBody(size, eos);
     this.eosBody = -1;
-    this.leave(slot, t0);
+    this.leave(slot, t0, before);
     return ignoringSecondReply(stream, replied, requests, action);
   }
 
   trailers(slot: FilterSlot, direction: Direction, count: number): number {
     const t0 = this.enter(slot);
+    const before = this.total;
     const stream = slot.stream!;
     const replied = stream.localReplySent;
     const requests = stream.localReplyRequests;
     const action = direction === Direction.REQUEST ? stream.onRequestTrailers(count) : stream.onResponseTrailers(count);
-    this.leave(slot, t0);
+    this.leave(slot, t0, before);
     return ignoringSecondReply(stream, replied, requests, action);
   }
 
@@ -66,14 +71,16 @@ export class FilterCalls {
     this.beginWalk();
     for (const slot of slots) {
       const t0 = this.start();
+      const before = this.total;
       slot.stream?.log();
-      this.charge(slot, t0);
+      this.charge(slot, t0, before);
     }
     for (const slot of slots) {
       const t0 = this.start();
+      const before = this.total;
       slot.release();
       slot.stream?.destroy();
-      this.charge(slot, t0);
+      this.charge(slot, t0, before);
     }
     // After every stream of the request has ended, and outside the filter time: a VM may be recycled.
     for (const slot of slots) if (slot.stream !== null) slot.plugin.streamEnded(slot.stream);
@@ -84,9 +91,9 @@ export class FilterCalls {
     return this.start();
   }
 
-  private leave(slot: FilterSlot, t0: number): void {
+  private leave(slot: FilterSlot, t0: number, before: number): void {
     this.running = null;
-    this.charge(slot, t0);
+    this.charge(slot, t0, before);
   }
 
   /** The start of a callback: the end of the previous one in this walk, or now for the first. */
@@ -94,9 +101,15 @@ export class FilterCalls {
     return this.lap >= 0 ? this.lap : performance.now();
   }
 
-  /** The callback of `slot` that started at `t0` ended: its time, and the start of the next. */
-  private charge(slot: FilterSlot, t0: number): void {
-    slot.timeMs += (this.lap = performance.now()) - t0;
+  /**
+   * The callback of `slot` that started at `t0`, when `total` was `before`, ended: its time, and
+   * the start of the next. What callbacks nested in it were charged (a local reply walks the
+   * response callbacks inside the callback that sent it) is theirs, not counted twice.
+   */
+  private charge(slot: FilterSlot, t0: number, before: number): void {
+    const spent = (this.lap = performance.now()) - t0 - (this.total - before);
+    slot.timeMs += spent;
+    this.total += spent;
   }
 }
 

@@ -19,6 +19,22 @@ const TRAP = guestWat({
   (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) unreachable)`,
 });
 
+/** Spends 30 ms of wall time in on_response_headers (a busy loop on the host's clock). */
+const SLOW_RESPONSE = guestWat({
+  imports: `
+  (import "env" "proxy_get_current_time_nanoseconds" (func $now (param i32) (result i32)))`,
+  body: `
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32)
+    (local $t0 i64)
+    (drop (call $now (i32.const 64)))
+    (local.set $t0 (i64.load (i32.const 64)))
+    (loop $spin
+      (drop (call $now (i32.const 64)))
+      (br_if $spin (i64.lt_u (i64.sub (i64.load (i32.const 64)) (local.get $t0)) (i64.const 30000000))))
+    (i32.const 0))`,
+});
+
 type Line = Record<string, unknown>;
 
 const accessLines = (gw: TestGateway): Line[] => gw.logs.filter((l) => l.access === true);
@@ -117,6 +133,22 @@ describe('the access log', () => {
     expect(line.upstreamMs as number).toBeLessThanOrEqual(line.durationMs as number);
     expect(line.filtersMs as number).toBeGreaterThan(0);
     expect(line.filtersMs as number).toBeLessThan(line.durationMs as number);
+  });
+
+  it('charges a local reply\'s response callbacks to their filters once, not also to the callback that sent it', async () => {
+    const upstream = await startUpstream();
+    cleanup.push(upstream.close);
+    const gw = await startGateway({
+      clusters: [{ name: 'backend', endpoints: [upstream.url] }],
+      plugins: [{ name: 'slow', module: wasmFile(SLOW_RESPONSE, 'slow-response') }, { name: 'deny', module: wasmFile(DENY, 'deny') }],
+      routes: [{ name: 'all', cluster: 'backend', filters: ['slow', 'deny'] }],
+    });
+    cleanup.push(gw.close);
+    expect((await fetch(`${gw.url}/admin`)).status).toBe(403);
+    const [line] = await accessLogged(gw, 1);
+    // deny's reply walked slow's on_response_headers (30 ms) inside deny's on_request_headers.
+    expect(line.filtersMs as number).toBeGreaterThanOrEqual(30);
+    expect(line.filtersMs as number).toBeLessThanOrEqual(line.durationMs as number);
   });
 
   it('counts the request body in bytesIn, sized or chunked, and logs the request id the gateway generated', async () => {
