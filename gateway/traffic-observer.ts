@@ -98,7 +98,7 @@ export class TrafficObserver {
    */
   edgeRequest(listener: string, status: number, reason: string, method: string | null, path: string | null,
     socket: { remoteAddress?: string }, details?: string): void {
-    this.metrics.requests.inc({ route: '', status });
+    this.metrics.requests.inc({ route: '', status: String(status) });
     if (!this.logger.isLevelEnabled('info')) return;
     this.logger.info({
       access: true, listener, method, path, status, route: null, upstream: null, durationMs: 0, bytesIn: 0, bytesOut: 0,

@@ -12,6 +12,7 @@ import { edgeMetrics } from './edge-metrics.js';
 import { memoryMetrics } from './memory-metrics.js';
 import { pluginMetrics, type VersionFigures } from './plugin-metrics.js';
 import { processMetrics, type ProcessFigures } from './process-metrics.js';
+import { SeriesCounter, SeriesHistogram } from './series.js';
 
 /** One vm_id's shared data: what it holds now, and what was evicted or refused so far. */
 export interface SharedDataFigures {
@@ -55,16 +56,16 @@ const BY_PLUGINS = 'by the plugins each hosts (comma-separated when plugins shar
 
 export class GatewayMetrics implements MetricsSink {
   readonly registry = new Registry();
-  readonly requests: Counter<'route' | 'status'>;
-  readonly latency: Histogram<'route'>;
+  readonly requests: SeriesCounter;
+  readonly latency: SeriesHistogram;
   readonly upstreamErrors: Counter<'cluster' | 'code'>;
   /** Time to the upstream's response headers, by cluster (or function:NAME). */
-  readonly upstreamLatency: Histogram<'cluster'>;
+  readonly upstreamLatency: SeriesHistogram;
   /** Retries scheduled, by route and the retryOn condition that matched. */
   readonly upstreamRetries: Counter<'route' | 'reason'>;
   /** Retries refused by a cluster's retry budget. */
   readonly retryBudgetExhausted: Counter<'cluster'>;
-  readonly filterSeconds: Histogram<'plugin'>;
+  readonly filterSeconds: SeriesHistogram;
   readonly localReplies: Counter<'plugin' | 'status'>;
   readonly filterFailures: Counter<'plugin'>;
   /** Plugin changes (API, CLI, watch, registry) by plugin, kind and result. */
@@ -89,13 +90,14 @@ export class GatewayMetrics implements MetricsSink {
     // These three are gauges named like counters (promtool refuses them); nodejs_active_handles,
     // _requests and _resources carry the same counts by type.
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name);
-    this.requests = new Counter({ name: 'edge_gateway_requests_total', help: 'Requests answered, by route ("" when no route matched) and status (0 when the client left before a response)', labelNames: ['route', 'status'], registers });
-    this.latency = new Histogram({ name: 'edge_gateway_request_duration_seconds', help: 'Time from the start of a request to the end of its response, by route ("" when no route matched)', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers });
+    // The series every request updates are plain numbers (series.ts).
+    this.requests = new SeriesCounter('edge_gateway_requests_total', 'Requests answered, by route ("" when no route matched) and status (0 when the client left before a response)', ['route', 'status'], this.registry);
+    this.latency = new SeriesHistogram('edge_gateway_request_duration_seconds', 'Time from the start of a request to the end of its response, by route ("" when no route matched)', ['route'], LATENCY_BUCKETS, this.registry);
     this.upstreamErrors = new Counter({ name: 'edge_gateway_upstream_errors_total', help: 'Upstream requests that failed (refused, reset, timed out), by cluster and error code', labelNames: ['cluster', 'code'], registers });
-    this.upstreamLatency = new Histogram({ name: 'edge_gateway_upstream_response_seconds', help: 'Time from sending a request upstream (its first try) to the response headers it is answered with, by cluster, or function:NAME for an edge function', labelNames: ['cluster'], buckets: LATENCY_BUCKETS, registers });
+    this.upstreamLatency = new SeriesHistogram('edge_gateway_upstream_response_seconds', 'Time from sending a request upstream (its first try) to the response headers it is answered with, by cluster, or function:NAME for an edge function', ['cluster'], LATENCY_BUCKETS, this.registry);
     this.upstreamRetries = new Counter({ name: 'edge_gateway_upstream_retries_total', help: 'Retries of upstream tries, by route and reason (the condition of the route\'s retryOn that matched)', labelNames: ['route', 'reason'], registers });
     this.retryBudgetExhausted = new Counter({ name: 'edge_gateway_upstream_retry_budget_exhausted_total', help: 'Retries refused because the cluster\'s retry budget was spent (the request got its last try\'s answer)', labelNames: ['cluster'], registers });
-    this.filterSeconds = new Histogram({ name: 'edge_gateway_filter_seconds', help: 'Time spent in one filter\'s callbacks during one request, by plugin', labelNames: ['plugin'], buckets: FILTER_BUCKETS, registers });
+    this.filterSeconds = new SeriesHistogram('edge_gateway_filter_seconds', 'Time spent in one filter\'s callbacks during one request, by plugin', ['plugin'], FILTER_BUCKETS, this.registry);
     this.localReplies = new Counter({ name: 'edge_gateway_local_replies_total', help: 'Responses a filter sent itself (proxy_send_local_response), by plugin and status', labelNames: ['plugin', 'status'], registers });
     this.filterFailures = new Counter({ name: 'edge_gateway_filter_failures_total', help: 'Requests that failed because of a filter: its VM failed during the request, its failure policy answered 503 after an earlier failure, or it reset the stream', labelNames: ['plugin'], registers });
     new Gauge({
@@ -158,10 +160,7 @@ export class GatewayMetrics implements MetricsSink {
     series.latency.observe(seconds);
   }
 
-  /**
-   * The per-plugin series of the filter-time histogram, resolved once: prom-client validates and
-   * hashes labels on every labelled call, which costs about a microsecond per filter and request.
-   */
+  /** The per-plugin series of the filter-time histogram, resolved once (series.ts says why). */
   filterTimer(plugin: string): { observe(value: number): void } {
     let timer = this.filterTimers.get(plugin);
     if (timer === undefined) this.filterTimers.set(plugin, (timer = this.filterSeconds.labels(plugin)));
