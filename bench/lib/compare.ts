@@ -21,6 +21,9 @@ export interface Row {
   p50Ms: number;
   p99Ms: number;
   cpuUsPerReq: number;
+  /** A gateway's GC time per request and young-generation collections per 1000 requests (NaN for other proxies). */
+  gcUsPerReq: number;
+  minorGcPer1k: number;
   errors: number;
   /** Per-round req/s of this scenario ÷ the baseline's: median, and each round's. */
   reqRatio: number;
@@ -57,6 +60,8 @@ export function rows(runs: Run[], defs: ScenarioDef[], baseline: string): Row[] 
       p50Ms: median(rs.map((r) => r.result.p50Ms)),
       p99Ms: median(rs.map((r) => r.result.p99Ms)),
       cpuUsPerReq: median(rs.map((r) => r.cpuUsPerReq)),
+      gcUsPerReq: median(rs.flatMap((r) => (r.gc === undefined ? [] : [r.gc.usPerReq]))),
+      minorGcPer1k: median(rs.flatMap((r) => (r.gc === undefined ? [] : [r.gc.minorPer1k]))),
       errors: rs.reduce((n, r) => n + r.result.errors + r.result.non2xx + r.result.timeouts, 0),
       reqRatio: req.median, reqRatios: req.perRound, cpuRatio: cpu.median, cpuDelta: median(deltas),
       loads: rs.map((r) => r.load),
@@ -66,12 +71,13 @@ export function rows(runs: Run[], defs: ScenarioDef[], baseline: string): Row[] 
 
 /** The scenario table, as bench/README.md shows it. */
 export function printRows(table: Row[], baseline: string): void {
-  console.log(`\n| scenario | req/s | ÷ ${baseline} (per round) | p50 ms | p99 ms | CPU µs/req | CPU ÷ ${baseline} | Δ CPU µs/req | load per round | errors |`);
-  console.log('|---|---:|---|---:|---:|---:|---:|---:|---|---:|');
+  console.log(`\n| scenario | req/s | ÷ ${baseline} (per round) | p50 ms | p99 ms | CPU µs/req | CPU ÷ ${baseline} | Δ CPU µs/req | GC µs/req | minor GCs per 1k req | load per round | errors |`);
+  console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|');
   for (const r of table) {
     const isBase = r.id === baseline;
     console.log(`| ${r.label} | ${fmt(r.reqPerSec)} | ${isBase ? '1' : `${fmt(r.reqRatio, 2)} (${r.reqRatios.map((x) => fmt(x, 2)).join(', ')})`}`
       + ` | ${fmt(r.p50Ms, 2)} | ${fmt(r.p99Ms, 2)} | ${fmt(r.cpuUsPerReq, 1)} | ${isBase ? '1' : fmt(r.cpuRatio, 2)} | ${isBase ? '' : fmt(r.cpuDelta, 1)}`
+      + ` | ${fmt(r.gcUsPerReq, 1)} | ${fmt(r.minorGcPer1k, 1)}`
       + ` | ${r.loads.map((l) => l.toFixed(1)).join(' ')} | ${r.errors} |`);
   }
 }

@@ -105,6 +105,12 @@ export interface Run {
   /** CPU µs per request of the process under test, and of the upstream, during the measured run. */
   cpuUsPerReq: number;
   upstreamCpuUsPerReq: number;
+  /**
+   * A gateway's time in garbage collection per request, from its own /metrics
+   * (nodejs_gc_duration_seconds, over the warm-up and the measured run), and its collections of
+   * the young generation per 1000 requests. Absent for the other proxies.
+   */
+  gc?: { usPerReq: number; minorPer1k: number };
 }
 
 const children: ChildProcess[] = [];
@@ -261,8 +267,32 @@ function warmUp(def: ScenarioDef, port: number, settings: LoadSettings): Promise
   });
 }
 
-/** One measured run: autocannon in its own process; CPU of the process under test read around it. */
-function measure(def: ScenarioDef, under: Started, upstream: ChildProcess, round: number, settings: LoadSettings): Promise<Run> {
+/** What a gateway's /metrics says of its collections and requests so far (null for the other proxies). */
+async function gcFigures(under: Started): Promise<{ gcSeconds: number; minor: number; requests: number } | null> {
+  if (under.admin === undefined) return null;
+  const text = await fetch(`http://127.0.0.1:${under.admin}/metrics`).then((r) => r.text());
+  const sum = (pattern: RegExp): number => [...text.matchAll(pattern)].reduce((n, m) => n + Number(m[1]), 0);
+  return {
+    gcSeconds: sum(/^nodejs_gc_duration_seconds_sum\{[^}]*\} (\S+)$/gm),
+    minor: sum(/^nodejs_gc_duration_seconds_count\{kind="minor"\} (\S+)$/gm),
+    requests: sum(/^edge_gateway_requests_total\{[^}]*\} (\S+)$/gm),
+  };
+}
+
+/**
+ * One measured run (autocannon in its own process; CPU of the process under test read around
+ * it), and a gateway's GC figures, scraped before the load starts and after its CPU is read.
+ */
+async function measure(def: ScenarioDef, under: Started, upstream: ChildProcess, round: number, settings: LoadSettings): Promise<Run> {
+  const before = await gcFigures(under);
+  const run = await measured(def, under, upstream, round, settings);
+  const after = await gcFigures(under);
+  if (before === null || after === null || after.requests <= before.requests) return run;
+  const requests = after.requests - before.requests;
+  return { ...run, gc: { usPerReq: ((after.gcSeconds - before.gcSeconds) * 1e6) / requests, minorPer1k: ((after.minor - before.minor) * 1000) / requests } };
+}
+
+function measured(def: ScenarioDef, under: Started, upstream: ChildProcess, round: number, settings: LoadSettings): Promise<Run> {
   const spec = { url: `http://127.0.0.1:${under.port}${def.path ?? '/'}`, connections: settings.connections, warmupS: settings.warmupS, durationS: settings.durationS, headers: def.headers };
   return new Promise((resolve, reject) => {
     let cpu0 = 0;
@@ -320,7 +350,7 @@ export async function runRounds(defs: ScenarioDef[], upstream: Started, settings
       const run = await measure(def, under, upstream.proc, round, settings);
       runs.push(run);
       const r = run.result;
-      console.log(`  round ${round + 1} ${def.id.padEnd(16)} ${fmt(r.reqPerSec).padStart(6)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  ${fmt(run.cpuUsPerReq, 1)} µs CPU/req  load ${run.load.toFixed(2)}${r.errors + r.non2xx + r.timeouts > 0 ? `  errors ${r.errors} non2xx ${r.non2xx} timeouts ${r.timeouts}` : ''}`);
+      console.log(`  round ${round + 1} ${def.id.padEnd(16)} ${fmt(r.reqPerSec).padStart(6)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  ${fmt(run.cpuUsPerReq, 1)} µs CPU/req${run.gc === undefined ? '' : `  GC ${fmt(run.gc.usPerReq, 1)} µs/req`}  load ${run.load.toFixed(2)}${r.errors + r.non2xx + r.timeouts > 0 ? `  errors ${r.errors} non2xx ${r.non2xx} timeouts ${r.timeouts}` : ''}`);
     }
   }
   for (const { under } of started) if (under.proc !== upstream.proc) await stop(under.proc);

@@ -51,4 +51,12 @@ describe('the proxy bench tables', () => {
     expect(row.reqRatio).toBeCloseTo(0.9);
     expect([row.cpuUsPerReq, row.baseCpuUsPerReq]).toEqual([90, 75]);
   });
+
+  it('give a gateway\'s GC time per request as the median of its rounds, and none for a proxy without /metrics', () => {
+    const gateway = [0, 1, 2].map((round) => ({ ...run('gw', round, 10_000, 50), gc: { usPerReq: [3, 9, 4][round], minorPer1k: [2, 2, 3][round] } }));
+    const proxy = [0, 1, 2].map((round) => run('undici', round, 10_000, 40));
+    const [gw, undici] = rows([...gateway, ...proxy], [def('gw'), def('undici')], 'gw');
+    expect([gw.gcUsPerReq, gw.minorGcPer1k]).toEqual([4, 2]);
+    expect([undici.gcUsPerReq, undici.minorGcPer1k]).toEqual([NaN, NaN]);
+  });
 });
