@@ -89,6 +89,8 @@ export class StreamContext {
   private logged = false;
   /** true while on_log runs: Envoy's access-log phase, where a missing map is NOT_FOUND (§3.6). */
   inLog = false;
+  /** Its index among its VM's live streams (live-contexts.ts); -1 once gone. */
+  place = -1;
 
   constructor(readonly id: number, readonly root: RootContext, readonly host: StreamHost) {}
 

@@ -16,7 +16,7 @@ import type { WasmVm } from './vm.js';
  * root id and the module when one of them traps or returns false; the root is then unregistered.
  */
 export function startRoot(vm: WasmVm, root: RootContext): RootContext {
-  vm.contexts.set(root.id, root);
+  vm.contexts.add(root);
   root.alive = true;
   // Root start-up runs under startCpuMs (budget.ts), as on_vm_start may parse a large configuration.
   vm.budget.startup = true;
@@ -53,7 +53,7 @@ function step(vm: WasmVm, root: RootContext, result: number, code: ErrorCode, wh
   // NB: a guest returning -1 (0xffffffff, true) returns CALL_FAILED's value: only a failed VM trapped.
   const f = result === CALL_FAILED ? vm.failure : null;
   if (f === null && result !== 0) return;
-  vm.contexts.delete(root.id);
+  vm.contexts.delete(root);
   root.alive = false;
   const plugin = root.plugin;
   const at = `plugin ${plugin.name} (root id "${plugin.rootId}", module ${vm.name}): ${what}`;
@@ -92,7 +92,7 @@ export function deleteRoot(vm: WasmVm, root: RootContext): void {
   root.tick = null;
   root.alive = false;
   root.pendingDone = false;
-  vm.contexts.delete(root.id);
+  vm.contexts.delete(root);
   for (const [token, call] of vm.calls) if (call.root === root) vm.calls.delete(token);
   for (const unsubscribe of root.queues.values()) unsubscribe();
   root.queues.clear();

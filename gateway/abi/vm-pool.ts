@@ -261,10 +261,7 @@ export class VmPool {
   streamEnded(vm: WasmVm): void {
     const pooled = this.byVm.get(vm);
     if (pooled?.retired == null) return;
-    // Only roots and streams are contexts: any context beyond the live roots is a stream.
-    let roots = 0;
-    for (const root of pooled.retired.keys()) if (root.alive) roots++;
-    if (vm.contexts.size > roots) return;
+    if (vm.contexts.streamCount > 0) return;
     for (const root of pooled.retired.keys()) root.shutdown();
     pooled.retired = new Map();
     this.drop(pooled);

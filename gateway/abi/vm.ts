@@ -17,6 +17,7 @@ import { DEFAULT_VM_LIMITS } from './limits.js';
 import { createCappedMemory } from './memory-cap.js';
 import { MetricTable } from './metric-table.js';
 import { SANDBOX_MODULE, BUDGET_IMPORT, sandboxPlanOf, type SandboxPlan } from './sandbox.js';
+import { LiveContexts } from './live-contexts.js';
 import { GuestMemory, MemoryFault } from './memory.js';
 import { GuestTrap, describeTrap, failureText, isTrap, type VmFailure } from './trap.js';
 import { runStartFunctions, startError, startStage } from './vm-start.js';
@@ -83,7 +84,7 @@ export class WasmVm {
   readonly vmConfiguration: Uint8Array;
   readonly environment: readonly string[];
   readonly mem = new GuestMemory();
-  readonly contexts = new Map<number, Context>();
+  readonly contexts = new LiveContexts();
   callbacks!: Callbacks;
   instance!: WebAssembly.Instance;
   phase: number = Phase.STARTING;
@@ -329,8 +330,8 @@ export class WasmVm {
 
   // ---- contexts ----------------------------------------------------------------------------
 
-  *roots(): Iterable<RootContext> {
-    for (const ctx of this.contexts.values()) if (ctx.kind === 'root') yield ctx;
+  roots(): Iterable<RootContext> {
+    return this.contexts.roots();
   }
 
   /**
@@ -348,12 +349,12 @@ export class WasmVm {
   /** A new stream context of `root` for one request or connection; the guest learns of it lazily. */
   createStream(root: RootContext, host: StreamContext['host']): StreamContext {
     const stream = new StreamContext(this.nextContextId++, root, host);
-    this.contexts.set(stream.id, stream);
+    this.contexts.add(stream);
     return stream;
   }
 
   forget(ctx: Context): void {
-    this.contexts.delete(ctx.id);
+    this.contexts.delete(ctx);
   }
 
   /** Ends the root: on_done, then on_delete now or once the guest calls proxy_done() (root-lifecycle.ts). */
