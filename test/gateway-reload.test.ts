@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../gateway/config/load.js';
 import { startGateway, startUpstream, wasmFile, type TestGateway } from './helpers/gateway.js';
 import { GatewayProcess, writeConfigFile } from './helpers/gateway-process.js';
-import { GC_ON_SIGNAL, settledRss } from './helpers/process-memory.js';
+import { GC_ON_SIGNAL, settledMemory, type SettledMemory } from './helpers/process-memory.js';
 import { Guest, send, waitFor } from './helpers/guests.js';
 
 const RELOADS = 100;
@@ -96,10 +96,15 @@ describe('a gateway process reloaded by SIGHUP', () => {
     };
     // Warm up first (compiled code, caches, allocator pools), then measure the reloads after.
     await reload(10);
-    const baseline = await settledRss(gw);
+    const baseline = await settledMemory(gw);
     await reload(RELOADS);
-    const after = await settledRss(gw);
-    expect(after - baseline, `RSS less the young generation ${(baseline / MIB).toFixed(1)} → ${(after / MIB).toFixed(1)} MiB`).toBeLessThan(20 * MIB);
+    const after = await settledMemory(gw);
+    const change = (what: keyof SettledMemory): string => `${what} ${(baseline[what] / MIB).toFixed(1)} → ${(after[what] / MIB).toFixed(1)} MiB`;
+    // What V8 holds is where a leaked generation shows: 100 configurations of 256 KiB are 25 MiB.
+    expect(after.held - baseline.held, change('held')).toBeLessThan(20 * MIB);
+    // The rest of the process, loosely: Node 24's allocator keeps 15–40 MiB of a reload storm
+    // that it does not give back (Node 20: 1–2 MiB); a native leak of a VM a reload is larger.
+    expect(after.rss - baseline.rss, change('rss')).toBeLessThan(64 * MIB);
     expect((await send(`${gw.url}/after`)).status).toBe(200);
     expect(gw.alive()).toBe(true);
   }, 90_000);
