@@ -64,19 +64,19 @@ export function hex(text: string): string {
  */
 export const WRITE_SCRIPT = `
 local key, value, base, node = ARGV[1], ARGV[2], ARGV[3], ARGV[5]
-local current = redis.call('HGET', KEYS[2], key)
-local version, writer = 0, ''
-if current then
-  local space = string.find(current, ' ', 1, true)
-  version = tonumber(string.sub(current, 1, space - 1))
-  writer = string.sub(current, space + 1)
+-- The key's current version and writer, read only by a refusal or a CAS.
+local function current()
+  local text = redis.call('HGET', KEYS[2], key)
+  if not text then return 0, '' end
+  local space = string.find(text, ' ', 1, true)
+  return tonumber(string.sub(text, 1, space - 1)), string.sub(text, space + 1)
 end
-local number = tonumber(ARGV[7])
-if number <= tonumber(redis.call('HGET', KEYS[4], node) or '0') then
-  return {0, version, redis.call('HGET', KEYS[1], key) or ''}
+if tonumber(ARGV[7]) <= tonumber(redis.call('HGET', KEYS[4], node) or '0') then
+  return {0, (current()), redis.call('HGET', KEYS[1], key) or ''}
 end
 redis.call('HSET', KEYS[4], node, ARGV[7])
 if base ~= '' then
+  local version, writer = current()
   local b = tonumber(base)
   if version ~= b and not (version > b and writer == node) then
     return {0, version, redis.call('HGET', KEYS[1], key) or ''}
