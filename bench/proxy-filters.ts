@@ -125,7 +125,7 @@ async function main(): Promise<void> {
     { name: 'data plane per filter beyond the ABI host, µs (largest)', value: () => (dataPlane.length === 0 ? NaN : Math.max(...dataPlane)), kind: 'max', target: 2, digits: 1 },
     { name: 'idle RSS of the gateway with the chain of 5, MB', value: () => idleRssMb.get('chain') ?? NaN, kind: 'max', target: 70, digits: 1 },
   ];
-  console.log(`\nidle RSS after start-up and the scenario check, MB: ${[...idleRssMb].map(([id, mb]) => `${id} ${mb.toFixed(1)}`).join(', ')}`);
+  console.log(`\nidle RSS after start-up and the scenario check, once settled, MB: ${[...idleRssMb].map(([id, mb]) => `${id} ${mb.toFixed(1)}`).join(', ')}`);
   printTargets(table, targets);
   if (!verdict.ok) console.log('\n(the control says this run is too noisy to judge the targets)');
   if (OPTIONS.jsonOut !== undefined) writeFileSync(OPTIONS.jsonOut, JSON.stringify({ node: process.version, ...OPTIONS, runs, abi: Object.fromEntries(abi) }, null, 2));

@@ -19,7 +19,7 @@ import { sha256Hex } from '../modules/sha256.js';
 import { capDefinedMemories } from '../modules/wasm/memory-max.js';
 import { exportMutableGlobals } from '../modules/wasm/export-globals.js';
 import { startThread } from './thread.js';
-import { PROVIDED, unversioned } from './wasi-imports.js';
+import { PROVIDED, unversioned } from './wasi-interfaces.js';
 
 export interface LoadedComponent {
   readonly sha256: string;

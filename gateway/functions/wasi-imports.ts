@@ -19,6 +19,7 @@ import { random as shimRandom, insecure, insecureSeed } from '@bytecodealliance/
 import { wallClock } from '@bytecodealliance/preview2-shim/clocks';
 import { BufferSource, InputStream, IoError, OutputStream, Pollable, pollList, type Blocker } from './wasi-io.js';
 import type { HttpInterfaces } from './wasi-http.js';
+import { unversioned } from './wasi-interfaces.js';
 
 /** What the imports write to and read from. */
 export interface ImportHost {
@@ -27,20 +28,6 @@ export interface ImportHost {
   readonly http: HttpInterfaces;
   log(stream: 'stdout' | 'stderr', text: string): void;
 }
-
-/** The interfaces (without version) the gateway provides. */
-export const PROVIDED = [
-  'wasi:http/types', 'wasi:http/outgoing-handler',
-  'wasi:io/error', 'wasi:io/poll', 'wasi:io/streams',
-  'wasi:cli/environment', 'wasi:cli/exit', 'wasi:cli/stdin', 'wasi:cli/stdout', 'wasi:cli/stderr',
-  'wasi:cli/terminal-input', 'wasi:cli/terminal-output',
-  'wasi:cli/terminal-stdin', 'wasi:cli/terminal-stdout', 'wasi:cli/terminal-stderr',
-  'wasi:clocks/monotonic-clock', 'wasi:clocks/wall-clock',
-  'wasi:random/random', 'wasi:random/insecure', 'wasi:random/insecure-seed',
-  'wasi:filesystem/types', 'wasi:filesystem/preopens',
-] as const;
-
-export const unversioned = (name: string): string => name.replace(/@[^/]*$/, '');
 
 /** A guest's exit: thrown through the guest, caught by the worker as the end of the request. */
 class GuestExit extends Error {
