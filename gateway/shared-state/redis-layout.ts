@@ -1,14 +1,15 @@
 /**
  * Where shared data lives in Redis and how a write travels (the model is in replicated-data.ts).
  *
- * Per vm_id, four keys under one hash tag, so that they share a Redis Cluster slot and one
+ * Per vm_id, these keys under one hash tag, so that they share a Redis Cluster slot and one
  * script can update them atomically:
- *   <prefix>{<vm_id hex>}:values    HASH  key → value bytes
- *   <prefix>{<vm_id hex>}:versions  HASH  key → "<version> <node id>" (the last writer)
- *   <prefix>{<vm_id hex>}:seq       the vm_id's version counter (INCR)
- *   <prefix>{<vm_id hex>}:writers   HASH  node id → number of the node's last write taken
- * Node ids are unique per process (create.ts), so `writers` gains one small field per gateway
- * process that wrote the vm_id.
+ *   <prefix>{<vm_id hex>}:values            HASH  key → value bytes
+ *   <prefix>{<vm_id hex>}:versions          HASH  key → "<version> <node id>" (the last writer)
+ *   <prefix>{<vm_id hex>}:seq               the vm_id's version counter (INCR)
+ *   <prefix>{<vm_id hex>}:writer:<node id>  the number of the node's last write taken, expiring
+ *                                           WRITER_TTL_MS after that write
+ * Node ids are unique per process (create.ts): a fleet that restarts often leaves one writer key
+ * per process that wrote, so each expires by itself once its process has stopped writing.
  * The vm_id goes in as hex: vm_ids are arbitrary bytes and a `}` in one would end the hash tag.
  * Keys are the ABI's latin1 strings, stored byte for byte; values are binary.
  *
@@ -22,11 +23,25 @@
  * "I <vm_id hex> <name hex>" (an item was added).
  */
 
-/** The four keys of one vm_id (see the file header). */
-export function vmKeys(prefix: string, vmId: string): [values: string, versions: string, seq: string, writers: string] {
-  const tag = `${prefix}{${hex(vmId)}}`;
-  return [`${tag}:values`, `${tag}:versions`, `${tag}:seq`, `${tag}:writers`];
+const vmTag = (prefix: string, vmId: string): string => `${prefix}{${hex(vmId)}}`;
+
+/** The keys of one vm_id's data (see the file header). */
+export function vmKeys(prefix: string, vmId: string): [values: string, versions: string, seq: string] {
+  const tag = vmTag(prefix, vmId);
+  return [`${tag}:values`, `${tag}:versions`, `${tag}:seq`];
 }
+
+/** The key of `node`'s last write number in a vm_id (see the file header). */
+export function writerKey(prefix: string, vmId: string, node: string): string {
+  return `${vmTag(prefix, vmId)}:writer:${node}`;
+}
+
+/**
+ * How long Redis remembers a node's last write number after that write: 24 h. The number only
+ * has to outlive a copy of a write sent again, which comes seconds later (a command timeout, a
+ * reconnect's replay); a day also covers a node cut off from Redis that long with a write in flight.
+ */
+export const WRITER_TTL_MS = 24 * 60 * 60 * 1000;
 
 export function updateChannel(prefix: string): string {
   return `${prefix}shared-data`;
@@ -52,7 +67,7 @@ export function hex(text: string): string {
 }
 
 /**
- * The write, atomic in Redis: KEYS values, versions, seq, writers; ARGV key, value, base, channel,
+ * The write, atomic in Redis: KEYS values, versions, seq, the node's writer key; ARGV key, value, base, channel,
  * node, vm_id, number. `number` counts the node's writes in the order its guests made them; a
  * write whose number is not above the node's last one taken was taken already (sent again after
  * its answer was lost, or after a timeout while the first copy was still on its way) and is not
@@ -71,10 +86,10 @@ local function current()
   local space = string.find(text, ' ', 1, true)
   return tonumber(string.sub(text, 1, space - 1)), string.sub(text, space + 1)
 end
-if tonumber(ARGV[7]) <= tonumber(redis.call('HGET', KEYS[4], node) or '0') then
+if tonumber(ARGV[7]) <= tonumber(redis.call('GET', KEYS[4]) or '0') then
   return {0, (current()), redis.call('HGET', KEYS[1], key) or ''}
 end
-redis.call('HSET', KEYS[4], node, ARGV[7])
+redis.call('SET', KEYS[4], ARGV[7], 'PX', ${WRITER_TTL_MS})
 if base ~= '' then
   local version, writer = current()
   local b = tonumber(base)

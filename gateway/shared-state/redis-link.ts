@@ -18,7 +18,7 @@
  * RETRY_MS. The subscriber keeps ioredis's queue and subscribes itself on every connection.
  */
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
-import { decodeUpdate, ENQUEUE_SCRIPT, queueChannel, updateChannel, vmKeys, WRITE_SCRIPT, type Update } from './redis-layout.js';
+import { decodeUpdate, ENQUEUE_SCRIPT, queueChannel, updateChannel, vmKeys, WRITE_SCRIPT, writerKey, type Update } from './redis-layout.js';
 import type { ReplicaLink, WriteAnswer } from './replica.js';
 
 /** Writes waiting for Redis, at most (see the file header): a minute of 160 writes a second. */
@@ -159,7 +159,7 @@ export class RedisLink implements ReplicaLink {
   write(vmId: string, key: string, value: Uint8Array, base: string): Promise<WriteAnswer | null> {
     const number = String(++this.writes);
     const run = (client: Client) => (client as unknown as { edgeWriteBuffer(...args: unknown[]): Promise<Reply> }).edgeWriteBuffer(
-      ...vmKeys(this.options.prefix, vmId), Buffer.from(key, 'latin1'), Buffer.from(value.buffer, value.byteOffset, value.length),
+      ...vmKeys(this.options.prefix, vmId), writerKey(this.options.prefix, vmId, this.options.node), Buffer.from(key, 'latin1'), Buffer.from(value.buffer, value.byteOffset, value.length),
       base, this.channel, this.options.node, Buffer.from(vmId, 'latin1'), number);
     return this.ordered(key.length + value.length, `write of ${JSON.stringify(key)} in vm_id ${JSON.stringify(vmId)}`, run)
       .then((reply) => (reply === null ? null : Number(reply[0]) === 1 ? { accepted: true, version: Number(reply[1]) }

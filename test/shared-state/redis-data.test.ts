@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Status } from '../../gateway/abi/enums.js';
 import { configSchema } from '../../gateway/config/schema.js';
 import { createSharedState, type SharedState, type SharedStateEvents } from '../../gateway/shared-state/create.js';
-import { updateChannel, vmKeys, WRITE_SCRIPT } from '../../gateway/shared-state/redis-layout.js';
+import { updateChannel, vmKeys, WRITE_SCRIPT, WRITER_TTL_MS, writerKey } from '../../gateway/shared-state/redis-layout.js';
 import { MAX_UNANSWERED_WRITES } from '../../gateway/shared-state/redis-link.js';
 import { eventually } from '../helpers/eventually.js';
 import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from '../helpers/redis-server.js';
@@ -171,7 +171,7 @@ describe('the redis shared-data backend', () => {
     client.defineCommand('edgeWrite', { numberOfKeys: 4, lua: WRITE_SCRIPT });
     // As RedisLink.write sends it: the node's id and its write number.
     const write = (node: string, number: number, value: string): Promise<unknown> =>
-      (client as unknown as { edgeWrite(...args: string[]): Promise<unknown> }).edgeWrite(...keys, 'k', value, '', updateChannel(on), node, 'vm', String(number));
+      (client as unknown as { edgeWrite(...args: string[]): Promise<unknown> }).edgeWrite(...keys, writerKey(on, 'vm', node), 'k', value, '', updateChannel(on), node, 'vm', String(number));
     expect(await write('a-1', 1, 'old')).toEqual([1, 1]);
     expect(await write('c-1', 1, 'new')).toEqual([1, 2]);
     // a's write 1 again, as a link sends it when the answer was lost: skipped, answered with what Redis holds.
@@ -181,6 +181,18 @@ describe('the redis shared-data backend', () => {
     // a's next write goes through, and b ends with it.
     expect(await write('a-1', 2, 'newer')).toEqual([1, 3]);
     expect(await eventually(() => str(b.state.data.get('vm', 'k')?.value) === 'newer')).toBe(true);
+  });
+
+  it('remembers a node\'s last write number for a day after that write, so a stopped process leaves nothing behind', async () => {
+    const [a] = await fleet(1);
+    a.state.data.set('vm', 'k', text('v'), 0);
+    expect(await eventually(() => a.state.replication()!.waiting === 0)).toBe(true);
+    const client = redis.client();
+    const writers = await client.keys(`t${prefix - 1}:*:writer:*`);
+    expect(writers).toHaveLength(1);
+    const ttl = await client.pttl(writers[0]);
+    expect(ttl).toBeGreaterThan(WRITER_TTL_MS - 60_000);
+    expect(ttl).toBeLessThanOrEqual(WRITER_TTL_MS);
   });
 
   it('ignores a foreign value under its prefix and a foreign message on its channel, with a warning, and goes on', async () => {
