@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SHIPPED_CHAIN } from './lib/filter-cases.js';
-import { settledRssMb } from './lib/idle-rss.js';
+import { idleRssOver } from './lib/idle-rss.js';
 import { OTHER_CORE, ROOT, buildGateway, ensureFilters, pin, runBounded, startServer } from './lib/processes.js';
 import { fmt } from './lib/stats.js';
 import { coldStarts } from './report-lib/cold-start.js';
@@ -54,7 +54,7 @@ interface Warm {
   idleRssMb: number;
 }
 
-/** Starts one warm process per target, each checked; idle RSS is read once all are up and it has settled (bench/lib/idle-rss.ts). */
+/** Starts one warm process per target, each checked; idle RSS is read once all are up, as the lowest over a window (bench/lib/idle-rss.ts). */
 async function startWarm(targets: Target[]): Promise<Map<string, Warm>> {
   const warm = new Map<string, Warm>();
   for (const [i, t] of targets.entries()) {
@@ -64,7 +64,7 @@ async function startWarm(targets: Target[]): Promise<Map<string, Warm>> {
     warm.set(t.id, { live: started.live, firstStartMs: Math.round(started.ms), idleRssMb: NaN });
   }
   await Promise.all([...warm.values()].map(async (w) => {
-    w.idleRssMb = Math.round((await settledRssMb(() => treeRssMb(w.live.proc.pid!))).mb * 10) / 10;
+    w.idleRssMb = Math.round((await idleRssOver(() => treeRssMb(w.live.proc.pid!))).mb * 10) / 10;
   }));
   return warm;
 }

@@ -31,6 +31,8 @@ export interface Row {
   /** Per-round CPU µs per request of this scenario ÷ the baseline's (median), and minus it. */
   cpuRatio: number;
   cpuDelta: number;
+  /** CPU µs per request above the baseline, round by round. */
+  cpuDeltas: number[];
   /** The 1-minute load average at each round's run. */
   loads: number[];
 }
@@ -63,7 +65,7 @@ export function rows(runs: Run[], defs: ScenarioDef[], baseline: string): Row[] 
       gcUsPerReq: median(rs.flatMap((r) => (r.gc === undefined ? [] : [r.gc.usPerReq]))),
       minorGcPer1k: median(rs.flatMap((r) => (r.gc === undefined ? [] : [r.gc.minorPer1k]))),
       errors: rs.reduce((n, r) => n + r.result.errors + r.result.non2xx + r.result.timeouts, 0),
-      reqRatio: req.median, reqRatios: req.perRound, cpuRatio: cpu.median, cpuDelta: median(deltas),
+      reqRatio: req.median, reqRatios: req.perRound, cpuRatio: cpu.median, cpuDelta: median(deltas), cpuDeltas: deltas,
       loads: rs.map((r) => r.load),
     };
   });

@@ -1,13 +1,17 @@
 /**
  * The gateway configuration of the per-filter bench (bench/proxy-filters.ts): one listener and
  * admin on the given ports, the upstream cluster (and `authz` for ext-authz, the same upstream),
- * and the filters on the one route in the order given (none for the baseline).
+ * and the filters on the main route in the order given (none for the baseline).
  */
 import { join } from 'node:path';
 import type { FilterCase } from './filter-cases.js';
 import { ROOT } from './processes.js';
 
-export function gatewayConfig(port: number, admin: number, upstream: number, cases: readonly FilterCase[]): object {
+/** Requests under it take a route without filters to the same upstream (the same-process pairs of bench/proxy-filters.ts). */
+export const PLAIN_PATH = '/plain';
+
+/** `plain`: also the route under PLAIN_PATH, without filters. */
+export function gatewayConfig(port: number, admin: number, upstream: number, cases: readonly FilterCase[], plain = false): object {
   const plugins = cases.map((c) => ({
     name: c.name, module: join(ROOT, `filters/dist/${c.name}.wasm`), ...(c.rootId === '' ? {} : { rootId: c.rootId }), configuration: c.config,
   }));
@@ -20,6 +24,9 @@ export function gatewayConfig(port: number, admin: number, upstream: number, cas
     log: { level: 'error' },
     clusters,
     plugins,
-    routes: [{ name: 'api', match: { pathPrefix: '/' }, cluster: 'upstream', filters: plugins.map((p) => p.name) }],
+    routes: [
+      ...(plain ? [{ name: 'plain', match: { pathPrefix: PLAIN_PATH }, cluster: 'upstream' }] : []),
+      { name: 'api', match: { pathPrefix: '/' }, cluster: 'upstream', filters: plugins.map((p) => p.name) },
+    ],
   };
 }

@@ -18,7 +18,7 @@ import { createInterface } from 'node:readline';
 import type { LoadResult } from './load.js';
 import { CLIENT_HEADERS } from './client-headers.js';
 import { fmt } from './stats.js';
-import { settledRssMb } from './idle-rss.js';
+import { idleRssOver } from './idle-rss.js';
 
 export const ROOT = join(import.meta.dirname, '../..');
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
@@ -330,7 +330,7 @@ function measured(def: ScenarioDef, under: Started, upstream: ChildProcess, roun
  * processes of the same code differ by up to ~10% (JIT decisions, code placement), which rounds
  * of fresh processes mix into every ratio.
  */
-/** Resident memory (MB) of each scenario's process once started, checked and settled (idle-rss.ts), before any load (runRounds). */
+/** Resident memory (MB) of each scenario's process once started, checked and idle (the lowest RSS of a window: idle-rss.ts), before any load (runRounds). */
 export const idleRssMb = new Map<string, number>();
 
 export async function runRounds(defs: ScenarioDef[], upstream: Started, settings: BenchOptions): Promise<Run[]> {
@@ -344,7 +344,7 @@ export async function runRounds(defs: ScenarioDef[], upstream: Started, settings
     await def.check(under);
   }
   // Read at rest, all at once (bench/lib/idle-rss.ts).
-  await Promise.all(started.map(async ({ def, under }) => idleRssMb.set(def.id, (await settledRssMb(() => rssMb(under.proc.pid!))).mb)));
+  await Promise.all(started.map(async ({ def, under }) => idleRssMb.set(def.id, (await idleRssOver(() => rssMb(under.proc.pid!))).mb)));
   for (const { def, under } of started) await warmUp(def, under.port, settings);
   for (let round = 0; round < settings.rounds; round++) {
     for (let k = 0; k < started.length; k++) {

@@ -26,6 +26,16 @@ describe('the proxy bench tables', () => {
     expect(f.cpuDelta).toBeCloseTo(5);
   });
 
+  it('reads a filter against its own process\'s plain route round by round, so a slow process slows both sides', () => {
+    // The filtered process is 20% slower than another would be; its plain route shows it too.
+    const plain = [run('headers/plain', 0, 10_000, 60), run('headers/plain', 1, 8_000, 75), run('headers/plain', 2, 10_000, 60)];
+    const filtered = [run('headers', 0, 9_000, 66), run('headers', 1, 7_200, 81), run('headers', 2, 9_000, 67)];
+    const [row] = rows([...plain, ...filtered], [def('headers')], 'headers/plain');
+    expect(row.cpuDeltas).toEqual([6, 6, 7]);
+    expect(row.cpuDelta).toBe(6);
+    expect(row.reqRatio).toBeCloseTo(0.9);
+  });
+
   it('trusts a run whose control reads within 5% of the baseline, and calls one that does not too noisy', () => {
     const base = [run('none', 0, 10_000, 50), run('none', 1, 10_000, 50), run('none', 2, 10_000, 50)];
     const close = [run('control', 0, 10_200, 51), run('control', 1, 9_900, 49.5), run('control', 2, 10_100, 50.5)];
