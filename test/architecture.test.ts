@@ -103,7 +103,7 @@ const RULES: Record<string, { packages: string[]; units: string[]; computed?: st
   'index.ts': { packages: [], units: [...LAYERS, 'errors.ts', 'log.ts', 'gateway.ts'] },
   // The box of `workers: N`: the primary beside the composition root (admin, hub, signals), the
   // worker's side of it above the gateway it runs.
-  workers: { packages: ['node:cluster', 'node:net', 'prom-client'], units: ['workers', 'admin', 'config', 'shared-state', 'control', 'errors.ts', 'log.ts', 'gateway.ts'] },
+  workers: { packages: ['node:cluster', 'node:net', 'node:os', 'prom-client'], units: ['workers', 'admin', 'config', 'shared-state', 'control', 'errors.ts', 'log.ts', 'gateway.ts'] },
   'cli.ts': { packages: [...NODE, 'node:os'], units: [...LAYERS, 'errors.ts', 'log.ts', 'gateway.ts', 'demo-upstream.ts', 'workers', 'cli-plugins.ts', 'version.ts'] },
   // The admin API's client, the registry's push and signing: no gateway is built.
   'cli-plugins.ts': { packages: ['node:fs', 'node:util'], units: ['config', 'modules', 'errors.ts'] },

@@ -68,6 +68,17 @@ export const OTHER_CORE = 1;
 /** Pinning needs two cores and taskset (util-linux); without them the bench runs unpinned and says so. */
 export const PINNED = cpus().length >= 2 && spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' }).status === 0;
 
+/**
+ * Node flags of every Node process under test (the gateways and the Node proxies they are compared
+ * with, not the upstream). Pinned to one core, a process runs V8's garbage collector on its main
+ * thread (`--single-threaded-gc`), as the README advises for a gateway given one core: V8's
+ * concurrent marking and sweeping threads then share the core with the requests, and a process
+ * streaming 64 KB responses fell, once in two or three starts, into a mark-compact after every
+ * scavenge (bench/README.md, "One core: the garbage collector on the main thread").
+ * BENCH_GC=concurrent keeps V8's default.
+ */
+const UNDER_TEST_FLAGS = PINNED && process.env.BENCH_GC !== 'concurrent' ? ['--single-threaded-gc'] : [];
+
 /** Pins every thread of `pid` to `core` (a no-op when the machine cannot pin, PINNED). */
 export function pin(pid: number, core: number): void {
   if (!PINNED) return;
@@ -179,7 +190,7 @@ export function rssMb(pid: number): number {
 /** Forks bench/lib/servers.ts in `role` and waits for its port; the upstream goes to the other core, a proxy to PROXY_CORE. */
 export function startServer(role: string, target?: string): Promise<Started> {
   const proc = fork(join(ROOT, 'bench/lib/servers.ts'), target === undefined ? [role] : [role, target], {
-    execArgv: ['--import', 'tsx'], cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    execArgv: ['--import', 'tsx', ...(role === 'upstream' ? [] : UNDER_TEST_FLAGS)], cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   children.push(proc);
   return new Promise((resolve, reject) => {
@@ -219,7 +230,7 @@ export async function startGateway(id: string, config: (port: number, admin: num
   if (root === ROOT) buildGateway();
   else if (!existsSync(join(root, 'dist/gateway/cli.js'))) throw new Error(`${root}/dist/gateway/cli.js is missing: build the baseline first (npm run build there)`);
   // BENCH_GATEWAY_FLAGS: node flags for the gateways, e.g. "--cpu-prof --cpu-prof-dir=prof" to profile them.
-  const flags = process.env.BENCH_GATEWAY_FLAGS?.split(' ').filter(Boolean) ?? [];
+  const flags = [...UNDER_TEST_FLAGS, ...process.env.BENCH_GATEWAY_FLAGS?.split(' ').filter(Boolean) ?? []];
   const proc = spawn(process.execPath, [...flags, 'dist/gateway/cli.js', 'start', '--config', file], {
     cwd: root, stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -373,6 +384,7 @@ export function printSetup(settings: BenchOptions): void {
   console.log(`node ${process.version}, ${process.platform}-${process.arch}, ${cpu[0]?.model ?? '?'} × ${cpu.length}, ${new Date().toISOString()}`);
   console.log(`autocannon: ${settings.connections} connections, ${Object.keys(CLIENT_HEADERS).length} request headers; every process started once and warmed up with ${settings.processWarmup} requests, then ${settings.rounds} rounds of ${settings.warmupS} s warm-up + ${settings.durationS} s measured per scenario`);
   console.log(PINNED ? `processes under test pinned to core ${PROXY_CORE}, upstream and load generator to core ${OTHER_CORE}` : 'NOT PINNED (fewer than 2 cores or no taskset): figures are noisier');
+  if (UNDER_TEST_FLAGS.length > 0) console.log(`Node processes under test run with ${UNDER_TEST_FLAGS.join(' ')} (BENCH_GC=concurrent: without)`);
   console.log(`load average at the start ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   if (settings.baseline !== undefined) console.log(`base-… rows: the gateway built in ${settings.baseline}`);
 }

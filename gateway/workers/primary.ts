@@ -12,16 +12,19 @@
  * - signals: SIGHUP reloads every worker (each reads the file again), SIGTERM/SIGINT drain them all
  *   and then exit;
  * - a worker that dies after it served is replaced at once; one that dies before it ever served
- *   (a configuration it cannot run) stops the box with its exit code, rather than a fork loop.
+ *   (a configuration it cannot run) stops the box with its exit code, rather than a fork loop;
+ * - workers with a core each or less collect garbage on their main thread (gc-threads.ts).
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { AggregatorRegistry } from 'prom-client';
 import { createAdminServer } from '../admin/server.js';
 import { isAdminApiPath, readCall, sendAnswer, type AdminAnswer, type AdminCall } from '../control/admin-api.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { Hub, isHubMessage } from '../shared-state/hub.js';
+import { workerExecArgv } from './gc-threads.js';
 import { isControl, WORKER_ENV, type ControlMessage } from './messages.js';
 
 /** How much longer than drainTimeoutMs the primary waits for its workers before it kills them. */
@@ -33,7 +36,7 @@ export interface Box {
 }
 
 export async function runPrimary(config: GatewayConfig, count: number, logger: Logger): Promise<Box> {
-  cluster.setupPrimary({ serialization: 'advanced' });
+  cluster.setupPrimary({ serialization: 'advanced', execArgv: workerExecArgv(count, availableParallelism(), process.execArgv) });
   const workers = new Map<number, Worker>();
   const hub = config.sharedState.backend === 'memory' ? new Hub<Worker>(config.sharedState.maxBytesPerVm, {
     send: (to, m) => { if (to.isConnected()) to.send(m); },

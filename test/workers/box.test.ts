@@ -5,9 +5,9 @@
  * stops the whole box; a worker that cannot start stops the box with its code.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/eventually.js';
@@ -170,6 +170,8 @@ describe('a box of two workers', () => {
     const pid = Number(box.lines.find((l) => l.msg === 'worker serving')!.pid);
     const children = execFileSync('pgrep', ['-P', String(box.pid)], { encoding: 'utf8' }).trim().split('\n').map(Number);
     expect(children).toContain(pid);
+    // Two workers with a core each or less collect garbage on their main thread (workers/gc-threads.ts).
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--single-threaded-gc')).toBe(availableParallelism() <= 2);
     process.kill(pid, 'SIGKILL');
     const killedAt = Date.now();
     // Replaced at once (the fork is logged with the exit); serving as soon as its gateway is built.
