@@ -77,7 +77,7 @@ export const PINNED = cpus().length >= 2 && spawnSync('taskset', ['-p', String(p
  * scavenge (bench/README.md, "One core: the garbage collector on the main thread").
  * BENCH_GC=concurrent keeps V8's default.
  */
-const UNDER_TEST_FLAGS = PINNED && process.env.BENCH_GC !== 'concurrent' ? ['--single-threaded-gc'] : [];
+export const UNDER_TEST_FLAGS: readonly string[] = PINNED && process.env.BENCH_GC !== 'concurrent' ? ['--single-threaded-gc'] : [];
 
 /** Pins every thread of `pid` to `core` (a no-op when the machine cannot pin, PINNED). */
 export function pin(pid: number, core: number): void {

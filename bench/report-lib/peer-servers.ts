@@ -7,7 +7,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
-import { ROOT } from '../lib/processes.js';
+import { ROOT, UNDER_TEST_FLAGS } from '../lib/processes.js';
 import type { Launch } from './launch.js';
 
 /**
@@ -28,5 +28,5 @@ export function compilePeerServers(): void {
 
 /** A Node peer in `role` (a role of bench/lib/servers.ts) in front of `target`; it tells its port over IPC. */
 export const peerLaunch = (role: string, target: string): Launch => ({
-  command: process.execPath, args: [OUT, role, target], port: 'ipc',
+  command: process.execPath, args: [...UNDER_TEST_FLAGS, OUT, role, target], port: 'ipc',
 });

@@ -9,7 +9,7 @@ import { FILTER_CASES, SHIPPED_CHAIN, unmet, type FilterCase } from '../lib/filt
 import { gatewayConfig } from '../lib/filter-gateway.js';
 import { HAPROXY, haproxyArgs, haproxyConfig } from '../lib/haproxy.js';
 import { NGINX, nginxArgs, nginxConfig } from '../lib/nginx.js';
-import { ROOT, freePort, tempFile } from '../lib/processes.js';
+import { ROOT, UNDER_TEST_FLAGS, freePort, tempFile } from '../lib/processes.js';
 import type { Launch, Live } from './launch.js';
 import { peerLaunch } from './peer-servers.js';
 import type { TargetResult } from './results.js';
@@ -44,7 +44,7 @@ function gatewayLaunch(id: string, config: (port: number, admin: number) => obje
   return async () => {
     const [port, admin] = [await freePort(), await freePort()];
     const file = tempFile(`${id}-${++configs}.json`, JSON.stringify(config(port, admin)));
-    return { command: process.execPath, args: ['dist/gateway/cli.js', 'start', '--config', file], port, admin };
+    return { command: process.execPath, args: [...UNDER_TEST_FLAGS, 'dist/gateway/cli.js', 'start', '--config', file], port, admin };
   };
 }
 
