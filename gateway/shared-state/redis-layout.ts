@@ -86,7 +86,8 @@ local function current()
   local space = string.find(text, ' ', 1, true)
   return tonumber(string.sub(text, 1, space - 1)), string.sub(text, space + 1)
 end
-if tonumber(ARGV[7]) <= tonumber(redis.call('GET', KEYS[4]) or '0') then
+-- A foreign value at the writer key reads as no write taken (the README: foreign values are ignored).
+if tonumber(ARGV[7]) <= (tonumber(redis.call('GET', KEYS[4]) or '0') or 0) then
   return {0, (current()), redis.call('HGET', KEYS[1], key) or ''}
 end
 redis.call('SET', KEYS[4], ARGV[7], 'PX', ${WRITER_TTL_MS})
