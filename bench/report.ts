@@ -63,8 +63,10 @@ async function startWarm(targets: Target[]): Promise<Map<string, Warm>> {
     await t.check(started.live);
     warm.set(t.id, { live: started.live, firstStartMs: Math.round(started.ms), idleRssMb: NaN });
   }
-  await Promise.all([...warm.values()].map(async (w) => {
-    w.idleRssMb = Math.round((await idleRssOver(() => treeRssMb(w.live.proc.pid!))).mb * 10) / 10;
+  await Promise.all([...warm].map(async ([id, w]) => {
+    const { mb, settled } = await idleRssOver(() => treeRssMb(w.live.proc.pid!));
+    w.idleRssMb = Math.round(mb * 10) / 10;
+    if (!settled) console.log(`idle RSS of ${id} was still falling after 30 s: ${w.idleRssMb} MB is an upper bound`);
   }));
   return warm;
 }
